@@ -1,0 +1,50 @@
+/**
+ * Process configuration from the environment. One place, read once: everything else takes a
+ * Config argument so tests can point at their own directories.
+ *
+ * - HPKI_HOME       state directory (default ./var): db/, hsm/, repo/, mail/
+ * - DATABASE_URL    Postgres URL; when unset, the embedded PGlite database in $HPKI_HOME/db
+ * - PKCS11_MODULE   PKCS#11 module path; when unset, SoftHSM2 with tokens in $HPKI_HOME/hsm
+ * - HPKI_HSM_TOKEN  label of the CA token (default "hpki-ca")
+ * - HPKI_HSM_PIN    user PIN of the CA token; embedded default: $HPKI_HOME/hsm/ca-token.pin (0600)
+ */
+import path from "node:path";
+
+export interface Config {
+  home: string;
+  databaseUrl: string | undefined;
+  /** PGlite data directory, used when databaseUrl is unset. */
+  pgliteDir: string;
+  pkcs11Module: string;
+  /** True when hpki-ca manages SoftHSM2 itself (config file + token directory under home). */
+  embeddedHsm: boolean;
+  softhsmConf: string;
+  softhsmTokenDir: string;
+  caTokenLabel: string;
+  caTokenPinEnv: string | undefined;
+  caTokenPinFile: string;
+  repoDir: string;
+  mailDir: string;
+}
+
+export const SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so";
+
+/** Builds the configuration from `env` (default process.env). Pure apart from reading cwd. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const home = path.resolve(env.HPKI_HOME || "var");
+  const embeddedHsm = !env.PKCS11_MODULE;
+  return {
+    home,
+    databaseUrl: env.DATABASE_URL || undefined,
+    pgliteDir: path.join(home, "db"),
+    pkcs11Module: env.PKCS11_MODULE || SOFTHSM2_MODULE,
+    embeddedHsm,
+    softhsmConf: path.join(home, "hsm", "softhsm2.conf"),
+    softhsmTokenDir: path.join(home, "hsm", "tokens"),
+    caTokenLabel: env.HPKI_HSM_TOKEN || "hpki-ca",
+    caTokenPinEnv: env.HPKI_HSM_PIN || undefined,
+    caTokenPinFile: path.join(home, "hsm", "ca-token.pin"),
+    repoDir: path.join(home, "repo"),
+    mailDir: path.join(home, "mail"),
+  };
+}
