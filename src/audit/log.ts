@@ -1,0 +1,82 @@
+/**
+ * Hash-chained audit log (DESIGN §8). Every state change appends its record inside the same
+ * transaction as the change, so a rolled-back change leaves no audit trace and vice versa.
+ *
+ *   hash = SHA-256(prev_hash ‖ canonicalJSON({at, actor, role, action, objectType, objectId, details}))
+ *
+ * The chain starts from 32 zero bytes. Appends serialise on a transaction-scoped advisory lock.
+ */
+import { createHash } from "node:crypto";
+import type { Knex } from "knex";
+import { toBuffer } from "../store/rows.ts";
+
+export interface AuditEvent {
+  /** Who: operator name, or "system" / "cli:<user>" for unattended work. */
+  actor: string;
+  /** In which authority role the actor acted: ia, ra, lra, sso, repo, admin, system. */
+  role: string;
+  /** Dotted action name, e.g. "ca.created", "certificate.issued", "card.provisioned". */
+  action: string;
+  objectType: string;
+  objectId: string;
+  details?: Record<string, unknown>;
+}
+
+const AUDIT_LOCK_KEY = 0x4850_4b49; // "HPKI"
+export const GENESIS_HASH = Buffer.alloc(32);
+
+/** Canonical JSON: object keys sorted at every level, no whitespace; Dates as ISO strings. */
+export function canonicalJson(v: unknown): string {
+  if (v instanceof Date) return JSON.stringify(v.toISOString());
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o).filter((k) => o[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+/** The chained hash of one record (see the module comment). `at` must have millisecond precision. */
+export function auditRecordHash(prevHash: Uint8Array, at: Date, e: AuditEvent): Buffer {
+  const body = canonicalJson({
+    at,
+    actor: e.actor,
+    role: e.role,
+    action: e.action,
+    objectType: e.objectType,
+    objectId: e.objectId,
+    details: e.details ?? {},
+  });
+  return createHash("sha256").update(prevHash).update(body, "utf8").digest();
+}
+
+/**
+ * Appends `events` in order to the audit log within transaction `trx` (required: the caller's
+ * state change and its audit records commit or roll back together). Returns the new head hash.
+ */
+export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): Promise<Buffer> {
+  if (events.length === 0) throw new Error("appendAudit: no events");
+  await trx.raw("SELECT pg_advisory_xact_lock(?)", [AUDIT_LOCK_KEY]);
+  const last = await trx("audit_log").select("hash").orderBy("seq", "desc").first();
+  let prev = last ? toBuffer(last.hash) : GENESIS_HASH;
+  const at = new Date();
+  const rows = events.map((e) => {
+    const hash = auditRecordHash(prev, at, e);
+    const row = {
+      at,
+      actor: e.actor,
+      role: e.role,
+      action: e.action,
+      object_type: e.objectType,
+      object_id: e.objectId,
+      details: JSON.stringify(e.details ?? {}),
+      prev_hash: prev,
+      hash,
+    };
+    prev = hash;
+    return row;
+  });
+  for (let i = 0; i < rows.length; i += 1000) await trx("audit_log").insert(rows.slice(i, i + 1000));
+  return prev;
+}

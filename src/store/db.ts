@@ -1,0 +1,58 @@
+/**
+ * Database connection: Postgres at DATABASE_URL in production, embedded PGlite (Postgres compiled
+ * to WASM) in $HPKI_HOME/db as the zero-setup default. Same SQL on both; the differences PGlite
+ * shows (bytea as Uint8Array, int8 as number, one connection) are absorbed in src/store/rows.ts.
+ */
+import fs from "node:fs";
+import knexFactory, { type Knex } from "knex";
+import pg from "pg";
+import ClientPGLite from "knex-pglite";
+import type { Config } from "../config.ts";
+import { migrationSource } from "./migrations.ts";
+
+// int8 → JS number, as PGlite already does: ids and counts stay far below 2^53.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 ${v} exceeds Number.MAX_SAFE_INTEGER`);
+  return n;
+});
+
+export type Db = Knex;
+
+export interface OpenDatabaseOptions {
+  /** Override the Postgres URL or PGlite directory of `cfg` (tests). `memory` opens an in-memory PGlite. */
+  databaseUrl?: string;
+  pgliteDir?: string | "memory";
+  /** Postgres pool size; default 10. Ignored for PGlite (one connection). */
+  poolMax?: number;
+  /** Run pending migrations (default true). */
+  migrate?: boolean;
+}
+
+/**
+ * Opens the database for `cfg` and brings its schema up to date (forward-only migrations from
+ * migrations/). Returns a knex instance; call `db.destroy()` when done. Throws when Postgres is
+ * unreachable or a migration fails (the failed migration's transaction is rolled back).
+ */
+export async function openDatabase(cfg: Config, opts: OpenDatabaseOptions = {}): Promise<Db> {
+  const url = opts.databaseUrl ?? (opts.pgliteDir ? undefined : cfg.databaseUrl);
+  let db: Knex;
+  if (url) {
+    db = knexFactory({ client: "pg", connection: url, pool: { min: 0, max: opts.poolMax ?? 10 } });
+  } else {
+    const dir = opts.pgliteDir ?? cfg.pgliteDir;
+    if (dir !== "memory") fs.mkdirSync(dir, { recursive: true });
+    db = knexFactory({
+      client: ClientPGLite as unknown as typeof knexFactory.Client,
+      dialect: "postgres",
+      connection: dir === "memory" ? {} : { filename: dir },
+    } as Knex.Config);
+  }
+  if (opts.migrate !== false) await db.migrate.latest({ migrationSource });
+  return db;
+}
+
+/** True when `db` is the embedded PGlite (single connection: no SKIP LOCKED concurrency). */
+export function isEmbedded(db: Db): boolean {
+  return (db.client as { constructor: { name: string } }).constructor.name.includes("PGLite");
+}
