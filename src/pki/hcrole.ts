@@ -9,7 +9,20 @@
  *                         codeDataValue [1] EXPLICIT NumericString OPTIONAL,
  *                         codeDataFreeText [2] EXPLICIT DirectoryString }
  */
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
 import { explicit, oid, sequence, set, utf8String } from "./der.ts";
+import {
+  ab,
+  children,
+  decodeString,
+  DIRECTORY_STRING_TYPES,
+  isContext,
+  isUniversal,
+  oidOf,
+  parseDer,
+  type Fail,
+} from "./der-read.ts";
 import { OID } from "./oids.ts";
 
 /**
@@ -24,4 +37,114 @@ export function encodeHcRoleExtension(role: string, codingScheme: string = OID.i
   const codedData = set(explicit(0, oid(codingScheme)), explicit(2, utf8String(text)));
   const hcActorData = set(sequence(explicit(0, codedData)));
   return sequence(sequence(oid(OID.idHcpkiAtHealthcareActor), set(hcActorData)));
+}
+
+/** One decoded HCActor (its codedData); regionalHCActorData, unused in Japan, is skipped. */
+export interface HcRole {
+  /** Coding scheme OID, dotted (Japan: id-jhpki-cdata 1.2.392.100495.1.6.1.1). */
+  codingSchemeReference: string;
+  /** NumericString code, when present (not used in Japan). */
+  codeDataValue?: string;
+  /** The role name, e.g. "Medical Doctor". */
+  codeDataFreeText: string;
+  /** Which DirectoryString choice carried codeDataFreeText (real certificates: UTF8String). */
+  freeTextType: "UTF8String" | "PrintableString" | "BMPString" | "TeletexString" | "UniversalString";
+}
+
+/** Thrown by decodeHcRoleExtension / extractHcRoles on malformed input; `message` says where. */
+export class HcRoleDecodeError extends Error {
+  override name = "HcRoleDecodeError";
+}
+
+const failHc: Fail = (message) => {
+  throw new HcRoleDecodeError(message);
+};
+
+/**
+ * Decodes the extnValue of a subjectDirectoryAttributes extension (RFC 5280 §4.2.1.8:
+ * `SEQUENCE SIZE (1..MAX) OF Attribute`) and returns every HCActor of every hcRole attribute
+ * (type 1.0.17090.0.1; ISO/TS 17090-2 HCActorData, HPKI CP §7.1), in encoding order. Attributes
+ * of other types are ignored. codeDataFreeText may be any DirectoryString choice.
+ * Throws HcRoleDecodeError on non-DER input, trailing bytes, a wrong structure, a missing
+ * codingSchemeReference or codeDataFreeText, a duplicate or unknown CodedData field, a
+ * non-numeric codeDataValue or an undecodable string.
+ */
+export function decodeHcRoleExtension(extnValue: Uint8Array): HcRole[] {
+  const top = parseDer(extnValue, "subjectDirectoryAttributes", failHc);
+  if (!isUniversal(top, 16)) failHc("subjectDirectoryAttributes: expected a SEQUENCE");
+  const attrs = children(top, "subjectDirectoryAttributes", failHc);
+  if (attrs.length === 0) failHc("subjectDirectoryAttributes: empty (SIZE (1..MAX))");
+  const roles: HcRole[] = [];
+  for (const attr of attrs) {
+    const parts = isUniversal(attr, 16) ? children(attr, "Attribute", failHc) : failHc("Attribute: expected a SEQUENCE");
+    if (parts.length !== 2) failHc("Attribute: expected { type, values }");
+    if (oidOf(parts[0], "Attribute.type", failHc) !== OID.idHcpkiAtHealthcareActor) continue;
+    if (!isUniversal(parts[1], 17)) failHc("hcRole attribute: values must be a SET");
+    const values = children(parts[1], "hcRole values", failHc);
+    if (values.length === 0) failHc("hcRole attribute: empty value set");
+    for (const v of values) roles.push(...decodeHcActorData(v));
+  }
+  return roles;
+}
+
+function decodeHcActorData(block: asn1js.AsnType): HcRole[] {
+  if (!isUniversal(block, 17)) failHc("HCActorData: expected a SET OF HCActor");
+  const actors = children(block, "HCActorData", failHc);
+  if (actors.length === 0) failHc("HCActorData: empty");
+  return actors.map((actor) => {
+    if (!isUniversal(actor, 16)) failHc("HCActor: expected a SEQUENCE");
+    const fields = children(actor, "HCActor", failHc);
+    const first = fields[0];
+    if (!first || !isContext(first, 0, true)) failHc("HCActor: codedData [0] missing");
+    // [1] regionalHCActorData is optional and unused in Japan: allowed, not decoded.
+    if (fields.length > 2 || (fields[1] && !isContext(fields[1], 1, true))) failHc("HCActor: unexpected field after codedData");
+    const inner = children(first, "HCActor.codedData", failHc);
+    if (inner.length !== 1) failHc("HCActor.codedData: [0] EXPLICIT must wrap one element");
+    return decodeCodedData(inner[0]);
+  });
+}
+
+function decodeCodedData(block: asn1js.AsnType): HcRole {
+  if (!isUniversal(block, 17)) failHc("CodedData: expected a SET");
+  const seen = new Map<number, asn1js.AsnType>();
+  for (const f of children(block, "CodedData", failHc)) {
+    const n = f.idBlock.tagNumber;
+    if (f.idBlock.tagClass !== 3 || !f.idBlock.isConstructed || n > 2) failHc("CodedData: unknown field");
+    if (seen.has(n)) failHc(`CodedData: field [${n}] appears twice`);
+    const inner = children(f, `CodedData [${n}]`, failHc);
+    if (inner.length !== 1) failHc(`CodedData [${n}]: EXPLICIT tag must wrap one element`);
+    seen.set(n, inner[0]);
+  }
+  const scheme = seen.get(0) ?? failHc("CodedData: codingSchemeReference [0] missing");
+  const text = seen.get(2) ?? failHc("CodedData: codeDataFreeText [2] missing");
+  const free = decodeString(text, "codeDataFreeText", failHc);
+  if (!DIRECTORY_STRING_TYPES.has(free.stringType)) failHc(`codeDataFreeText: ${free.stringType} is not a DirectoryString choice`);
+  const role: HcRole = {
+    codingSchemeReference: oidOf(scheme, "codingSchemeReference", failHc),
+    codeDataFreeText: free.value,
+    freeTextType: free.stringType as HcRole["freeTextType"],
+  };
+  const code = seen.get(1);
+  if (code) {
+    const v = decodeString(code, "codeDataValue", failHc);
+    if (v.stringType !== "NumericString" || !/^[0-9 ]*$/.test(v.value)) failHc("codeDataValue: expected a NumericString");
+    role.codeDataValue = v.value;
+  }
+  return role;
+}
+
+/**
+ * Finds the subjectDirectoryAttributes extension (2.5.29.9) of a DER certificate and decodes its
+ * hcRole attributes. Returns [] when the extension is absent (e.g. CA certificates).
+ * Throws HcRoleDecodeError when the certificate is not parseable or the extension is malformed.
+ */
+export function extractHcRoles(certDer: Uint8Array): HcRole[] {
+  let cert: pkijs.Certificate;
+  try {
+    cert = pkijs.Certificate.fromBER(ab(certDer));
+  } catch (e) {
+    throw new HcRoleDecodeError(`certificate: not parseable (${(e as Error).message})`);
+  }
+  const ext = cert.extensions?.find((e) => e.extnID === OID.subjectDirectoryAttributes);
+  return ext ? decodeHcRoleExtension(ext.extnValue.valueBlock.valueHexView) : [];
 }
