@@ -56,6 +56,9 @@ function assertDerTree(block: asn1js.AsnType, what: string, fail: Fail): void {
   if (len.warnings.length) fail(`${what}: non-minimal length encoding (BER, not DER)`);
   if (block.idBlock.isConstructed) {
     const kids = (block.valueBlock as { value?: asn1js.AsnType[] }).value ?? [];
+    // asn1js lets a child run past its parent's declared length; DER children must tile it exactly.
+    const used = kids.reduce((n, k) => n + k.blockLength, 0);
+    if (used !== len.length) fail(`${what}: element contents overrun or underrun the declared length`);
     for (const kid of kids) assertDerTree(kid, what, fail);
   }
 }

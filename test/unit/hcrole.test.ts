@@ -100,6 +100,7 @@ describe("decodeHcRoleExtension", () => {
     ["odd BMPString", wrap(set(scheme, explicit(2, tlv(0x1e, Buffer.from([0, 0x41, 0]))))), /odd|multiple of 2/],
     ["non-numeric code", wrap(set(scheme, explicit(1, tlv(0x12, Buffer.from("1a"))), explicit(2, utf8String("X")))), /NumericString/],
     ["scheme not an OID", wrap(set(explicit(0, utf8String("x")), explicit(2, utf8String("X")))), /OBJECT IDENTIFIER/],
+    ["a child overrunning its parent", Buffer.from("300301020304", "hex"), /overrun/],
     ["long-form length", Buffer.from("3081" + encodeHcRoleExtension("Nurse").subarray(1).toString("hex"), "hex"), /non-minimal|not valid/],
   ];
   for (const [label, bytes, re] of bad) {
