@@ -1,0 +1,245 @@
+/**
+ * Lint of the extensions of a tbsCertificate against the profile (RFC 5280 §4.2; HPKI-PROFILE
+ * §3.2, §7): presence, duplicates, order, criticality (DER: FALSE omitted) and each value decoded
+ * independently of the builder — AKI against the issuer, SKI against the public key, keyUsage bits,
+ * basicConstraints, extKeyUsage, CRLDP URL, policies, kanji SAN, hcRole.
+ */
+import { Tag, unsignedInteger } from "./der.ts";
+import { DerReadError, assertDerTree, bytesEqual, childrenOf, contentOf, decodeOid, readSingle, type Tlv } from "./der-cursor.ts";
+import { encodeHcRoleExtension } from "./hcrole.ts";
+import { lintName, type Report } from "./lint-name.ts";
+import { OID } from "./oids.ts";
+import { KEY_PURPOSES, KEY_USAGE_BITS, type CertificateProfile, type ProfileExtension, type SubjectAttributeName } from "./profile.ts";
+import { crlDistributionPointUrl, expandTemplate, type IssuerContext } from "./tbs.ts";
+
+/** What the extension checks need from the rest of the tbsCertificate. */
+export interface ExtensionLintInput {
+  profile: CertificateProfile;
+  issuer: IssuerContext;
+  /** SHA-1 of the subjectPublicKey bits, computed by the lint from the parsed SPKI. */
+  expectedKeyId?: Uint8Array;
+  subjectValues: Map<SubjectAttributeName, string>;
+}
+
+const NAME_BY_OID = new Map<string, ProfileExtension["name"]>([
+  [OID.authorityKeyIdentifier, "authorityKeyIdentifier"],
+  [OID.subjectKeyIdentifier, "subjectKeyIdentifier"],
+  [OID.keyUsage, "keyUsage"],
+  [OID.extKeyUsage, "extKeyUsage"],
+  [OID.basicConstraints, "basicConstraints"],
+  [OID.subjectAltName, "subjectAltName"],
+  [OID.cRLDistributionPoints, "cRLDistributionPoints"],
+  [OID.subjectDirectoryAttributes, "subjectDirectoryAttributes"],
+  [OID.certificatePolicies, "certificatePolicies"],
+  [OID.authorityInfoAccess, "authorityInfoAccess"],
+]);
+
+const SAN_ATTRIBUTES = [
+  { attribute: "C", presence: "required" },
+  { attribute: "O", presence: "optional" },
+  { attribute: "CN", presence: "required" },
+  { attribute: "serialNumber", presence: "required" },
+] as const;
+
+/**
+ * Checks the Extensions SEQUENCE at `exts` (or their absence when `exts` is undefined) and
+ * reports violations. Codes: ext.*, aki.*, ski.*, ku.*, eku.*, bc.*, crldp.*, cp.*, san.*,
+ * hcrole.*, aia.*.
+ */
+export function lintExtensions(buf: Uint8Array, exts: Tlv | undefined, input: ExtensionLintInput, report: Report): void {
+  const { profile } = input;
+  const seen: ProfileExtension["name"][] = [];
+  const seenOids = new Set<string>();
+  for (const ext of exts ? childrenOf(buf, exts) : []) {
+    const parts = ext.tag === Tag.SEQUENCE ? childrenOf(buf, ext) : [];
+    const valueTlv = parts[parts.length - 1];
+    if (parts.length < 2 || parts.length > 3 || parts[0].tag !== Tag.OID || valueTlv.tag !== Tag.OCTET_STRING) {
+      report("ext.malformed", "malformed Extension");
+      continue;
+    }
+    const id = decodeOid(contentOf(buf, parts[0]), parts[0].contentStart);
+    const name = NAME_BY_OID.get(id);
+    if (seenOids.has(id)) report("ext.duplicate", `extension ${name ?? id} appears twice (RFC 5280 §4.2)`);
+    seenOids.add(id);
+    let critical = false;
+    if (parts.length === 3) {
+      const b = contentOf(buf, parts[1]);
+      if (parts[1].tag !== Tag.BOOLEAN || b.length !== 1 || (b[0] !== 0xff && b[0] !== 0)) report("ext.malformed", `${name ?? id}: critical is not a DER BOOLEAN`);
+      else if (b[0] === 0) report("ext.critical-default", `${name ?? id}: critical FALSE must be omitted in DER (DEFAULT)`);
+      critical = b[0] === 0xff;
+    }
+    const spec = name ? profile.extensions.find((e) => e.name === name) : undefined;
+    if (!spec || !name) {
+      report("ext.unexpected", `extension ${name ?? id} is not allowed by profile ${profile.name}`);
+      continue;
+    }
+    seen.push(name);
+    if (critical !== spec.critical) report("ext.criticality", `${name}: critical must be ${spec.critical}`);
+    const value = contentOf(buf, valueTlv);
+    try {
+      const top = readSingle(value);
+      assertDerTree(value, top);
+      checkValue(value, top, spec, input, report);
+    } catch (e) {
+      if (!(e instanceof DerReadError)) throw e;
+      report("ext.malformed", `${name}: extnValue is not DER (${e.message})`);
+    }
+  }
+  for (const e of profile.extensions) {
+    const optional = (e.name === "subjectAltName" && e.kanjiDirectoryName === "optional") || (e.name === "subjectDirectoryAttributes" && e.hcRole === "optional");
+    if (!optional && !seen.includes(e.name)) report(e.name === "subjectDirectoryAttributes" ? "hcrole.missing" : "ext.missing", `required extension ${e.name} is missing`);
+  }
+  const expectedOrder = profile.extensions.map((e) => e.name).filter((n) => seen.includes(n));
+  if (new Set(seen).size === seen.length && seen.join() !== expectedOrder.join()) report("ext.order", `extensions out of profile order: ${seen.join(", ")}`);
+}
+
+function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: ExtensionLintInput, report: Report): void {
+  switch (spec.name) {
+    case "authorityKeyIdentifier":
+      return checkAki(b, top, spec.form, input.issuer, report);
+    case "subjectKeyIdentifier":
+      if (top.tag !== Tag.OCTET_STRING || !input.expectedKeyId || !bytesEqual(contentOf(b, top), input.expectedKeyId)) {
+        report("ski.mismatch", "subjectKeyIdentifier is not the SHA-1 of the subjectPublicKey (RFC 5280 §4.2.1.2 (1))");
+      }
+      return;
+    case "keyUsage":
+      return checkKeyUsage(b, top, spec.bits, report);
+    case "extKeyUsage": {
+      const got = top.tag === Tag.SEQUENCE ? childrenOf(b, top).map((t) => decodeOid(contentOf(b, t))) : [];
+      const want = spec.purposes.map((p) => KEY_PURPOSES[p as keyof typeof KEY_PURPOSES] ?? p);
+      if (got.length !== want.length || want.some((w) => !got.includes(w))) report("eku.purposes", `extKeyUsage must be exactly ${spec.purposes.join(", ")}`);
+      return;
+    }
+    case "basicConstraints":
+      return checkBasicConstraints(b, top, spec.cA, spec.pathLenConstraint, report);
+    case "cRLDistributionPoints": {
+      const url = singleUri(b, top, [0xa0, 0xa0]);
+      const want = crlDistributionPointUrl(input.profile, input.issuer);
+      if (url !== want) report("crldp.url", `cRLDistributionPoints must be one DistributionPoint with fullName URI ${want}`);
+      return;
+    }
+    case "authorityInfoAccess": {
+      const want = expandTemplate(spec.ocspUrlTemplate, input.issuer);
+      const ad = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
+      const parts = ad.length === 1 ? childrenOf(b, ad[0]) : [];
+      const ok = parts.length === 2 && decodeOid(contentOf(b, parts[0])) === "1.3.6.1.5.5.7.48.1" && parts[1].tag === 0x86 && ascii(contentOf(b, parts[1])) === want;
+      if (!ok) report("aia.mismatch", `authorityInfoAccess must be one OCSP URI ${want}`);
+      return;
+    }
+    case "certificatePolicies":
+      return checkPolicies(b, top, spec.policies, input.issuer, report);
+    case "subjectAltName": {
+      const names = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
+      if (names.length !== 1 || names[0].tag !== 0xa4) {
+        report("san.form", "subjectAltName must be exactly one directoryName (the kanji name)");
+        return;
+      }
+      const inner = childrenOf(b, names[0]);
+      if (inner.length !== 1) return report("san.form", "directoryName must wrap one Name");
+      const values = lintName(b, inner[0], "san", SAN_ATTRIBUTES, report);
+      if (values.get("serialNumber") !== input.subjectValues.get("serialNumber")) report("san.serial-number", "SAN serialNumber must equal the subject serialNumber");
+      return;
+    }
+    case "subjectDirectoryAttributes":
+      return checkHcRole(b, top, report);
+  }
+}
+
+function checkAki(b: Uint8Array, top: Tlv, form: "keyid" | "keyid-issuer-serial", issuer: IssuerContext, report: Report): void {
+  const f = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
+  const keyId = f.find((t) => t.tag === 0x80);
+  if (!keyId || !bytesEqual(contentOf(b, keyId), issuer.keyIdentifier)) report("aki.keyid", "AKI keyIdentifier must equal the issuer's SKI (RFC 5280 §4.2.1.1)");
+  const dir = f.find((t) => t.tag === 0xa1);
+  const serial = f.find((t) => t.tag === 0x82);
+  if (form === "keyid") {
+    if (f.length !== 1) report("aki.form", "AKI must hold the keyIdentifier only");
+    return;
+  }
+  if (f.length !== 3 || f[0] !== keyId || f[1] !== dir || f[2] !== serial) return report("aki.form", "AKI must hold keyIdentifier, authorityCertIssuer and authorityCertSerialNumber");
+  const gn = childrenOf(b, dir!);
+  const name = gn.length === 1 && gn[0].tag === 0xa4 ? childrenOf(b, gn[0]) : [];
+  if (name.length !== 1 || !issuer.authorityCertIssuer || !bytesEqual(b.subarray(name[0].start, name[0].end), issuer.authorityCertIssuer)) {
+    report("aki.issuer", "AKI authorityCertIssuer must be one directoryName equal to the issuer CA's issuer");
+  }
+  // [2] IMPLICIT INTEGER: the content octets of the INTEGER (a ≤ 20-octet serial has a 1-octet length).
+  const want = issuer.authorityCertSerialNumber ? unsignedInteger(issuer.authorityCertSerialNumber).subarray(2) : undefined;
+  if (!want || !bytesEqual(contentOf(b, serial!), want)) {
+    report("aki.serial", "AKI authorityCertSerialNumber must equal the issuer CA certificate's serial");
+  }
+}
+
+function checkKeyUsage(b: Uint8Array, top: Tlv, bits: readonly string[], report: Report): void {
+  const c = contentOf(b, top);
+  if (top.tag !== Tag.BIT_STRING || c.length < 2 || c[0] > 7) return report("ku.malformed", "keyUsage is not a BIT STRING");
+  const unused = c[0];
+  const last = c[c.length - 1];
+  // DER named bit lists: no trailing zero bits, unused bits zero (X.690 §11.2.2).
+  if (last === 0 || (last & ((1 << unused) - 1)) !== 0 || (last & (1 << unused)) === 0) report("ku.not-der", "keyUsage BIT STRING is not in DER form");
+  const got: string[] = [];
+  for (let i = 0; i < (c.length - 1) * 8; i++) {
+    if (c[1 + (i >> 3)] & (0x80 >> (i & 7))) got.push(KEY_USAGE_BITS[i] ?? `bit${i}`);
+  }
+  if (got.length !== bits.length || bits.some((x) => !got.includes(x))) report("ku.bits", `keyUsage must be exactly ${bits.join(", ")} (found ${got.join(", ") || "none"})`);
+}
+
+function checkBasicConstraints(b: Uint8Array, top: Tlv, cA: boolean, pathLen: number | undefined, report: Report): void {
+  const f = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
+  let i = 0;
+  let gotCa = false;
+  if (f[i]?.tag === Tag.BOOLEAN) {
+    const v = contentOf(b, f[i++]);
+    if (v.length !== 1 || v[0] !== 0xff) report("bc.not-der", "basicConstraints cA FALSE must be omitted (DER DEFAULT)");
+    gotCa = v[0] === 0xff;
+  }
+  let gotPath: number | undefined;
+  if (f[i]?.tag === Tag.INTEGER) {
+    const v = contentOf(b, f[i++]);
+    gotPath = v.length === 1 && v[0] < 0x80 ? v[0] : -1;
+  }
+  if (i !== f.length) return report("bc.malformed", "basicConstraints has unexpected fields");
+  if (gotCa !== cA || gotPath !== pathLen) report("bc.mismatch", `basicConstraints must be cA=${cA}${pathLen === undefined ? "" : `, pathLenConstraint=${pathLen}`}`);
+}
+
+function checkPolicies(b: Uint8Array, top: Tlv, want: readonly { oid: string; cpsUri?: string }[], issuer: IssuerContext, report: Report): void {
+  const got = (top.tag === Tag.SEQUENCE ? childrenOf(b, top) : []).map((pi) => {
+    const f = childrenOf(b, pi);
+    const quals = f[1] ? childrenOf(b, f[1]) : [];
+    const q = quals.length === 1 ? childrenOf(b, quals[0]) : [];
+    const cps = q.length === 2 && decodeOid(contentOf(b, q[0])) === OID.idQtCps && q[1].tag === Tag.IA5String ? ascii(contentOf(b, q[1])) : quals.length ? "?" : undefined;
+    return `${f[0]?.tag === Tag.OID ? decodeOid(contentOf(b, f[0])) : "?"} ${cps ?? ""}`;
+  });
+  const expected = want.map((p) => `${p.oid} ${p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""}`);
+  if (got.join("|") !== expected.join("|")) report("cp.mismatch", `certificatePolicies must be ${expected.join("; ")} (found ${got.join("; ")})`);
+}
+
+/** The hcRole: walk to codeDataFreeText, then demand the canonical encoding of that role. */
+function checkHcRole(b: Uint8Array, top: Tlv, report: Report): void {
+  let role: string | undefined;
+  try {
+    const attr = childrenOf(b, childrenOf(b, top)[0]);
+    if (decodeOid(contentOf(b, attr[0])) !== OID.idHcpkiAtHealthcareActor) throw new DerReadError("not hcRole", attr[0].start);
+    const actor = childrenOf(b, childrenOf(b, childrenOf(b, attr[1])[0])[0]);
+    const coded = childrenOf(b, childrenOf(b, actor[0])[0]);
+    const text = coded.find((t) => t.tag === 0xa2);
+    const str = text && childrenOf(b, text)[0];
+    if (str?.tag === Tag.UTF8String) role = new TextDecoder("utf-8", { fatal: true }).decode(contentOf(b, str));
+  } catch {
+    role = undefined;
+  }
+  if (!role || !role.trim()) return report("hcrole.missing", "subjectDirectoryAttributes must carry one hcRole (1.0.17090.0.1) with a codeDataFreeText");
+  if (role.normalize("NFC") !== role) report("hcrole.not-nfc", "hcRole text is not NFC-normalised");
+  if (!bytesEqual(b, encodeHcRoleExtension(role))) report("hcrole.malformed", "subjectDirectoryAttributes is not exactly one hcRole in the HPKI encoding (HPKI-PROFILE §6.3)");
+}
+
+function singleUri(b: Uint8Array, top: Tlv, wrappers: number[]): string | undefined {
+  let t = top;
+  for (const tag of [Tag.SEQUENCE, ...wrappers]) {
+    const kids = childrenOf(b, t);
+    if (kids.length !== 1 || kids[0].tag !== tag) return undefined;
+    t = kids[0];
+  }
+  const uri = childrenOf(b, t);
+  return uri.length === 1 && uri[0].tag === 0x86 ? ascii(contentOf(b, uri[0])) : undefined;
+}
+
+const ascii = (c: Uint8Array): string => Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString("latin1");
