@@ -10,7 +10,7 @@
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import * as pkijs from "pkijs";
-import { ab, parseDer } from "./der-read.ts";
+import { ab, children, parseDer } from "./der-read.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
 import { OID } from "./oids.ts";
 import { describePublicKey, SIGNATURE_ALGORITHM_NAMES } from "./public-key.ts";
@@ -104,7 +104,10 @@ export async function parseCertificationRequest(input: Uint8Array | string): Pro
   const sigOid = csr.signatureAlgorithm.algorithmId;
   const sigName = SIGNATURE_ALGORITHM_NAMES[sigOid] ?? sigOid;
   const sig = SIGNATURES[sigOid] ?? unsupported(`signature algorithm ${sigName}`, `署名アルゴリズム ${sigName}`);
-  const spki = Buffer.from(csr.subjectPublicKeyInfo.toSchema().toBER());
+  // The SPKI bytes exactly as signed (CertificationRequestInfo field 3), not a pkijs re-encoding.
+  const badInfo = (m: string) => malformed(m, "CertificationRequestInfo の構造が不正です");
+  const infoFields = children(parseDer(csr.tbsView, "CertificationRequestInfo", badInfo), "CertificationRequestInfo", badInfo);
+  const spki = Buffer.from(infoFields[2].valueBeforeDecodeView);
   const keyOid = csr.subjectPublicKeyInfo.algorithm.algorithmId;
   if (keyOid !== OID.rsaEncryption && keyOid !== OID.idEcPublicKey) {
     unsupported(`public key algorithm ${keyOid} (only RSA and EC)`, `公開鍵アルゴリズム ${keyOid} (RSA・ECのみ対応)`);

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { ab, parseDer } from "./der-read.ts";
-import { extractHcRoles, type HcRole } from "./hcrole.ts";
+import { decodeHcRoleExtension, type HcRole } from "./hcrole.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
 import { OID } from "./oids.ts";
 import { describePublicKey, SIGNATURE_ALGORITHM_NAMES, type PublicKeyDescription } from "./public-key.ts";
@@ -137,7 +137,8 @@ export function describeCertificate(der: Uint8Array): CertificateDescription {
   const issuerDer = new Uint8Array(cert.issuer.valueBeforeDecode);
   const subjectDer = new Uint8Array(cert.subject.valueBeforeDecode);
   const subject = describeName(subjectDer);
-  const hcRoles = extractHcRoles(der);
+  const sda = ext(OID.subjectDirectoryAttributes);
+  const hcRoles = sda ? decodeHcRoleExtension(sda.extnValue.valueBlock.valueHexView) : [];
   const spki = new Uint8Array(cert.subjectPublicKeyInfo.toSchema().toBER());
   const bc = parsed<pkijs.BasicConstraints>(OID.basicConstraints);
   const sigOid = cert.signatureAlgorithm.algorithmId;

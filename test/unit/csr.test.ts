@@ -24,7 +24,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "hpki-csr-"));
   makeCsr("rsa2048", ["-newkey", "rsa:2048"], [], "/C=JP/O=医療情報大学病院/CN=神楽坂　三十四/serialNumber=Test117120");
   makeCsr("rsa1024", ["-newkey", "rsa:1024"]);
-  makeCsr("p256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+  makeCsr("p256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], ["-addext", "keyUsage=critical,digitalSignature"]);
   makeCsr("p384", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"], ["-sha384"]);
   makeCsr("k256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"]);
   makeCsr("ed25519", ["-newkey", "ed25519"]);
@@ -78,6 +78,9 @@ describe("parseCertificationRequest accepts good requests", () => {
     const p256 = await parseCertificationRequest(pem.p256);
     expect(p256).toMatchObject({ keyAlgorithm: "EC", namedCurve: "P-256", signatureAlgorithm: "1.2.840.10045.4.3.2" });
     expect(p256.rsaModulusBits).toBeUndefined();
+    const spki = execFileSync("openssl", ["pkey", "-in", join(dir, "p256.key"), "-pubout", "-outform", "DER"]);
+    expect(p256.subjectPublicKeyInfo.equals(spki)).toBe(true);
+    expect(p256.attributeTypes).toEqual(["1.2.840.113549.1.9.14"]); // extensionRequest from -addext
     const p384 = await parseCertificationRequest(pem.p384);
     expect(p384).toMatchObject({ namedCurve: "P-384", signatureAlgorithmName: "ecdsa-with-SHA384" });
   });
