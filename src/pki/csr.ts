@@ -9,6 +9,7 @@
  */
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
+import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { ab, children, parseDer } from "./der-read.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
@@ -104,6 +105,11 @@ export async function parseCertificationRequest(input: Uint8Array | string): Pro
   const sigOid = csr.signatureAlgorithm.algorithmId;
   const sigName = SIGNATURE_ALGORITHM_NAMES[sigOid] ?? sigOid;
   const sig = SIGNATURES[sigOid] ?? unsupported(`signature algorithm ${sigName}`, `署名アルゴリズム ${sigName}`);
+  // RFC 4055 §5: RSA PKCS#1 v1.5 parameters are NULL (or absent); RFC 5758 §3.2: ECDSA has none.
+  const params = csr.signatureAlgorithm.algorithmParams as asn1js.AsnType | undefined;
+  const paramsOk = !params || (sig.key === "RSA" && params instanceof asn1js.Null);
+  if (!paramsOk) malformed(`unexpected ${sigName} parameters`, "署名アルゴリズムのパラメータが不正です");
+  if (csr.signatureValue.valueBlock.unusedBits !== 0) malformed("signature BIT STRING has unused bits", "署名値のビット列が不正です");
   // The SPKI bytes exactly as signed (CertificationRequestInfo field 3), not a pkijs re-encoding.
   const badInfo = (m: string) => malformed(m, "CertificationRequestInfo の構造が不正です");
   const infoFields = children(parseDer(csr.tbsView, "CertificationRequestInfo", badInfo), "CertificationRequestInfo", badInfo);

@@ -138,6 +138,23 @@ describe("parseCertificationRequest refuses", () => {
     }
   });
 
+  it("ECDSA signature parameters or unused signature bits as malformed", async () => {
+    const d = der("p256");
+    const ecdsaSha256 = Buffer.from("300a06082a8648ce3d040302", "hex");
+    const at = d.lastIndexOf(ecdsaSha256);
+    expect(at).toBeGreaterThan(0);
+    // Re-frame the outer SEQUENCE after swapping in an AlgorithmIdentifier with a NULL parameter.
+    const withNull = Buffer.from("300c06082a8648ce3d0403020500", "hex");
+    const body = Buffer.concat([d.subarray(d[1] & 0x80 ? 2 + (d[1] & 0x7f) : 2, at), withNull, d.subarray(at + ecdsaSha256.length)]);
+    const reframed = Buffer.concat([Buffer.from([0x30, 0x82, body.length >> 8, body.length & 0xff]), body]);
+    expect((await refusal(reframed)).message).toMatch(/parameters/);
+    const unused = Buffer.from(d);
+    const bitAt = at + ecdsaSha256.length; // 03 LL 00 <ECDSA-Sig-Value>; P-256 signatures are < 128 bytes
+    expect(unused[bitAt]).toBe(0x03);
+    unused[bitAt + 2] = 1;
+    expect((await refusal(unused)).message).toMatch(/unused bits|BIT STRING/);
+  });
+
   it("a tampered subject as bad-signature", async () => {
     const d = Buffer.from(der("p256"));
     const at = d.indexOf(Buffer.from("Taro Yamada"));
