@@ -73,7 +73,7 @@ export function formatCertificateDescription(
   const k = d.publicKey;
   add("publicKey", [k.algorithm, k.namedCurve, k.bits ? `${k.bits} bit` : undefined, k.publicExponent ? `e=${k.publicExponent}` : undefined].filter(Boolean).join(" "));
   if (d.keyUsage) add("keyUsage", d.keyUsage.names.join(", ") + crit(d.keyUsage.critical));
-  if (d.extKeyUsage) add("extKeyUsage", d.extKeyUsage.oids.join(", ") + crit(d.extKeyUsage.critical));
+  if (d.extKeyUsage) add("extKeyUsage", d.extKeyUsage.names.join(", ") + crit(d.extKeyUsage.critical));
   add(
     "basicConstraints",
     d.basicConstraints

@@ -10,6 +10,7 @@ import { ab, parseDer } from "./der-read.ts";
 import { decodeHcRoleExtension, type HcRole } from "./hcrole.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
 import { OID } from "./oids.ts";
+import { KEY_PURPOSES, KEY_USAGE_BITS } from "./profile.ts";
 import { describePublicKey, SIGNATURE_ALGORITHM_NAMES, type PublicKeyDescription } from "./public-key.ts";
 
 /** A Name as one display line (formatName) plus its decoded RDNs (decodeName). */
@@ -47,7 +48,8 @@ export interface CertificateDescription {
   validity: { notBefore: string; notAfter: string; notBeforeJst: string; notAfterJst: string };
   publicKey: PublicKeyDescription & { oid: string };
   keyUsage: { critical: boolean; names: string[] } | null;
-  extKeyUsage: { critical: boolean; oids: string[] } | null;
+  /** `names` holds the RFC 5280 §4.2.1.12 name of each known purpose, else its OID. */
+  extKeyUsage: { critical: boolean; oids: string[]; names: string[] } | null;
   basicConstraints: { critical: boolean; ca: boolean; pathLenConstraint?: number } | null;
   isCa: boolean;
   certificatePolicies: { critical: boolean; policies: PolicyDescription[] } | null;
@@ -70,19 +72,6 @@ const fail = (message: string): never => {
   throw new CertificateDescribeError(message);
 };
 
-/** RFC 5280 §4.2.1.3 KeyUsage bit names, bit 0 first. */
-export const KEY_USAGE_NAMES = [
-  "digitalSignature",
-  "nonRepudiation",
-  "keyEncipherment",
-  "dataEncipherment",
-  "keyAgreement",
-  "keyCertSign",
-  "cRLSign",
-  "encipherOnly",
-  "decipherOnly",
-] as const;
-
 /** Friendly labels for HPKI policy OIDs (HPKI-PROFILE.md §7.3). */
 export const HPKI_POLICY_LABELS: Readonly<Record<string, string>> = {
   [OID.hpkiSignatureEePolicy]: "HPKI signature CP (subscriber certificate)",
@@ -90,6 +79,8 @@ export const HPKI_POLICY_LABELS: Readonly<Record<string, string>> = {
   [OID.hpkiAuthPersonCaPolicy]: "HPKI authentication (person) CP (issuing-CA certificate)",
   [OID.hpkiAuthPersonEePolicy]: "HPKI authentication (person) CP (subscriber certificate; OID inferred)",
 };
+
+const PURPOSE_NAMES = new Map(Object.entries(KEY_PURPOSES).map(([name, oid]) => [oid as string, name]));
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex").toUpperCase();
 
@@ -163,7 +154,7 @@ export function describeCertificate(der: Uint8Array): CertificateDescription {
     },
     publicKey: { oid: cert.subjectPublicKeyInfo.algorithm.algorithmId, ...safeKey(spki) },
     keyUsage: keyUsage(parsed<asn1js.BitString>(OID.keyUsage)),
-    extKeyUsage: withCritical(parsed<pkijs.ExtKeyUsage>(OID.extKeyUsage), (v) => ({ oids: [...v.keyPurposes] })),
+    extKeyUsage: withCritical(parsed<pkijs.ExtKeyUsage>(OID.extKeyUsage), (v) => ({ oids: [...v.keyPurposes], names: v.keyPurposes.map((o) => PURPOSE_NAMES.get(o) ?? o) })),
     basicConstraints: withCritical(bc, (v) => ({
       ca: v.cA === true,
       ...(v.pathLenConstraint === undefined ? {} : { pathLenConstraint: pathLen(v.pathLenConstraint) }),
@@ -199,7 +190,7 @@ function safeKey(spki: Uint8Array): PublicKeyDescription {
 function keyUsage(p: [asn1js.BitString, boolean] | null): { critical: boolean; names: string[] } | null {
   if (!p) return null;
   const bytes = p[0].valueBlock.valueHexView;
-  const names = KEY_USAGE_NAMES.filter((_, i) => (bytes[i >> 3] ?? 0) & (0x80 >> (i & 7)));
+  const names = KEY_USAGE_BITS.filter((_, i) => (bytes[i >> 3] ?? 0) & (0x80 >> (i & 7)));
   return { critical: p[1], names };
 }
 

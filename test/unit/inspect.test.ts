@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CertificateDescribeError, describeCertificate, formatCertificateDescription } from "../../src/pki/inspect.ts";
 import { parseHcRoleTable } from "../../src/pki/hcrole-table.ts";
@@ -130,6 +132,30 @@ describe("describeCertificate concrete values", () => {
     expect(() => describeCertificate(Buffer.from("not a cert"))).toThrow(CertificateDescribeError);
     expect(() => describeCertificate(Buffer.concat([realCert("medis-sign-ca2"), Buffer.from([0])]))).toThrow(/trailing/);
     expect(() => describeCertificate(Buffer.from("3003020101", "hex"))).toThrow(/not an X.509 certificate/);
+  });
+});
+
+describe("describeCertificate on a generated EC certificate", () => {
+  it("reports P-256, ecdsa-with-SHA256, extKeyUsage names and pathLenConstraint", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hpki-inspect-"));
+    try {
+      const out = join(dir, "c.der");
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "k.pem"),
+        "-subj", "/C=JP/O=Test/CN=Leaf", "-days", "1", "-outform", "DER", "-out", out,
+        "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "extendedKeyUsage=clientAuth,1.2.3.4",
+      ], { stdio: "pipe" });
+      const d = describeCertificate(readFileSync(out));
+      expect(d.publicKey).toEqual({ oid: "1.2.840.10045.2.1", algorithm: "EC", namedCurve: "P-256", bits: 256 });
+      expect(d.signatureAlgorithm.name).toBe("ecdsa-with-SHA256");
+      expect(d.extKeyUsage).toEqual({ critical: false, oids: ["1.3.6.1.5.5.7.3.2", "1.2.3.4"], names: ["clientAuth", "1.2.3.4"] });
+      expect(d.basicConstraints).toEqual({ critical: true, ca: true, pathLenConstraint: 0 });
+      expect(d.hcRole).toBeNull();
+      expect(d.kanji).toBeNull();
+      expect(formatCertificateDescription(d, "en")).toMatch(/^Extended key usage\s+: clientAuth, 1\.2\.3\.4$/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
