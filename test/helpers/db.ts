@@ -14,24 +14,37 @@ export interface TestDb {
   cleanup(): Promise<void>;
 }
 
+/** A migrated database for one test file: fresh Postgres database or in-memory PGlite. */
 export async function openTestDatabase(): Promise<TestDb> {
-  const base = process.env.DATABASE_URL;
+  const fresh = await freshDatabaseUrl();
   const cfg = loadConfig({ HPKI_HOME: "/nonexistent" });
-  if (!base) {
-    const db = await openDatabase(cfg, { pgliteDir: "memory" });
-    return { db, url: undefined, cleanup: () => db.destroy() };
-  }
+  const db = await openDatabase(cfg, fresh.url ? { databaseUrl: fresh.url } : { pgliteDir: "memory" });
+  return {
+    db,
+    url: fresh.url,
+    cleanup: async () => {
+      await db.destroy();
+      await fresh.cleanup();
+    },
+  };
+}
+
+/**
+ * A fresh, empty Postgres database on DATABASE_URL's server (dropped, connections and all, by
+ * cleanup), or undefined when DATABASE_URL is unset so callers fall back to PGlite. Also used by
+ * tests that run the CLI in a child process.
+ */
+export async function freshDatabaseUrl(): Promise<{ url: string | undefined; cleanup(): Promise<void> }> {
+  const base = process.env.DATABASE_URL;
+  if (!base) return { url: undefined, cleanup: async () => {} };
   const name = `hpki_test_${randomBytes(6).toString("hex")}`;
   const admin = knexFactory({ client: "pg", connection: base, pool: { min: 0, max: 1 } });
   await admin.raw(`CREATE DATABASE ${name}`);
   const url = new URL(base);
   url.pathname = `/${name}`;
-  const db = await openDatabase(cfg, { databaseUrl: url.toString() });
   return {
-    db,
     url: url.toString(),
     cleanup: async () => {
-      await db.destroy();
       await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.destroy();
     },

@@ -1,0 +1,24 @@
+/**
+ * `hpki` command line. Thin: parse arguments, call a service, print (text, or one JSON object with
+ * --json). Errors print "hpki: <message>" on stderr (or {"error": …} with --json) and exit 1.
+ */
+import { Command } from "commander";
+import { registerCaCommands } from "./ca.ts";
+import { registerCardCommands } from "./cards.ts";
+import { registerDemoCommand } from "./demo.ts";
+import { registerInspectCommand } from "./inspect.ts";
+import { registerIssueCommands } from "./issue.ts";
+
+const program = new Command()
+  .name("hpki")
+  .description("hpki-ca: certificate authority and registration system for Japan's Healthcare PKI (HPKI)")
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: true });
+
+registerCaCommands(program);
+registerCardCommands(program);
+registerIssueCommands(program);
+registerInspectCommand(program);
+registerDemoCommand(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,77 @@
+/**
+ * The key-ceremony file (policies/ceremony.*.yaml): a reviewed description of the CA hierarchy —
+ * root and issuing CAs, their HSM key labels and algorithms, subject names, policies and CRL
+ * URLs — in the manner of Boulder's ceremony tool. Parsing only; `runCeremony` acts on it.
+ */
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+const caName = z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, "lowercase letters, digits and '-' (used in file names and URLs)");
+const key = z.strictObject({
+  label: z.string().min(1).max(64),
+  algorithm: z.enum(["RSA-2048", "P-256"]),
+});
+const subject = z.strictObject({
+  c: z.literal("JP").default("JP"),
+  o: z.string().min(1).max(64),
+  ou: z.string().min(1).max(64).optional(),
+  cn: z.string().min(1).max(64),
+});
+const httpUrl = z.string().regex(/^https?:\/\/\S+$/, "an http(s) URL");
+const dottedOid = z.string().regex(/^[0-2](\.(0|[1-9]\d*))+$/, "a dotted OID");
+
+const ceremonySchema = z.strictObject({
+  version: z.literal(1),
+  root: z.strictObject({
+    name: caName,
+    profile: z.string().default("root"),
+    key,
+    subject,
+    /** Where the root publishes its ARL; written into the issuing CA certificates' CRLDP. */
+    arlUrl: httpUrl,
+  }),
+  issuingCAs: z
+    .array(
+      z.strictObject({
+        name: caName,
+        /** The end-entity profile this CA issues: sign | auth-person | auth-org. */
+        purpose: z.enum(["sign", "auth-person", "auth-org"]),
+        profile: z.string().default("issuing-ca"),
+        key,
+        subject,
+        /** The CA policy OIDs of this CA's certificate: a subset of the profile's list. */
+        certificatePolicies: z.array(dottedOid).min(1).optional(),
+        /** Where this CA publishes its CRL; written into its end-entity certificates' CRLDP. */
+        crlUrl: httpUrl,
+      }),
+    )
+    .min(1),
+});
+
+export type CeremonyFile = z.infer<typeof ceremonySchema>;
+export type CeremonyRoot = CeremonyFile["root"];
+export type CeremonyIssuingCa = CeremonyFile["issuingCAs"][number];
+
+/**
+ * Parses and validates a ceremony file. Throws an Error listing every problem as "path: message",
+ * and refuses duplicate CA names or key labels (a key label names one HSM key, forever).
+ */
+export function parseCeremonyFile(text: string, source: string): CeremonyFile {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new Error(`${source}: YAML: ${(e as Error).message}`);
+  }
+  const r = ceremonySchema.safeParse(doc);
+  if (!r.success) {
+    throw new Error(`${source}: invalid ceremony file:\n  ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ")}`);
+  }
+  const all = [r.data.root, ...r.data.issuingCAs];
+  for (const field of ["name", "label"] as const) {
+    const values = all.map((c) => (field === "name" ? c.name : c.key.label));
+    const dup = values.find((v, i) => values.indexOf(v) !== i);
+    if (dup) throw new Error(`${source}: ${field === "name" ? "CA name" : "key label"} "${dup}" appears twice`);
+  }
+  return r.data;
+}

@@ -1,0 +1,56 @@
+/**
+ * The IA's runtime: database, PKCS#11 module, CA-token session pool, CA key store, card station
+ * and policies, opened once per process and closed together. Only the IA role opens this.
+ */
+import os from "node:os";
+import type { Config } from "../config.ts";
+import { CaKeyStore } from "../hsm/ca-keys.ts";
+import { CardStation } from "../hsm/cards.ts";
+import { Pkcs11Module } from "../hsm/module.ts";
+import { SessionPool } from "../hsm/pool.ts";
+import { ensureCaToken, ensureSoftHsmConfig } from "../hsm/softhsm.ts";
+import { loadPolicies, type Policies } from "../policies.ts";
+import { openDatabase, type Db } from "../store/db.ts";
+import { IssuanceService } from "./issuance.ts";
+
+export interface IaContext {
+  cfg: Config;
+  db: Db;
+  module: Pkcs11Module;
+  pool: SessionPool;
+  keys: CaKeyStore;
+  cards: CardStation;
+  policies: Policies;
+  issuance: IssuanceService;
+  close(): Promise<void>;
+}
+
+export interface OpenIaOptions {
+  /** Sessions in the CA-token pool; default 2 × cores (the HSM signs on libuv threads). */
+  poolSize?: number;
+  db?: Db;
+}
+
+/** Opens the IA runtime for `cfg`. Throws with a clear message when the token or PIN is wrong. */
+export async function openIaContext(cfg: Config, opts: OpenIaOptions = {}): Promise<IaContext> {
+  ensureSoftHsmConfig(cfg);
+  const policies = loadPolicies();
+  const db = opts.db ?? (await openDatabase(cfg));
+  const module = Pkcs11Module.open(cfg.pkcs11Module);
+  const { pin } = ensureCaToken(module, cfg);
+  const pool = new SessionPool(module, {
+    tokenLabel: cfg.caTokenLabel,
+    pin,
+    size: opts.poolSize ?? os.availableParallelism() * 2,
+  });
+  const keys = new CaKeyStore(pool);
+  const cards = new CardStation(module);
+  const issuance = new IssuanceService(db, keys, policies.profiles);
+  return {
+    cfg, db, module, pool, keys, cards, policies, issuance,
+    async close() {
+      pool.close();
+      if (!opts.db) await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,292 @@
+/**
+ * End-entity issuance (DESIGN §4, Boulder-style): build the tbsCertificate from the profile, lint
+ * it, record the intent (serial + tbsCertificate + its SHA-256) in the database, sign in the HSM,
+ * store the certificate. Requests are processed in batches: one transaction records every intent,
+ * the signatures run in parallel over the HSM session pool, one transaction stores the results.
+ *
+ * Crash safety: the intent row holds the exact tbsCertificate, so `resumeIntents` re-signs it after
+ * a crash and produces the certificate that would have been (same serial, same content) — never a
+ * lost signed certificate, never a second one. A request carrying a `requestKey` already seen
+ * returns the existing certificate (idempotent retry).
+ */
+import { createHash } from "node:crypto";
+import type { Knex } from "knex";
+import { appendAudit, type AuditEvent } from "../audit/log.ts";
+import type { CaKeyStore, HsmKeyRef } from "../hsm/ca-keys.ts";
+import { encodeCertificate, compileTbsTemplate, type IssuerContext } from "../pki/tbs.ts";
+import { assertLintClean } from "../pki/lint.ts";
+import { computeValidity } from "../pki/validity.ts";
+import { newSerialNumber, serialHex } from "../pki/serial.ts";
+import type { CertificateProfile } from "../pki/profile.ts";
+import type { SubscriberSubject } from "../pki/subject.ts";
+import { toBuffer } from "../store/rows.ts";
+import { issuerContextFor, resolveIssuingCa, type CaRecord } from "./ca-registry.ts";
+
+export interface IssuanceRequest {
+  /** End-entity profile name: sign | auth-person | auth-org. */
+  profile: string;
+  subject: SubscriberSubject;
+  /** SubjectPublicKeyInfo DER of the subscriber key (made on the card, or from a verified CSR). */
+  subjectPublicKeyInfo: Uint8Array;
+  /** Idempotency key: a second request with the same key returns the first certificate. */
+  requestKey?: string;
+  /** Issuing CA by name; default: the only issuing CA of the profile's purpose. */
+  caName?: string;
+  card?: { label: string; keyId: Buffer };
+}
+
+export interface IssuedCertificate {
+  id: number;
+  caName: string;
+  serialHex: string;
+  der: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+  /** True when an existing certificate was returned for a repeated requestKey. */
+  existing: boolean;
+}
+
+/** Who asks: written into every audit record. */
+export interface Actor {
+  actor: string;
+  role: string;
+}
+
+interface PreparedIssuer {
+  ca: CaRecord;
+  context: IssuerContext;
+  key: HsmKeyRef;
+  template: ReturnType<typeof compileTbsTemplate>;
+}
+
+interface Prepared {
+  req: IssuanceRequest;
+  issuer: PreparedIssuer;
+  serial: Buffer;
+  tbs: Buffer;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export class IssuanceService {
+  private issuers = new Map<string, PreparedIssuer>();
+
+  /**
+   * `profiles` maps profile name → parsed profile (policies/profiles/*.yaml); `keys` signs with
+   * the CA keys in the HSM. `now` is injectable for tests.
+   */
+  constructor(
+    private readonly db: Knex,
+    private readonly keys: CaKeyStore,
+    private readonly profiles: ReadonlyMap<string, CertificateProfile>,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Issues one certificate; see `issueMany`. */
+  async issue(req: IssuanceRequest, by: Actor): Promise<IssuedCertificate> {
+    return (await this.issueMany([req], by))[0];
+  }
+
+  /**
+   * Issues a batch. Every request is built and linted before anything is written: a lint
+   * violation (LintError) or an unknown profile/CA rejects the whole batch with no row and no
+   * signature. Returns results in request order. Errors from the HSM leave intents behind that
+   * `resumeIntents` completes.
+   */
+  async issueMany(reqs: IssuanceRequest[], by: Actor): Promise<IssuedCertificate[]> {
+    const existing = await this.findExisting(reqs);
+    const out: IssuedCertificate[] = new Array(reqs.length);
+    const fresh: (Prepared & { index: number })[] = [];
+    const firstIndexOfKey = new Map<string, number>();
+    const repeats: [number, number][] = []; // [index, index of the first request with that key]
+    for (const [index, req] of reqs.entries()) {
+      const key = req.requestKey;
+      const prior = key ? existing.get(key) : undefined;
+      if (prior) {
+        out[index] = prior.status === "issued" ? prior.cert : await this.resumeOne(prior.id, by);
+      } else if (key && firstIndexOfKey.has(key)) {
+        repeats.push([index, firstIndexOfKey.get(key)!]);
+      } else {
+        if (key) firstIndexOfKey.set(key, index);
+        fresh.push({ ...(await this.prepare(req)), index });
+      }
+    }
+    const ids = await this.recordIntents(fresh, by);
+    const signatures = await Promise.all(fresh.map((p) => this.keys.sign(p.issuer.key, p.tbs)));
+    const ders = fresh.map((p, i) => encodeCertificate(p.tbs, p.issuer.context.signatureAlgorithm, signatures[i]));
+    if (fresh.length) {
+      await this.db.transaction(async (trx) => {
+        await storeCertificates(trx, fresh.map((_, i) => ({ id: ids[i], der: ders[i] })));
+        await appendAudit(trx, fresh.map((p) => issuedEvent(by, p.issuer.ca.name, serialHex(p.serial), p.req)));
+      });
+    }
+    fresh.forEach((p, i) => {
+      out[p.index] = {
+        id: ids[i],
+        caName: p.issuer.ca.name,
+        serialHex: serialHex(p.serial),
+        der: ders[i],
+        notBefore: p.notBefore,
+        notAfter: p.notAfter,
+        existing: false,
+      };
+    });
+    for (const [index, first] of repeats) out[index] = { ...out[first], existing: true };
+    return out;
+  }
+
+  /**
+   * Completes every intent left by a crash between recording and storing: re-signs the stored
+   * tbsCertificate after checking its SHA-256. Returns the certificates completed.
+   */
+  async resumeIntents(by: Actor): Promise<IssuedCertificate[]> {
+    const rows = await this.db("certificates").where({ status: "intent" }).select("id");
+    const out: IssuedCertificate[] = [];
+    for (const r of rows) out.push(await this.resumeOne(Number(r.id), by));
+    return out;
+  }
+
+  private async resumeOne(id: number, by: Actor): Promise<IssuedCertificate> {
+    const row = await this.db("certificates as c")
+      .join("certificate_authorities as a", "a.id", "c.ca_id")
+      .where("c.id", id)
+      .select("c.*", "a.name as ca_name", "a.key_label", "a.key_algorithm")
+      .first();
+    if (!row) throw new Error(`certificate row ${id} not found`);
+    if (row.status === "issued") return rowToIssued(row, true);
+    const tbs = toBuffer(row.tbs);
+    if (!createHash("sha256").update(tbs).digest().equals(toBuffer(row.tbs_sha256))) {
+      throw new Error(`certificate row ${id}: stored tbsCertificate does not match its recorded hash; not signing`);
+    }
+    const issuer = await this.issuerFor(row.profile, row.ca_name);
+    const signature = await this.keys.sign(issuer.key, tbs);
+    const der = encodeCertificate(tbs, issuer.context.signatureAlgorithm, signature);
+    await this.db.transaction(async (trx) => {
+      const n = await storeCertificates(trx, [{ id, der }]);
+      if (n === 1) {
+        await appendAudit(trx, [{
+          ...by,
+          action: "certificate.issued",
+          objectType: "certificate",
+          objectId: `${row.ca_name}:${row.serial_hex}`,
+          details: { profile: row.profile, resumedIntent: true },
+        }]);
+      }
+    });
+    return rowToIssued({ ...row, der, status: "issued" }, false);
+  }
+
+  private async findExisting(reqs: IssuanceRequest[]) {
+    const keys = reqs.map((r) => r.requestKey).filter((k): k is string => !!k);
+    const found = new Map<string, { id: number; status: string; cert: IssuedCertificate }>();
+    if (keys.length === 0) return found;
+    const rows = await this.db("certificates as c")
+      .join("certificate_authorities as a", "a.id", "c.ca_id")
+      .whereIn("c.request_key", keys)
+      .select("c.*", "a.name as ca_name");
+    for (const r of rows) found.set(r.request_key, { id: Number(r.id), status: r.status, cert: rowToIssued(r, true) });
+    return found;
+  }
+
+  private async prepare(req: IssuanceRequest): Promise<Prepared> {
+    const issuer = await this.issuerFor(req.profile, req.caName);
+    const profile = this.profile(req.profile);
+    const { notBefore, notAfter } = computeValidity(profile, this.now(), { notAfterCap: issuer.ca.notAfter });
+    const serial = newSerialNumber();
+    const tbs = issuer.template({
+      serialNumber: serial,
+      subject: { kind: "subscriber", subject: req.subject },
+      subjectPublicKeyInfo: req.subjectPublicKeyInfo,
+      validity: { notBefore, notAfter },
+    });
+    // Nothing is signed that would fail the profile (DESIGN §4 step 3).
+    assertLintClean(tbs, profile, issuer.context);
+    return { req, issuer, serial, tbs, notBefore, notAfter };
+  }
+
+  private profile(name: string): CertificateProfile {
+    const p = this.profiles.get(name);
+    if (!p) throw new Error(`unknown profile "${name}" (known: ${[...this.profiles.keys()].join(", ")})`);
+    return p;
+  }
+
+  private async issuerFor(profileName: string, caName?: string): Promise<PreparedIssuer> {
+    const cacheKey = `${profileName}\0${caName ?? ""}`;
+    const cached = this.issuers.get(cacheKey);
+    if (cached) return cached;
+    const profile = this.profile(profileName);
+    if (profile.kind !== "end-entity") throw new Error(`profile "${profileName}" is not an end-entity profile`);
+    const { ca, parent } = await resolveIssuingCa(this.db, profileName, caName);
+    const key = await this.keys.findKey(ca.key.label);
+    if (!key) throw new Error(`CA key "${ca.key.label}" of ${ca.name} is not in the HSM`);
+    const context = issuerContextFor(ca, parent);
+    const prepared = { ca, context, key, template: compileTbsTemplate(profile, context) };
+    this.issuers.set(cacheKey, prepared);
+    return prepared;
+  }
+
+  private async recordIntents(batch: Prepared[], by: Actor): Promise<number[]> {
+    if (batch.length === 0) return [];
+    return this.db.transaction(async (trx) => {
+      const rows = batch.map((p) => ({
+        ca_id: p.issuer.ca.id,
+        serial_hex: serialHex(p.serial),
+        profile: p.req.profile,
+        status: "intent",
+        request_key: p.req.requestKey ?? null,
+        tbs: p.tbs,
+        tbs_sha256: createHash("sha256").update(p.tbs).digest(),
+        subscriber_id: p.req.subject.subscriberId,
+        hc_role: p.req.subject.hcRole ?? null,
+        subject: JSON.stringify(p.req.subject),
+        card_label: p.req.card?.label ?? null,
+        card_key_id: p.req.card?.keyId ?? null,
+        not_before: p.notBefore,
+        not_after: p.notAfter,
+      }));
+      const inserted = await trx("certificates").insert(rows).returning("id");
+      return inserted.map((r: { id: number } | number) => Number(typeof r === "object" ? r.id : r));
+    });
+  }
+}
+
+function issuedEvent(by: Actor, caName: string, serial: string, req: IssuanceRequest): AuditEvent {
+  return {
+    ...by,
+    action: "certificate.issued",
+    objectType: "certificate",
+    objectId: `${caName}:${serial}`,
+    details: {
+      profile: req.profile,
+      subscriberId: req.subject.subscriberId,
+      hcRole: req.subject.hcRole ?? null,
+      card: req.card?.label ?? null,
+      requestKey: req.requestKey ?? null,
+    },
+  };
+}
+
+/** Stores signed certificates for intent rows; returns how many intents were completed. */
+async function storeCertificates(trx: Knex.Transaction, items: { id: number; der: Buffer }[]): Promise<number> {
+  if (items.length === 0) return 0;
+  const values = items.map(() => "(?::bigint, ?::bytea)").join(",");
+  const bindings = items.flatMap((x) => [x.id, x.der]);
+  const res = await trx.raw(
+    `UPDATE certificates AS c SET der = v.der, status = 'issued', issued_at = now()
+       FROM (VALUES ${values}) AS v(id, der) WHERE c.id = v.id AND c.status = 'intent'`,
+    bindings,
+  );
+  return Number(res.rowCount ?? res.affectedRows ?? 0);
+}
+
+function rowToIssued(r: Record<string, any>, existing: boolean): IssuedCertificate {
+  return {
+    id: Number(r.id),
+    caName: r.ca_name,
+    serialHex: r.serial_hex,
+    der: r.der ? toBuffer(r.der) : Buffer.alloc(0),
+    notBefore: new Date(r.not_before),
+    notAfter: new Date(r.not_after),
+    existing,
+  };
+}

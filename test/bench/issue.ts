@@ -1,0 +1,164 @@
+/**
+ * `npm run bench -- issue [--count 2000] [--sessions N] [--batch 64]`
+ *
+ * Issues RSA-2048 sign-profile certificates through the full IA path — subject validation,
+ * profile template, pre-issuance lint, intent row, HSM signature over the session pool,
+ * certificate row and audit records — from CSRs prepared (and their proof of possession checked)
+ * beforehand. In the same run, on the same token with the same number of sessions, measures the
+ * raw PKCS#11 rate: C_Sign (CKM_SHA256_RSA_PKCS) on a tbsCertificate-sized message straight
+ * through graphene, no pool, no JS work. ratio = certsPerSec / rawSignsPerSec.
+ *
+ * Database: DATABASE_URL when set (Postgres), else embedded PGlite in a temp directory.
+ */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../../src/config.ts";
+import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
+import { runCeremony } from "../../src/ia/ceremony.ts";
+import { openIaContext } from "../../src/ia/context.ts";
+import type { IssuanceRequest } from "../../src/ia/issuance.ts";
+import { parseCertificationRequest } from "../../src/pki/csr.ts";
+import { parseSubscriberSubject } from "../../src/pki/subject.ts";
+import { POLICIES_DIR } from "../../src/policies.ts";
+import { openDatabase, type Db } from "../../src/store/db.ts";
+import knexFactory from "knex";
+
+const by = { actor: "bench", role: "ia" };
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      count: { type: "string", default: "2000" },
+      sessions: { type: "string", default: String(os.availableParallelism() * 2) },
+      batch: { type: "string", default: "64" },
+      keys: { type: "string", default: "16" },
+    },
+  });
+  const count = Number(values.count);
+  const sessions = Number(values.sessions);
+  const batch = Number(values.batch);
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-"));
+  const cfg = loadConfig({ ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "" });
+  const bench = await openBenchDatabase(cfg);
+  const ctx = await openIaContext(cfg, { poolSize: sessions, db: bench.db });
+  try {
+    const ceremony = path.join(POLICIES_DIR, "ceremony.demo.yaml");
+    await runCeremony({ db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir },
+      parseCeremonyFile(fs.readFileSync(ceremony, "utf8"), ceremony), by);
+
+    // Prepared CSRs: distinct RSA-2048 subscriber keys made by OpenSSL, proof of possession checked once.
+    const csrDir = path.join(home, "csr");
+    fs.mkdirSync(csrDir);
+    const spkis: Buffer[] = [];
+    for (let i = 0; i < Number(values.keys); i++) {
+      const f = path.join(csrDir, `${i}.csr`);
+      execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", `${f}.key`, "-subj", `/CN=bench ${i}`, "-out", f], { stdio: "ignore" });
+      spkis.push((await parseCertificationRequest(fs.readFileSync(f))).subjectPublicKeyInfo);
+    }
+    const profile = ctx.policies.profiles.get("sign")!;
+    const requests: IssuanceRequest[] = Array.from({ length: count }, (_, i) => ({
+      profile: "sign",
+      subject: parseSubscriberSubject({
+        hcRole: i % 3 ? "Medical Doctor" : "Pharmacist",
+        subscriberId: `BENCH${String(i).padStart(6, "0")}`,
+        name: { latin: "Taro Yamada", kanji: "山田　太郎" },
+        organization: { latin: "Tokyo Chuo Hospital", kanji: "東京中央病院" },
+      }, profile, ctx.policies.hcRoles),
+      subjectPublicKeyInfo: spkis[i % spkis.length],
+      requestKey: `bench-${i}`,
+    }));
+
+    // Warm-up: JIT, template compile, session log-in.
+    await ctx.issuance.issueMany(requests.splice(0, Math.min(batch, 64)), by);
+
+    const rawSignsPerSec = await rawSignRate(ctx, sessions, Math.max(count, 1000));
+    const rssBefore = process.memoryUsage().rss;
+    const t0 = process.hrtime.bigint();
+    let next = 0;
+    const inFlight = Math.max(2, Math.ceil((sessions * 2) / batch) + 1);
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next < requests.length) {
+        const chunk = requests.slice(next, next + batch);
+        next += batch;
+        await ctx.issuance.issueMany(chunk, by);
+      }
+    }));
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const issued = requests.length;
+    const certsPerSec = issued / seconds;
+    const stored = Number((await ctx.db("certificates").where({ status: "issued" }).count({ n: "*" }).first())?.n);
+    const ratio = certsPerSec / rawSignsPerSec;
+
+    const rows = [
+      ["database", bench.kind],
+      ["HSM sessions", String(sessions)],
+      ["batch size", String(batch)],
+      ["certificates issued", `${issued} (${stored} rows incl. warm-up)`],
+      ["seconds", seconds.toFixed(2)],
+      ["certificates/s (full path)", certsPerSec.toFixed(0)],
+      ["raw C_Sign RSA-2048/s (same token, same sessions)", rawSignsPerSec.toFixed(0)],
+      ["ratio", ratio.toFixed(3)],
+      ["RSS growth MB", ((process.memoryUsage().rss - rssBefore) / 1048576).toFixed(0)],
+    ];
+    for (const [k, v] of rows) console.log(`${k.padEnd(52)} ${v}`);
+    console.log(JSON.stringify({ certsPerSec: Math.round(certsPerSec), rawSignsPerSec: Math.round(rawSignsPerSec), ratio: Number(ratio.toFixed(3)) }));
+  } finally {
+    await ctx.close();
+    await bench.cleanup();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Raw PKCS#11 baseline: `sessions` sessions on the CA token, each signing back to back with
+ * graphene's asynchronous C_Sign (CKM_SHA256_RSA_PKCS) over a 700-byte message. Signs/s.
+ */
+async function rawSignRate(ctx: Awaited<ReturnType<typeof openIaContext>>, sessions: number, total: number): Promise<number> {
+  const slot = ctx.module.findSlotByTokenLabel(ctx.cfg.caTokenLabel)!;
+  const key = await ctx.keys.findKey("demo-sign-ca-1");
+  const data = Buffer.alloc(700, 0x5a);
+  const opened = Array.from({ length: sessions }, () => slot.open(/* CKF_SERIAL_SESSION */ 4));
+  try {
+    const privs = opened.map((s) => s.find({ class: 3 /* CKO_PRIVATE_KEY */, id: key!.id }).items(0).toType());
+    let done = 0;
+    const t0 = process.hrtime.bigint();
+    await Promise.all(opened.map((s, i) => new Promise<void>((resolve, reject) => {
+      const step = () => {
+        if (done >= total) return resolve();
+        done++;
+        s.createSign("SHA256_RSA_PKCS", privs[i] as never).once(data, (err) => (err ? reject(err) : step()));
+      };
+      step();
+    })));
+    return total / (Number(process.hrtime.bigint() - t0) / 1e9);
+  } finally {
+    for (const s of opened) s.close();
+  }
+}
+
+/** A fresh Postgres database on DATABASE_URL's server (dropped afterwards), else PGlite under home. */
+async function openBenchDatabase(cfg: ReturnType<typeof loadConfig>): Promise<{ db: Db; kind: string; cleanup(): Promise<void> }> {
+  if (!cfg.databaseUrl) {
+    const db = await openDatabase(cfg);
+    return { db, kind: "PGlite (embedded)", cleanup: () => db.destroy() };
+  }
+  const name = `hpki_bench_${process.pid}`;
+  const admin = knexFactory({ client: "pg", connection: cfg.databaseUrl, pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const url = new URL(cfg.databaseUrl);
+  url.pathname = `/${name}`;
+  const db = await openDatabase(cfg, { databaseUrl: url.toString(), poolMax: 8 });
+  return {
+    db,
+    kind: "PostgreSQL",
+    cleanup: async () => {
+      await db.destroy();
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/** The `hpki` command as an operator runs it: real process, real SoftHSM tokens, real database. */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freshDatabaseUrl } from "../helpers/db.ts";
+import { opensslVerify, tempDir } from "../helpers/openssl.ts";
+
+const repo = path.resolve(import.meta.dirname, "../..");
+const realCerts = path.join(repo, "test/fixtures/hpki-real/certs");
+
+describe("hpki CLI", () => {
+  let home: string;
+  let dbUrl: Awaited<ReturnType<typeof freshDatabaseUrl>>;
+  const hpki = (...args: string[]) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
+    delete env.PKCS11_MODULE;
+    delete env.HPKI_HSM_PIN;
+    if (dbUrl.url) env.DATABASE_URL = dbUrl.url;
+    else delete env.DATABASE_URL;
+    const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env, encoding: "utf8" });
+    return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
+  };
+
+  beforeAll(async () => {
+    home = tempDir("hpki-cli-");
+    dbUrl = await freshDatabaseUrl();
+  });
+  afterAll(async () => {
+    await dbUrl?.cleanup();
+    fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  it("--help lists the commands", () => {
+    const r = hpki("--help");
+    expect(r.code).toBe(0);
+    for (const c of ["ca", "cards", "issue", "inspect", "demo"]) expect(r.out).toContain(c);
+  });
+
+  it("inspect reads every real HPKI certificate (JSON field hcRole holds the role)", () => {
+    const expected: Record<string, string | null> = {
+      "medis-ee-sign-doctor-015e.der": "Medical Doctor",
+      "medis-ee-sign-doctor-006f.der": "Medical Doctor",
+      "medis-ee-sign-pharmacist-0164.der": "Pharmacist",
+      "jma-ee-sign-doctor-8090.der": "Medical Doctor",
+      "jma-ee-sign-pharmacist-83e3.der": "Pharmacist",
+      "mhlw-hpki-root-ca-v2.der": null,
+      "medis-sign-ca2.der": null,
+      "medis-auth-ca2.der": null,
+      "jma-sign-ca-jv2.der": null,
+    };
+    expect(fs.readdirSync(realCerts).sort()).toEqual(Object.keys(expected).sort());
+    for (const [file, role] of Object.entries(expected)) {
+      const r = hpki("inspect", path.join(realCerts, file), "--json");
+      expect(r.code, r.err).toBe(0);
+      expect(r.json().hcRole).toBe(role);
+    }
+    const ja = hpki("inspect", path.join(realCerts, "medis-ee-sign-doctor-015e.der"), "--lang", "ja");
+    expect(ja.out).toContain("JST");
+  });
+
+  it("ca init is idempotent; cards provision; issue onto a card; errors are clear", () => {
+    const init = hpki("ca", "init", "--ceremony", "policies/ceremony.demo.yaml", "--json");
+    expect(init.code, init.err).toBe(0);
+    expect(init.json().changed).toBe(4);
+    const again = hpki("ca", "init", "--ceremony", "policies/ceremony.demo.yaml");
+    expect(again.code).toBe(0);
+    expect(again.out).toContain("Nothing changed");
+    const list = hpki("ca", "list", "--json").json();
+    expect(list.cas.map((c: { name: string }) => c.name)).toEqual(["demo-root", "demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
+    for (const ca of list.cas) expect(fs.existsSync(path.join(home, "repo", `${ca.name}.pem`))).toBe(true);
+
+    const prov = hpki("cards", "provision", "--count", "1", "--json");
+    expect(prov.code, prov.err).toBe(0);
+    const card = prov.json().cards[0];
+    expect(prov.out).not.toMatch(/PIN: /);
+    const pin = /PIN: (\d+)/.exec(fs.readFileSync(card.pinMailer, "utf8"))![1];
+
+    const subject = path.join(home, "subject.json");
+    fs.writeFileSync(subject, JSON.stringify({ hcRole: "Pharmacist", subscriberId: "CLI0001", name: { latin: "Hanako Sato", kanji: "佐藤　花子" } }));
+    const out = path.join(home, "sign.pem");
+    const issued = hpki("issue", "--profile", "sign", "--subject", subject, "--card", card.label, "--pin", pin, "--out", out, "--json");
+    expect(issued.code, issued.err).toBe(0);
+    expect(issued.json()).toMatchObject({ ca: "demo-sign-ca", hcRole: "Pharmacist", card: card.label });
+    expect(opensslVerify(path.join(home, "repo/demo-root.pem"), path.join(home, "repo/demo-sign-ca.pem"), out).ok).toBe(true);
+    expect(hpki("inspect", out, "--json").json().hcRole).toBe("Pharmacist");
+
+    const wrongPin = hpki("issue", "--profile", "auth-person", "--subject", subject, "--card", card.label, "--pin", "99999999", "--out", path.join(home, "x.pem"));
+    expect(wrongPin.code).toBe(1);
+    expect(wrongPin.err).toMatch(/PIN/);
+
+    fs.writeFileSync(subject, JSON.stringify({ hcRole: "Wizard", subscriberId: "CLI0002", name: { latin: "A B", kanji: "甲　乙" } }));
+    const badRole = hpki("issue", "--profile", "sign", "--subject", subject, "--csr", out, "--out", path.join(home, "y.pem"), "--json");
+    expect(badRole.code).toBe(1);
+    expect(badRole.json().error).toMatch(/hcRole/);
+
+    const garbage = path.join(home, "garbage.csr");
+    fs.writeFileSync(garbage, "garbage");
+    fs.writeFileSync(subject, JSON.stringify({ subscriberId: "ORG1", name: { latin: "srv.example" }, organization: { latin: "Example Clinic" } }));
+    const badCsr = hpki("issue", "--profile", "auth-org", "--subject", subject, "--csr", garbage, "--out", path.join(home, "z.pem"));
+    expect(badCsr.code).toBe(1);
+    expect(badCsr.err).toMatch(/hpki: /);
+    expect(fs.existsSync(path.join(home, "z.pem"))).toBe(false);
+  });
+});
