@@ -52,6 +52,7 @@ export function registerDemoCommand(program: Command): void {
           if (!done) pending.push(s);
         }
         const cards = pending.length ? await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, pending.length, by) : [];
+        if (!pending.length) log(`(already issued in ${ctx.cfg.home}; delete it to start over)`);
         for (const [i, s] of pending.entries()) {
           const card = cards[i];
           // The demo plays the subscriber, who reads the PIN from the mailer.
@@ -59,9 +60,10 @@ export function registerDemoCommand(program: Command): void {
           for (const profileName of ["sign", "auth-person"]) {
             const profile = ctx.policies.profiles.get(profileName)!;
             const subject = parseSubscriberSubject(s, profile, ctx.policies.hcRoles);
-            await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, {
+            const cert = await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, {
               cardLabel: card.label, pin, profile: profileName, subject, requestKey: `demo:${s.subscriberId}:${profileName}`,
             }, by);
+            log(`${card.label}  ${s.name.kanji}（${s.hcRole}）  ${profileName.padEnd(11)} ${cert.serialHex}`);
           }
         }
 
@@ -75,6 +77,7 @@ export function registerDemoCommand(program: Command): void {
             const csr = await parseCertificationRequest(fs.readFileSync(path.join(tmp, "req.pem")));
             const profile = ctx.policies.profiles.get("auth-org")!;
             checkCsrKey(csr, csrKeyPolicy(profile));
+            log(`CSR  ${DEMO_ORGANIZATION.organization.kanji} ${DEMO_ORGANIZATION.name.latin}  auth-org (key pair made by the hospital, proof of possession checked)`);
             await ctx.issuance.issue({
               profile: "auth-org",
               subject: parseSubscriberSubject(DEMO_ORGANIZATION, profile, ctx.policies.hcRoles),
