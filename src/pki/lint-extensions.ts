@@ -114,7 +114,7 @@ function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: Exte
       return checkBasicConstraints(b, top, spec.cA, spec.pathLenConstraint, report);
     case "cRLDistributionPoints": {
       const url = singleUri(b, top, [0xa0, 0xa0]);
-      const want = crlDistributionPointUrl(input.profile, input.issuer);
+      const want = expected(input.profile, input.issuer).crlUrl;
       if (url !== want) report("crldp.url", `cRLDistributionPoints must be one DistributionPoint with fullName URI ${want}`);
       return;
     }
@@ -127,7 +127,7 @@ function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: Exte
       return;
     }
     case "certificatePolicies":
-      return checkPolicies(b, top, spec.policies, input.issuer, report);
+      return checkPolicies(b, top, expected(input.profile, input.issuer).policies, report);
     case "subjectAltName": {
       const names = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
       if (names.length !== 1 || names[0].tag !== 0xa4) {
@@ -200,7 +200,7 @@ function checkBasicConstraints(b: Uint8Array, top: Tlv, cA: boolean, pathLen: nu
   if (gotCa !== cA || gotPath !== pathLen) report("bc.mismatch", `basicConstraints must be cA=${cA}${pathLen === undefined ? "" : `, pathLenConstraint=${pathLen}`}`);
 }
 
-function checkPolicies(b: Uint8Array, top: Tlv, want: readonly { oid: string; cpsUri?: string }[], issuer: IssuerContext, report: Report): void {
+function checkPolicies(b: Uint8Array, top: Tlv, expected: readonly string[], report: Report): void {
   const got = (top.tag === Tag.SEQUENCE ? childrenOf(b, top) : []).map((pi) => {
     const f = childrenOf(b, pi);
     const quals = f[1] ? childrenOf(b, f[1]) : [];
@@ -208,9 +208,32 @@ function checkPolicies(b: Uint8Array, top: Tlv, want: readonly { oid: string; cp
     const cps = q.length === 2 && decodeOid(contentOf(b, q[0])) === OID.idQtCps && q[1].tag === Tag.IA5String ? ascii(contentOf(b, q[1])) : quals.length ? "?" : undefined;
     return `${f[0]?.tag === Tag.OID ? decodeOid(contentOf(b, f[0])) : "?"} ${cps ?? ""}`;
   });
-  const expected = want.map((p) => `${p.oid} ${p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""}`);
   if (got.join("|") !== expected.join("|")) report("cp.mismatch", `certificatePolicies must be ${expected.join("; ")} (found ${got.join("; ")})`);
 }
+
+const canonicalHcRoles = new Map<string, Buffer>();
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Expected CRL URL and policy list for (profile, issuer), derived once per pair: the lint runs per
+ * certificate and these depend only on the pair. IssuerContext and profile objects are treated as
+ * immutable (as compileTbsTemplate does).
+ */
+function expected(profile: CertificateProfile, issuer: IssuerContext): { crlUrl?: string; policies: string[] } {
+  let byIssuer = expectedCache.get(profile);
+  if (!byIssuer) expectedCache.set(profile, (byIssuer = new WeakMap()));
+  let e = byIssuer.get(issuer);
+  if (!e) {
+    const cp = profile.extensions.find((x) => x.name === "certificatePolicies");
+    e = {
+      crlUrl: crlDistributionPointUrl(profile, issuer),
+      policies: (cp?.name === "certificatePolicies" ? cp.policies : []).map((p) => `${p.oid} ${p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""}`),
+    };
+    byIssuer.set(issuer, e);
+  }
+  return e;
+}
+const expectedCache = new WeakMap<CertificateProfile, WeakMap<IssuerContext, { crlUrl?: string; policies: string[] }>>();
 
 /** The hcRole: walk to codeDataFreeText, then demand the canonical encoding of that role. */
 function checkHcRole(b: Uint8Array, top: Tlv, report: Report): void {
@@ -222,13 +245,18 @@ function checkHcRole(b: Uint8Array, top: Tlv, report: Report): void {
     const coded = childrenOf(b, childrenOf(b, actor[0])[0]);
     const text = coded.find((t) => t.tag === 0xa2);
     const str = text && childrenOf(b, text)[0];
-    if (str?.tag === Tag.UTF8String) role = new TextDecoder("utf-8", { fatal: true }).decode(contentOf(b, str));
+    if (str?.tag === Tag.UTF8String) role = utf8.decode(contentOf(b, str));
   } catch {
     role = undefined;
   }
   if (!role || !role.trim()) return report("hcrole.missing", "subjectDirectoryAttributes must carry one hcRole (1.0.17090.0.1) with a codeDataFreeText");
   if (role.normalize("NFC") !== role) report("hcrole.not-nfc", "hcRole text is not NFC-normalised");
-  if (!bytesEqual(b, encodeHcRoleExtension(role))) report("hcrole.malformed", "subjectDirectoryAttributes is not exactly one hcRole in the HPKI encoding (HPKI-PROFILE §6.3)");
+  let canonical = canonicalHcRoles.get(role);
+  if (!canonical) {
+    if (canonicalHcRoles.size > 256) canonicalHcRoles.clear(); // the code table has ~32 roles; stay bounded anyway
+    canonicalHcRoles.set(role, (canonical = encodeHcRoleExtension(role)));
+  }
+  if (!bytesEqual(b, canonical)) report("hcrole.malformed", "subjectDirectoryAttributes is not exactly one hcRole in the HPKI encoding (HPKI-PROFILE §6.3)");
 }
 
 function singleUri(b: Uint8Array, top: Tlv, wrappers: number[]): string | undefined {

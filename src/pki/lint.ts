@@ -30,6 +30,7 @@ export class LintError extends Error {
 }
 
 const DAY_MS = 86_400_000;
+const V3 = Buffer.from([2, 1, 2]);
 const EE_MAX_YEARS = 5; // HPKI CP: subscriber certificates at most 5 years
 const CURVES: Record<string, { name: KeyAlgorithmName; pointBytes: number }> = {
   [OID.secp256r1]: { name: "P-256", pointBytes: 32 },
@@ -67,7 +68,7 @@ function lintFields(b: Uint8Array, top: Tlv, profile: CertificateProfile, issuer
   if (top.tag !== Tag.SEQUENCE) return report("der.malformed", "tbsCertificate is not a SEQUENCE");
   const f = childrenOf(b, top);
   const version = f[0]?.tag === 0xa0 ? childrenOf(b, f[0]) : [];
-  if (version.length !== 1 || !bytesEqual(b.subarray(version[0].start, version[0].end), Buffer.from([2, 1, 2]))) {
+  if (version.length !== 1 || !bytesEqual(b.subarray(version[0].start, version[0].end), V3)) {
     report("version.not-v3", "version must be v3 (INTEGER 2), explicitly encoded");
   }
   const rest = version.length ? f.slice(1) : f;
@@ -124,7 +125,7 @@ function lintValidity(b: Uint8Array, t: Tlv, profile: CertificateProfile, report
 
 /** RFC 5280 §4.1.2.5: UTCTime YYMMDDHHMMSSZ through 2049, GeneralizedTime YYYYMMDDHHMMSSZ from 2050. */
 function decodeTime(b: Uint8Array, t: Tlv, report: Report): Date | undefined {
-  const s = Buffer.from(contentOf(b, t)).toString("latin1");
+  const s = String.fromCharCode(...contentOf(b, t));
   const m = t.tag === Tag.UTCTime ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : t.tag === Tag.GeneralizedTime ? /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : null;
   if (!m) {
     report("validity.encoding", `time ${JSON.stringify(s)} is not UTCTime/GeneralizedTime in Zulu with seconds`);
