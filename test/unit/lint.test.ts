@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Tag, derBoolean, oid, octetString, printableString, sequence, set, tlv, utf8String } from "../../src/pki/der.ts";
+import { Tag, derBoolean, derNull, oid, octetString, printableString, sequence, set, tlv, utf8String } from "../../src/pki/der.ts";
 import { childrenOf, readSingle } from "../../src/pki/der-cursor.ts";
 import { extension, keyUsageValue } from "../../src/pki/extensions.ts";
 import { encodeHcRoleExtension } from "../../src/pki/hcrole.ts";
@@ -263,5 +264,34 @@ describe("lint rules catch tampered tbsCertificates", () => {
     const tbs = compileTbsTemplate(withAia, ca.issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(sign, now) });
     expect(codes(tbs, withAia)).toEqual([]);
     expect(codes(tbs, { ...withAia, extensions: [...sign.extensions, { name: "authorityInfoAccess", critical: false, ocspUrlTemplate: "http://other/ocsp" }] })).toEqual(["aia.mismatch"]);
+  });
+
+  it("*.malformed: wrong shapes of serial, validity, subject, RSA key, keyUsage, basicConstraints", () => {
+    expect(codes(withField(1, octetString(Buffer.from([1]))))).toContain("serial.malformed");
+    expect(codes(withField(4, sequence(tlv(Tag.UTCTime, Buffer.from("260531150000Z")))))).toContain("validity.malformed");
+    expect(codes(withField(5, set(C, CN, SN)))).toContain("subject.malformed");
+    expect(codes(withField(5, subjectRdns(C, set(sequence(oid(OID.commonName))), SN)))).toContain("subject.malformed");
+    const badRsa = sequence(sequence(oid(OID.rsaEncryption), Buffer.from([5, 0])), tlv(Tag.BIT_STRING, Buffer.from([0]), octetString(Buffer.from([1]))));
+    expect(codes(withField(6, badRsa))).toContain("spki.malformed");
+    expect(codes(withField(6, sequence(sequence(oid(OID.rsaEncryption)))))).toContain("spki.malformed");
+    expect(codes(replaceExt(OID.keyUsage, extension(OID.keyUsage, true, octetString(Buffer.from([0x40])))))).toEqual(["ku.malformed"]);
+    const caTbs = childrenOf(ca.cert, readSingle(ca.cert))[0];
+    const caTbsDer = ca.cert.subarray(caTbs.start, caTbs.end);
+    const bcExtra = withExtensions((e) => e.map((x) => (x.indexOf(oid(OID.basicConstraints)) === 2 ? extension(OID.basicConstraints, true, sequence(derBoolean(true), tlv(Tag.INTEGER, Buffer.from([0])), derNull())) : x)), caTbsDer);
+    expect(codes(bcExtra, loadProfile("issuing-ca"), root.issuer)).toEqual(["bc.malformed"]);
+  });
+});
+
+
+describe("lint rule coverage", () => {
+  it("every violation code the lint can report is exercised in this file", () => {
+    const src = ["lint.ts", "lint-name.ts", "lint-extensions.ts"].map((f) => readFileSync(new URL(`../../src/pki/${f}`, import.meta.url), "utf8")).join("\n");
+    const test = readFileSync(new URL(import.meta.url), "utf8");
+    const codesInSource = new Set([...src.matchAll(/report\("([a-z0-9.-]+)"/g)].map((m) => m[1]));
+    // lint-name prefixes its codes with "subject" / "san": expand the template literals
+    for (const m of src.matchAll(/report\(`\$\{prefix\}\.([a-z0-9-]+)`/g)) codesInSource.add(`subject.${m[1]}`);
+    expect(codesInSource.size).toBeGreaterThan(40);
+    const untested = [...codesInSource].filter((c) => !test.includes(`"${c}"`));
+    expect(untested).toEqual([]);
   });
 });
