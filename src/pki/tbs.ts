@@ -77,7 +77,7 @@ const VERSION_V3 = Buffer.from([0xa0, 0x03, 0x02, 0x01, 0x02]);
  * parts ({serialNumber, subject, subjectPublicKeyInfo, validity}) and returns the tbsCertificate
  * DER. Throws TbsError at compile time when the issuer's signature algorithm is not allowed by the
  * profile, a required URL or AKI field is missing, or a URL is not ASCII; the returned function
- * throws TbsError on a subject of the wrong kind, a zero / over-long serial, an invalid Date, or a
+ * throws TbsError on a subject of the wrong kind (CA vs subscriber, person vs organization), a zero / over-long serial, an invalid Date, or a
  * required kanji SAN / hcRole that the subject lacks. Key algorithm, sizes and the rest of the
  * profile are checked by the lint (lint.ts), not here.
  */
@@ -92,6 +92,9 @@ export function compileTbsTemplate(profile: CertificateProfile, issuer: IssuerCo
 
   return (v) => {
     if (v.subject.kind !== wantKind) throw new TbsError(`${profile.name}: expected a ${wantKind} subject, got ${v.subject.kind}`);
+    if (v.subject.kind === "subscriber" && v.subject.subject.kind !== profile.subscriber) {
+      throw new TbsError(`${profile.name}: expected a ${profile.subscriber} subscriber, got ${v.subject.subject.kind}`);
+    }
     const serial = unsignedInteger(v.serialNumber);
     if (serial.length < 3 || serial.length > 22 || (serial[1] === 1 && serial[2] === 0)) throw new TbsError("serialNumber must be nonzero and at most 20 octets (RFC 5280 §4.1.2.2)");
     const { notBefore, notAfter } = v.validity;

@@ -208,6 +208,7 @@ describe("compileTbsTemplate errors", () => {
   it("refuses the wrong subject kind, a zero or 21-octet serial, and a missing required hcRole", () => {
     const build = compileTbsTemplate(sign, ca.issuer);
     expect(() => build({ ...v, subject: { kind: "ca", name: { o: "x", cn: "y" } } })).toThrow(/expected a subscriber subject/);
+    expect(() => build({ ...v, subject: { kind: "subscriber", subject: { ...MEDIS_LIKE_SUBJECT, kind: "organization" } } })).toThrow(/expected a person subscriber/);
     expect(() => build({ ...v, serialNumber: Buffer.from([0, 0]) })).toThrow(/nonzero/);
     expect(() => build({ ...v, serialNumber: Buffer.alloc(21, 0x7f) })).toThrow(/20 octets/);
     expect(() => build({ ...v, subject: { kind: "subscriber", subject: { ...MEDIS_LIKE_SUBJECT, hcRole: undefined } } })).toThrow(/hcRole is required/);
