@@ -104,11 +104,11 @@ export class CaKeyStore {
         } catch (err) {
           if (!STALE_HANDLE_RVS.has(pkcs11ErrorName(err) ?? "")) throw err;
           cache.delete(cacheKey);
-          assertLoggedIn(session, this.pool.tokenLabel);
+          assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
         }
       }
       const found = findKeyPair(session, { id: key.id, label: key.label });
-      if (!found) assertLoggedIn(session, this.pool.tokenLabel);
+      if (!found) assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
       if (!found) throw new HsmError(`key "${key.label}" (id ${key.id.toString("hex")}) not found on token "${this.pool.tokenLabel}"`, "KEY_NOT_FOUND");
       handle = found.privateKey;
       cache.set(cacheKey, handle);

@@ -5,14 +5,15 @@ import { HsmError, pkcs11ErrorName, toHsmError } from "./errors.ts";
 /**
  * C_Login as CKU_USER (PKCS#11 v2.40 §5.6). CKR_USER_ALREADY_LOGGED_IN is success: login state
  * belongs to the token within this process, so the 2nd session of a token is already logged in.
- * @throws HsmError, e.g. code CKR_PIN_INCORRECT with message `token "x": PIN incorrect (CKR_PIN_INCORRECT)`.
+ * `context` names the token for messages, e.g. `token "hpki-ca"` or `card "card-…"`.
+ * @throws HsmError, e.g. code CKR_PIN_INCORRECT with message `<context>: PIN incorrect (CKR_PIN_INCORRECT)`.
  */
-export function loginUser(session: graphene.Session, pin: string, tokenLabel: string): void {
+export function loginUser(session: graphene.Session, pin: string, context: string): void {
   try {
     session.login(pin);
   } catch (err) {
     if (pkcs11ErrorName(err) === "CKR_USER_ALREADY_LOGGED_IN") return;
-    throw toHsmError(err, `token "${tokenLabel}"`);
+    throw toHsmError(err, context);
   }
 }
 
@@ -25,9 +26,9 @@ const USER_STATES = new Set([1, 3]);
  * (CKR_KEY_HANDLE_INVALID, empty C_FindObjects) rather than CKR_USER_NOT_LOGGED_IN, and the pool
  * heals only what it recognises.
  */
-export function assertLoggedIn(session: graphene.Session, tokenLabel: string): void {
+export function assertLoggedIn(session: graphene.Session, context: string): void {
   const { state } = session.lib.C_GetSessionInfo(session.handle);
   if (!USER_STATES.has(state)) {
-    throw new HsmError(`token "${tokenLabel}": session is not logged in (CKR_USER_NOT_LOGGED_IN)`, "CKR_USER_NOT_LOGGED_IN");
+    throw new HsmError(`${context}: session is not logged in (CKR_USER_NOT_LOGGED_IN)`, "CKR_USER_NOT_LOGGED_IN");
   }
 }

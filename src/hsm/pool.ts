@@ -115,7 +115,7 @@ export class SessionPool {
     if (entry.session && entry.generation === this.mod.generation) {
       if (name === "CKR_USER_NOT_LOGGED_IN") {
         // Login state is per token and dies with its last session (v2.40 §5.6); the session lives.
-        loginUser(entry.session, this.pin, this.tokenLabel);
+        loginUser(entry.session, this.pin, `token "${this.tokenLabel}"`);
         return;
       }
       if (name === "CKR_OPERATION_ACTIVE") {
@@ -136,7 +136,7 @@ export class SessionPool {
     if (!slot) throw new HsmError(`token "${this.tokenLabel}" not found (looked up by label)`, "TOKEN_NOT_FOUND");
     const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
     try {
-      loginUser(session, this.pin, this.tokenLabel);
+      loginUser(session, this.pin, `token "${this.tokenLabel}"`);
     } catch (err) {
       closeQuietly(session);
       throw err;

@@ -1,0 +1,212 @@
+/**
+ * IC cards as PKCS#11 tokens: blank-card provisioning (token + PINs), then per-card sessions for
+ * on-card key generation, certificate storage and signing. SoftHSM2 tokens stand in for cards in
+ * tests and the embedded default; a card reader's module (e.g. OpenSC) runs the same code.
+ */
+import { randomBytes } from "node:crypto";
+import graphene from "graphene-pk11";
+import { certificateTemplate, readCertificates } from "./cert-object.ts";
+import { HsmError, toHsmError } from "./errors.ts";
+import { findKeyPair, generateKeyPairOn, objectsWithLabel, privateKeyFlags, publicKeySpki, signOn, type PrivateKeyFlags } from "./keys.ts";
+import { assertLoggedIn, loginUser } from "./login.ts";
+import type { Pkcs11Module } from "./module.ts";
+import { randomAlphanumeric, randomDigits } from "./softhsm.ts";
+import type { KeyAlgorithm } from "./spki.ts";
+
+/** Token labels of cards start with this. */
+export const CARD_LABEL_PREFIX = "card-";
+
+/** A freshly initialised card. PINs are returned once, for the PIN mailer: never store them in clear. */
+export interface BlankCard {
+  /** Token label, "card-<cardSerial>" (17 bytes, within the 32-byte CK_TOKEN_INFO label). */
+  label: string;
+  /** 12 upper-case hex digits from the CSPRNG. */
+  cardSerial: string;
+  /** 8 decimal digits. */
+  userPin: string;
+  /** 16 characters [A-Za-z0-9]. */
+  soPin: string;
+}
+
+/** A logged-in session on one card. Operations on one card run one at a time (one session). */
+export interface CardSession {
+  readonly label: string;
+  /**
+   * Generates a key pair ON the card (private: CKA_TOKEN, CKA_SENSITIVE, not extractable, sign
+   * only) labelled `keyLabel` (e.g. "sign", "auth") with CKA_ID `id` or 20 random bytes.
+   * RSA-2048 (e = 65537) is the HPKI subscriber key.
+   * @returns the CKA_ID and the SubjectPublicKeyInfo DER.
+   * @throws HsmError "KEY_EXISTS" when an object labelled `keyLabel` or a key with `id` exists.
+   */
+  generateKeyPair(keyLabel: string, algorithm: KeyAlgorithm, id?: Buffer): Promise<{ id: Buffer; spki: Buffer }>;
+  /**
+   * Stores `der` as a CKO_CERTIFICATE / CKC_X_509 token object with CKA_ID `id`, CKA_LABEL `label`
+   * and CKA_SUBJECT / CKA_ISSUER / CKA_SERIAL_NUMBER from the certificate (v2.40 §4.6.3).
+   * @throws HsmError "BAD_CERTIFICATE" when `der` does not parse.
+   */
+  writeCertificate(id: Buffer, der: Uint8Array, label: string): Promise<void>;
+  /** All X.509 certificates on the card. */
+  listCertificates(): Promise<{ id: Buffer; label: string; der: Buffer }[]>;
+  /** Protection attributes of the private key with CKA_ID `id`. @throws HsmError "KEY_NOT_FOUND". */
+  keyAttributes(id: Buffer): Promise<PrivateKeyFlags>;
+  /**
+   * Signs `data` (the message, not a hash) with the card's private key `id`: RSA → PKCS#1 v1.5 with
+   * SHA-256 (CKM_SHA256_RSA_PKCS); P-256 → ECDSA-SHA256 as DER Ecdsa-Sig-Value.
+   * @throws HsmError "KEY_NOT_FOUND".
+   */
+  sign(id: Buffer, data: Uint8Array): Promise<Buffer>;
+  /** Logs out and closes the session; the card can then be opened again. Idempotent. */
+  close(): void;
+}
+
+/** A card personalisation station: provisions blank cards and opens them by label. */
+export class CardStation {
+  /** Labels of cards with an open CardSession in this process. */
+  private readonly open = new Set<string>();
+
+  constructor(private readonly mod: Pkcs11Module) {}
+
+  /**
+   * Initialises `count` blank cards (C_InitToken on free slots + C_InitPIN, v2.40 §5.6), each with a
+   * fresh card serial, 8-digit user PIN and 16-character SO PIN.
+   * @throws HsmError "NO_FREE_SLOT" when the module has no blank token left (cards already made stay).
+   */
+  async provisionBlankCards(count: number): Promise<BlankCard[]> {
+    const cards: BlankCard[] = [];
+    for (let i = 0; i < count; i++) {
+      let cardSerial: string;
+      do cardSerial = randomBytes(6).toString("hex").toUpperCase();
+      while (this.mod.findSlotByTokenLabel(CARD_LABEL_PREFIX + cardSerial));
+      const card = { label: CARD_LABEL_PREFIX + cardSerial, cardSerial, userPin: randomDigits(8), soPin: randomAlphanumeric(16) };
+      this.mod.initToken(card.label, card.soPin, card.userPin);
+      cards.push(card);
+      // Token init is synchronous; yield so a long batch does not starve the event loop.
+      await new Promise((r) => setImmediate(r));
+    }
+    return cards;
+  }
+
+  /** Labels of all initialised tokens whose label starts with "card-". */
+  listCards(): string[] {
+    return this.mod.listTokenLabels().filter((l) => l.startsWith(CARD_LABEL_PREFIX));
+  }
+
+  /**
+   * Opens a logged-in RW session on the card labelled `label`.
+   * @throws HsmError "CARD_NOT_FOUND"; code "CKR_PIN_INCORRECT" with message
+   *   `card "…": PIN incorrect (CKR_PIN_INCORRECT)`; "CKR_PIN_LOCKED"; "CARD_BUSY" when this process
+   *   already has the card open (a second login would be accepted without checking the PIN).
+   */
+  async openCard(label: string, pin: string): Promise<CardSession> {
+    if (!label.startsWith(CARD_LABEL_PREFIX)) throw new HsmError(`card not found: "${label}" is not a card label`, "CARD_NOT_FOUND");
+    const slot = this.mod.findSlotByTokenLabel(label);
+    if (!slot) throw new HsmError(`card not found: "${label}"`, "CARD_NOT_FOUND");
+    if (this.open.has(label)) throw new HsmError(`card "${label}" is already open in this process`, "CARD_BUSY");
+    let session: graphene.Session;
+    try {
+      session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+    } catch (err) {
+      throw toHsmError(err, `card "${label}"`);
+    }
+    try {
+      loginUser(session, pin, `card "${label}"`);
+    } catch (err) {
+      session.close();
+      throw toHsmError(err, `card "${label}"`);
+    }
+    this.open.add(label);
+    return new Card(this.mod, session, label, () => this.open.delete(label));
+  }
+}
+
+class Card implements CardSession {
+  private closed = false;
+  /** One operation at a time on the card's single session. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Module generation at open: after a re-initialisation the handle may belong to someone else. */
+  private readonly generation: number;
+
+  constructor(
+    private readonly mod: Pkcs11Module,
+    private readonly session: graphene.Session,
+    readonly label: string,
+    private readonly onClose: () => void,
+  ) {
+    this.generation = mod.generation;
+  }
+
+  private exec<T>(fn: (s: graphene.Session) => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (this.closed) throw new HsmError(`card "${this.label}" session is closed`, "CKR_SESSION_CLOSED");
+      if (this.mod.generation !== this.generation) {
+        throw new HsmError(`card "${this.label}": the PKCS#11 module was re-initialised; open the card again`, "CKR_SESSION_HANDLE_INVALID");
+      }
+      try {
+        return await this.mod.track(() => fn(this.session));
+      } catch (err) {
+        throw toHsmError(err, `card "${this.label}"`);
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private privateKey(s: graphene.Session, id: Buffer) {
+    const found = findKeyPair(s, { id });
+    if (!found) assertLoggedIn(s, `card "${this.label}"`);
+    if (!found) throw new HsmError(`no private key with id ${id.toString("hex")} on card "${this.label}"`, "KEY_NOT_FOUND");
+    return found;
+  }
+
+  generateKeyPair(keyLabel: string, algorithm: KeyAlgorithm, id: Buffer = randomBytes(20)): Promise<{ id: Buffer; spki: Buffer }> {
+    return this.exec(async (s) => {
+      if (objectsWithLabel(s, keyLabel).length > 0 || findKeyPair(s, { id })) {
+        throw new HsmError(`card "${this.label}" already has a key labelled "${keyLabel}" or with id ${id.toString("hex")}`, "KEY_EXISTS");
+      }
+      const keys = await generateKeyPairOn(s, keyLabel, id, algorithm);
+      return { id, spki: publicKeySpki(s, keys.publicKey!, algorithm) };
+    });
+  }
+
+  writeCertificate(id: Buffer, der: Uint8Array, label: string): Promise<void> {
+    return this.exec((s) => {
+      s.lib.C_CreateObject(s.handle, certificateTemplate(id, der, label));
+    });
+  }
+
+  listCertificates(): Promise<{ id: Buffer; label: string; der: Buffer }[]> {
+    return this.exec((s) => readCertificates(s));
+  }
+
+  keyAttributes(id: Buffer): Promise<PrivateKeyFlags> {
+    return this.exec((s) => privateKeyFlags(s, this.privateKey(s, id).privateKey));
+  }
+
+  sign(id: Buffer, data: Uint8Array): Promise<Buffer> {
+    return this.exec((s) => {
+      const key = this.privateKey(s, id);
+      return signOn(s, key.privateKey, key.algorithm, data);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    // Let queued operations finish on the session before it goes away.
+    void this.queue.then(() => {
+      if (this.mod.generation !== this.generation) return;
+      try {
+        this.session.logout();
+      } catch {
+        // Not logged in any more (e.g. module re-initialised): nothing to undo.
+      }
+      try {
+        this.session.close();
+      } catch {
+        // Already closed.
+      }
+    });
+  }
+}
+
