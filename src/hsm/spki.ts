@@ -41,11 +41,24 @@ export function p256Spki(ecPoint: Buffer): Buffer {
 /**
  * Converts a CKM_ECDSA signature (r‖s, each half the length, v2.40 §2.3.1) to the DER
  * Ecdsa-Sig-Value SEQUENCE { r INTEGER, s INTEGER } used in X.509 (RFC 3279 §2.2.3).
+ * Written out directly (X.690 §8.3, §8.9): asn1js took ~27 µs per signature, a fifth of the
+ * per-signature budget at P-256 speeds. Supports halves up to 66 bytes (P-521).
  */
 export function ecdsaRawToDer(raw: Uint8Array): Buffer {
-  if (raw.length === 0 || raw.length % 2 !== 0) throw new Error(`ECDSA signature of odd length ${raw.length}`);
+  if (raw.length === 0 || raw.length % 2 !== 0 || raw.length > 132) throw new Error(`bad ECDSA signature length ${raw.length}`);
   const half = raw.length / 2;
-  const int = (b: Uint8Array) => asn1js.Integer.fromBigInt(BigInt("0x" + Buffer.from(b).toString("hex")));
-  const seq = new asn1js.Sequence({ value: [int(raw.subarray(0, half)), int(raw.subarray(half))] });
-  return Buffer.from(seq.toBER(false));
+  const r = derUnsignedInteger(raw.subarray(0, half));
+  const s = derUnsignedInteger(raw.subarray(half));
+  const len = r.length + s.length;
+  const head = len < 0x80 ? Buffer.from([0x30, len]) : Buffer.from([0x30, 0x81, len]);
+  return Buffer.concat([head, r, s]);
+}
+
+/** INTEGER TLV of an unsigned big-endian magnitude: minimal octets, 0x00 prefix when the top bit is set. */
+function derUnsignedInteger(mag: Uint8Array): Buffer {
+  let i = 0;
+  while (i < mag.length - 1 && mag[i] === 0) i++;
+  const body = mag.subarray(i);
+  const pad = body[0] & 0x80 ? 1 : 0;
+  return Buffer.concat([Buffer.from(pad ? [0x02, body.length + 1, 0] : [0x02, body.length]), body]);
 }
