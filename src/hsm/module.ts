@@ -63,7 +63,7 @@ export class Pkcs11Module {
 
   /** Raw pkcs11js binding, for calls graphene does not wrap. */
   get lib(): pkcs11.PKCS11 {
-    return (this.graphene as unknown as { lib: pkcs11.PKCS11 }).lib;
+    return this.graphene.lib;
   }
 
   private init(): void {

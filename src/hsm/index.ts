@@ -1,0 +1,16 @@
+/**
+ * The PKCS#11 layer (DESIGN.md §6): one module per process with OS locking, a self-healing session
+ * pool, CA keys in the HSM, cards as tokens, and the embedded SoftHSM2 default.
+ *
+ * Typical start-up: ensureSoftHsmConfig(cfg) → Pkcs11Module.open(cfg.pkcs11Module) →
+ * ensureCaToken(mod, cfg) → new SessionPool(mod, { tokenLabel: cfg.caTokenLabel, pin }) →
+ * new CaKeyStore(pool).
+ */
+export { Pkcs11Module, MAX_TOKEN_LABEL } from "./module.ts";
+export { SessionPool, type PoolStats } from "./pool.ts";
+export { HsmError, isRecoverablePkcs11Error, pkcs11ErrorName, RECOVERABLE_RVS, REINIT_RVS } from "./errors.ts";
+export { CaKeyStore, type HsmKeyRef, type KeyAlgorithm } from "./ca-keys.ts";
+export { CardStation, CARD_LABEL_PREFIX, type BlankCard, type CardSession } from "./cards.ts";
+export { ensureCaToken, ensureSoftHsmConfig, renderSoftHsmConfig } from "./softhsm.ts";
+export { ecdsaRawToDer } from "./spki.ts";
+export type { PrivateKeyFlags } from "./keys.ts";
