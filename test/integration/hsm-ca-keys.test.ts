@@ -8,7 +8,7 @@ import { CaKeyStore, type HsmKeyRef } from "../../src/hsm/ca-keys.ts";
 import { HsmError, pkcs11ErrorName } from "../../src/hsm/errors.ts";
 import { findKeyPair } from "../../src/hsm/keys.ts";
 import { SessionPool } from "../../src/hsm/pool.ts";
-import { ensureCaToken } from "../../src/hsm/softhsm.ts";
+import { ensureCaToken, ensureSoftHsmConfig } from "../../src/hsm/softhsm.ts";
 import { openTempToken, type TempToken } from "./helpers/softhsm.ts";
 
 let t: TempToken;
@@ -145,5 +145,30 @@ describe("pool login and CA token bootstrap", () => {
     expect(() => ensureCaToken(t.mod, { ...cfg, embeddedHsm: false, caTokenLabel: "absent" })).toThrow(
       expect.objectContaining({ code: "TOKEN_NOT_FOUND" }),
     );
+  });
+
+  it("ensureSoftHsmConfig writes the config once, sets SOFTHSM2_CONF, and is a no-op for an external HSM", () => {
+    const saved = process.env.SOFTHSM2_CONF;
+    try {
+      const cfg = loadConfig({ HPKI_HOME: path.join(t.hsm.dir, "home2") });
+      ensureSoftHsmConfig(cfg);
+      expect(process.env.SOFTHSM2_CONF).toBe(cfg.softhsmConf);
+      const text = fs.readFileSync(cfg.softhsmConf, "utf8");
+      expect(text).toContain(`directories.tokendir = ${cfg.softhsmTokenDir}`);
+      expect(text).toMatch(/objectstore\.backend = file/);
+      expect(text).toMatch(/log\.level = ERROR/);
+      expect(fs.statSync(cfg.softhsmTokenDir).isDirectory()).toBe(true);
+      fs.appendFileSync(cfg.softhsmConf, "# operator edit\n");
+      ensureSoftHsmConfig(cfg);
+      expect(fs.readFileSync(cfg.softhsmConf, "utf8")).toContain("# operator edit");
+
+      const ext = loadConfig({ HPKI_HOME: path.join(t.hsm.dir, "home3"), PKCS11_MODULE: "/opt/hsm/lib.so" });
+      process.env.SOFTHSM2_CONF = "unchanged";
+      ensureSoftHsmConfig(ext);
+      expect(process.env.SOFTHSM2_CONF).toBe("unchanged");
+      expect(fs.existsSync(ext.softhsmConf)).toBe(false);
+    } finally {
+      process.env.SOFTHSM2_CONF = saved;
+    }
   });
 });
