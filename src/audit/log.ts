@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
+import { insertRows } from "../store/bulk.ts";
 import { toBuffer } from "../store/rows.ts";
 
 export interface AuditEvent {
@@ -22,6 +23,7 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
+const AUDIT_COLUMNS = ["at", "actor", "role", "action", "object_type", "object_id", "details", "prev_hash", "hash"] as const;
 const AUDIT_LOCK_KEY = 0x4850_4b49; // "HPKI"
 export const GENESIS_HASH = Buffer.alloc(32);
 
@@ -63,20 +65,10 @@ export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): 
   const at = new Date();
   const rows = events.map((e) => {
     const hash = auditRecordHash(prev, at, e);
-    const row = {
-      at,
-      actor: e.actor,
-      role: e.role,
-      action: e.action,
-      object_type: e.objectType,
-      object_id: e.objectId,
-      details: JSON.stringify(e.details ?? {}),
-      prev_hash: prev,
-      hash,
-    };
+    const row = [at, e.actor, e.role, e.action, e.objectType, e.objectId, JSON.stringify(e.details ?? {}), prev, hash];
     prev = hash;
     return row;
   });
-  for (let i = 0; i < rows.length; i += 1000) await trx("audit_log").insert(rows.slice(i, i + 1000));
+  await insertRows(trx, "audit_log", AUDIT_COLUMNS, rows);
   return prev;
 }

@@ -19,6 +19,7 @@ import { computeValidity } from "../pki/validity.ts";
 import { newSerialNumber, serialHex } from "../pki/serial.ts";
 import type { CertificateProfile } from "../pki/profile.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
+import { insertRows } from "../store/bulk.ts";
 import { toBuffer } from "../store/rows.ts";
 import { issuerContextFor, resolveIssuingCa, type CaRecord } from "./ca-registry.ts";
 
@@ -228,27 +229,32 @@ export class IssuanceService {
   private async recordIntents(batch: Prepared[], by: Actor): Promise<number[]> {
     if (batch.length === 0) return [];
     return this.db.transaction(async (trx) => {
-      const rows = batch.map((p) => ({
-        ca_id: p.issuer.ca.id,
-        serial_hex: serialHex(p.serial),
-        profile: p.req.profile,
-        status: "intent",
-        request_key: p.req.requestKey ?? null,
-        tbs: p.tbs,
-        tbs_sha256: createHash("sha256").update(p.tbs).digest(),
-        subscriber_id: p.req.subject.subscriberId,
-        hc_role: p.req.subject.hcRole ?? null,
-        subject: JSON.stringify(p.req.subject),
-        card_label: p.req.card?.label ?? null,
-        card_key_id: p.req.card?.keyId ?? null,
-        not_before: p.notBefore,
-        not_after: p.notAfter,
-      }));
-      const inserted = await trx("certificates").insert(rows).returning("id");
-      return inserted.map((r: { id: number } | number) => Number(typeof r === "object" ? r.id : r));
+      const rows = batch.map((p) => [
+        p.issuer.ca.id,
+        serialHex(p.serial),
+        p.req.profile,
+        "intent",
+        p.req.requestKey ?? null,
+        p.tbs,
+        createHash("sha256").update(p.tbs).digest(),
+        p.req.subject.subscriberId,
+        p.req.subject.hcRole ?? null,
+        JSON.stringify(p.req.subject),
+        p.req.card?.label ?? null,
+        p.req.card?.keyId ?? null,
+        p.notBefore,
+        p.notAfter,
+      ]);
+      const inserted = await insertRows(trx, "certificates", INTENT_COLUMNS, rows, "id");
+      return inserted.map((r) => Number(r.id));
     });
   }
 }
+
+const INTENT_COLUMNS = [
+  "ca_id", "serial_hex", "profile", "status", "request_key", "tbs", "tbs_sha256", "subscriber_id",
+  "hc_role", "subject", "card_label", "card_key_id", "not_before", "not_after",
+] as const;
 
 function issuedEvent(by: Actor, caName: string, serial: string, req: IssuanceRequest): AuditEvent {
   return {

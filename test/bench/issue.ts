@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- issue [--count 2000] [--sessions N] [--batch 64] [--inflight 4]`
+ * `npm run bench -- issue [--count 2000] [--sessions N] [--batch 128] [--inflight 3]`
  *
  * Issues RSA-2048 sign-profile certificates through the full IA path — subject validation,
  * profile template, pre-issuance lint, intent row, HSM signature over the session pool,
@@ -19,8 +19,13 @@ import { loadConfig } from "../../src/config.ts";
 import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
 import { runCeremony } from "../../src/ia/ceremony.ts";
 import { openIaContext } from "../../src/ia/context.ts";
-import type { IssuanceRequest } from "../../src/ia/issuance.ts";
+import { IssuanceService, type IssuanceRequest } from "../../src/ia/issuance.ts";
+import { encodeCertificate } from "../../src/pki/certificate.ts";
 import { parseCertificationRequest } from "../../src/pki/csr.ts";
+import { lintTbsCertificate } from "../../src/pki/lint.ts";
+import { newSerialNumber } from "../../src/pki/serial.ts";
+import { compileTbsTemplate } from "../../src/pki/tbs.ts";
+import { computeValidity } from "../../src/pki/validity.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { POLICIES_DIR } from "../../src/policies.ts";
 import { openDatabase, type Db } from "../../src/store/db.ts";
@@ -34,9 +39,9 @@ export async function run(argv: string[]): Promise<void> {
     options: {
       count: { type: "string", default: "2000" },
       sessions: { type: "string", default: String(os.availableParallelism() * 2) },
-      batch: { type: "string", default: "64" },
+      batch: { type: "string", default: "128" },
       keys: { type: "string", default: "16" },
-      inflight: { type: "string", default: "4" },
+      inflight: { type: "string", default: "3" },
     },
   });
   const count = Number(values.count);
@@ -76,24 +81,38 @@ export async function run(argv: string[]): Promise<void> {
     // Warm-up: JIT, template compile, session log-in.
     await ctx.issuance.issueMany(requests.splice(0, Math.min(batch, 64)), by);
 
-    const rawSignsPerSec = await rawSignRate(ctx, sessions, Math.max(count, 1000));
-    const rssBefore = process.memoryUsage().rss;
-    const t0 = process.hrtime.bigint();
-    let next = 0;
+    const cpu0 = process.cpuUsage();
+    const rawTotal = Math.max(count, 1000);
+    const rawSignsPerSec = await rawSignRate(ctx, sessions, rawTotal);
+    const rawCpuMs = cpuMs(cpu0) / rawTotal;
+    const stages = stageCosts(requests[0], ctx);
     // Several batches in flight so the HSM signs one batch while the database stores another.
     const inFlight = Number(values.inflight);
-    await Promise.all(Array.from({ length: inFlight }, async () => {
-      while (next < requests.length) {
-        const chunk = requests.slice(next, next + batch);
-        next += batch;
-        await ctx.issuance.issueMany(chunk, by);
-      }
-    }));
+    const rssBefore = process.memoryUsage().rss;
+    const cpu1 = process.cpuUsage();
+    const pg0 = postgresCpuMs();
+    const t0 = process.hrtime.bigint();
+    await issueAll(ctx.issuance, requests, batch, inFlight);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const issued = requests.length;
+    const nodeCpuMs = cpuMs(cpu1) / issued;
+    const pgCpuMs = (postgresCpuMs() - pg0) / issued;
     const certsPerSec = issued / seconds;
     const stored = Number((await ctx.db("certificates").where({ status: "issued" }).count({ n: "*" }).first())?.n);
     const ratio = certsPerSec / rawSignsPerSec;
+
+    // The same path with a signer that costs nothing: what the CA itself costs per certificate,
+    // i.e. the rate it could sustain with an HSM that signs off this machine's CPUs.
+    const nullSigner = Object.create(ctx.keys, { sign: { value: async () => Buffer.alloc(256, 1) } });
+    const overheadService = new IssuanceService(ctx.db, nullSigner, ctx.policies.profiles);
+    const overheadRequests = requests.map((r, i) => ({ ...r, requestKey: `overhead-${i}` }));
+    const cpu2 = process.cpuUsage();
+    const pg2 = postgresCpuMs();
+    const t2 = process.hrtime.bigint();
+    await issueAll(overheadService, overheadRequests, batch, inFlight);
+    const overheadPerSec = overheadRequests.length / (Number(process.hrtime.bigint() - t2) / 1e9);
+    const overheadCpuMs = cpuMs(cpu2) / overheadRequests.length;
+    const overheadPgMs = (postgresCpuMs() - pg2) / overheadRequests.length;
 
     const rows = [
       ["database", bench.kind],
@@ -104,15 +123,86 @@ export async function run(argv: string[]): Promise<void> {
       ["certificates/s (full path)", certsPerSec.toFixed(0)],
       ["raw C_Sign RSA-2048/s (same token, same sessions)", rawSignsPerSec.toFixed(0)],
       ["ratio", ratio.toFixed(3)],
+      ["CPU ms per raw signature (SoftHSM threads)", rawCpuMs.toFixed(3)],
+      ["CPU ms per certificate, this process (incl. SoftHSM)", nodeCpuMs.toFixed(3)],
+      ["CPU ms per certificate, local postgres processes", bench.kind === "PostgreSQL" ? pgCpuMs.toFixed(3) : "n/a (in process)"],
+      ["without signing (zero-cost signer): certificates/s", overheadPerSec.toFixed(0)],
+      ["without signing: CPU ms per certificate, process / postgres", `${overheadCpuMs.toFixed(3)} / ${bench.kind === "PostgreSQL" ? overheadPgMs.toFixed(3) : "n/a"}`],
+      ["pure stages per certificate: tbs build / lint / encode (µs)", `${stages.buildUs.toFixed(0)} / ${stages.lintUs.toFixed(0)} / ${stages.encodeUs.toFixed(0)}`],
       ["RSS growth MB", ((process.memoryUsage().rss - rssBefore) / 1048576).toFixed(0)],
     ];
     for (const [k, v] of rows) console.log(`${k.padEnd(52)} ${v}`);
-    console.log(JSON.stringify({ certsPerSec: Math.round(certsPerSec), rawSignsPerSec: Math.round(rawSignsPerSec), ratio: Number(ratio.toFixed(3)) }));
+    console.log(JSON.stringify({
+      certsPerSec: Math.round(certsPerSec),
+      rawSignsPerSec: Math.round(rawSignsPerSec),
+      ratio: Number(ratio.toFixed(3)),
+      certsPerSecWithoutSigning: Math.round(overheadPerSec),
+      database: bench.kind,
+    }));
   } finally {
     await ctx.close();
     await bench.cleanup();
     fs.rmSync(home, { recursive: true, force: true });
   }
+}
+
+/** Issues `requests` in batches of `batch`, `inFlight` batches at a time. */
+async function issueAll(service: IssuanceService, requests: IssuanceRequest[], batch: number, inFlight: number): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < requests.length) {
+      const chunk = requests.slice(next, next + batch);
+      next += batch;
+      await service.issueMany(chunk, by);
+    }
+  }));
+}
+
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1000;
+}
+
+/** CPU time (ms) used so far by local processes named postgres (Linux /proc; 0 elsewhere). */
+function postgresCpuMs(): number {
+  let ticks = 0;
+  try {
+    for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+        if (!stat.includes("(postgres)")) continue;
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+  } catch {
+    return 0;
+  }
+  return ticks * 10; // USER_HZ is 100 on Linux
+}
+
+/** Main-thread cost of the pure stages for one request: tbs build, lint, certificate encoding (µs). */
+function stageCosts(req: IssuanceRequest, ctx: Awaited<ReturnType<typeof openIaContext>>) {
+  const profile = ctx.policies.profiles.get(req.profile)!;
+  const issuer = { caName: "x", name: Buffer.from("3000", "hex"), keyIdentifier: Buffer.alloc(20, 1), authorityCertIssuer: Buffer.from("3000", "hex"),
+    authorityCertSerialNumber: Buffer.from([1]), signatureAlgorithm: "sha256WithRSAEncryption" as const, crlDistributionPointUrl: "http://localhost/x.crl" };
+  const template = compileTbsTemplate(profile, issuer);
+  const v = { serialNumber: newSerialNumber(), subject: { kind: "subscriber" as const, subject: req.subject }, subjectPublicKeyInfo: req.subjectPublicKeyInfo, validity: computeValidity(profile, new Date()) };
+  const tbs = template(v);
+  const sig = Buffer.alloc(256, 7);
+  const time = (f: () => unknown) => {
+    for (let i = 0; i < 2000; i++) f();
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 10000; i++) f();
+    return Number(process.hrtime.bigint() - t0) / 1e7;
+  };
+  return {
+    buildUs: time(() => template(v)),
+    lintUs: time(() => lintTbsCertificate(tbs, profile, issuer)),
+    encodeUs: time(() => encodeCertificate(tbs, "sha256WithRSAEncryption", sig)),
+  };
 }
 
 /**

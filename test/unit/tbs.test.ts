@@ -214,30 +214,3 @@ describe("compileTbsTemplate errors", () => {
     expect(() => build({ ...v, subject: { kind: "subscriber", subject: { ...MEDIS_LIKE_SUBJECT, hcRole: undefined } } })).toThrow(/hcRole is required/);
   });
 });
-
-describe("performance (JS budget per certificate well under 0.3 ms)", () => {
-  it("builds and lints a sign certificate in tens of µs", () => {
-    const { ca } = buildTestChain();
-    const sign = loadProfile("sign");
-    const build = compileTbsTemplate(sign, ca.issuer);
-    const v = {
-      serialNumber: newSerialNumber(),
-      subject: { kind: "subscriber" as const, subject: MEDIS_LIKE_SUBJECT },
-      subjectPublicKeyInfo: testKey("rsa2048").spki,
-      validity: computeValidity(sign, new Date()),
-    };
-    const time = (n: number, f: () => unknown) => {
-      for (let i = 0; i < 2000; i++) f();
-      const t0 = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) f();
-      return Number(process.hrtime.bigint() - t0) / n / 1000;
-    };
-    const tbs = build(v);
-    const buildUs = time(5000, () => build(v));
-    const lintUs = time(5000, () => lintTbsCertificate(tbs, sign, ca.issuer));
-    console.log(`tbs build ${buildUs.toFixed(1)} µs, lint ${lintUs.toFixed(1)} µs per certificate`);
-    // generous bounds so a loaded CI machine does not flake; typical: ~30 µs and ~70 µs
-    expect(buildUs).toBeLessThan(150);
-    expect(lintUs).toBeLessThan(250);
-  });
-});
