@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Knex } from "knex";
-import { appendAudit } from "../audit/log.ts";
+import { appendAudit, canonicalJson } from "../audit/log.ts";
 import type { CaKeyStore, HsmKeyRef } from "../hsm/ca-keys.ts";
 import { encodeCertificate } from "../pki/certificate.ts";
 import { encodeHpkiName } from "../pki/name.ts";
@@ -18,9 +18,9 @@ import type { CertificateProfile } from "../pki/profile.ts";
 import { newSerialNumber, serialHex } from "../pki/serial.ts";
 import { buildTbsCertificate, subjectKeyIdentifier, type IssuerContext } from "../pki/tbs.ts";
 import { computeValidity } from "../pki/validity.ts";
-import { canonicalJson } from "../audit/log.ts";
 import { caFromRow, issuerContextFor, signatureAlgorithmFor, type CaRecord } from "./ca-registry.ts";
 import type { CeremonyFile, CeremonyIssuingCa, CeremonyRoot } from "./ceremony-file.ts";
+import { withCeremonyLock } from "./ceremony-lock.ts";
 import type { Actor } from "./issuance.ts";
 
 export interface CeremonyOutcome {
@@ -43,6 +43,10 @@ export interface CeremonyDeps {
 
 /** Runs `file`; returns one outcome per CA in file order. Throws before touching anything it refuses. */
 export async function runCeremony(deps: CeremonyDeps, file: CeremonyFile, by: Actor): Promise<CeremonyOutcome[]> {
+  return withCeremonyLock(deps.db, () => runCeremonyLocked(deps, file, by));
+}
+
+async function runCeremonyLocked(deps: CeremonyDeps, file: CeremonyFile, by: Actor): Promise<CeremonyOutcome[]> {
   const now = deps.now ?? (() => new Date());
   fs.mkdirSync(deps.repoDir, { recursive: true });
   // Refuse conflicts for every CA up front, so a bad file changes nothing at all.

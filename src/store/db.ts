@@ -9,6 +9,7 @@ import pg from "pg";
 import ClientPGLite from "knex-pglite";
 import type { Config } from "../config.ts";
 import { migrationSource } from "./migrations.ts";
+import { lockPgliteDir } from "./pglite-lock.ts";
 
 // int8 → JS number, as PGlite already does: ids and counts stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
@@ -41,14 +42,34 @@ export async function openDatabase(cfg: Config, opts: OpenDatabaseOptions = {}):
     db = knexFactory({ client: "pg", connection: url, pool: { min: 0, max: opts.poolMax ?? 10 } });
   } else {
     const dir = opts.pgliteDir ?? cfg.pgliteDir;
-    if (dir !== "memory") fs.mkdirSync(dir, { recursive: true });
+    let release = () => {};
+    if (dir !== "memory") {
+      fs.mkdirSync(dir, { recursive: true });
+      release = lockPgliteDir(dir);
+    }
+    // The lock lives as long as the client: released when knex destroys it.
+    const Base = ClientPGLite as unknown as new (config: Knex.Config) => { destroy(cb?: unknown): Promise<void> };
+    class LockedClientPGLite extends Base {
+      override async destroy(cb?: unknown): Promise<void> {
+        try {
+          return await super.destroy(cb);
+        } finally {
+          release();
+        }
+      }
+    }
     db = knexFactory({
-      client: ClientPGLite as unknown as typeof knexFactory.Client,
+      client: LockedClientPGLite as unknown as typeof knexFactory.Client,
       dialect: "postgres",
       connection: dir === "memory" ? {} : { filename: dir },
     } as Knex.Config);
   }
-  if (opts.migrate !== false) await db.migrate.latest({ migrationSource });
+  try {
+    if (opts.migrate !== false) await db.migrate.latest({ migrationSource });
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
   return db;
 }
 

@@ -181,6 +181,7 @@ describe("CA core on SoftHSM2 + database", () => {
       return fs.readFileSync(f);
     };
     const policy = csrKeyPolicy(ctx.policies.profiles.get("sign")!);
+    const rowsBefore = await count("certificates");
     const weak = await parseCertificationRequest(gen(["-newkey", "rsa:1024"]));
     expect(() => checkCsrKey(weak, policy)).toThrow(/1024|weak/i);
     const ec = await parseCertificationRequest(gen(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]));
@@ -191,6 +192,7 @@ describe("CA core on SoftHSM2 + database", () => {
     await expect(parseCertificationRequest(tampered)).rejects.toMatchObject({ code: "bad-signature" });
     await expect(parseCertificationRequest(Buffer.from("not a certification request at all"))).rejects.toMatchObject({ code: "malformed" });
     await expect(parseCertificationRequest(gen(["-newkey", "ed25519"]))).rejects.toMatchObject({ code: "unsupported-algorithm" });
+    expect(await count("certificates")).toBe(rowsBefore);
   });
 
   it("refuses bad subject files before anything is written", async () => {
@@ -248,5 +250,17 @@ describe("CA core on SoftHSM2 + database", () => {
     expect(actions.filter((a) => a === "ca.created")).toHaveLength(4);
     const issued = await count("certificates");
     expect(actions.filter((a) => a === "certificate.issued")).toHaveLength(issued);
+  });
+
+  // Last: it adds a second hierarchy, after which each profile has two issuing CAs.
+  it("two ceremonies racing create each key exactly once", async () => {
+    const race = parseCeremonyFile(ceremonyText.replaceAll("demo-", "race-"), "race.yaml");
+    const deps = { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir };
+    const [a, b] = await Promise.all([runCeremony(deps, race, by), runCeremony(deps, race, by)]);
+    const results = [a, b].map((r) => r.map((o) => o.result).join(",")).sort();
+    expect(results).toEqual(["created,created,created,created", "unchanged,unchanged,unchanged,unchanged"]);
+    // findKey refuses (KEY_AMBIGUOUS) when a label names more than one key.
+    for (const e of [race.root, ...race.issuingCAs]) expect(await ctx.keys.findKey(e.key.label)).not.toBeNull();
+    await ctx.db("certificate_authorities").where("name", "like", "race-%").select("name").then((rows) => expect(rows).toHaveLength(4));
   });
 });
