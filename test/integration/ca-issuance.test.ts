@@ -119,6 +119,14 @@ describe("CA core on SoftHSM2 + database", () => {
     expect(text).toMatch(/Certificate Policies: critical\s+Policy: 1\.2\.392\.100495\.1\.5\.1\.1\.0\.1/);
     expect(text).toContain("URI:http://localhost:8080/crl/demo-sign-ca.crl");
     expect(text).toMatch(/Subject: C = JP, O = Tokyo Chuo Hospital, CN = Taro Yamada, serialNumber = TEST000001/);
+    // Extensions in the order the real HPKI certificates carry them (HPKI-PROFILE §3.2).
+    const order = ["Authority Key Identifier", "Subject Key Identifier", "Key Usage", "Subject Alternative Name",
+      "CRL Distribution Points", "Subject Directory Attributes", "Certificate Policies"].map((e) => text.indexOf(`X509v3 ${e}`));
+    expect(order.every((i, k) => i > 0 && (k === 0 || i > order[k - 1]))).toBe(true);
+    expect(text).toMatch(/Authority Key Identifier: \s+keyid:[0-9A-F:]+\s+DirName:\/C=JP\/O=hpki-ca DEMO - not MHLW\/.*\s+serial:[0-9A-F:]+/);
+    expect(text).toMatch(/DirName:\/C=JP\/O=.*\/CN=.*\/serialNumber=TEST000001/); // kanji name in the SAN
+    expect(text).toMatch(/Subject Directory Attributes: \s+[\s\S]*Medical Doctor/);
+    expect(text).not.toContain("Basic Constraints");
     expect(text).toMatch(/Not Before: .* 15:00:00 \d{4} GMT/);
     expect(text).toMatch(/Not After : .* 14:59:59 \d{4} GMT/);
 
