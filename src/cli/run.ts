@@ -44,14 +44,29 @@ export async function runCommand(opts: OutputOptions, body: () => Promise<{ text
     if (opts.json) printJson(r.json);
     else if (r.text) process.stdout.write(r.text.endsWith("\n") ? r.text : `${r.text}\n`);
   } catch (e) {
-    const err = e as Error & { issues?: unknown; violations?: unknown; code?: string };
+    const err = e as Error & { issues?: unknown; violations?: unknown; code?: string; messageJa?: string };
     if (opts.json) {
-      printJson({ error: err.message, code: err.code, issues: err.issues, violations: err.violations });
+      printJson({ error: err.message, errorJa: err.messageJa, code: err.code, issues: err.issues, violations: err.violations });
     } else {
-      process.stderr.write(`hpki: ${err.message}\n`);
+      process.stderr.write(`${formatError(err)}\n`);
     }
     process.exitCode = 1;
   }
+}
+
+/**
+ * Text-mode error: the message, the Japanese message when the error carries one, and one line
+ * per field issue (subject validation) in both languages.
+ */
+export function formatError(err: Error & { issues?: unknown; messageJa?: string }): string {
+  const lines = [`hpki: ${err.message}`];
+  if (err.messageJa) lines.push(`hpki: ${err.messageJa}`);
+  if (Array.isArray(err.issues)) {
+    for (const i of err.issues as { field?: string; message?: string; messageJa?: string }[]) {
+      if (i && typeof i === "object" && i.field) lines.push(`  - ${i.field}: ${i.messageJa ?? ""}${i.messageJa && i.message ? " / " : ""}${i.message ?? ""}`);
+    }
+  }
+  return lines.join("\n");
 }
 
 /** Fixed-width table for text output (East Asian wide characters count double). */
