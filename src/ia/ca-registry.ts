@@ -48,6 +48,11 @@ export function caFromRow(r: Record<string, any>): CaRecord {
   };
 }
 
+/** Serial magnitude from its hex form (odd-length hex gets its leading zero back). */
+function serialBytes(hex: string): Buffer {
+  return Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");
+}
+
 /** All CAs, root first then issuing CAs by name. */
 export async function listCas(db: Knex): Promise<CaRecord[]> {
   const rows = await db("certificate_authorities").orderByRaw("kind = 'root' DESC, name");
@@ -71,7 +76,7 @@ export function issuerContextFor(ca: CaRecord, parent: CaRecord | null): IssuerC
     name: ca.subjectDer,
     keyIdentifier: ca.ski,
     authorityCertIssuer: (parent ?? ca).subjectDer,
-    authorityCertSerialNumber: Buffer.from(ca.serialHex.padStart(ca.serialHex.length + (ca.serialHex.length % 2), "0"), "hex"),
+    authorityCertSerialNumber: serialBytes(ca.serialHex),
     signatureAlgorithm: signatureAlgorithmFor(ca.key.algorithm),
     crlDistributionPointUrl: ca.crlUrl ?? undefined,
   };
