@@ -11,7 +11,7 @@ import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { promisify } from "node:util";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { ab, children, parseDer } from "./der-read.ts";
+import { ab, bytesOf, children, parseDer } from "./der-cursor.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
 import { OID } from "./oids.ts";
 import { describePublicKey, SIGNATURE_ALGORITHM_NAMES } from "./public-key.ts";
@@ -112,8 +112,9 @@ export async function parseCertificationRequest(input: Uint8Array | string): Pro
   if (csr.signatureValue.valueBlock.unusedBits !== 0) malformed("signature BIT STRING has unused bits", "署名値のビット列が不正です");
   // The SPKI bytes exactly as signed (CertificationRequestInfo field 3), not a pkijs re-encoding.
   const badInfo = (m: string) => malformed(m, "CertificationRequestInfo の構造が不正です");
-  const infoFields = children(parseDer(csr.tbsView, "CertificationRequestInfo", badInfo), "CertificationRequestInfo", badInfo);
-  const spki = Buffer.from(infoFields[2].valueBeforeDecodeView);
+  const infoDer = csr.tbsView;
+  const infoFields = children(infoDer, parseDer(infoDer, "CertificationRequestInfo", badInfo), "CertificationRequestInfo", badInfo);
+  const spki = Buffer.from(bytesOf(infoDer, infoFields[2]));
   const keyOid = csr.subjectPublicKeyInfo.algorithm.algorithmId;
   if (keyOid !== OID.rsaEncryption && keyOid !== OID.idEcPublicKey) {
     unsupported(`public key algorithm ${keyOid} (only RSA and EC)`, `公開鍵アルゴリズム ${keyOid} (RSA・ECのみ対応)`);

@@ -9,7 +9,6 @@
  *                         codeDataValue [1] EXPLICIT NumericString OPTIONAL,
  *                         codeDataFreeText [2] EXPLICIT DirectoryString }
  */
-import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { explicit, oid, sequence, set, utf8String } from "./der.ts";
 import {
@@ -22,7 +21,8 @@ import {
   oidOf,
   parseDer,
   type Fail,
-} from "./der-read.ts";
+  type Tlv,
+} from "./der-cursor.ts";
 import { OID } from "./oids.ts";
 
 /**
@@ -70,63 +70,64 @@ const failHc: Fail = (message) => {
  * non-numeric codeDataValue or an undecodable string.
  */
 export function decodeHcRoleExtension(extnValue: Uint8Array): HcRole[] {
-  const top = parseDer(extnValue, "subjectDirectoryAttributes", failHc);
+  const b = extnValue; // every Tlv below points into this buffer
+  const top = parseDer(b, "subjectDirectoryAttributes", failHc);
   if (!isUniversal(top, 16)) failHc("subjectDirectoryAttributes: expected a SEQUENCE");
-  const attrs = children(top, "subjectDirectoryAttributes", failHc);
+  const attrs = children(b, top, "subjectDirectoryAttributes", failHc);
   if (attrs.length === 0) failHc("subjectDirectoryAttributes: empty (SIZE (1..MAX))");
   const roles: HcRole[] = [];
   for (const attr of attrs) {
-    const parts = isUniversal(attr, 16) ? children(attr, "Attribute", failHc) : failHc("Attribute: expected a SEQUENCE");
+    const parts = isUniversal(attr, 16) ? children(b, attr, "Attribute", failHc) : failHc("Attribute: expected a SEQUENCE");
     if (parts.length !== 2) failHc("Attribute: expected { type, values }");
-    if (oidOf(parts[0], "Attribute.type", failHc) !== OID.idHcpkiAtHealthcareActor) continue;
+    if (oidOf(b, parts[0], "Attribute.type", failHc) !== OID.idHcpkiAtHealthcareActor) continue;
     if (!isUniversal(parts[1], 17)) failHc("hcRole attribute: values must be a SET");
-    const values = children(parts[1], "hcRole values", failHc);
+    const values = children(b, parts[1], "hcRole values", failHc);
     if (values.length === 0) failHc("hcRole attribute: empty value set");
-    for (const v of values) roles.push(...decodeHcActorData(v));
+    for (const v of values) roles.push(...decodeHcActorData(b, v));
   }
   return roles;
 }
 
-function decodeHcActorData(block: asn1js.AsnType): HcRole[] {
+function decodeHcActorData(b: Uint8Array, block: Tlv): HcRole[] {
   if (!isUniversal(block, 17)) failHc("HCActorData: expected a SET OF HCActor");
-  const actors = children(block, "HCActorData", failHc);
+  const actors = children(b, block, "HCActorData", failHc);
   if (actors.length === 0) failHc("HCActorData: empty");
   return actors.map((actor) => {
     if (!isUniversal(actor, 16)) failHc("HCActor: expected a SEQUENCE");
-    const fields = children(actor, "HCActor", failHc);
+    const fields = children(b, actor, "HCActor", failHc);
     const first = fields[0];
     if (!first || !isContext(first, 0, true)) failHc("HCActor: codedData [0] missing");
     // [1] regionalHCActorData is optional and unused in Japan: allowed, not decoded.
     if (fields.length > 2 || (fields[1] && !isContext(fields[1], 1, true))) failHc("HCActor: unexpected field after codedData");
-    const inner = children(first, "HCActor.codedData", failHc);
+    const inner = children(b, first, "HCActor.codedData", failHc);
     if (inner.length !== 1) failHc("HCActor.codedData: [0] EXPLICIT must wrap one element");
-    return decodeCodedData(inner[0]);
+    return decodeCodedData(b, inner[0]);
   });
 }
 
-function decodeCodedData(block: asn1js.AsnType): HcRole {
+function decodeCodedData(b: Uint8Array, block: Tlv): HcRole {
   if (!isUniversal(block, 17)) failHc("CodedData: expected a SET");
-  const seen = new Map<number, asn1js.AsnType>();
-  for (const f of children(block, "CodedData", failHc)) {
-    const n = f.idBlock.tagNumber;
-    if (f.idBlock.tagClass !== 3 || !f.idBlock.isConstructed || n > 2) failHc("CodedData: unknown field");
+  const seen = new Map<number, Tlv>();
+  for (const f of children(b, block, "CodedData", failHc)) {
+    const n = f.tag & 0x1f;
+    if ((f.tag & 0xe0) !== 0xa0 || n > 2) failHc("CodedData: unknown field");
     if (seen.has(n)) failHc(`CodedData: field [${n}] appears twice`);
-    const inner = children(f, `CodedData [${n}]`, failHc);
+    const inner = children(b, f, `CodedData [${n}]`, failHc);
     if (inner.length !== 1) failHc(`CodedData [${n}]: EXPLICIT tag must wrap one element`);
     seen.set(n, inner[0]);
   }
   const scheme = seen.get(0) ?? failHc("CodedData: codingSchemeReference [0] missing");
   const text = seen.get(2) ?? failHc("CodedData: codeDataFreeText [2] missing");
-  const free = decodeString(text, "codeDataFreeText", failHc);
+  const free = decodeString(b, text, "codeDataFreeText", failHc);
   if (!DIRECTORY_STRING_TYPES.has(free.stringType)) failHc(`codeDataFreeText: ${free.stringType} is not a DirectoryString choice`);
   const role: HcRole = {
-    codingSchemeReference: oidOf(scheme, "codingSchemeReference", failHc),
+    codingSchemeReference: oidOf(b, scheme, "codingSchemeReference", failHc),
     codeDataFreeText: free.value,
     freeTextType: free.stringType as HcRole["freeTextType"],
   };
   const code = seen.get(1);
   if (code) {
-    const v = decodeString(code, "codeDataValue", failHc);
+    const v = decodeString(b, code, "codeDataValue", failHc);
     if (v.stringType !== "NumericString" || !/^[0-9 ]*$/.test(v.value)) failHc("codeDataValue: expected a NumericString");
     role.codeDataValue = v.value;
   }

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { ab, parseDer } from "./der-read.ts";
+import { ab, parseDer } from "./der-cursor.ts";
 import { decodeHcRoleExtension, type HcRole } from "./hcrole.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
 import { OID } from "./oids.ts";

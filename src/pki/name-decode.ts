@@ -1,10 +1,9 @@
 /**
  * X.501 Name decoding (RFC 5280 §4.1.2.4): `Name ::= RDNSequence`, `RDNSequence ::= SEQUENCE OF
  * RelativeDistinguishedName`, `RelativeDistinguishedName ::= SET SIZE (1..MAX) OF
- * AttributeTypeAndValue`. Pure: DER in, values out; strict DER via der-read.ts.
+ * AttributeTypeAndValue`. Pure: DER in, values out; strict DER via der-cursor.ts.
  */
-import type * as asn1js from "asn1js";
-import { children, decodeString, isUniversal, oidOf, parseDer, STRING_TYPES, type Fail } from "./der-read.ts";
+import { bytesOf, children, decodeString, isUniversal, oidOf, parseDer, STRING_TYPES, type Fail, type Tlv } from "./der-cursor.ts";
 
 /** One AttributeTypeAndValue. `type` is the dotted OID; `stringType` the ASN.1 string type. */
 export interface NameAttribute {
@@ -56,30 +55,33 @@ export const NAME_SHORT_NAMES: Readonly<Record<string, string>> = {
  */
 export function decodeName(nameDer: Uint8Array): NameAttribute[][] {
   const top = parseDer(nameDer, "Name", failName);
-  return decodeNameBlock(top);
+  return decodeNameAt(nameDer, top);
 }
 
-/** As decodeName, for an already-parsed asn1js element (e.g. inside a GeneralName). */
-export function decodeNameBlock(top: asn1js.AsnType): NameAttribute[][] {
-  if (!isUniversal(top, 16)) failName("Name: expected a SEQUENCE (RDNSequence)");
-  return children(top, "Name", failName).map((rdn) => {
+/**
+ * As decodeName, for a Name at `name` inside `buf` whose DER has already been checked (parseDer
+ * or readDer), e.g. inside a GeneralName. Throws NameDecodeError.
+ */
+export function decodeNameAt(buf: Uint8Array, name: Tlv): NameAttribute[][] {
+  if (!isUniversal(name, 16)) failName("Name: expected a SEQUENCE (RDNSequence)");
+  return children(buf, name, "Name", failName).map((rdn) => {
     if (!isUniversal(rdn, 17)) failName("RelativeDistinguishedName: expected a SET");
-    const atvs = children(rdn, "RelativeDistinguishedName", failName);
+    const atvs = children(buf, rdn, "RelativeDistinguishedName", failName);
     if (atvs.length === 0) failName("RelativeDistinguishedName: empty SET");
-    return atvs.map(decodeAtv);
+    return atvs.map((atv) => decodeAtv(buf, atv));
   });
 }
 
-function decodeAtv(atv: asn1js.AsnType): NameAttribute {
+function decodeAtv(buf: Uint8Array, atv: Tlv): NameAttribute {
   if (!isUniversal(atv, 16)) failName("AttributeTypeAndValue: expected a SEQUENCE");
-  const parts = children(atv, "AttributeTypeAndValue", failName);
+  const parts = children(buf, atv, "AttributeTypeAndValue", failName);
   if (parts.length !== 2) failName("AttributeTypeAndValue: expected { type, value }");
-  const type = oidOf(parts[0], "AttributeType", failName);
+  const type = oidOf(buf, parts[0], "AttributeType", failName);
   const shortName = NAME_SHORT_NAMES[type];
-  const isString = parts[1].idBlock.tagClass === 1 && STRING_TYPES[parts[1].idBlock.tagNumber] !== undefined;
+  const isString = (parts[1].tag & 0xc0) === 0 && STRING_TYPES[parts[1].tag & 0x1f] !== undefined;
   const { value, stringType } = isString
-    ? decodeString(parts[1], `${shortName ?? type} value`, failName)
-    : { value: "#" + Buffer.from(parts[1].valueBeforeDecodeView).toString("hex"), stringType: "DER" };
+    ? decodeString(buf, parts[1], `${shortName ?? type} value`, failName)
+    : { value: "#" + Buffer.from(bytesOf(buf, parts[1])).toString("hex"), stringType: "DER" };
   return shortName ? { type, shortName, value, stringType } : { type, value, stringType };
 }
 
