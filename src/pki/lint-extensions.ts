@@ -5,7 +5,7 @@
  * basicConstraints, extKeyUsage, CRLDP URL, policies, kanji SAN, hcRole.
  */
 import { Tag, unsignedInteger } from "./der.ts";
-import { DerReadError, assertDerTree, bytesEqual, childrenOf, contentOf, decodeOid, readSingle, type Tlv } from "./der-cursor.ts";
+import { DerReadError, bytesEqual, childrenOf, contentOf, decodeOid, latin1Text, readDer, utf8Text, type Tlv } from "./der-cursor.ts";
 import { encodeHcRoleExtension } from "./hcrole.ts";
 import { lintName, type Report } from "./lint-name.ts";
 import { OID } from "./oids.ts";
@@ -77,9 +77,7 @@ export function lintExtensions(buf: Uint8Array, exts: Tlv | undefined, input: Ex
     if (critical !== spec.critical) report("ext.criticality", `${name}: critical must be ${spec.critical}`);
     const value = contentOf(buf, valueTlv);
     try {
-      const top = readSingle(value);
-      assertDerTree(value, top);
-      checkValue(value, top, spec, input, report);
+      checkValue(value, readDer(value), spec, input, report);
     } catch (e) {
       if (!(e instanceof DerReadError)) throw e;
       report("ext.malformed", `${name}: extnValue is not DER (${e.message})`);
@@ -122,7 +120,7 @@ function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: Exte
       const want = expandTemplate(spec.ocspUrlTemplate, input.issuer);
       const ad = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
       const parts = ad.length === 1 ? childrenOf(b, ad[0]) : [];
-      const ok = parts.length === 2 && decodeOid(contentOf(b, parts[0])) === "1.3.6.1.5.5.7.48.1" && parts[1].tag === 0x86 && ascii(contentOf(b, parts[1])) === want;
+      const ok = parts.length === 2 && decodeOid(contentOf(b, parts[0])) === "1.3.6.1.5.5.7.48.1" && parts[1].tag === 0x86 && latin1Text(contentOf(b, parts[1])) === want;
       if (!ok) report("aia.mismatch", `authorityInfoAccess must be one OCSP URI ${want}`);
       return;
     }
@@ -205,14 +203,13 @@ function checkPolicies(b: Uint8Array, top: Tlv, expected: readonly string[], rep
     const f = childrenOf(b, pi);
     const quals = f[1] ? childrenOf(b, f[1]) : [];
     const q = quals.length === 1 ? childrenOf(b, quals[0]) : [];
-    const cps = q.length === 2 && decodeOid(contentOf(b, q[0])) === OID.idQtCps && q[1].tag === Tag.IA5String ? ascii(contentOf(b, q[1])) : quals.length ? "?" : undefined;
+    const cps = q.length === 2 && decodeOid(contentOf(b, q[0])) === OID.idQtCps && q[1].tag === Tag.IA5String ? latin1Text(contentOf(b, q[1])) : quals.length ? "?" : undefined;
     return `${f[0]?.tag === Tag.OID ? decodeOid(contentOf(b, f[0])) : "?"} ${cps ?? ""}`;
   });
   if (got.join("|") !== expected.join("|")) report("cp.mismatch", `certificatePolicies must be ${expected.join("; ")} (found ${got.join("; ")})`);
 }
 
 const canonicalHcRoles = new Map<string, Buffer>();
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * Expected CRL URL and policy list for (profile, issuer), derived once per pair: the lint runs per
@@ -245,7 +242,7 @@ function checkHcRole(b: Uint8Array, top: Tlv, report: Report): void {
     const coded = childrenOf(b, childrenOf(b, actor[0])[0]);
     const text = coded.find((t) => t.tag === 0xa2);
     const str = text && childrenOf(b, text)[0];
-    if (str?.tag === Tag.UTF8String) role = utf8.decode(contentOf(b, str));
+    if (str?.tag === Tag.UTF8String) role = utf8Text(contentOf(b, str));
   } catch {
     role = undefined;
   }
@@ -267,7 +264,5 @@ function singleUri(b: Uint8Array, top: Tlv, wrappers: number[]): string | undefi
     t = kids[0];
   }
   const uri = childrenOf(b, t);
-  return uri.length === 1 && uri[0].tag === 0x86 ? ascii(contentOf(b, uri[0])) : undefined;
+  return uri.length === 1 && uri[0].tag === 0x86 ? latin1Text(contentOf(b, uri[0])) : undefined;
 }
-
-const ascii = (c: Uint8Array): string => Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString("latin1");

@@ -5,7 +5,7 @@
  * and for the kanji subjectAltName directoryName.
  */
 import { Tag } from "./der.ts";
-import { childrenOf, contentOf, decodeOid, type Tlv } from "./der-cursor.ts";
+import { childrenOf, contentOf, decodeOid, utf8Text, type Tlv } from "./der-cursor.ts";
 import { HPKI_NAME_ATTRIBUTES } from "./name.ts";
 import { SUBJECT_ATTRIBUTES, type SubjectAttributeName } from "./profile.ts";
 
@@ -16,7 +16,6 @@ const BY_OID = new Map<string, { name: SubjectAttributeName; tag: number }>(
 );
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const UB = 64;
 
 /**
@@ -74,15 +73,12 @@ function lintValue(buf: Uint8Array, v: Tlv, spec: { name: SubjectAttributeName; 
     return undefined;
   }
   const bytes = contentOf(buf, v);
-  let s: string;
-  let ascii = true;
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) ascii = false;
-  try {
-    s = ascii ? String.fromCharCode(...bytes) : utf8.decode(bytes);
-  } catch {
+  const s = utf8Text(bytes);
+  if (s === undefined) {
     report(`${prefix}.utf8`, `${where}: not valid UTF-8`);
     return undefined;
   }
+  const ascii = s.length === bytes.length; // any multi-byte UTF-8 sequence yields fewer UTF-16 units
   if (s.length === 0) report(`${prefix}.empty-value`, `${where}: empty value`);
   if (spec.tag === Tag.PrintableString && !PRINTABLE.test(s)) report(`${prefix}.printable`, `${where}: character outside the PrintableString alphabet`);
   if (!ascii && s.normalize("NFC") !== s) report(`${prefix}.not-nfc`, `${where}: not NFC-normalised`);

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { Tag } from "./der.ts";
 import { algorithmIdentifier } from "./certificate.ts";
-import { DerReadError, assertDerTree, bytesEqual, childrenOf, contentOf, decodeOid, readSingle, type Tlv } from "./der-cursor.ts";
+import { DerReadError, bytesEqual, childrenOf, contentOf, decodeOid, latin1Text, readDer, readSingle, type Tlv } from "./der-cursor.ts";
 import { lintExtensions } from "./lint-extensions.ts";
 import { lintName, type Report } from "./lint-name.ts";
 import { OID } from "./oids.ts";
@@ -48,9 +48,7 @@ export function lintTbsCertificate(tbs: Uint8Array, profile: CertificateProfile,
   const out: LintViolation[] = [];
   const report: Report = (code, message) => void out.push({ code, message });
   try {
-    const top = readSingle(tbs);
-    assertDerTree(tbs, top);
-    lintFields(tbs, top, profile, issuer, report);
+    lintFields(tbs, readDer(tbs), profile, issuer, report);
   } catch (e) {
     if (!(e instanceof DerReadError)) throw e;
     report("der.malformed", `tbsCertificate is not valid DER: ${e.message}`);
@@ -125,7 +123,7 @@ function lintValidity(b: Uint8Array, t: Tlv, profile: CertificateProfile, report
 
 /** RFC 5280 §4.1.2.5: UTCTime YYMMDDHHMMSSZ through 2049, GeneralizedTime YYYYMMDDHHMMSSZ from 2050. */
 function decodeTime(b: Uint8Array, t: Tlv, report: Report): Date | undefined {
-  const s = String.fromCharCode(...contentOf(b, t));
+  const s = latin1Text(contentOf(b, t));
   const m = t.tag === Tag.UTCTime ? /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : t.tag === Tag.GeneralizedTime ? /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(s) : null;
   if (!m) {
     report("validity.encoding", `time ${JSON.stringify(s)} is not UTCTime/GeneralizedTime in Zulu with seconds`);
