@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type graphene from "graphene-pk11";
 import { HsmError, pkcs11ErrorName } from "./errors.ts";
-import { findKeyPair, generateKeyPairOn, objectId, objectsWithLabel, privateKeyFlags, publicKeySpki, signOn } from "./keys.ts";
+import { findKeyPair, generateKeyPairOn, objectId, objectsWithLabel, privateKeyFlags, publicKeySpki, signDigestOn, signOn } from "./keys.ts";
 import { assertLoggedIn } from "./login.ts";
 import type { SessionPool } from "./pool.ts";
 import type { KeyAlgorithm } from "./spki.ts";
@@ -81,6 +81,17 @@ export class CaKeyStore {
    */
   sign(key: HsmKeyRef, tbs: Uint8Array): Promise<Buffer> {
     return this.withPrivateKey(key, (session, handle) => signOn(session, handle, key.algorithm, tbs));
+  }
+
+  /**
+   * Signs a precomputed SHA-256 `digest` (32 bytes) of the to-be-signed DER: the same signature
+   * value `sign` gives for the message (sha256WithRSAEncryption via CKM_RSA_PKCS over the DigestInfo,
+   * RFC 8017 §9.2; ecdsa-with-SHA256 via CKM_ECDSA). For large messages such as CRLs, which are
+   * hashed where they lie instead of being copied to the HSM.
+   * @throws RangeError for a digest that is not 32 bytes; HsmError "KEY_NOT_FOUND" as `sign`.
+   */
+  signDigest(key: HsmKeyRef, digest: Uint8Array): Promise<Buffer> {
+    return this.withPrivateKey(key, (session, handle) => signDigestOn(session, handle, key.algorithm, digest));
   }
 
   /** Protection attributes of the private key of `key` (CKA_SENSITIVE, CKA_EXTRACTABLE, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE). */

@@ -152,20 +152,42 @@ export function privateKeyFlags(session: graphene.Session, privateKey: Handle): 
  * and never twice at once on one session.
  */
 export function signOn(session: graphene.Session, privateKey: Handle, algorithm: KeyAlgorithm, data: Uint8Array): Promise<Buffer> {
-  const { lib, handle } = session;
   const isRsa = algorithm === "RSA-2048";
   const input = isRsa ? Buffer.from(data) : createHash("sha256").update(data).digest();
-  lib.C_SignInit(handle, { mechanism: isRsa ? pkcs11.CKM_SHA256_RSA_PKCS : pkcs11.CKM_ECDSA }, privateKey);
+  return signOnce(session, privateKey, isRsa ? pkcs11.CKM_SHA256_RSA_PKCS : pkcs11.CKM_ECDSA, input, !isRsa);
+}
+
+/** C_SignInit + asynchronous C_Sign; `ecdsa` converts the raw r‖s into a DER Ecdsa-Sig-Value. */
+function signOnce(session: graphene.Session, privateKey: Handle, mechanism: number, input: Buffer, ecdsa: boolean): Promise<Buffer> {
+  const { lib, handle } = session;
+  lib.C_SignInit(handle, { mechanism }, privateKey);
   // RSA-2048 signatures are 256 bytes, P-256 raw r‖s 64; 512 leaves room and avoids a length query.
   const out = Buffer.alloc(512);
   return new Promise((resolve, reject) => {
     lib.C_Sign(handle, input, out, (err, sig) => {
       if (err) return reject(err);
       try {
-        resolve(isRsa ? Buffer.from(sig) : ecdsaRawToDer(sig));
+        resolve(ecdsa ? ecdsaRawToDer(sig) : Buffer.from(sig));
       } catch (e) {
         reject(e);
       }
     });
   });
+}
+
+/** DER DigestInfo prefix for SHA-256 (RFC 8017 §9.2 note 1): AlgorithmIdentifier sha256 + NULL, OCTET STRING of 32. */
+const SHA256_DIGEST_INFO_PREFIX = Buffer.from("3031300d060960864801650304020105000420", "hex");
+
+/**
+ * Signs a precomputed SHA-256 `digest` (32 bytes): RSA → CKM_RSA_PKCS (v2.40 §2.1.6) over the DER
+ * DigestInfo, which is exactly the CKM_SHA256_RSA_PKCS signature of the hashed data (RFC 8017
+ * §8.2.1, EMSA-PKCS1-v1_5); P-256 → CKM_ECDSA over the digest, as DER Ecdsa-Sig-Value. Lets a
+ * caller hash a large message (a CRL) in place instead of handing the HSM a copy of it.
+ * @throws RangeError when `digest` is not 32 bytes.
+ */
+export function signDigestOn(session: graphene.Session, privateKey: Handle, algorithm: KeyAlgorithm, digest: Uint8Array): Promise<Buffer> {
+  if (digest.length !== 32) throw new RangeError(`SHA-256 digest must be 32 bytes, got ${digest.length}`);
+  const isRsa = algorithm === "RSA-2048";
+  const input = isRsa ? Buffer.concat([SHA256_DIGEST_INFO_PREFIX, digest]) : Buffer.from(digest);
+  return signOnce(session, privateKey, isRsa ? pkcs11.CKM_RSA_PKCS : pkcs11.CKM_ECDSA, input, !isRsa);
 }
