@@ -112,32 +112,46 @@ export class CrlEncoder {
 
   /**
    * Appends one RevokedCertificate. @throws RangeError when the serial is not strictly greater
-   * than the previous one (entries must be sorted and unique), longer than 20 octets, or a date is
-   * invalid.
+   * than the previous one (entries must be sorted and unique), longer than 20 octets, the reason is
+   * unknown, or a date is invalid.
    */
   add(e: CrlEntry): void {
+    const code = e.reason === undefined ? 0 : CRL_REASON_CODES[e.reason];
+    if (code === undefined) throw new RangeError(`unknown CRLReason ${String(e.reason)}`);
+    const rev = e.revocationDate.getTime();
+    const inv = e.invalidityDate ? e.invalidityDate.getTime() : -1;
+    if (Number.isNaN(rev)) throw new RangeError("invalid revocationDate");
+    if (Number.isNaN(inv)) throw new RangeError("invalid invalidityDate");
+    this.addEntry(e.serial, Math.floor(rev / 1000), code, inv < 0 ? -1 : Math.floor(inv / 1000));
+  }
+
+  /**
+   * The allocation-free form of `add` for bulk sources: revocationDate and invalidityDate as whole
+   * Unix seconds (invalidity −1 when absent, otherwise ≥ 0), reasonCode as its RFC 5280 number
+   * (0 = no extension). Same errors as `add`.
+   */
+  addEntry(serial: Uint8Array, revocationSeconds: number, reasonCode: number, invaliditySeconds: number): void {
     if (this.finished) throw new Error("CrlEncoder: add after finish");
-    const s = e.serial;
+    const s = serial;
     let i = 0;
     while (i < s.length - 1 && s[i] === 0) i++;
     const mag = s.length - i;
     const pad = s[i] & 0x80 ? 1 : 0;
     const intLen = mag + pad;
     if (s.length === 0 || intLen > 20) throw new RangeError(`CRL entry serial must be 1–20 octets, got ${intLen}`);
-    const code = e.reason === undefined ? 0 : CRL_REASON_CODES[e.reason];
-    if (code === undefined) throw new RangeError(`unknown CRLReason ${String(e.reason)}`);
-    const extsLen = (code !== 0 ? REASON_PREFIX.length + 1 : 0) + (e.invalidityDate ? INVALIDITY_PREFIX.length + 15 : 0);
-    const rev = e.revocationDate;
-    const year = rev.getUTCFullYear();
-    if (Number.isNaN(year)) throw new RangeError("invalid revocationDate");
-    if (e.invalidityDate && Number.isNaN(e.invalidityDate.getTime())) throw new RangeError("invalid invalidityDate");
-    const timeLen = year >= 1950 && year < 2050 ? 15 : 17;
+    if (!Number.isInteger(reasonCode) || reasonCode < 0 || reasonCode > 10 || reasonCode === 7) throw new RangeError(`unknown CRLReason code ${reasonCode}`);
+    if (!Number.isFinite(revocationSeconds) || !Number.isFinite(invaliditySeconds)) throw new RangeError("invalid revocation or invalidity time");
+    const hasInvalidity = invaliditySeconds >= 0;
+    const extsLen = (reasonCode !== 0 ? REASON_PREFIX.length + 1 : 0) + (hasInvalidity ? INVALIDITY_PREFIX.length + 15 : 0);
+    // UTCTime for 1950–2049 (RFC 5280 §5.1.2.6 via §4.1.2.5): −631152000 = 1950-01-01, 2524608000 = 2050-01-01.
+    const generalized = revocationSeconds < -631152000 || revocationSeconds >= 2524608000;
+    const timeLen = generalized ? 17 : 15;
     const bodyLen = 2 + intLen + timeLen + (extsLen ? 2 + extsLen : 0);
     this.ensure(2 + bodyLen);
     const b = this.buf;
     let p = this.pos;
     b[p++] = Tag.SEQUENCE;
-    b[p++] = bodyLen; // < 128: at most 2+20+17+2+12+24 = 77
+    b[p++] = bodyLen; // < 128: at most 2+20+17+2+12+26 = 79
     b[p++] = Tag.INTEGER;
     b[p++] = intLen;
     const serialStart = p;
@@ -148,22 +162,25 @@ export class CrlEncoder {
       const order = intLen - this.prevSerialLen || b.compare(b, this.prevSerialStart, this.prevSerialStart + this.prevSerialLen, serialStart, serialStart + intLen);
       if (order <= 0) throw new RangeError(`CRL entries must be sorted by serial, strictly increasing (entry ${this.count})`);
     }
-    this.prevSerialStart = serialStart;
-    this.prevSerialLen = intLen;
-    p = writeTime(b, p, rev, timeLen === 17);
+    b[p++] = generalized ? Tag.GeneralizedTime : Tag.UTCTime;
+    b[p++] = generalized ? 15 : 13;
+    p = writeTimeDigits(b, p, revocationSeconds, generalized);
     if (extsLen) {
       b[p++] = Tag.SEQUENCE;
       b[p++] = extsLen;
-      if (code !== 0) {
+      if (reasonCode !== 0) {
         REASON_PREFIX.copy(b, p);
         p += REASON_PREFIX.length;
-        b[p++] = code;
+        b[p++] = reasonCode;
       }
-      if (e.invalidityDate) {
+      if (hasInvalidity) {
         INVALIDITY_PREFIX.copy(b, p);
-        p = writeTimeDigits(b, p + INVALIDITY_PREFIX.length, e.invalidityDate, true);
+        p = writeTimeDigits(b, p + INVALIDITY_PREFIX.length, invaliditySeconds, true);
       }
     }
+    // Only now: a throw above leaves the encoder exactly as it was.
+    this.prevSerialStart = serialStart;
+    this.prevSerialLen = intLen;
     this.pos = p;
     this.count++;
   }
@@ -272,25 +289,32 @@ function writeHeaderBefore(b: Buffer, end: number, tag: number, length: number):
   return start;
 }
 
-/** UTCTime (15 octets with header) or GeneralizedTime (17) per RFC 5280 §5.1.2.6 / §4.1.2.5. */
-function writeTime(b: Buffer, p: number, d: Date, generalized: boolean): number {
-  b[p++] = generalized ? Tag.GeneralizedTime : Tag.UTCTime;
-  b[p++] = generalized ? 15 : 13;
-  return writeTimeDigits(b, p, d, generalized);
-}
-
-/** YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ digits of `d` in UTC, milliseconds dropped. */
-function writeTimeDigits(b: Buffer, p: number, d: Date, fourDigitYear: boolean): number {
-  const y = d.getUTCFullYear();
-  if (fourDigitYear) {
-    p = two(b, p, Math.floor(y / 100) % 100);
-  }
-  p = two(b, p, y % 100);
-  p = two(b, p, d.getUTCMonth() + 1);
-  p = two(b, p, d.getUTCDate());
-  p = two(b, p, d.getUTCHours());
-  p = two(b, p, d.getUTCMinutes());
-  p = two(b, p, d.getUTCSeconds());
+/**
+ * YYMMDDHHMMSSZ (or YYYYMMDDHHMMSSZ) of Unix time `seconds` in UTC, from integer arithmetic
+ * (proleptic Gregorian days-to-civil), so a million entries need no Date objects.
+ */
+function writeTimeDigits(b: Buffer, p: number, seconds: number, fourDigitYear: boolean): number {
+  const days = Math.floor(seconds / 86400);
+  let rest = seconds - days * 86400;
+  const z = days + 719468; // days since 0000-03-01
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (fourDigitYear) p = two(b, p, Math.floor(year / 100));
+  p = two(b, p, year % 100);
+  p = two(b, p, month);
+  p = two(b, p, day);
+  const hours = Math.floor(rest / 3600);
+  rest -= hours * 3600;
+  const minutes = Math.floor(rest / 60);
+  p = two(b, p, hours);
+  p = two(b, p, minutes);
+  p = two(b, p, rest - minutes * 60);
   b[p++] = 0x5a; // 'Z'
   return p;
 }

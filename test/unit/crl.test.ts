@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CRL_REASON_CODES, CrlEncoder, encodeTbsCertList, type CrlEntry, type CrlHeader, type CrlReason } from "../../src/pki/crl.ts";
+import { time } from "../../src/pki/der.ts";
 import { tempDir } from "../helpers/openssl.ts";
 import { parseCrl } from "./helpers/crl-asn1.ts";
 
@@ -104,6 +105,25 @@ describe("CRL encoder rules", () => {
     expect(() => new CrlEncoder(header).add({ serial: Buffer.alloc(21, 1), revocationDate: at })).toThrow(/1–20 octets/);
     expect(() => new CrlEncoder(header).add({ serial: Buffer.from([1]), revocationDate: at, reason: "bogus" as CrlReason })).toThrow(/CRLReason/);
     expect(() => new CrlEncoder({ ...header, nextUpdate: header.thisUpdate })).toThrow(/nextUpdate/);
+  });
+
+  it("writes revocation times like der.time() (UTCTime 1950–2049, GeneralizedTime outside) for 2,000 random instants", () => {
+    for (let k = 0; k < 2000; k++) {
+      const seconds = Math.floor(-2_208_988_800 + Math.random() * 7_258_118_400); // 1900 … 2130
+      const enc = new CrlEncoder(header);
+      enc.add({ serial: Buffer.from([1]), revocationDate: new Date(seconds * 1000 + 999) });
+      expect(enc.finish().tbs.includes(Buffer.concat([Buffer.from("020101", "hex"), time(new Date(seconds * 1000))])), String(seconds)).toBe(true);
+    }
+  });
+
+  it("leaves the encoder unchanged when an entry is refused", async () => {
+    const enc = new CrlEncoder(header);
+    enc.add({ serial: Buffer.from([5]), revocationDate: at });
+    expect(() => enc.addEntry(Buffer.from([6]), 0, 7, -1)).toThrow(/CRLReason code 7/);
+    expect(() => enc.add({ serial: Buffer.from([6]), revocationDate: new Date(NaN) })).toThrow(/revocationDate/);
+    enc.add({ serial: Buffer.from([6]), revocationDate: at });
+    const ref = await encodeTbsCertList(header, [{ serial: Buffer.from([5]), revocationDate: at }, { serial: Buffer.from([6]), revocationDate: at }]);
+    expect(enc.finish().tbs.equals(ref.tbs)).toBe(true);
   });
 
   it("gives the same bytes whether or not the arena had to grow", async () => {
