@@ -8,6 +8,7 @@ import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { registerIssueCommands } from "./issue.ts";
+import { registerRevocationCommands } from "./revocation.ts";
 
 const program = new Command()
   .name("hpki")
@@ -18,6 +19,7 @@ const program = new Command()
 registerCaCommands(program);
 registerCardCommands(program);
 registerIssueCommands(program);
+registerRevocationCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
 

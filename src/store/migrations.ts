@@ -14,6 +14,8 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0002_certificate_authorities": () => import("../../migrations/0002_certificate_authorities.ts"),
   "0003_certificates": () => import("../../migrations/0003_certificates.ts"),
   "0004_cards": () => import("../../migrations/0004_cards.ts"),
+  "0005_revocations": () => import("../../migrations/0005_revocations.ts"),
+  "0006_crls": () => import("../../migrations/0006_crls.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

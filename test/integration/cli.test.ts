@@ -1,34 +1,24 @@
 /** The `hpki` command as an operator runs it: real process, real SoftHSM tokens, real database. */
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshDatabaseUrl } from "../helpers/db.ts";
-import { opensslVerify, tempDir } from "../helpers/openssl.ts";
+import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
+import { opensslVerify } from "../helpers/openssl.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const realCerts = path.join(repo, "test/fixtures/hpki-real/certs");
 
 describe("hpki CLI", () => {
   let home: string;
-  let dbUrl: Awaited<ReturnType<typeof freshDatabaseUrl>>;
-  const hpki = (...args: string[]) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
-    delete env.PKCS11_MODULE;
-    delete env.HPKI_HSM_PIN;
-    if (dbUrl.url) env.DATABASE_URL = dbUrl.url;
-    else delete env.DATABASE_URL;
-    const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env, encoding: "utf8" });
-    return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
-  };
+  let cli: CliHarness;
+  const hpki = (...args: string[]) => cli.hpki(...args);
 
   beforeAll(async () => {
-    home = tempDir("hpki-cli-");
-    dbUrl = await freshDatabaseUrl();
+    cli = await openCliHarness("hpki-cli-");
+    home = cli.home;
   });
   afterAll(async () => {
-    await dbUrl?.cleanup();
-    fs.rmSync(home, { recursive: true, force: true });
+    await cli?.cleanup();
   });
 
   it("--help lists the commands", () => {

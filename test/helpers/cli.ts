@@ -1,0 +1,47 @@
+/** The `hpki` command as a child process: a temp HPKI_HOME, a fresh database, the embedded SoftHSM. */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { freshDatabaseUrl } from "./db.ts";
+import { tempDir } from "./openssl.ts";
+
+const repo = path.resolve(import.meta.dirname, "../..");
+
+export interface CliResult {
+  code: number | null;
+  out: string;
+  err: string;
+  /** The last stdout line parsed as JSON (for --json). */
+  json(): any;
+}
+
+export interface CliHarness {
+  home: string;
+  /** Fresh Postgres database URL, or undefined for PGlite under home. */
+  dbUrl: string | undefined;
+  hpki(...args: string[]): CliResult;
+  cleanup(): Promise<void>;
+}
+
+/** A temp HPKI_HOME (prefix `prefix`) and fresh database; `hpki` runs bin/hpki.js against them. */
+export async function openCliHarness(prefix: string): Promise<CliHarness> {
+  const home = tempDir(prefix);
+  const db = await freshDatabaseUrl();
+  return {
+    home,
+    dbUrl: db.url,
+    hpki: (...args) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
+      delete env.PKCS11_MODULE;
+      delete env.HPKI_HSM_PIN;
+      if (db.url) env.DATABASE_URL = db.url;
+      else delete env.DATABASE_URL;
+      const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env, encoding: "utf8" });
+      return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
+    },
+    cleanup: async () => {
+      await db.cleanup();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
