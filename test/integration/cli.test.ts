@@ -8,7 +8,8 @@ import { opensslVerify } from "../helpers/openssl.ts";
 const repo = path.resolve(import.meta.dirname, "../..");
 const realCerts = path.join(repo, "test/fixtures/hpki-real/certs");
 
-describe("hpki CLI", () => {
+// Each test spawns the CLI several times (~1–3 s each, more on a loaded 2-core machine).
+describe("hpki CLI", { timeout: 240_000 }, () => {
   let home: string;
   let cli: CliHarness;
   const hpki = (...args: string[]) => cli.hpki(...args);
