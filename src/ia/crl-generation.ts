@@ -46,6 +46,8 @@ export interface CrlGenerationOptions {
   now?: () => Date;
   /** Revocation rows fetched per keyset page; default 20,000. */
   pageSize?: number;
+  /** CRLs larger than this go to the database in pieces of this size; default 4 MiB. */
+  storeChunkBytes?: number;
 }
 
 /** Reads policies/crl.yaml (or `dir`/crl.yaml). @throws Error naming the file when invalid. */
@@ -68,12 +70,13 @@ export async function generateCrl(deps: CrlGenerationDeps, caName: string, by: A
   const key = await keys.findKey(ca.key.label);
   if (!key) throw new Error(`CA key "${ca.key.label}" of ${ca.name} is not in the HSM`);
   const rule = ca.kind === "root" ? policy.root : policy.issuing;
-  const thisUpdate = new Date(Math.floor((opts.now?.() ?? new Date()).getTime() / 1000) * 1000);
-  const nextUpdate = new Date(thisUpdate.getTime() + rule.validityHours * 3_600_000);
-  const keepAfter = new Date(thisUpdate.getTime() - rule.keepExpiredHours * 3_600_000);
 
   return db.transaction(async (trx) => {
     await trx.raw("SELECT id FROM certificate_authorities WHERE id = ? FOR UPDATE", [ca.id]);
+    // Taken after the lock, so a later crlNumber never carries an earlier thisUpdate.
+    const thisUpdate = new Date(Math.floor((opts.now?.() ?? new Date()).getTime() / 1000) * 1000);
+    const nextUpdate = new Date(thisUpdate.getTime() + rule.validityHours * 3_600_000);
+    const keepAfter = new Date(thisUpdate.getTime() - rule.keepExpiredHours * 3_600_000);
     const last = await trx("crls").where({ ca_id: ca.id }).max({ n: "crl_number" }).first();
     const crlNumber = Number(last?.n ?? 0) + 1;
     const expected = await trx("revocations").where({ ca_id: ca.id }).whereNull("released_at").where("not_after", ">=", keepAfter).count({ n: "*" }).first();
@@ -95,15 +98,7 @@ export async function generateCrl(deps: CrlGenerationDeps, caName: string, by: A
     }
     const der = tbs.certificateList(signature);
     const sha256 = createHash("sha256").update(der).digest();
-    await trx("crls").insert({
-      ca_id: ca.id,
-      crl_number: crlNumber,
-      this_update: thisUpdate,
-      next_update: nextUpdate,
-      der,
-      entries: tbs.entries,
-      sha256,
-    });
+    await storeCrlRow(trx, { ca_id: ca.id, crl_number: crlNumber, this_update: thisUpdate, next_update: nextUpdate, entries: tbs.entries, sha256 }, der, opts.storeChunkBytes ?? 4 << 20);
     const kind = ca.kind === "root" ? "arl" : "crl";
     await appendAudit(trx, [{
       ...by,
@@ -114,6 +109,28 @@ export async function generateCrl(deps: CrlGenerationDeps, caName: string, by: A
     }]);
     return { caName: ca.name, kind, crlNumber, thisUpdate, nextUpdate, entries: tbs.entries, der, sha256: sha256.toString("hex") };
   });
+}
+
+/**
+ * Inserts the crls row. A large CRL goes to the server in `chunk`-byte pieces (a temporary table,
+ * dropped at commit) and is joined there: binding one 50 MB parameter would make the driver copy
+ * the whole CRL into its send buffer — 50 MB more peak memory for a million entries.
+ */
+async function storeCrlRow(trx: Knex.Transaction, row: Record<string, unknown>, der: Buffer, chunk: number): Promise<void> {
+  if (der.length <= chunk) {
+    await trx("crls").insert({ ...row, der });
+    return;
+  }
+  await trx.raw("CREATE TEMPORARY TABLE crl_chunks (i int PRIMARY KEY, chunk bytea NOT NULL) ON COMMIT DROP");
+  // As crls.der: no pglz attempt on pieces that barely compress.
+  await trx.raw("ALTER TABLE crl_chunks ALTER COLUMN chunk SET STORAGE EXTERNAL");
+  for (let i = 0; i * chunk < der.length; i++) {
+    await trx.raw("INSERT INTO crl_chunks (i, chunk) VALUES (?, ?)", [i, der.subarray(i * chunk, (i + 1) * chunk)]);
+  }
+  const cols = Object.keys(row);
+  await trx.raw(`INSERT INTO crls (${cols.join(", ")}, der) SELECT ${cols.map(() => "?").join(", ")}, string_agg(chunk, ''::bytea ORDER BY i) FROM crl_chunks`,
+    cols.map((c) => row[c]) as Knex.RawBinding[]);
+  await trx.raw("DROP TABLE crl_chunks");
 }
 
 /**
