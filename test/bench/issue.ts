@@ -233,7 +233,7 @@ async function rawSignRate(ctx: Awaited<ReturnType<typeof openIaContext>>, sessi
 }
 
 /** A fresh Postgres database on DATABASE_URL's server (dropped afterwards), else PGlite under home. */
-async function openBenchDatabase(cfg: ReturnType<typeof loadConfig>): Promise<{ db: Db; kind: string; cleanup(): Promise<void> }> {
+export async function openBenchDatabase(cfg: ReturnType<typeof loadConfig>): Promise<{ db: Db; kind: string; cleanup(): Promise<void> }> {
   if (!cfg.databaseUrl) {
     const db = await openDatabase(cfg);
     return { db, kind: "PGlite (embedded)", cleanup: () => db.destroy() };
