@@ -4,7 +4,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 
-describe("hpki revoke / crl generate", () => {
+// One test spawns the CLI eight times (~1–3 s each, more on a loaded 2-core machine).
+describe("hpki revoke / crl generate", { timeout: 240_000 }, () => {
   let cli: CliHarness;
   const hpki = (...args: string[]) => cli.hpki(...args);
 
