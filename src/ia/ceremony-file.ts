@@ -3,8 +3,8 @@
  * root and issuing CAs, their HSM key labels and algorithms, subject names, policies and CRL
  * URLs — in the manner of Boulder's ceremony tool. Parsing only; `runCeremony` acts on it.
  */
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { readYamlDocument } from "../pki/yaml-document.ts";
 
 const caName = z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, "lowercase letters, digits and '-' (used in file names and URLs)");
 const key = z.strictObject({
@@ -57,16 +57,8 @@ export type CeremonyIssuingCa = CeremonyFile["issuingCAs"][number];
  * and refuses duplicate CA names or key labels (a key label names one HSM key, forever).
  */
 export function parseCeremonyFile(text: string, source: string): CeremonyFile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new Error(`${source}: YAML: ${(e as Error).message}`);
-  }
-  const r = ceremonySchema.safeParse(doc);
-  if (!r.success) {
-    throw new Error(`${source}: invalid ceremony file:\n  ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ")}`);
-  }
+  const r = readYamlDocument(text, ceremonySchema);
+  if (!r.ok) throw new Error(`${source}: invalid ceremony file:\n  ${r.issues.join("\n  ")}`);
   const all = [r.data.root, ...r.data.issuingCAs];
   for (const field of ["name", "label"] as const) {
     const values = all.map((c) => (field === "name" ? c.name : c.key.label));

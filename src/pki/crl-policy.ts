@@ -2,7 +2,7 @@
  * The CRL policy (policies/crl.yaml): per kind of CA, how long a CRL is valid (nextUpdate) and how
  * long a revoked entry stays after its certificate expired. Strict parsing: unknown keys are errors.
  */
-import { parse as parseYaml } from "yaml";
+import { readYamlDocument } from "./yaml-document.ts";
 import { z } from "zod";
 
 /** Validity and expired-entry rule for one kind of CA. Hours are whole hours. */
@@ -27,13 +27,7 @@ const schema = z.strictObject({ version: z.literal(1), root: entry, issuing: ent
 
 /** Parses and validates crl.yaml text. @throws Error naming `source` and every offending field. */
 export function parseCrlPolicy(text: string, source: string): CrlPolicy {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (e) {
-    throw new Error(`${source}: YAML: ${(e as Error).message}`);
-  }
-  const r = schema.safeParse(doc);
-  if (!r.success) throw new Error(`${source}: invalid CRL policy:\n  ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("\n  ")}`);
+  const r = readYamlDocument(text, schema);
+  if (!r.ok) throw new Error(`${source}: invalid CRL policy:\n  ${r.issues.join("\n  ")}`);
   return { root: r.data.root, issuing: r.data.issuing };
 }

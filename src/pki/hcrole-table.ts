@@ -3,7 +3,7 @@
  * hcRole attribute with their Japanese names (HPKI-PROFILE.md §6.4; authoritative source: MHLW
  * signature CP 1.91 §7.1). Pure: YAML text in, validated map out.
  */
-import YAML from "yaml";
+import { readYamlDocument } from "./yaml-document.ts";
 import { z } from "zod";
 
 /** One table row. `code` is the exact string written into certificates. */
@@ -44,17 +44,8 @@ const tableSchema = z.strictObject({ codes: z.array(rowSchema).min(1) });
  * (unknown key, kind or status, empty code), or two rows have the same code after NFC.
  */
 export function parseHcRoleTable(yamlText: string): ReadonlyMap<string, HcRoleCode> {
-  let doc: unknown;
-  try {
-    doc = YAML.parse(yamlText);
-  } catch (e) {
-    throw new HcRoleTableError(`hcRole table: invalid YAML (${(e as Error).message})`);
-  }
-  const parsed = tableSchema.safeParse(doc);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new HcRoleTableError(`hcRole table: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
+  const parsed = readYamlDocument(yamlText, tableSchema);
+  if (!parsed.ok) throw new HcRoleTableError(`hcRole table: ${parsed.issues.join("; ")}`);
   const map = new Map<string, HcRoleCode>();
   for (const row of parsed.data.codes) {
     if (map.has(row.code)) throw new HcRoleTableError(`hcRole table: duplicate code ${JSON.stringify(row.code)}`);

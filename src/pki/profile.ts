@@ -4,7 +4,7 @@
  * encoding order; an extension that is not listed is not allowed. Parsing is strict (unknown keys
  * are errors) and cross-checks the HPKI/RFC 5280 rules a typo could break.
  */
-import { parse as parseYaml } from "yaml";
+import { readYamlDocument } from "./yaml-document.ts";
 import { z } from "zod";
 import { SIGNATURE_ALGORITHMS } from "./certificate.ts";
 
@@ -120,19 +120,8 @@ export class ProfileError extends Error {
  * extensions; hcRole only in person profiles.
  */
 export function parseProfile(yamlText: string, source: string): CertificateProfile {
-  let doc: unknown;
-  try {
-    doc = parseYaml(yamlText, { prettyErrors: false });
-  } catch (e) {
-    throw new ProfileError(source, [`YAML: ${(e as Error).message}`]);
-  }
-  const parsed = profileSchema.safeParse(doc);
-  if (!parsed.success) {
-    throw new ProfileError(
-      source,
-      parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(document)"}: ${i.message}`),
-    );
-  }
+  const parsed = readYamlDocument(yamlText, profileSchema);
+  if (!parsed.ok) throw new ProfileError(source, parsed.issues);
   const profile = { ...parsed.data, source };
   const issues = crossCheck(profile);
   if (issues.length) throw new ProfileError(source, issues);
