@@ -2,7 +2,7 @@
 import fs from "node:fs";
 import type { Command } from "commander";
 import { listCas, findCaByName } from "../ia/ca-registry.ts";
-import { parseCeremonyFile } from "../ia/ceremony-file.ts";
+import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
 import { formatName } from "../pki/name-decode.ts";
 import { toPem } from "../pki/pem.ts";
@@ -17,7 +17,7 @@ export function registerCaCommands(program: Command): void {
     .option("--json", "print one JSON object")
     .action(async (o: { ceremony: string; json?: boolean }) =>
       withIa(o, async (ctx) => {
-        const file = parseCeremonyFile(fs.readFileSync(o.ceremony, "utf8"), o.ceremony);
+        const file = readCeremonyFile(o.ceremony);
         const outcomes = await runCeremony(
           { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
           file,

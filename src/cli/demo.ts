@@ -10,7 +10,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { POLICIES_DIR } from "../policies.ts";
 import { issueOntoCard, provisionCards } from "../ia/cards.ts";
-import { parseCeremonyFile } from "../ia/ceremony-file.ts";
+import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
 import { csrKeyPolicy } from "../ia/csr-policy.ts";
 import { checkCsrKey, parseCertificationRequest } from "../pki/csr.ts";
@@ -39,7 +39,7 @@ export function registerDemoCommand(program: Command): void {
         const ceremonyPath = path.join(POLICIES_DIR, "ceremony.demo.yaml");
         const cas = await runCeremony(
           { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
-          parseCeremonyFile(fs.readFileSync(ceremonyPath, "utf8"), ceremonyPath),
+          readCeremonyFile(ceremonyPath),
           by,
         );
         log(table([["CA", "result", "subject"], ...cas.map((c) => [c.name, c.result, c.subject])]));

@@ -3,6 +3,7 @@
  * root and issuing CAs, their HSM key labels and algorithms, subject names, policies and CRL
  * URLs — in the manner of Boulder's ceremony tool. Parsing only; `runCeremony` acts on it.
  */
+import fs from "node:fs";
 import { z } from "zod";
 import { readYamlDocument } from "../pki/yaml-document.ts";
 
@@ -66,4 +67,9 @@ export function parseCeremonyFile(text: string, source: string): CeremonyFile {
     if (dup) throw new Error(`${source}: ${field === "name" ? "CA name" : "key label"} "${dup}" appears twice`);
   }
   return r.data;
+}
+
+/** Reads and parses the ceremony file at `file` (see parseCeremonyFile for the errors). */
+export function readCeremonyFile(file: string): CeremonyFile {
+  return parseCeremonyFile(fs.readFileSync(file, "utf8"), file);
 }

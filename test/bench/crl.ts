@@ -18,12 +18,10 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config.ts";
-import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
-import { runCeremony } from "../../src/ia/ceremony.ts";
 import { openIaContext } from "../../src/ia/context.ts";
-import { POLICIES_DIR } from "../../src/policies.ts";
 import type { Db } from "../../src/store/db.ts";
-import { openBenchDatabase } from "./issue.ts";
+import { runDemoCeremony } from "../helpers/ia.ts";
+import { openBenchDatabase } from "./bench-db.ts";
 
 const by = { actor: "bench", role: "ia" };
 const CA = "demo-sign-ca";
@@ -38,13 +36,11 @@ export async function run(argv: string[]): Promise<void> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-crl-"));
   const cfg = loadConfig({ ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "" });
   const bench = await openBenchDatabase(cfg);
-  const dbUrl = cfg.databaseUrl ? await benchDatabaseUrl(bench.db, cfg.databaseUrl) : "";
+  const dbUrl = bench.url ?? "";
   let dropped = false;
   try {
     const ctx = await openIaContext(cfg, { db: bench.db, poolSize: 2 });
-    const ceremony = path.join(POLICIES_DIR, "ceremony.demo.yaml");
-    await runCeremony({ db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir },
-      parseCeremonyFile(fs.readFileSync(ceremony, "utf8"), ceremony), by);
+    await runDemoCeremony(ctx, by);
     ctx.pool.close();
 
     const t0 = Date.now();
@@ -109,13 +105,6 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 /** The URL of the bench's own Postgres database (same server as DATABASE_URL), for the child. */
-async function benchDatabaseUrl(db: Db, base: string): Promise<string> {
-  const { rows } = await db.raw("SELECT current_database() AS name");
-  const url = new URL(base);
-  url.pathname = `/${rows[0].name}`;
-  return url.toString();
-}
-
 /**
  * N issued-certificate rows under the sign CA and one revocation each, in two set-based
  * statements: md5 of random() gives 16 bytes; the first octet is forced into 1..127 so the

@@ -16,8 +16,6 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config.ts";
-import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
-import { runCeremony } from "../../src/ia/ceremony.ts";
 import { openIaContext } from "../../src/ia/context.ts";
 import { IssuanceService, type IssuanceRequest } from "../../src/ia/issuance.ts";
 import { encodeCertificate } from "../../src/pki/certificate.ts";
@@ -27,9 +25,8 @@ import { newSerialNumber } from "../../src/pki/serial.ts";
 import { compileTbsTemplate } from "../../src/pki/tbs.ts";
 import { computeValidity } from "../../src/pki/validity.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
-import { POLICIES_DIR } from "../../src/policies.ts";
-import { openDatabase, type Db } from "../../src/store/db.ts";
-import knexFactory from "knex";
+import { runDemoCeremony } from "../helpers/ia.ts";
+import { openBenchDatabase } from "./bench-db.ts";
 
 const by = { actor: "bench", role: "ia" };
 
@@ -52,9 +49,7 @@ export async function run(argv: string[]): Promise<void> {
   const bench = await openBenchDatabase(cfg);
   const ctx = await openIaContext(cfg, { poolSize: sessions, db: bench.db });
   try {
-    const ceremony = path.join(POLICIES_DIR, "ceremony.demo.yaml");
-    await runCeremony({ db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir },
-      parseCeremonyFile(fs.readFileSync(ceremony, "utf8"), ceremony), by);
+    await runDemoCeremony(ctx, by);
 
     // Prepared CSRs: distinct RSA-2048 subscriber keys made by OpenSSL, proof of possession checked once.
     const csrDir = path.join(home, "csr");
@@ -230,27 +225,4 @@ async function rawSignRate(ctx: Awaited<ReturnType<typeof openIaContext>>, sessi
   } finally {
     for (const s of opened) s.close();
   }
-}
-
-/** A fresh Postgres database on DATABASE_URL's server (dropped afterwards), else PGlite under home. */
-export async function openBenchDatabase(cfg: ReturnType<typeof loadConfig>): Promise<{ db: Db; kind: string; cleanup(): Promise<void> }> {
-  if (!cfg.databaseUrl) {
-    const db = await openDatabase(cfg);
-    return { db, kind: "PGlite (embedded)", cleanup: () => db.destroy() };
-  }
-  const name = `hpki_bench_${process.pid}`;
-  const admin = knexFactory({ client: "pg", connection: cfg.databaseUrl, pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE DATABASE ${name}`);
-  const url = new URL(cfg.databaseUrl);
-  url.pathname = `/${name}`;
-  const db = await openDatabase(cfg, { databaseUrl: url.toString(), poolMax: 8 });
-  return {
-    db,
-    kind: "PostgreSQL",
-    cleanup: async () => {
-      await db.destroy();
-      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.destroy();
-    },
-  };
 }

@@ -34,8 +34,9 @@ export async function openTestDatabase(): Promise<TestDb> {
  * cleanup), or undefined when DATABASE_URL is unset so callers fall back to PGlite. Also used by
  * tests that run the CLI in a child process.
  */
-export async function freshDatabaseUrl(): Promise<{ url: string | undefined; cleanup(): Promise<void> }> {
-  const base = process.env.DATABASE_URL;
+export async function freshDatabaseUrl(
+  base: string | undefined = process.env.DATABASE_URL,
+): Promise<{ url: string | undefined; cleanup(): Promise<void> }> {
   if (!base) return { url: undefined, cleanup: async () => {} };
   const name = `hpki_test_${randomBytes(6).toString("hex")}`;
   const admin = knexFactory({ client: "pg", connection: base, pool: { min: 0, max: 1 } });

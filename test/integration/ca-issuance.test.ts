@@ -8,19 +8,17 @@ import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.ts";
 import { issueOntoCard, provisionCards } from "../../src/ia/cards.ts";
 import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
 import { runCeremony } from "../../src/ia/ceremony.ts";
-import { openIaContext, type IaContext } from "../../src/ia/context.ts";
+import type { IaContext } from "../../src/ia/context.ts";
 import { IssuanceService } from "../../src/ia/issuance.ts";
 import { csrKeyPolicy } from "../../src/ia/csr-policy.ts";
 import { checkCsrKey, parseCertificationRequest } from "../../src/pki/csr.ts";
 import { extractHcRoles } from "../../src/pki/hcrole.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
-import { POLICIES_DIR } from "../../src/policies.ts";
-import { openTestDatabase, type TestDb } from "../helpers/db.ts";
-import { opensslText, opensslVerify, tempDir, writePems } from "../helpers/openssl.ts";
+import { DEMO_CEREMONY, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { opensslText, opensslVerify, writePems } from "../helpers/openssl.ts";
 
 const by = { actor: "test", role: "ia" };
 const doctor = {
@@ -31,32 +29,22 @@ const doctor = {
 };
 
 describe("CA core on SoftHSM2 + database", () => {
-  let t: TestDb;
+  let ia: TestIa;
   let ctx: IaContext;
-  let home: string;
   let work: string;
-  const ceremonyText = fs.readFileSync(path.join(POLICIES_DIR, "ceremony.demo.yaml"), "utf8");
-  const ceremony = parseCeremonyFile(ceremonyText, "ceremony.demo.yaml");
-  const runDemoCeremony = () =>
-    runCeremony({ db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir }, ceremony, by);
-  const count = async (table: string) => Number((await ctx.db(table).count({ n: "*" }).first())?.n);
-  const pem = (name: string) => path.join(ctx.cfg.repoDir, `${name}.pem`);
+  // Variants of the demo file (a changed entry, a second hierarchy) are made from its text.
+  const ceremonyText = fs.readFileSync(DEMO_CEREMONY, "utf8");
+  const count = (table: string) => ia.count(table);
+  const pem = (name: string) => ia.pem(name);
 
   beforeAll(async () => {
-    home = tempDir("hpki-home-");
-    work = tempDir("hpki-work-");
-    t = await openTestDatabase();
-    ctx = await openIaContext(loadConfig({ HPKI_HOME: home }), { db: t.db, poolSize: 4 });
+    ia = await openTestIa("hpki");
+    ({ ctx, work } = ia);
   });
-  afterAll(async () => {
-    await ctx?.close();
-    await t?.cleanup();
-    fs.rmSync(home, { recursive: true, force: true });
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(async () => ia?.cleanup());
 
   it("runs the key ceremony: root + three issuing CAs that OpenSSL accepts", async () => {
-    const out = await runDemoCeremony();
+    const out = await runDemoCeremony(ctx, by);
     expect(out.map((o) => [o.name, o.result])).toEqual([
       ["demo-root", "created"], ["demo-sign-ca", "created"], ["demo-auth-ca", "created"], ["demo-org-auth-ca", "created"],
     ]);
@@ -79,7 +67,7 @@ describe("CA core on SoftHSM2 + database", () => {
   it("re-running the ceremony changes nothing and says so", async () => {
     const pemBefore = fs.readFileSync(pem("demo-sign-ca"), "utf8");
     const audit = await count("audit_log");
-    const out = await runDemoCeremony();
+    const out = await runDemoCeremony(ctx, by);
     expect(out.every((o) => o.result === "unchanged")).toBe(true);
     expect(fs.readFileSync(pem("demo-sign-ca"), "utf8")).toBe(pemBefore);
     expect(await count("certificate_authorities")).toBe(4);

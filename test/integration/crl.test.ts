@@ -9,30 +9,24 @@ import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.ts";
-import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
-import { runCeremony } from "../../src/ia/ceremony.ts";
-import { openIaContext, type IaContext } from "../../src/ia/context.ts";
+import type { IaContext } from "../../src/ia/context.ts";
 import { generateCrl, loadCrlPolicy } from "../../src/ia/crl-generation.ts";
 import { revokeCertificate, type RevocationRequest } from "../../src/ia/revocation.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
-import { POLICIES_DIR } from "../../src/policies.ts";
-import { openTestDatabase, type TestDb } from "../helpers/db.ts";
-import { tempDir } from "../helpers/openssl.ts";
+import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { parseCrl } from "../unit/helpers/crl-asn1.ts";
 
 const by = { actor: "test", role: "ia" };
 const repo = path.resolve(import.meta.dirname, "../..");
 
 describe("revocation and CRLs on SoftHSM2 + database", () => {
-  let t: TestDb;
+  let ia: TestIa;
   let ctx: IaContext;
-  let home: string;
   let work: string;
   const certs: Record<string, { serialHex: string; file: string }> = {};
-  const pem = (name: string) => path.join(ctx.cfg.repoDir, `${name}.pem`);
-  const count = async (table: string) => Number((await ctx.db(table).count({ n: "*" }).first())?.n);
+  const pem = (name: string) => ia.pem(name);
+  const count = (table: string) => ia.count(table);
   const maxCrlNumber = async (caName: string) =>
     Number((await ctx.db("crls").join("certificate_authorities as a", "a.id", "crls.ca_id").where("a.name", caName).max({ n: "crl_number" }).first())?.n ?? 0);
   const deps = () => ({ db: ctx.db, keys: ctx.keys, policy: loadCrlPolicy() });
@@ -49,13 +43,9 @@ describe("revocation and CRLs on SoftHSM2 + database", () => {
     revokeCertificate(ctx.db, { caName: "demo-sign-ca", reason: "keyCompromise", ...req }, by);
 
   beforeAll(async () => {
-    home = tempDir("hpki-crl-home-");
-    work = tempDir("hpki-crl-work-");
-    t = await openTestDatabase();
-    ctx = await openIaContext(loadConfig({ HPKI_HOME: home }), { db: t.db, poolSize: 4 });
-    const file = path.join(POLICIES_DIR, "ceremony.demo.yaml");
-    await runCeremony({ db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
-      parseCeremonyFile(fs.readFileSync(file, "utf8"), file), by);
+    ia = await openTestIa("hpki-crl");
+    ({ ctx, work } = ia);
+    await runDemoCeremony(ctx, by);
     fs.writeFileSync(path.join(work, "chain.pem"), fs.readFileSync(pem("demo-root"), "utf8") + fs.readFileSync(pem("demo-sign-ca"), "utf8"));
     const profile = ctx.policies.profiles.get("sign")!;
     for (const name of ["compromised", "held", "good"]) {
@@ -72,12 +62,7 @@ describe("revocation and CRLs on SoftHSM2 + database", () => {
       certs[name] = { serialHex: c.serialHex, file: f };
     }
   });
-  afterAll(async () => {
-    await ctx?.close();
-    await t?.cleanup();
-    fs.rmSync(home, { recursive: true, force: true });
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  afterAll(async () => ia?.cleanup());
 
   it("revokes and holds, audited; the CRL verifies and OpenSSL shows reasons and invalidityDate", async () => {
     const audit = await count("audit_log");
@@ -200,7 +185,7 @@ describe("revocation and CRLs on SoftHSM2 + database", () => {
   });
 
   it.runIf(!!process.env.DATABASE_URL)("crlNumber never goes backwards with two generator processes racing (Postgres)", async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home, DATABASE_URL: t.url };
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: ia.home, DATABASE_URL: ia.databaseUrl };
     delete env.PKCS11_MODULE;
     delete env.HPKI_HSM_PIN;
     const runOne = (i: number) => new Promise<{ crlNumber: number }>((resolve, reject) => {

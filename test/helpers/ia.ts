@@ -1,0 +1,61 @@
+/**
+ * The IA runtime on throwaway state for tests and benches: a temp $HPKI_HOME (SoftHSM tokens,
+ * repo/), a scratch directory, a fresh database (see db.ts) and, on request, the demo hierarchy.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { loadConfig } from "../../src/config.ts";
+import { readCeremonyFile } from "../../src/ia/ceremony-file.ts";
+import { runCeremony, type CeremonyOutcome } from "../../src/ia/ceremony.ts";
+import { openIaContext, type IaContext } from "../../src/ia/context.ts";
+import type { Actor } from "../../src/ia/issuance.ts";
+import { POLICIES_DIR } from "../../src/policies.ts";
+import { openTestDatabase, type TestDb } from "./db.ts";
+import { tempDir } from "./openssl.ts";
+
+export const DEMO_CEREMONY = path.join(POLICIES_DIR, "ceremony.demo.yaml");
+
+/** Runs policies/ceremony.demo.yaml on `ctx` (root + sign, auth-person, auth-org CAs). */
+export function runDemoCeremony(ctx: IaContext, by: Actor): Promise<CeremonyOutcome[]> {
+  return runCeremony(
+    { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
+    readCeremonyFile(DEMO_CEREMONY),
+    by,
+  );
+}
+
+export interface TestIa {
+  ctx: IaContext;
+  home: string;
+  /** Scratch directory for files a test writes (PEMs, CSRs, CRLs). */
+  work: string;
+  /** URL of the fresh Postgres database (for child processes), undefined on PGlite. */
+  databaseUrl: string | undefined;
+  /** Path of a CA's PEM in $HPKI_HOME/repo. */
+  pem(caName: string): string;
+  /** Row count of `table`. */
+  count(table: string): Promise<number>;
+  cleanup(): Promise<void>;
+}
+
+/** Opens the IA on fresh state; `prefix` names the temp directories. Call cleanup() in afterAll. */
+export async function openTestIa(prefix: string): Promise<TestIa> {
+  const home = tempDir(`${prefix}-home-`);
+  const work = tempDir(`${prefix}-work-`);
+  const t: TestDb = await openTestDatabase();
+  const ctx = await openIaContext(loadConfig({ HPKI_HOME: home }), { db: t.db, poolSize: 4 });
+  return {
+    ctx,
+    home,
+    work,
+    databaseUrl: t.url,
+    pem: (caName) => path.join(ctx.cfg.repoDir, `${caName}.pem`),
+    count: async (table) => Number((await ctx.db(table).count({ n: "*" }).first())?.n),
+    cleanup: async () => {
+      await ctx.close();
+      await t.cleanup();
+      fs.rmSync(home, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
