@@ -9,6 +9,7 @@ import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { registerIssueCommands } from "./issue.ts";
 import { registerRevocationCommands } from "./revocation.ts";
+import { registerServeCommand } from "./serve.ts";
 
 const program = new Command()
   .name("hpki")
@@ -22,5 +23,6 @@ registerIssueCommands(program);
 registerRevocationCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
+registerServeCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,40 @@
+/**
+ * What `hpki serve` needs from an authority role (DESIGN §1): an express router mounted at the
+ * role's fixed path prefix, and a close hook for what the role opened (HSM sessions, timers).
+ * Roles share only the database connection handed to them; they never import each other.
+ */
+import type { Router } from "express";
+import type { Config } from "../config.ts";
+import type { Db } from "../store/db.ts";
+
+export const ROLE_NAMES = ["lra", "ra", "ia", "sso", "repo"] as const;
+export type RoleName = (typeof ROLE_NAMES)[number];
+
+/**
+ * Path prefix of each role. The repository answers at the root because certificates carry its
+ * URLs (CRL distribution points such as http://host/crl/<ca>.crl, /ocsp); consoles live under
+ * their role's name, so `--role all` and single-role processes expose the same URLs.
+ */
+export const ROLE_PREFIX: Record<RoleName, string> = {
+  repo: "/",
+  lra: "/lra",
+  ra: "/ra",
+  ia: "/ia",
+  sso: "/sso",
+};
+
+export interface RoleDeps {
+  cfg: Config;
+  db: Db;
+  /** Absolute base URL the process is reachable at, e.g. "http://localhost:8080" (no trailing /). */
+  publicUrl: string;
+}
+
+export interface RoleServer {
+  role: RoleName;
+  router: Router;
+  /** Releases what the role opened; the database is closed by the caller. */
+  close(): Promise<void>;
+}
+
+export type RoleFactory = (deps: RoleDeps) => Promise<RoleServer>;

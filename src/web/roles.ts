@@ -1,0 +1,7 @@
+/**
+ * Registry of the role servers `hpki serve` can start. Loaded lazily so a process imports only
+ * the roles it runs (the repository never loads the HSM layer, the LRA never loads the IA).
+ */
+import type { RoleFactory, RoleName } from "./role.ts";
+
+export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {};

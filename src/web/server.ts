@@ -1,0 +1,73 @@
+/**
+ * HTTP process composition for `hpki serve`: one express app, the selected roles mounted at
+ * their prefixes (ROLE_PREFIX), one listening socket. Production runs one role per process;
+ * `--role all` mounts every role for the embedded default.
+ */
+import http from "node:http";
+import express from "express";
+import type { Config } from "../config.ts";
+import type { Db } from "../store/db.ts";
+import { ROLE_PREFIX, type RoleName, type RoleServer } from "./role.ts";
+import { ROLE_FACTORIES } from "./roles.ts";
+
+export interface StartedServer {
+  url: string;
+  port: number;
+  roles: RoleName[];
+  close(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  cfg: Config;
+  db: Db;
+  roles: RoleName[];
+  port: number;
+  host?: string;
+  /** Base URL written into pages and redirects; default http://<host>:<port>. */
+  publicUrl?: string;
+}
+
+/**
+ * Builds and starts the server. Throws when a role is not available in this build or the port is
+ * taken (EADDRINUSE). `port: 0` picks a free port (tests).
+ */
+export async function startServer(opts: StartServerOptions): Promise<StartedServer> {
+  const host = opts.host ?? "127.0.0.1";
+  const app = express();
+  app.disable("x-powered-by");
+  // Behind a reverse proxy the operator sets this explicitly; never trust X-Forwarded-* by default.
+  app.set("trust proxy", false);
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, host, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  const publicUrl = (opts.publicUrl ?? `http://${host === "0.0.0.0" ? "localhost" : host}:${port}`).replace(/\/$/, "");
+  const started: RoleServer[] = [];
+  try {
+    // Mount longer prefixes first so the repository's "/" does not shadow the consoles.
+    const order = [...opts.roles].sort((a, b) => ROLE_PREFIX[b].length - ROLE_PREFIX[a].length);
+    for (const role of order) {
+      const load = ROLE_FACTORIES[role];
+      if (!load) throw new Error(`role "${role}" is not available in this build`);
+      const r = await (await load())({ cfg: opts.cfg, db: opts.db, publicUrl });
+      started.push(r);
+      app.use(ROLE_PREFIX[role], r.router);
+    }
+  } catch (e) {
+    await Promise.allSettled(started.map((r) => r.close()));
+    await new Promise((r) => server.close(r));
+    throw e;
+  }
+  return {
+    url: publicUrl,
+    port,
+    roles: opts.roles,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await Promise.allSettled(started.map((r) => r.close()));
+    },
+  };
+}
