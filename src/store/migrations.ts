@@ -16,6 +16,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0004_cards": () => import("../../migrations/0004_cards.ts"),
   "0005_revocations": () => import("../../migrations/0005_revocations.ts"),
   "0006_crls": () => import("../../migrations/0006_crls.ts"),
+  "0007_operators": () => import("../../migrations/0007_operators.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
