@@ -3,11 +3,13 @@
  * --json). Errors print "hpki: <message>" on stderr (or {"error": …} with --json) and exit 1.
  */
 import { Command } from "commander";
+import { registerAuditCommands } from "./audit.ts";
 import { registerCaCommands } from "./ca.ts";
 import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { registerIssueCommands } from "./issue.ts";
+import { registerLicenceCommands } from "./licenses.ts";
 import { registerRevocationCommands } from "./revocation.ts";
 import { registerServeCommand } from "./serve.ts";
 
@@ -24,5 +26,7 @@ registerRevocationCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
 registerServeCommand(program);
+registerLicenceCommands(program);
+registerAuditCommands(program);
 
 await program.parseAsync(process.argv);

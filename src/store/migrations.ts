@@ -17,6 +17,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0005_revocations": () => import("../../migrations/0005_revocations.ts"),
   "0006_crls": () => import("../../migrations/0006_crls.ts"),
   "0007_operators": () => import("../../migrations/0007_operators.ts"),
+  "0015_licence_register": () => import("../../migrations/0015_licence_register.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
