@@ -17,6 +17,12 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0005_revocations": () => import("../../migrations/0005_revocations.ts"),
   "0006_crls": () => import("../../migrations/0006_crls.ts"),
   "0007_operators": () => import("../../migrations/0007_operators.ts"),
+  "0008_applications": () => import("../../migrations/0008_applications.ts"),
+  "0009_application_documents": () => import("../../migrations/0009_application_documents.ts"),
+  "0010_lra_batches": () => import("../../migrations/0010_lra_batches.ts"),
+  "0011_issuance_requests": () => import("../../migrations/0011_issuance_requests.ts"),
+  "0012_delivery_batches": () => import("../../migrations/0012_delivery_batches.ts"),
+  "0013_receipts": () => import("../../migrations/0013_receipts.ts"),
   "0015_licence_register": () => import("../../migrations/0015_licence_register.ts"),
 };
 
