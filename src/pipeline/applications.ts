@@ -266,15 +266,26 @@ export async function decideApplication(
   });
 }
 
-/** The association's open LRA batch, created on first use (one open batch per association). */
+/**
+ * The association's open LRA batch, created on first use. Two approvals racing to create it meet
+ * at the partial unique index (one open batch per association): the loser's INSERT … ON CONFLICT
+ * DO NOTHING waits for the winner's commit and then reads the winner's batch.
+ */
 async function openLraBatch(trx: Knex.Transaction, op: Operator): Promise<number> {
   const open = await trx("lra_batches").where({ lra_id: op.lraId, state: "open" }).first("id");
   if (open) return Number(open.id);
   const lra = await trx("lras").where({ id: op.lraId }).first("code");
-  const batchNo = `L${lra.code}-${new Date().toISOString().slice(0, 10).replace(/-/g, "")}-${randomBytes(2).toString("hex").toUpperCase()}`;
-  const [b] = await trx("lra_batches").insert({ batch_no: batchNo, lra_id: op.lraId, state: "open", created_by: op.id }).returning(["id"]);
-  await appendAudit(trx, [{ ...auditActor(op), action: "lra_batch.opened", objectType: "lra_batch", objectId: batchNo }]);
-  return Number(b.id);
+  const batchNo = `L${lra.code}-${new Date().toISOString().slice(0, 10).replace(/-/g, "")}-${randomBytes(3).toString("hex").toUpperCase()}`;
+  const inserted = await trx.raw(
+    `INSERT INTO lra_batches (batch_no, lra_id, state, created_by) VALUES (?, ?, 'open', ?)
+     ON CONFLICT (lra_id) WHERE state = 'open' DO NOTHING RETURNING id`,
+    [batchNo, op.lraId, op.id],
+  );
+  if (inserted.rows.length) {
+    await appendAudit(trx, [{ ...auditActor(op), action: "lra_batch.opened", objectType: "lra_batch", objectId: batchNo }]);
+    return Number(inserted.rows[0].id);
+  }
+  return Number((await trx("lra_batches").where({ lra_id: op.lraId, state: "open" }).first("id")).id);
 }
 
 /** CA-assigned subscriber identifier: kept across renewals, otherwise "HP" + 8 digits of the row id. */
