@@ -45,6 +45,8 @@ export type LicenceCsvResult = { ok: true; rows: LicenceCsvRow[] } | { ok: false
 
 /** X.520 ub-name: the kanji name ends up in a certificate's subjectAltName. */
 const MAX_NAME = 64;
+/** 平成12年4月1日, H12.4.1, R1/5/1, 昭和55年…: told apart from other bad dates for a useful message. */
+const JAPANESE_ERA_DATE = /^(?:明治|大正|昭和|平成|令和|[MTSHR])\s*(?:\d|元)|\d\s*年/iu;
 /** No national qualification is granted before 18; a younger age means swapped or mistyped dates. */
 const MIN_AGE_AT_REGISTRATION = 18;
 
@@ -129,7 +131,7 @@ function rowSchema(hcRoles: ReadonlyMap<string, HcRoleCode>, today: string) {
     z.string().transform((v, ctx) => {
       const d = canonicalDate(v);
       if (!d) {
-        return /[年月日]|^[A-Za-z明大昭平令]/u.test(v.trim())
+        return JAPANESE_ERA_DATE.test(v.normalize("NFKC").trim())
           ? fail(ctx, `"${v}" is a Japanese era date; write it as YYYY-MM-DD`, `「${v}」は和暦です。西暦 YYYY-MM-DD で記入してください`)
           : fail(ctx, `"${v}" is not a date YYYY-MM-DD`, `「${v}」は日付（YYYY-MM-DD）ではありません`);
       }

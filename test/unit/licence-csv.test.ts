@@ -83,6 +83,15 @@ describe("parseLicenceCsv", () => {
     expect(r.issues.find((i) => i.line === 7)?.message).toMatch(/line 2/);
   });
 
+  it("tells a Japanese era date from any other bad date", () => {
+    const msg = (d: string) => {
+      const r = parseLicenceCsv(`${HEADER}\nMedical Doctor,1,2001-05-10,甲　乙,コウ　オツ,${d}\n`, hcRoles, TODAY);
+      return r.ok ? "" : r.issues[0].message;
+    };
+    for (const era of ["昭和50年5月14日", "H7.5.14", "R1/5/1", "平成元年1月8日", "1975年5月14日"]) expect(msg(era)).toMatch(/Japanese era date/);
+    for (const other of ["unknown", "1975-02-30", "14/05/1975", "Heisei"]) expect(msg(other)).toMatch(/is not a date YYYY-MM-DD/);
+  });
+
   it("refuses a wrong header, a header-only file, an empty file and a CSV syntax error", () => {
     const wrong = parseLicenceCsv("qualification,registration_number,registration_date,name_kanji,kana,birth_date,birth_date\n", hcRoles, TODAY);
     expect(wrong.ok ? [] : wrong.issues.map((i) => i.message)).toEqual([
