@@ -4,7 +4,8 @@
  *
  *   hash = SHA-256(prev_hash ‖ canonicalJSON({at, actor, role, action, objectType, objectId, details}))
  *
- * The chain starts from 32 zero bytes. Appends serialise on a transaction-scoped advisory lock.
+ * The chain starts from 32 zero bytes. Appends serialise on the row lock of `audit_head` (the
+ * last hash, migrations/0014): lock + read in one statement, records + new head in another.
  */
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
@@ -24,7 +25,6 @@ export interface AuditEvent {
 }
 
 const AUDIT_COLUMNS = ["at", "actor", "role", "action", "object_type", "object_id", "details", "prev_hash", "hash"] as const;
-const AUDIT_LOCK_KEY = 0x4850_4b49; // "HPKI"
 export const GENESIS_HASH = Buffer.alloc(32);
 
 /** Canonical JSON: object keys sorted at every level, no whitespace; Dates as ISO strings. */
@@ -59,9 +59,9 @@ export function auditRecordHash(prevHash: Uint8Array, at: Date, e: AuditEvent): 
  */
 export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): Promise<Buffer> {
   if (events.length === 0) throw new Error("appendAudit: no events");
-  await trx.raw("SELECT pg_advisory_xact_lock(?)", [AUDIT_LOCK_KEY]);
-  const last = await trx("audit_log").select("hash").orderBy("seq", "desc").first();
-  let prev = last ? toBuffer(last.hash) : GENESIS_HASH;
+  // FOR UPDATE waits for a concurrent appender's commit and then returns the head it wrote.
+  const head = await trx.raw("SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE");
+  let prev = toBuffer(head.rows[0].hash);
   const at = new Date();
   const rows = events.map((e) => {
     const hash = auditRecordHash(prev, at, e);
@@ -69,6 +69,24 @@ export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): 
     prev = hash;
     return row;
   });
-  await insertRows(trx, "audit_log", AUDIT_COLUMNS, rows);
+  if (rows.length * AUDIT_COLUMNS.length <= 60_000) {
+    await trx.raw(`WITH appended AS (${insertSql(rows.length)}) UPDATE audit_head SET hash = ? WHERE id = 1`, [...rows.flat(), prev] as Knex.RawBinding[]);
+  } else {
+    await insertRows(trx, "audit_log", AUDIT_COLUMNS, rows);
+    await trx.raw("UPDATE audit_head SET hash = ? WHERE id = 1", [prev]);
+  }
   return prev;
+}
+
+const insertSqlCache = new Map<number, string>();
+
+/** INSERT INTO audit_log (…) VALUES (?, …), … for `n` records (cached per n). */
+function insertSql(n: number): string {
+  let sql = insertSqlCache.get(n);
+  if (!sql) {
+    const tuple = `(${AUDIT_COLUMNS.map(() => "?").join(",")})`;
+    sql = `INSERT INTO audit_log (${AUDIT_COLUMNS.join(",")}) VALUES ${Array(n).fill(tuple).join(",")}`;
+    if (insertSqlCache.size < 256) insertSqlCache.set(n, sql);
+  }
+  return sql;
 }

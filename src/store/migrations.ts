@@ -23,7 +23,10 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0011_issuance_requests": () => import("../../migrations/0011_issuance_requests.ts"),
   "0012_delivery_batches": () => import("../../migrations/0012_delivery_batches.ts"),
   "0013_receipts": () => import("../../migrations/0013_receipts.ts"),
+  "0014_audit_head": () => import("../../migrations/0014_audit_head.ts"),
   "0015_licence_register": () => import("../../migrations/0015_licence_register.ts"),
+  "0016_revocation_requests": () => import("../../migrations/0016_revocation_requests.ts"),
+  "0017_expiry_notices": () => import("../../migrations/0017_expiry_notices.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
