@@ -9,6 +9,8 @@ import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { registerIssueCommands } from "./issue.ts";
+import { registerLraCommands } from "./lra.ts";
+import { registerOperatorCommands } from "./operators.ts";
 import { registerLicenceCommands } from "./licenses.ts";
 import { registerRevocationCommands } from "./revocation.ts";
 import { registerServeCommand } from "./serve.ts";
@@ -26,6 +28,8 @@ registerRevocationCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
 registerServeCommand(program);
+registerLraCommands(program);
+registerOperatorCommands(program);
 registerLicenceCommands(program);
 registerAuditCommands(program);
 

@@ -13,7 +13,7 @@ import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from "@nod
 import { generate as totpGenerate, generateSecret, generateURI, verify as totpVerify } from "otplib";
 import { z } from "zod";
 import { appendAudit, type AuditEvent } from "../../audit/log.ts";
-import { AuthenticationError, ConflictError, NotFoundError, ValidationError, parseInput } from "../../pipeline/errors.ts";
+import { AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationError, jaMessage, parseInput } from "../../pipeline/errors.ts";
 import { OPERATOR_ROLES, isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
 import type { Db } from "../../store/db.ts";
 
@@ -66,14 +66,14 @@ const nfcText = (max: number) =>
   z
     .string()
     .transform((s) => s.normalize("NFC").trim())
-    .pipe(z.string().min(1).max(max).regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]*$/u, { message: "contains control characters" }));
+    .pipe(z.string().min(1).max(max).regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]*$/u, jaMessage("contains control characters", "制御文字が含まれています。")));
 
 const lraSchema = z.strictObject({
-  code: z.string().trim().regex(/^[0-9]{2}-[0-9]{3}$/, { message: 'must look like "13-001"' }),
+  code: z.string().trim().regex(/^[0-9]{2}-[0-9]{3}$/, jaMessage('must look like "13-001"', "地域受付審査局コードは「13-001」の形式で入力してください。")),
   name: nfcText(100),
 });
 
-const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9][a-z0-9._-]{1,62}$/, { message: "2–63 characters: a-z 0-9 . _ -, starting with a letter or digit" });
+const usernameSchema = z.string().trim().toLowerCase().regex(/^[a-z0-9][a-z0-9._-]{1,62}$/, jaMessage("2–63 characters: a-z 0-9 . _ -, starting with a letter or digit", "ユーザー名は半角英小文字・数字・「. _ -」の2〜63文字で、英数字で始めてください。"));
 
 const operatorSchema = z
   .strictObject({
@@ -245,9 +245,16 @@ export interface AuthenticateOptions {
   now?: Date;
   /** Source address, written into the audit record of the attempt. */
   ip?: string;
+  /**
+   * Roles that may sign in here (a console). An operator of another role with the right factors
+   * is refused with ForbiddenError (audited "operator.login_refused"); the TOTP code is used up.
+   */
+  allowedRoles?: readonly OperatorRole[];
+  /** Where the sign-in happens ("lra", "ra", "ia"), written into the audit record. */
+  console?: string;
 }
 
-type LoginOutcome = { ok: true; operator: Operator } | { ok: false; locked: boolean; lockedUntil?: Date };
+type LoginOutcome = { ok: true; operator: Operator } | { ok: false; locked: boolean; lockedUntil?: Date; wrongConsole?: boolean };
 
 /**
  * Signs an operator in: username, password and the current 6-digit TOTP code. Returns the
@@ -256,6 +263,7 @@ type LoginOutcome = { ok: true; operator: Operator } | { ok: false; locked: bool
  * failures → LOCK_MINUTES) is refused with a lock message only when both factors were right.
  * Failed attempts on existing accounts are counted and audited ("operator.login_failed", with
  * the failing factor for auditors); success resets the counter and is audited ("operator.login").
+ * With `allowedRoles`, an operator of another role gets ForbiddenError (403) after both factors.
  */
 export async function authenticate(db: Db, username: string, password: string, totpCode: string, opts: AuthenticateOptions = {}): Promise<Operator> {
   const now = opts.now ?? new Date();
@@ -287,10 +295,14 @@ export async function authenticate(db: Db, username: string, password: string, t
     const locked = lockedUntil !== null && lockedUntil > now;
     const op = toOperator(row);
     const audit = (action: string, details: Record<string, unknown>) =>
-      appendAudit(trx, [{ actor: op.username, role: op.role, action, objectType: "operator", objectId: String(op.id), details: { ...details, ip: opts.ip } }]);
+      appendAudit(trx, [{ actor: op.username, role: op.role, action, objectType: "operator", objectId: String(op.id), details: { ...details, ip: opts.ip, console: opts.console } }]);
 
     if (passwordOk && totpStep !== undefined && !locked && !row.disabled) {
       await trx("operators").where({ id: op.id }).update({ failed_logins: 0, locked_until: null, totp_last_counter: totpStep });
+      if (opts.allowedRoles && !opts.allowedRoles.includes(op.role)) {
+        await audit("operator.login_refused", { reason: "role" });
+        return { ok: false, locked: false, wrongConsole: true };
+      }
       await audit("operator.login", {});
       return { ok: true, operator: op };
     }
@@ -307,6 +319,9 @@ export async function authenticate(db: Db, username: string, password: string, t
     return { ok: false, locked: false };
   });
   if (outcome?.ok) return outcome.operator;
+  if (outcome?.wrongConsole) {
+    throw new ForbiddenError("This account cannot sign in to this console.", "このアカウントではこの画面にログインできません。");
+  }
   if (outcome?.locked && outcome.lockedUntil) {
     const hhmm = outcome.lockedUntil.toLocaleTimeString("ja-JP", { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" });
     throw new AuthenticationError(
@@ -315,6 +330,14 @@ export async function authenticate(db: Db, username: string, password: string, t
     );
   }
   throw new AuthenticationError();
+}
+
+/** Audits a sign-out ("operator.logout") of operator `operatorId` from `console`. */
+export async function recordLogout(db: Db, operatorId: number, console: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    const r = await trx("operators").where({ id: operatorId }).first("username", "role");
+    if (r) await appendAudit(trx, [{ actor: r.username, role: r.role, action: "operator.logout", objectType: "operator", objectId: String(operatorId), details: { console } }]);
+  });
 }
 
 /**

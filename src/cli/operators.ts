@@ -1,0 +1,91 @@
+/**
+ * `hpki operators add|list|disable|enable`: console operator accounts (database only, no HSM).
+ * `operators add` prints the password (when generated) and the TOTP secret and otpauth URI once:
+ * they are stored only as an argon2id hash and, for TOTP, as the secret the server checks codes
+ * against; nothing prints them again.
+ */
+import os from "node:os";
+import type { Command } from "commander";
+import { loadConfig } from "../config.ts";
+import { OPERATOR_ROLES } from "../pipeline/operator.ts";
+import { openDatabase, type Db } from "../store/db.ts";
+import { addOperator, listOperators, setOperatorDisabled, type AuditActorFields } from "../web/auth/operators.ts";
+import { runCommand, table } from "./run.ts";
+
+/** The administrator behind a CLI call, as written into audit records. */
+export function cliAdminActor(): AuditActorFields {
+  return { actor: `cli:${os.userInfo().username}`, role: "admin" };
+}
+
+/** Runs `body` with the database of the configuration (HPKI_HOME / DATABASE_URL), then closes it. */
+export async function withDatabase(
+  opts: { json?: boolean },
+  body: (db: Db) => Promise<{ text: string; json: unknown }>,
+): Promise<void> {
+  await runCommand(opts, async () => {
+    const db = await openDatabase(loadConfig());
+    try {
+      return await body(db);
+    } finally {
+      await db.destroy();
+    }
+  });
+}
+
+export function registerOperatorCommands(program: Command): void {
+  const ops = program.command("operators").description("console operators (LRA, RA, IA, auditor, admin accounts)");
+  ops
+    .command("add")
+    .description("create an operator; prints the TOTP secret (and a generated password) once")
+    .requiredOption("--username <name>", "login name (a-z 0-9 . _ -)")
+    .requiredOption("--role <role>", OPERATOR_ROLES.join(" | "))
+    .option("--lra <code>", "regional association code, for lra_reviewer and lra_manager (e.g. 13-001)")
+    .option("--display-name <name>", "name shown in the consoles (default: the username)")
+    .option("--password <password>", "initial password (at least 12 characters); generated when absent")
+    .option("--json", "print one JSON object")
+    .action(async (o: { username: string; role: string; lra?: string; displayName?: string; password?: string; json?: boolean }) =>
+      withDatabase(o, async (db) => {
+        const r = await addOperator(db, { username: o.username, role: o.role, lraCode: o.lra, displayName: o.displayName, password: o.password }, cliAdminActor());
+        const json = { ...r.operator, lraCode: o.lra ?? null, password: r.passwordGenerated ? r.password : undefined, totpSecret: r.totpSecret, otpauthUri: r.otpauthUri };
+        const lines = [
+          `operator ${r.operator.username} (${r.operator.role}${o.lra ? `, ${o.lra}` : ""}) created`,
+          ...(r.passwordGenerated ? [`password:     ${r.password}`] : []),
+          `TOTP secret:  ${r.totpSecret}`,
+          `otpauth URI:  ${r.otpauthUri}`,
+          "Shown once: hand these to the operator over a trusted channel. / この内容は一度だけ表示されます。",
+        ];
+        return { text: lines.join("\n"), json };
+      }),
+    );
+  ops
+    .command("list")
+    .description("list operators (no secrets)")
+    .option("--json", "print one JSON object")
+    .action(async (o: { json?: boolean }) =>
+      withDatabase(o, async (db) => {
+        const list = await listOperators(db);
+        const rows = [["username", "display name", "role", "LRA", "state"]];
+        for (const op of list) {
+          const state = op.disabled ? "disabled" : op.lockedUntil && op.lockedUntil > new Date() ? `locked until ${op.lockedUntil.toISOString()}` : "active";
+          rows.push([op.username, op.displayName, op.role, op.lraCode ?? "-", state]);
+        }
+        return {
+          text: list.length ? table(rows) : "no operators",
+          json: { operators: list.map((op) => ({ ...op, lockedUntil: op.lockedUntil?.toISOString() ?? null, createdAt: op.createdAt.toISOString() })) },
+        };
+      }),
+    );
+  for (const [name, disabled] of [["disable", true], ["enable", false]] as const) {
+    ops
+      .command(name)
+      .description(disabled ? "disable an operator (their sessions stop at the next request)" : "enable a disabled operator")
+      .requiredOption("--username <name>", "login name")
+      .option("--json", "print one JSON object")
+      .action(async (o: { username: string; json?: boolean }) =>
+        withDatabase(o, async (db) => {
+          const op = await setOperatorDisabled(db, o.username, disabled, cliAdminActor());
+          return { text: `operator ${op.username} ${disabled ? "disabled" : "enabled"}`, json: { ...op, disabled } };
+        }),
+      );
+  }
+}
