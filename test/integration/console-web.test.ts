@@ -123,6 +123,21 @@ describe("console sign-in", () => {
     expect(s.headers.get("set-cookie")).toBeNull();
   });
 
+  it("marks cookies Secure and sends HSTS when the public URL is https", async () => {
+    const tls = await startServer({ cfg: loadConfig({ HPKI_HOME: home }), db: t.db, roles: ["lra"], port: 0, publicUrl: "https://console.example.jp" });
+    try {
+      const r = await fetch(`http://127.0.0.1:${tls.port}/lra/login`, { headers: { "x-forwarded-proto": "https" } });
+      expect(r.status).toBe(200);
+      const cookies = r.headers.getSetCookie();
+      expect(cookies.find((c) => c.startsWith("hpki_lra_sid="))).toMatch(/; Secure/);
+      expect(cookies.find((c) => c.startsWith("hpki_lra_csrf="))).toMatch(/; Secure/);
+      expect(r.headers.get("strict-transport-security")).toBe("max-age=31536000; includeSubDomains");
+      expect(r.headers.get("content-security-policy")).toContain("upgrade-insecure-requests");
+    } finally {
+      await tls.close();
+    }
+  });
+
   it("signs in with password + TOTP (HTML form), shows who is signed in, and changes the session id", async () => {
     const c = new ConsoleClient(origin(), "/lra");
     await c.get("/login", { accept: "html" });

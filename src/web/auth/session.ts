@@ -113,6 +113,10 @@ export function consoleSession(o: ConsoleSessionOptions): RequestHandler {
     saveUninitialized: false,
     rolling: true,
     unset: "destroy",
+    // An https public URL on a plain-http listener means a TLS terminator in front: let it say the
+    // request was https (X-Forwarded-Proto) so the Secure cookie is set. Client addresses (rate
+    // limit, audit) still follow the app's "trust proxy" setting.
+    proxy: o.secure ? true : undefined,
     cookie: { httpOnly: true, sameSite: "lax", secure: o.secure, path: o.cookiePath, maxAge: o.idleMs ?? SESSION_IDLE_MS },
   });
 }
