@@ -4,4 +4,7 @@
  */
 import type { RoleFactory, RoleName } from "./role.ts";
 
-export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {};
+export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {
+  lra: () => import("../lra/server.ts").then((m) => m.createLraServer),
+  ra: () => import("../ra/server.ts").then((m) => m.createRaServer),
+};

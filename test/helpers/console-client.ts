@@ -111,6 +111,18 @@ export class ConsoleClient {
     return r;
   }
 
+  /**
+   * Multipart POST of `fields` plus one file part `file` (the console's upload routes); the CSRF
+   * token goes in the X-CSRF-Token header and, as the foundation documents for multipart, the query.
+   */
+  upload(path: string, fields: Record<string, string>, file: { filename: string; bytes: Buffer; type?: string }): Promise<ConsoleResponse> {
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    form.append("file", new Blob([new Uint8Array(file.bytes)], { type: file.type ?? "application/octet-stream" }), file.filename);
+    const q = this.csrfToken ? `${path.includes("?") ? "&" : "?"}_csrf=${encodeURIComponent(this.csrfToken)}` : "";
+    return this.request("POST", `${path}${q}`, { accept: "json", body: form });
+  }
+
   /** GET /login then POST /login with these credentials; returns the POST response. */
   async tryLogin(username: string, password: string, totp: string): Promise<ConsoleResponse> {
     await this.getJson("/login");
