@@ -1,129 +1,190 @@
 /**
- * `hpki demo` (npm run demo): the CA part of hpki-ca end to end on the embedded defaults —
- * key ceremony, blank cards, signature and authentication certificates issued onto cards for a
- * few sample subscribers (keys made on the card), an organisation certificate from a CSR, each
- * printed with `inspect` and checked by OpenSSL. Re-running reuses what $HPKI_HOME already holds.
+ * `hpki demo` (npm run demo): hpki-ca end to end on the embedded defaults (PGlite + SoftHSM)
+ * under $HPKI_HOME —
+ *   1. the key ceremony (demo root + issuing CAs split by purpose), an organisation certificate
+ *      from a CSR;
+ *   2. two regional associations (地域受付審査局) with their operators, the RA and IA operators, and
+ *      the demo licence register;
+ *   3. every role served over HTTP (`serve --role all`), and 20 applications driven through the
+ *      consoles' HTTP interface: LRA intake with scanned documents, identity and licence checks,
+ *      batches forwarded, RA review, two-person issuance approval, cards personalised at the IA
+ *      (keys made on the card), delivery with receipt forms, handover and receipt review — three
+ *      of them stop with a clear reason (licence number mismatch, missing document, duplicate);
+ *   4. the certificates checked by OpenSSL and the audit chain verified;
+ * then keeps serving the consoles until Ctrl-C (`--exit`: exits, last line one JSON object).
+ * Re-running reuses what $HPKI_HOME holds and goes straight to serving.
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { POLICIES_DIR } from "../policies.ts";
-import { issueOntoCard, provisionCards } from "../ia/cards.ts";
+import { verifyAuditChain } from "../audit/verify.ts";
+import { loadConfig } from "../config.ts";
 import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
+import { openIaContext, type IaContext } from "../ia/context.ts";
 import { csrKeyPolicy } from "../ia/csr-policy.ts";
+import { applicationMachine } from "../pipeline/application.ts";
 import { checkCsrKey, parseCertificationRequest } from "../pki/csr.ts";
-import { describeCertificate, formatCertificateDescription } from "../pki/inspect.ts";
 import { toPem } from "../pki/pem.ts";
 import { parseSubscriberSubject } from "../pki/subject.ts";
-import { DEMO_ORGANIZATION, DEMO_SUBSCRIBERS } from "./demo-data.ts";
-import { cliActor, table, withIa } from "./run.ts";
+import { POLICIES_DIR } from "../policies.ts";
+import { openDatabase } from "../store/db.ts";
+import { totpCodeAt } from "../web/auth/operators.ts";
+import { ROLE_NAMES } from "../web/role.ts";
+import { ROLE_FACTORIES } from "../web/roles.ts";
+import { startServer } from "../web/server.ts";
+import { DEMO_ORGANIZATION } from "./demo-data.ts";
+import { driveDemoApplications, setUpDemoRegistration, type DemoLogin, type DemoRunResult } from "./demo-pipeline.ts";
+import { printJson, table } from "./run.ts";
+
+interface DemoOptions {
+  exit?: boolean;
+  port: number;
+  host: string;
+  totp?: string;
+}
 
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("run the CA demo on the embedded defaults (PGlite + SoftHSM) under $HPKI_HOME")
-    .option("--exit", "exit when done (the demo currently always exits)")
-    .option("--json", "print one JSON object")
-    .option("--lang <lang>", "ja or en", "ja")
-    .action(async (o: { json?: boolean; lang: string }) =>
-      withIa(o, async (ctx) => {
-        const by = { ...cliActor(), actor: "demo" };
-        const log = (s: string) => (o.json ? process.stderr : process.stdout).write(`${s}\n`);
-        const lang = o.lang === "en" ? "en" : "ja";
-        const certDir = path.join(ctx.cfg.home, "certs");
-        fs.mkdirSync(certDir, { recursive: true });
+    .description("run hpki-ca end to end on the embedded defaults (PGlite + SoftHSM) under $HPKI_HOME and serve the consoles")
+    .option("--exit", "exit when done instead of serving; the last line is one JSON object")
+    .option("--port <port>", "TCP port of the consoles and repository (the demo CAs' URLs say 8080)", (v) => Number.parseInt(v, 10), 8080)
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--totp <username>", "print the current TOTP code of a demo login (from $HPKI_HOME/demo-logins.json) and exit")
+    .action(async (o: DemoOptions) => {
+      try {
+        await runDemo(o);
+      } catch (e) {
+        process.stderr.write(`hpki demo: ${(e as Error).stack ?? e}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
 
-        log("== 1. Key ceremony (policies/ceremony.demo.yaml)");
-        const ceremonyPath = path.join(POLICIES_DIR, "ceremony.demo.yaml");
-        const cas = await runCeremony(
-          { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
-          readCeremonyFile(ceremonyPath),
-          by,
-        );
-        log(table([["CA", "result", "subject"], ...cas.map((c) => [c.name, c.result, c.subject])]));
-
-        log("\n== 2. Cards and certificates (key pairs generated on the card)");
-        const issued: { file: string; der: Buffer; card: string | null; subscriber: string; profile: string; serial: string }[] = [];
-        const pending = [];
-        for (const s of DEMO_SUBSCRIBERS) {
-          const done = await ctx.db("certificates").where({ request_key: `demo:${s.subscriberId}:sign` }).first();
-          if (!done) pending.push(s);
-        }
-        const cards = pending.length ? await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, pending.length, by) : [];
-        if (!pending.length) log(`(already issued in ${ctx.cfg.home}; delete it to start over)`);
-        for (const [i, s] of pending.entries()) {
-          const card = cards[i];
-          // The demo plays the subscriber, who reads the PIN from the mailer.
-          const pin = /PIN: (\d+)/.exec(fs.readFileSync(card.pinMailer, "utf8"))![1];
-          for (const profileName of ["sign", "auth-person"]) {
-            const profile = ctx.policies.profiles.get(profileName)!;
-            const subject = parseSubscriberSubject(s, profile, ctx.policies.hcRoles);
-            const cert = await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, {
-              cardLabel: card.label, pin, profile: profileName, subject, requestKey: `demo:${s.subscriberId}:${profileName}`,
-            }, by);
-            log(`${card.label}  ${s.name.kanji}（${s.hcRole}）  ${profileName.padEnd(11)} ${cert.serialHex}`);
-          }
-        }
-
-        const orgKey = `demo:${DEMO_ORGANIZATION.subscriberId}:auth-org`;
-        if (!(await ctx.db("certificates").where({ request_key: orgKey }).first())) {
-          const tmp = fs.mkdtempSync(path.join(ctx.cfg.home, "csr-"));
-          try {
-            // The hospital makes its key pair itself; only the CSR reaches the CA.
-            execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path.join(tmp, "key.pem"),
-              "-subj", `/CN=${DEMO_ORGANIZATION.name.latin}`, "-out", path.join(tmp, "req.pem")], { stdio: "ignore" });
-            const csr = await parseCertificationRequest(fs.readFileSync(path.join(tmp, "req.pem")));
-            const profile = ctx.policies.profiles.get("auth-org")!;
-            checkCsrKey(csr, csrKeyPolicy(profile));
-            log(`CSR  ${DEMO_ORGANIZATION.organization.kanji} ${DEMO_ORGANIZATION.name.latin}  auth-org (key pair made by the hospital, proof of possession checked)`);
-            await ctx.issuance.issue({
-              profile: "auth-org",
-              subject: parseSubscriberSubject(DEMO_ORGANIZATION, profile, ctx.policies.hcRoles),
-              subjectPublicKeyInfo: csr.subjectPublicKeyInfo,
-              requestKey: orgKey,
-            }, by);
-          } finally {
-            fs.rmSync(tmp, { recursive: true, force: true });
-          }
-        }
-
-        const rows = await ctx.db("certificates as c").join("certificate_authorities as a", "a.id", "c.ca_id")
-          .where("c.request_key", "like", "demo:%").orderBy("c.id").select("c.*", "a.name as ca_name");
-        for (const r of rows) {
-          const file = path.join(certDir, `${r.subscriber_id}-${r.profile}.pem`);
-          const der = Buffer.from(r.der);
-          fs.writeFileSync(file, toPem(der));
-          issued.push({ file, der, card: r.card_label, subscriber: r.subscriber_id, profile: r.profile, serial: r.serial_hex });
-        }
-
-        log("\n== 3. Certificates (hpki inspect)");
-        for (const c of issued) {
-          log(`\n--- ${path.relative(process.cwd(), c.file)}${c.card ? `  (card ${c.card})` : ""}`);
-          log(formatCertificateDescription(describeCertificate(c.der), lang, ctx.policies.hcRoles));
-        }
-
-        log("\n== 4. Independent check: openssl verify -x509_strict (root → issuing CA → end entity)");
-        const root = path.join(ctx.cfg.repoDir, `${cas[0].name}.pem`);
-        const verified: Record<string, string> = {};
-        for (const c of issued) {
-          const caName = rows.find((r) => r.serial_hex === c.serial)!.ca_name;
-          let res: string;
-          try {
-            res = execFileSync("openssl", ["verify", "-x509_strict", "-CAfile", root, "-untrusted", path.join(ctx.cfg.repoDir, `${caName}.pem`), c.file], { encoding: "utf8" }).trim();
-          } catch (e) {
-            res = `FAILED: ${String((e as { stdout?: string }).stdout ?? e).trim()}`;
-            process.exitCode = 1;
-          }
-          verified[c.file] = res;
-          log(res);
-        }
-        const summary = table([["subscriber", "profile", "serial", "card"], ...issued.map((c) => [c.subscriber, c.profile, c.serial, c.card ?? "(CSR)"])]);
-        return {
-          text: `\n== Summary\n${summary}\nState: ${ctx.cfg.home} (CA PEMs in ${ctx.cfg.repoDir}, PIN mailers in ${ctx.cfg.mailDir})`,
-          json: { cas, certificates: issued.map((c) => c.file), cards: [...new Set(issued.map((c) => c.card).filter(Boolean))], verified },
-        };
-      }),
+async function runDemo(o: DemoOptions): Promise<void> {
+  const cfg = loadConfig();
+  if (o.totp) {
+    const logins = JSON.parse(fs.readFileSync(path.join(cfg.home, "demo-logins.json"), "utf8")) as DemoLogin[];
+    const l = logins.find((x) => x.username === o.totp);
+    if (!l) throw new Error(`no demo login "${o.totp}" (have: ${logins.map((x) => x.username).join(", ")})`);
+    process.stdout.write(`${await totpCodeAt(l.totpSecret)}\n`);
+    return;
+  }
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  const db = await openDatabase(cfg);
+  const ctx = await openIaContext(cfg, { db });
+  let server: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    const by = { actor: "demo", role: "ia" };
+    log("== 1. Key ceremony (policies/ceremony.demo.yaml)");
+    const cas = await runCeremony(
+      { db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir },
+      readCeremonyFile(path.join(POLICIES_DIR, "ceremony.demo.yaml")),
+      by,
     );
+    log(table([["CA", "result", "subject"], ...cas.map((c) => [c.name, c.result, c.subject])]));
+    await issueOrganizationCertificate(ctx, by, log);
+
+    log("\n== 2. Regional associations, operators and the licence register");
+    const { logins, created } = await setUpDemoRegistration(db, cfg.home);
+    log(created ? `created ${logins.length} operators; imported policies/demo/licence-register.csv` : `(already set up in ${cfg.home})`);
+
+    server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host });
+    log(`\n== 3. Consoles served at ${server.url} — applications through HTTP`);
+    const resultFile = path.join(cfg.home, "demo-result.json");
+    let result: DemoRunResult;
+    if (created || !fs.existsSync(resultFile)) {
+      result = await driveDemoApplications(server.url, logins, log);
+      fs.writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      result = JSON.parse(fs.readFileSync(resultFile, "utf8")) as DemoRunResult;
+      log(`(applications already driven in ${cfg.home}; delete it to start over)`);
+    }
+
+    log("\n== 4. Certificates on the cards, checked by OpenSSL (openssl verify -x509_strict)");
+    const { certificates, cards, failures } = await exportAndVerify(ctx, log);
+    const audit = await verifyAuditChain(db);
+    log(`audit log: ${audit.records} records, ${audit.ok ? "chain intact" : `BROKEN at ${audit.firstBroken?.seq}`} (hpki audit verify)`);
+    if (failures || !audit.ok) process.exitCode = 1;
+
+    log("\n== Summary");
+    const apps = await db("applications as a").leftJoin("lras as l", "l.id", "a.lra_id").leftJoin("issuance_requests as r", "r.application_id", "a.id")
+      .orderBy("a.id").select("a.application_no", "a.name_kanji", "a.qualification", "a.manager_role", "a.state", "l.code", "r.card_label");
+    log(table([["application", "applicant", "hcRole", "desk", "state", "card"], ...apps.map((a) => [
+      a.application_no, a.name_kanji, a.manager_role ?? a.qualification, a.code ?? "RA", applicationMachine.stateJa[a.state as keyof typeof applicationMachine.stateJa] ?? a.state, a.card_label ?? "",
+    ])]));
+    for (const s of result.stopped) log(`stopped: ${s.applicant} — ${s.reason}`);
+    log(`\nConsoles: ${server.url}/lra/  ${server.url}/ra/  ${server.url}/ia/   repository: ${server.url}/crl/demo-sign-ca.crl`);
+    log(table([["login", "role", "console", "password"], ...logins.map((l) => [l.username, l.role, `${server!.url}/${l.console}/`, l.password])]));
+    log(`One-time codes (TOTP): add the secret in $HPKI_HOME/demo-logins.json to an authenticator app, or run: hpki demo --totp <login>`);
+    const summary = { applications: result.applications, completed: result.completed, stopped: result.stopped, certificates, cards };
+    if (o.exit) {
+      printJson(summary);
+      return;
+    }
+    log("\nServing until Ctrl-C.");
+    const s = server;
+    server = undefined;
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    await s.close();
+  } finally {
+    await server?.close();
+    await ctx.close();
+    await db.destroy();
+  }
+}
+
+/** The organisation (server) certificate from a CSR: the hospital makes its own key pair. */
+async function issueOrganizationCertificate(ctx: IaContext, by: { actor: string; role: string }, log: (s: string) => void): Promise<void> {
+  const orgKey = `demo:${DEMO_ORGANIZATION.subscriberId}:auth-org`;
+  if (await ctx.db("certificates").where({ request_key: orgKey }).first()) return;
+  const tmp = fs.mkdtempSync(path.join(ctx.cfg.home, "csr-"));
+  try {
+    execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path.join(tmp, "key.pem"),
+      "-subj", `/CN=${DEMO_ORGANIZATION.name.latin}`, "-out", path.join(tmp, "req.pem")], { stdio: "ignore" });
+    const csr = await parseCertificationRequest(fs.readFileSync(path.join(tmp, "req.pem")));
+    const profile = ctx.policies.profiles.get("auth-org")!;
+    checkCsrKey(csr, csrKeyPolicy(profile));
+    await ctx.issuance.issue({
+      profile: "auth-org", subject: parseSubscriberSubject(DEMO_ORGANIZATION, profile, ctx.policies.hcRoles),
+      subjectPublicKeyInfo: csr.subjectPublicKeyInfo, requestKey: orgKey,
+    }, by);
+    log(`CSR  ${DEMO_ORGANIZATION.organization.kanji}  auth-org certificate (key pair made by the hospital, proof of possession checked)`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Writes every card certificate to $HPKI_HOME/certs/<application>-<profile>.pem and has OpenSSL verify it. */
+async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promise<{ certificates: string[]; cards: string[]; failures: number }> {
+  const certDir = path.join(ctx.cfg.home, "certs");
+  fs.mkdirSync(certDir, { recursive: true });
+  const rows = await ctx.db("certificates as c")
+    .join("certificate_authorities as ca", "ca.id", "c.ca_id")
+    .join("issuance_requests as r", ctx.db.raw("c.request_key like 'ir:' || r.id || ':%'"))
+    .join("applications as a", "a.id", "r.application_id")
+    .where("c.status", "issued").orderBy("c.id")
+    .select("c.der", "c.profile", "c.serial_hex", "c.card_label", "ca.name as ca_name", "a.application_no");
+  const root = path.join(ctx.cfg.repoDir, "demo-root.pem");
+  const certificates: string[] = [];
+  let failures = 0;
+  for (const r of rows) {
+    const file = path.join(certDir, `${r.application_no}-${r.profile}.pem`);
+    fs.writeFileSync(file, toPem(Buffer.from(r.der)));
+    certificates.push(file);
+    try {
+      execFileSync("openssl", ["verify", "-x509_strict", "-CAfile", root, "-untrusted", path.join(ctx.cfg.repoDir, `${r.ca_name}.pem`), file], { encoding: "utf8" });
+    } catch (e) {
+      failures++;
+      log(`FAILED ${file}: ${String((e as { stdout?: string }).stdout ?? e).trim()}`);
+    }
+  }
+  const cards = [...new Set(rows.map((r) => r.card_label as string).filter(Boolean))];
+  log(`${certificates.length - failures}/${certificates.length} certificates OK on ${cards.length} cards (PEMs in ${certDir})`);
+  return { certificates, cards, failures };
 }
