@@ -1,0 +1,269 @@
+/**
+ * Expiry notices (有効期限のお知らせ; issue 4 item 4, HPKI-PROFILE §9.4): an e-mail 90, 30 and 7
+ * days before notAfter for every issued, unrevoked certificate whose application has an e-mail
+ * address, so the subscriber renews in time (a renewal is a new application, prefilled from the
+ * previous one: ./renewal.ts).
+ *
+ * - Certificates reach their application through the issuance request that made them
+ *   (certificates.request_key "ir:<id>:<profile>" → issuance_requests → applications.email).
+ * - The certificates on one card expire together and get one mail per card ("card:<label>");
+ *   a certificate not on a card gets its own ("certificate:<ca>:<serial>").
+ * - A notice goes out for the most urgent threshold reached (a certificate first seen 20 days
+ *   before expiry gets the 30-day notice, not also the 90-day one), once: expiry_notices is unique
+ *   per (subject, threshold), claimed before the mail is handed to the transport (so two runs or
+ *   two processes never both send it); a failed send is retried by the next run.
+ * - No notice once a renewal application is in progress, or for a certificate revoked or on hold.
+ *
+ * sendExpiryNotices is what a daily scheduler (or `hpki notices send`) calls.
+ */
+import type { Knex } from "knex";
+import { appendAudit, type AuditEvent } from "../audit/log.ts";
+import { ForbiddenError } from "../pipeline/errors.ts";
+import { isLraRole, type Operator } from "../pipeline/operator.ts";
+import type { Mailer } from "./mailer.ts";
+
+/** Days before notAfter at which a notice is sent, most distant first. */
+export const EXPIRY_THRESHOLDS = [90, 30, 7] as const;
+const DAY_MS = 86_400_000;
+/** Application states that end an application without a certificate (a renewal in them does not count). */
+const DEAD_STATES = ["lra_rejected", "ra_rejected", "withdrawn"];
+
+const PROFILE_NAMES: Record<string, { ja: string; en: string }> = {
+  sign: { ja: "署名用証明書", en: "signature certificate" },
+  "auth-person": { ja: "認証用（人）証明書", en: "authentication certificate" },
+  "auth-org": { ja: "認証用（組織）証明書", en: "organization authentication certificate" },
+};
+
+/** One certificate a notice is about. */
+export interface NoticeCertificate {
+  caName: string;
+  serialHex: string;
+  profile: string;
+  notAfter: Date;
+}
+
+/** The certificates of one card (or one certificate) nearing expiry, with their subscriber. */
+export interface ExpiringSubject {
+  subjectKey: string;
+  cardLabel: string | null;
+  /** The earliest notAfter of the certificates. */
+  notAfter: Date;
+  /** Whole days left (rounded up) at `now`. */
+  daysLeft: number;
+  /** The threshold reached (90, 30 or 7), or null when more than 90 days are left. */
+  threshold: number | null;
+  certificates: NoticeCertificate[];
+  applicationId: number;
+  applicationNo: string;
+  applicationState: string;
+  email: string;
+  nameKanji: string;
+  nameLatin: string;
+  lraId: number | null;
+  /** Where the subscriber applied: the regional association's name, or null for the RA desk. */
+  lraName: string | null;
+  /** The renewal application in progress or done, if any. */
+  renewalApplicationNo: string | null;
+}
+
+/**
+ * Certificates expiring after `now` and within `withinDays`, grouped per card, soonest first.
+ * Only issued certificates with no active revocation (a hold counts), linked to an application.
+ */
+export async function findExpiringSubjects(db: Knex, now: Date, withinDays: number = EXPIRY_THRESHOLDS[0], lraId?: number): Promise<ExpiringSubject[]> {
+  const q = db("certificates as c")
+    .join("certificate_authorities as ca", "ca.id", "c.ca_id")
+    .joinRaw(`JOIN issuance_requests AS ir ON c.request_key = 'ir:' || ir.id::text || ':' || c.profile`)
+    .join("applications as a", "a.id", "ir.application_id")
+    .leftJoin("lras as l", "l.id", "a.lra_id")
+    .where("c.status", "issued")
+    .where("c.not_after", ">", now)
+    .where("c.not_after", "<=", new Date(now.getTime() + withinDays * DAY_MS))
+    .whereNotExists(db("revocations as r").whereRaw("r.certificate_id = c.id").whereNull("r.released_at").select(db.raw("1")))
+    .orderBy([{ column: "c.not_after" }, { column: "c.id" }])
+    .select(
+      "c.serial_hex", "c.profile", "c.not_after", "c.card_label", "ca.name as ca_name",
+      "a.id as application_id", "a.application_no", "a.state as application_state", "a.email", "a.name_kanji", "a.name_latin", "a.lra_id", "l.name as lra_name",
+      db("applications as n").whereRaw("n.renewal_of = a.id").whereNotIn("n.state", DEAD_STATES).orderBy("n.id", "desc").limit(1).select("n.application_no").as("renewal_no"),
+    );
+  if (lraId !== undefined) q.where("a.lra_id", lraId);
+  const groups = new Map<string, ExpiringSubject>();
+  for (const r of await q) {
+    const key = r.card_label ? `card:${r.card_label}` : `certificate:${r.ca_name}:${r.serial_hex}`;
+    const cert: NoticeCertificate = { caName: r.ca_name, serialHex: r.serial_hex, profile: r.profile, notAfter: new Date(r.not_after) };
+    const g = groups.get(key);
+    if (g) {
+      g.certificates.push(cert);
+      continue;
+    }
+    const daysLeft = Math.ceil((cert.notAfter.getTime() - now.getTime()) / DAY_MS);
+    groups.set(key, {
+      subjectKey: key, cardLabel: r.card_label ?? null, notAfter: cert.notAfter, daysLeft, threshold: thresholdFor(daysLeft),
+      certificates: [cert], applicationId: Number(r.application_id), applicationNo: r.application_no, applicationState: r.application_state,
+      email: r.email, nameKanji: r.name_kanji, nameLatin: r.name_latin, lraId: r.lra_id == null ? null : Number(r.lra_id),
+      lraName: r.lra_name ?? null, renewalApplicationNo: r.renewal_no ?? null,
+    });
+  }
+  return [...groups.values()];
+}
+
+/** The most urgent threshold reached with `daysLeft` days to go (30 for 20 days), or null. */
+export function thresholdFor(daysLeft: number): number | null {
+  const reached = EXPIRY_THRESHOLDS.filter((t) => daysLeft <= t);
+  return reached.length ? reached[reached.length - 1] : null;
+}
+
+function jstDate(d: Date, lang: "ja" | "en"): string {
+  const p = Object.fromEntries(new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Tokyo", year: "numeric", month: "2-digit", day: "2-digit" }).formatToParts(d).map((x) => [x.type, x.value]));
+  return lang === "ja" ? `${p.year}年${Number(p.month)}月${Number(p.day)}日` : `${p.year}-${p.month}-${p.day}`;
+}
+
+/**
+ * The notice mail of `s` at threshold `threshold` days: Japanese first, then English. Names the
+ * card, the certificates (kind, CA, serial) and the expiry date; tells where to apply for renewal.
+ * Carries no secret (no PIN, no link with a token).
+ */
+export function expiryNoticeMail(s: ExpiringSubject, threshold: number): { subject: string; text: string } {
+  const desk = s.lraName ?? "HPKI 認証局 登録局";
+  const deskEn = s.lraName ? `${s.lraName} (your regional association)` : "the HPKI Registration Authority";
+  const lines = (lang: "ja" | "en") => s.certificates.map((c) => {
+    const kind = PROFILE_NAMES[c.profile]?.[lang] ?? c.profile;
+    return lang === "ja" ? `  ・${kind}（発行CA: ${c.caName}、シリアル番号: ${c.serialHex}）` : `  - ${kind} (issuer ${c.caName}, serial ${c.serialHex})`;
+  });
+  const subject = `HPKI 証明書の有効期限のお知らせ（${threshold}日前） / HPKI certificate expiry notice (${threshold} days)`;
+  const text = [
+    `${s.nameKanji} 様`,
+    "",
+    s.cardLabel
+      ? `お使いの HPKI カード（カード番号 ${s.cardLabel}）の証明書の有効期限が近づいています。`
+      : "お使いの HPKI 証明書の有効期限が近づいています。",
+    "",
+    `  有効期限: ${jstDate(s.notAfter, "ja")}（あと${s.daysLeft}日）`,
+    ...lines("ja"),
+    "",
+    "有効期限を過ぎると、この証明書による電子署名やログインはできなくなります。",
+    `引き続きご利用になる場合は、お申込みいただいた窓口（${desk}）で更新のお申込みをしてください。`,
+    "更新では新しい鍵と証明書を発行します。本人確認書類と医療資格を確認しますので、必要な書類をご用意ください。",
+    "",
+    "このメールは送信専用です。PIN やパスワードをメールでお尋ねすることはありません。",
+    `（申込番号: ${s.applicationNo}）`,
+    "",
+    "------------------------------------------------------------",
+    "",
+    `Dear ${s.nameLatin},`,
+    "",
+    s.cardLabel
+      ? `The certificates on your HPKI card (card ${s.cardLabel}) expire on ${jstDate(s.notAfter, "en")} (in ${s.daysLeft} days):`
+      : `Your HPKI certificate expires on ${jstDate(s.notAfter, "en")} (in ${s.daysLeft} days):`,
+    ...lines("en"),
+    "",
+    "After that date they can no longer be used to sign or to log in.",
+    `To keep using HPKI, apply for renewal at ${deskEn}. A renewal issues a new key and certificate`,
+    "after your identity and licence are checked again.",
+    "",
+    "This message is sent automatically; we never ask for your PIN or password by e-mail.",
+    `(application ${s.applicationNo})`,
+    "",
+  ].join("\n");
+  return { subject, text };
+}
+
+export interface SentNotice {
+  subjectKey: string;
+  threshold: number;
+  applicationNo: string;
+  to: string;
+  messageId: string;
+  file?: string;
+}
+
+export interface NoticeRun {
+  /** Subjects with a threshold reached this run looked at. */
+  due: number;
+  sent: SentNotice[];
+  failed: { subjectKey: string; threshold: number; error: string }[];
+  /** Already sent (or being sent by another run), or skipped because a renewal is in progress. */
+  skipped: number;
+}
+
+/**
+ * Sends the expiry notices due at `now` (default: the current time) through `mailer`: one per
+ * (card or certificate, threshold), never twice (see the module comment). Each sent notice is
+ * audited ("expiry_notice.sent") by `by` (default system:expiry-notices). A failed send is
+ * recorded (state failed, audited "expiry_notice.failed") and retried by the next run; the other
+ * notices go on.
+ */
+export async function sendExpiryNotices(
+  db: Knex,
+  mailer: Mailer,
+  opts: { now?: Date; by?: Pick<AuditEvent, "actor" | "role"> } = {},
+): Promise<NoticeRun> {
+  const now = opts.now ?? new Date();
+  const by = opts.by ?? { actor: "system:expiry-notices", role: "ra" };
+  const run: NoticeRun = { due: 0, sent: [], failed: [], skipped: 0 };
+  for (const s of await findExpiringSubjects(db, now)) {
+    if (s.threshold === null) continue;
+    run.due++;
+    if (s.renewalApplicationNo || !s.email) {
+      run.skipped++;
+      continue;
+    }
+    const certificates = s.certificates.map((c) => ({ caName: c.caName, serialHex: c.serialHex, profile: c.profile }));
+    const claimed = await db("expiry_notices")
+      .insert({
+        subject_key: s.subjectKey, threshold_days: s.threshold, not_after: s.notAfter, application_id: s.applicationId, email: s.email,
+        certificates: JSON.stringify(certificates), state: "sending", attempts: 1,
+      })
+      .onConflict(["subject_key", "threshold_days"])
+      .merge({ state: "sending", attempts: db.raw("expiry_notices.attempts + 1"), last_error: null, email: s.email })
+      .where("expiry_notices.state", "failed")
+      .returning("id");
+    if (!claimed.length) {
+      run.skipped++;
+      continue;
+    }
+    const id = Number(claimed[0].id);
+    const audit = { ...by, objectType: "expiry_notice", objectId: `${s.subjectKey}:${s.threshold}`, details: { application: s.applicationNo, threshold: s.threshold, certificates } };
+    try {
+      const sent = await mailer.send({ to: s.email, ...expiryNoticeMail(s, s.threshold) });
+      await db.transaction(async (trx) => {
+        await trx("expiry_notices").where({ id }).update({ state: "sent", message_id: sent.messageId, sent_at: trx.fn.now() });
+        await appendAudit(trx, [{ ...audit, action: "expiry_notice.sent" }]);
+      });
+      run.sent.push({ subjectKey: s.subjectKey, threshold: s.threshold, applicationNo: s.applicationNo, to: s.email, messageId: sent.messageId, file: sent.file });
+    } catch (e) {
+      const error = (e as Error).message.slice(0, 500);
+      await db.transaction(async (trx) => {
+        await trx("expiry_notices").where({ id }).update({ state: "failed", last_error: error });
+        await appendAudit(trx, [{ ...audit, action: "expiry_notice.failed", details: { ...audit.details, error } }]);
+      });
+      run.failed.push({ subjectKey: s.subjectKey, threshold: s.threshold, error });
+    }
+  }
+  return run;
+}
+
+/** A row of the consoles' expiry list: an expiring card/certificate and the notices sent for it. */
+export interface ExpiryListEntry extends ExpiringSubject {
+  notices: { threshold: number; state: string; sentAt: Date | null }[];
+}
+
+const EXPIRY_READERS = new Set(["lra_reviewer", "lra_manager", "ra_officer", "ra_approver", "auditor", "admin"]);
+
+/**
+ * What the LRA and RA consoles list: certificates expiring within `withinDays` (default 90) of
+ * `now`, soonest first, each with the notices sent; an LRA operator sees its own association's.
+ * @throws ForbiddenError for other roles.
+ */
+export async function listExpiringCertificates(db: Knex, op: Operator, opts: { now?: Date; withinDays?: number } = {}): Promise<ExpiryListEntry[]> {
+  if (!EXPIRY_READERS.has(op.role)) throw new ForbiddenError(`role ${op.role} may not list expiring certificates`, "有効期限の一覧を閲覧する権限がありません");
+  const subjects = await findExpiringSubjects(db, opts.now ?? new Date(), opts.withinDays ?? EXPIRY_THRESHOLDS[0], isLraRole(op.role) ? (op.lraId ?? -1) : undefined);
+  const notices = subjects.length
+    ? await db("expiry_notices").whereIn("subject_key", subjects.map((s) => s.subjectKey)).orderBy("threshold_days", "desc").select("subject_key", "threshold_days", "state", "sent_at")
+    : [];
+  return subjects.map((s) => ({
+    ...s,
+    notices: notices.filter((n) => n.subject_key === s.subjectKey)
+      .map((n) => ({ threshold: Number(n.threshold_days), state: String(n.state), sentAt: n.sent_at ? new Date(n.sent_at) : null })),
+  }));
+}
