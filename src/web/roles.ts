@@ -7,4 +7,5 @@ import type { RoleFactory, RoleName } from "./role.ts";
 export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {
   lra: () => import("../lra/server.ts").then((m) => m.createLraServer),
   ra: () => import("../ra/server.ts").then((m) => m.createRaServer),
+  ia: () => import("../ia/server.ts").then((m) => m.createIaServer),
 };

@@ -1,0 +1,46 @@
+/**
+ * The IA role server (`hpki serve --role ia`, DESIGN §1): the issuing authority's console — the
+ * issuance queue with background issuance jobs, deliveries with their packing lists and receipt
+ * forms, CAs and CRLs — on the console foundation (src/web/console). It opens the IA runtime (HSM
+ * sessions, card station, policies) on the shared database and closes it when the server closes,
+ * after any running issuance job has finished.
+ */
+import { pino } from "pino";
+import type { RoleDeps, RoleServer } from "../web/role.ts";
+import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
+import { openIaContext } from "./context.ts";
+import { loadCrlPolicy } from "./crl-generation.ts";
+import { IssuanceJobRunner } from "./issuance-jobs.ts";
+import { mountIaRoutes } from "./routes/index.ts";
+
+/**
+ * Creates the IA console: sign-in for ia_operator (plus auditor, read-only, and admin, who may
+ * see no IA page), routes mounted at /ia. @throws when the HSM, the CA token's PIN, the policies
+ * or the CRL policy cannot be loaded (nothing is left open).
+ */
+export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
+  const ctx = await openIaContext(deps.cfg, { db: deps.db });
+  try {
+    const crlPolicy = loadCrlPolicy();
+    const log = pino({ name: "hpki-ia", level: "info" });
+    const jobs = new IssuanceJobRunner(ctx, { log });
+    const router = createConsoleRouter(deps, {
+      console: "ia",
+      roles: ["ia_operator"],
+      logger: log,
+      mount: (r, kit) => mountIaRoutes(r, kit, { ctx, jobs, crlPolicy }),
+    });
+    const server = consoleRoleServer("ia", router);
+    return {
+      ...server,
+      async close() {
+        await jobs.idle();
+        await server.close();
+        await ctx.close();
+      },
+    };
+  } catch (e) {
+    await ctx.close();
+    throw e;
+  }
+}

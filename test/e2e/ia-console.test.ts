@@ -1,0 +1,350 @@
+/**
+ * The IA console over real HTTP (startServer on port 0, role "ia") with SoftHSM and the database
+ * of the run (Postgres when DATABASE_URL is set, else PGlite): the issuance queue worked by a
+ * background job with a progress poll, one request failing while the others issue and its retry
+ * once the cause is fixed, a second job refused while one runs, certificates judged by OpenSSL and
+ * found on the cards, delivery batches with real PDFs (packing list, one receipt form per card),
+ * shipping, the CA/CRL page and "generate CRL now", and the role checks on every IA route.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readPinMailer } from "../../src/ia/card-personalisation.ts";
+import { addDocument, decideApplication, recordIdentityCheck, submitApplication } from "../../src/pipeline/applications.ts";
+import { approveIssuanceRequest, createIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
+import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
+import { forwardLraBatch, receiveLraBatch } from "../../src/pipeline/lra-batches.ts";
+import { toPem } from "../../src/pki/pem.ts";
+import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { ConsoleClient } from "../helpers/console-client.ts";
+import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { opensslVerify } from "../helpers/openssl.ts";
+import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
+import { applicationInputFor, demoRegisterRows, DEMO_LICENCE_REGISTER, identityCheckInput, requiredUploads } from "../helpers/pipeline.ts";
+
+let t: TestIa;
+let server: StartedServer;
+let ia: ConsoleClient;
+const ops = {} as Record<"reviewer" | "manager" | "officer" | "approver" | "deskOfficer" | "iaOp" | "auditor" | "admin", TestOperator>;
+const rows = demoRegisterRows();
+let next = 0;
+/** Ids seen along the way, for the role × route checks at the end. */
+const seen = { jobId: "", batchId: 0, failedRequestId: 0 };
+
+const db = () => t.ctx.db;
+
+/** One application through LRA intake (or the RA desk) to an approved issuance request; returns its ids. */
+async function approvedRequest(o: { desk?: boolean } = {}): Promise<{ applicationId: number; requestId: number; applicationNo: string }> {
+  const i = next++;
+  const intake = o.desk ? ops.deskOfficer.operator : ops.reviewer.operator;
+  const app = await submitApplication(db(), intake, t.ctx.policies.hcRoles, applicationInputFor(rows[i], i));
+  const id = Number(app.id);
+  for (const u of requiredUploads(`ia${i}`)) await addDocument(db(), intake, id, u);
+  await recordIdentityCheck(db(), intake, id, identityCheckInput());
+  if (!o.desk) {
+    await decideApplication(db(), ops.reviewer.operator, id, "lra_approve");
+    const batchId = Number((await db()("applications").where({ id }).first("lra_batch_id")).lra_batch_id);
+    await forwardLraBatch(db(), ops.manager.operator, batchId);
+    await receiveLraBatch(db(), ops.officer.operator, batchId);
+  }
+  await decideApplication(db(), ops.officer.operator, id, "ra_approve");
+  const ir = await createIssuanceRequest(db(), ops.officer.operator, id);
+  await approveIssuanceRequest(db(), ops.approver.operator, Number(ir.id));
+  return { applicationId: id, requestId: Number(ir.id), applicationNo: String(app.application_no) };
+}
+
+/** Polls GET /ia/jobs/:id until the job has finished; returns it. */
+async function finishedJob(c: ConsoleClient, id: string) {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const r = await c.getJson(`/jobs/${id}`);
+    expect(r.status).toBe(200);
+    const job = r.json().job;
+    expect(job.done).toBeLessThanOrEqual(job.total);
+    if (job.state === "finished") return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still running: ${JSON.stringify(job)}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+/** Text of a PDF by poppler's pdftotext (pages separated by form feeds), or null without it. */
+function pdfText(bytes: Buffer, name: string): string | null {
+  if (spawnSync("pdftotext", ["-v"]).error) return null;
+  const file = path.join(t.work, name);
+  fs.writeFileSync(file, bytes);
+  const r = spawnSync("pdftotext", ["-layout", "-enc", "UTF-8", file, "-"], { encoding: "utf8" });
+  expect(r.status).toBe(0);
+  return r.stdout;
+}
+
+/** Page objects in a PDF's bytes (pdfkit writes page dictionaries uncompressed). */
+function pdfPageCount(bytes: Buffer): number {
+  return (bytes.toString("latin1").match(/\/Type \/Page\b(?!s)/g) ?? []).length;
+}
+
+beforeAll(async () => {
+  t = await openTestIa("ia-console");
+  await runDemoCeremony(t.ctx, { actor: "test", role: "ia" });
+  await importLicenceRegister(db(), fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
+  ops.reviewer = await createTestOperator(db(), "lra_reviewer", { lraCode: "13-001" });
+  ops.manager = await createTestOperator(db(), "lra_manager", { lraCode: "13-001" });
+  ops.officer = await createTestOperator(db(), "ra_officer");
+  ops.deskOfficer = await createTestOperator(db(), "ra_officer");
+  ops.approver = await createTestOperator(db(), "ra_approver");
+  ops.iaOp = await createTestOperator(db(), "ia_operator", { displayName: "発行 太郎" });
+  ops.auditor = await createTestOperator(db(), "auditor");
+  ops.admin = await createTestOperator(db(), "admin");
+  server = await startServer({ cfg: t.ctx.cfg, db: db(), roles: ["ia"], port: 0 });
+  ia = new ConsoleClient(server.url, "/ia");
+  await ia.login(ops.iaOp);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await t?.cleanup();
+});
+
+describe("IA console over HTTP", () => {
+  it("issues the queue in a background job: progress, one failure among successes, 409 while running, retry after the fix", async () => {
+    const good = [await approvedRequest(), await approvedRequest(), await approvedRequest({ desk: true })];
+    const bad = await approvedRequest();
+    // The profile refuses this qualification at issuance (not in the hcRole table).
+    const original = (await db()("applications").where({ id: bad.applicationId }).first("qualification")).qualification;
+    await db()("applications").where({ id: bad.applicationId }).update({ qualification: "Wizard" });
+
+    const queue = (await ia.getJson("/queue")).json();
+    expect(queue.approved.map((a: { requestId: number }) => a.requestId).sort()).toEqual([...good, bad].map((g) => g.requestId).sort());
+    expect(queue.failed).toEqual([]);
+    expect(queue.issuing).toEqual([]);
+    expect(queue.approved[0]).toMatchObject({ applicantName: expect.any(String), qualificationJa: expect.any(String), state: "approved", stateJa: "発行待ち" });
+
+    const start = await ia.postJson("/jobs", {});
+    expect(start.status).toBe(202);
+    const { job } = start.json();
+    expect(job).toMatchObject({ id: expect.any(String), state: "running", done: 0, total: 4 });
+    expect(start.headers.get("location")).toBe(`/ia/jobs/${job.id}`);
+    seen.jobId = job.id;
+
+    const again = await ia.postJson("/jobs", {});
+    expect(again.status).toBe(409);
+    expect(again.json()).toMatchObject({ code: "conflict", errorJa: expect.stringContaining("実行中") });
+
+    // The job page (HTML) while it runs: a progress bar and the same-origin script, no inline script.
+    const page = await ia.get(`/jobs/${job.id}`, { accept: "html" });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("<progress");
+    expect(page.text).toMatch(/<script src="\/ia\/static\/ia-progress\.js\?v(=|&#x3D;)[0-9a-f]{12}" defer><\/script>/);
+    expect(page.text).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect((await ia.get("/static/ia-progress.js", { accept: "html" })).status).toBe(200);
+
+    const done = await finishedJob(ia, job.id);
+    expect(done.done).toBe(4);
+    expect(done.total).toBe(4);
+    expect(done.issued.map((c: { requestId: number }) => c.requestId).sort()).toEqual(good.map((g) => g.requestId).sort());
+    expect(done.failed).toEqual([expect.objectContaining({ requestId: bad.requestId, applicationNo: bad.applicationNo, error: expect.stringContaining("hcRole"), errorJa: expect.stringContaining("資格") })]);
+    seen.failedRequestId = bad.requestId;
+
+    // Every certificate verifies against the demo chain and sits on its card.
+    for (const card of done.issued) {
+      expect(card.applicantName).toBeTruthy();
+      expect(card.certificates.map((c: { profile: string }) => c.profile).sort()).toEqual(["auth-person", "sign"]);
+      for (const c of card.certificates) {
+        const row = await db()("certificates").where({ serial_hex: c.serialHex }).first("der", "card_label");
+        expect(row.card_label).toBe(card.cardLabel);
+        const leaf = path.join(t.work, `${c.serialHex}.pem`);
+        fs.writeFileSync(leaf, toPem(Buffer.from(row.der)));
+        const v = opensslVerify(t.pem("demo-root"), t.pem(c.caName), leaf);
+        expect(v.ok, v.output).toBe(true);
+      }
+      const session = await t.ctx.cards.openCard(card.cardLabel, readPinMailer(path.join(t.ctx.cfg.mailDir, `pin-mailer-${card.cardLabel}.txt`)));
+      try {
+        expect((await session.listCertificates()).length).toBe(2);
+      } finally {
+        session.close();
+      }
+    }
+
+    // The queue shows the failure with its Japanese explanation; the request kept its card.
+    const after = (await ia.getJson("/queue")).json();
+    expect(after.approved).toEqual([]);
+    expect(after.failed).toEqual([expect.objectContaining({ requestId: bad.requestId, state: "failed", attempts: 1, errorJa: expect.stringContaining("再発行") })]);
+    const boundCard = after.failed[0].cardLabel;
+    expect(boundCard).toBeTruthy();
+    const html = await ia.get("/queue", { accept: "html" });
+    expect(html.text).toContain(`/ia/issuance-requests/${bad.requestId}/retry`);
+    expect(html.text).toContain("発行に失敗した依頼");
+
+    // Fix the cause, retry: back in the queue, issued by the next job on the same card.
+    await db()("applications").where({ id: bad.applicationId }).update({ qualification: original });
+    const retry = await ia.postJson(`/issuance-requests/${bad.requestId}/retry`, {});
+    expect(retry.status).toBe(200);
+    expect(retry.json().request).toMatchObject({ requestId: bad.requestId, state: "approved" });
+    const second = await ia.postJson("/jobs", { limit: 10 });
+    expect(second.status).toBe(202);
+    const secondDone = await finishedJob(ia, second.json().job.id);
+    expect(secondDone.failed).toEqual([]);
+    expect(secondDone.issued).toEqual([expect.objectContaining({ requestId: bad.requestId, cardLabel: boundCard })]);
+    expect((await db()("applications").where({ id: bad.applicationId }).first("state")).state).toBe("issued");
+
+    // The finished job page (HTML) summarises without the polling script.
+    const finished = await ia.get(`/jobs/${second.json().job.id}`, { accept: "html" });
+    expect(finished.text).toContain("1 枚のカードを発行しました");
+    expect(finished.text).not.toContain("ia-progress.js");
+  });
+
+  it("refuses a bad limit with a Japanese message", async () => {
+    const r = await ia.postJson("/jobs", { limit: 0 });
+    expect(r.status).toBe(400);
+    expect(r.json()).toMatchObject({ code: "invalid_input", issues: [expect.objectContaining({ field: "limit", messageJa: expect.any(String) })] });
+  });
+
+  it("prepares delivery batches per desk with packing list and receipt PDFs, then ships", async () => {
+    const list = (await ia.getJson("/deliveries")).json();
+    const lraId = Number((await db()("lras").where({ code: "13-001" }).first("id")).id);
+    expect(list.waiting).toEqual(expect.arrayContaining([
+      { lraId, lraCode: "13-001", lraName: expect.any(String), count: 3 },
+      { lraId: null, lraCode: null, lraName: "登録局窓口（直接申込）", count: 1 },
+    ]));
+
+    const made = await ia.postJson("/deliveries", { lraId });
+    expect(made.status).toBe(201);
+    const { batch, receipts } = made.json();
+    expect(batch).toMatchObject({ lraId, lraCode: "13-001", state: "prepared", cards: 3, batchNo: expect.stringMatching(/^D13-001-/) });
+    expect(receipts).toHaveLength(3);
+    seen.batchId = batch.id;
+    const desk = await ia.postJson("/deliveries", { lraId: null });
+    expect(desk.status).toBe(201);
+    expect(desk.json().batch).toMatchObject({ lraId: null, cards: 1, batchNo: expect.stringMatching(/^DRA-/) });
+    const none = await ia.postJson("/deliveries", { lraId });
+    expect(none.status).toBe(409);
+    expect(none.json().errorJa).toContain("配送待ちのカードはありません");
+    expect((await ia.postJson("/deliveries", {})).status).toBe(400);
+
+    const apps = await db()("applications").whereIn("application_no", receipts.map((r: { applicationNo: string }) => r.applicationNo)).select("name_kanji", "name_kana");
+    expect(apps).toHaveLength(3);
+
+    const packing = await ia.get(`/deliveries/${batch.id}/packing-list.pdf`, { accept: "html" });
+    expect(packing.status).toBe(200);
+    expect(packing.headers.get("content-type")).toBe("application/pdf");
+    const packingBytes = Buffer.from(await (await fetch(`${server.url}/ia/deliveries/${batch.id}/packing-list.pdf`, { headers: { cookie: [...ia.cookies].map(([k, v]) => `${k}=${v}`).join("; ") } })).arrayBuffer());
+    expect(packingBytes.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+    expect(pdfPageCount(packingBytes)).toBe(1);
+    const packingText = pdfText(packingBytes, "packing.pdf");
+    if (packingText !== null) {
+      expect(packingText).toContain(batch.batchNo);
+      for (const r of receipts) expect(packingText).toContain(r.receiptNo);
+      for (const a of apps) {
+        expect(packingText.replace(/\s/g, "")).toContain(a.name_kanji.replace(/\s/g, ""));
+        expect(packingText.replace(/\s/g, "")).toContain(a.name_kana.replace(/\s/g, ""));
+      }
+    }
+
+    const receiptRes = await fetch(`${server.url}/ia/deliveries/${batch.id}/receipts.pdf`, { headers: { cookie: [...ia.cookies].map(([k, v]) => `${k}=${v}`).join("; ") } });
+    expect(receiptRes.status).toBe(200);
+    const receiptBytes = Buffer.from(await receiptRes.arrayBuffer());
+    expect(receiptBytes.subarray(0, 5).toString("latin1")).toBe("%PDF-");
+    expect(pdfPageCount(receiptBytes)).toBe(3); // one form per card
+    const receiptText = pdfText(receiptBytes, "receipts.pdf");
+    if (receiptText !== null) {
+      const pages = receiptText.split("\f").filter((p) => p.trim());
+      expect(pages).toHaveLength(3);
+      for (const [k, r] of receipts.entries()) {
+        expect(pages[k]).toContain(r.receiptNo);
+        expect(pages[k]).toContain("HPKI カード受領書");
+        expect(pages[k]).toContain(r.cardLabel);
+      }
+      expect(receiptText).toMatch(/医師|歯科医師|薬剤師/);
+      expect(receiptText).toContain("本人が直接受け取りました");
+    }
+
+    const page = await ia.get(`/deliveries/${batch.id}`, { accept: "html" });
+    expect(page.status).toBe(200);
+    for (const r of receipts) expect(page.text).toContain(r.receiptNo);
+
+    const shipped = await ia.postJson(`/deliveries/${batch.id}/ship`, {});
+    expect(shipped.status).toBe(200);
+    expect(shipped.json().batch).toMatchObject({ id: batch.id, state: "shipped", shippedAt: expect.any(String) });
+    const states = await db()("applications").where({ delivery_batch_id: batch.id }).pluck("state");
+    expect(states).toEqual(["shipped", "shipped", "shipped"]);
+    expect((await ia.postJson(`/deliveries/${batch.id}/ship`, {})).status).toBe(409);
+    const batches = (await ia.getJson("/deliveries")).json().batches;
+    expect(batches.find((b: { id: number }) => b.id === batch.id)).toMatchObject({ state: "shipped", stateJa: "発送済" });
+  });
+
+  it("shows each CA with its current CRL and generates one on request", async () => {
+    const before = (await ia.getJson("/cas")).json().cas;
+    expect(before.map((c: { name: string }) => c.name)).toEqual(["demo-root", "demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
+    expect(before[0]).toMatchObject({ kind: "root", subject: expect.stringContaining("CN="), keyLabel: expect.any(String), keyAlgorithm: expect.any(String), crl: null });
+
+    const gen = await ia.postJson("/cas/demo-sign-ca/crl", {});
+    expect(gen.status).toBe(200);
+    expect(gen.json().crl).toMatchObject({ caName: "demo-sign-ca", kind: "crl", crlNumber: 1, entries: 0, bytes: expect.any(Number) });
+    const arl = await ia.postJson("/cas/demo-root/crl", {});
+    expect(arl.json().crl).toMatchObject({ kind: "arl", crlNumber: 1 });
+
+    const cas = (await ia.getJson("/cas")).json().cas;
+    const sign = cas.find((c: { name: string }) => c.name === "demo-sign-ca");
+    expect(sign.crl).toMatchObject({ kind: "crl", crlNumber: 1, entries: 0, bytes: gen.json().crl.bytes, overdue: false });
+    expect(new Date(sign.crl.nextUpdate).getTime()).toBeGreaterThan(new Date(sign.crl.thisUpdate).getTime());
+    const stored = await db()("crls").orderBy("id", "desc").first("der");
+    expect(stored).toBeTruthy();
+
+    expect((await ia.postJson("/cas/no-such-ca/crl", {})).status).toBe(404);
+    const html = await ia.get("/cas", { accept: "html" });
+    expect(html.text).toContain("今すぐCRLを生成");
+    expect(html.text).toContain("demo-sign-ca");
+  });
+
+  it("renders every page in Japanese and English and never shows a PIN", async () => {
+    const pins = fs.readdirSync(t.ctx.cfg.mailDir).filter((f) => f.startsWith("pin-mailer-")).map((f) => readPinMailer(path.join(t.ctx.cfg.mailDir, f)));
+    expect(pins.length).toBeGreaterThan(0);
+    const pages = ["/queue", "/jobs", `/jobs/${seen.jobId}`, "/deliveries", `/deliveries/${seen.batchId}`, "/cas", "/"];
+    for (const lang of ["ja", "en"]) {
+      for (const p of pages) {
+        const r = await ia.get(`${p}?lang=${lang}`, { accept: "html" });
+        expect(r.status, `${p} ${lang}`).toBe(200);
+        expect(r.text).toContain(`<html lang="${lang}">`);
+        for (const pin of pins) expect(r.text).not.toMatch(new RegExp(`\\b${pin}\\b`));
+      }
+    }
+    expect((await ia.get("/queue?lang=en", { accept: "html" })).text).toContain("Issuance queue");
+    expect((await ia.get("/queue?lang=ja", { accept: "html" })).text).toContain("発行キュー");
+    for (const p of ["/queue", `/jobs/${seen.jobId}`, "/deliveries", "/cas"]) {
+      const text = (await ia.getJson(p)).text;
+      for (const pin of pins) expect(text).not.toMatch(new RegExp(`"[^"]*\\b${pin}\\b[^"]*"`));
+    }
+  });
+
+  it("lets auditors read, refuses their changes, and gives every other role 403 on every IA route", async () => {
+    const reads = ["/queue", "/jobs", `/jobs/${seen.jobId}`, "/deliveries", `/deliveries/${seen.batchId}`, `/deliveries/${seen.batchId}/packing-list.pdf`, `/deliveries/${seen.batchId}/receipts.pdf`, "/cas"];
+    const writes: [string, unknown][] = [
+      ["/jobs", {}], [`/issuance-requests/${seen.failedRequestId}/retry`, {}], ["/deliveries", { lraId: null }],
+      [`/deliveries/${seen.batchId}/ship`, {}], ["/cas/demo-sign-ca/crl", {}],
+    ];
+    const auditor = new ConsoleClient(server.url, "/ia");
+    await auditor.login(ops.auditor);
+    for (const p of reads) expect((await auditor.getJson(p)).status, p).toBe(200);
+    for (const [p, body] of writes) expect((await auditor.postJson(p, body)).status, p).toBe(403);
+    const auditorQueue = await auditor.get("/queue", { accept: "html" });
+    expect(auditorQueue.text).not.toContain('action="/ia/jobs"');
+    expect(auditorQueue.text).toContain("監査人として閲覧");
+
+    const admin = new ConsoleClient(server.url, "/ia");
+    await admin.login(ops.admin);
+    for (const p of reads) expect((await admin.getJson(p)).status, p).toBe(403);
+    for (const [p, body] of writes) expect((await admin.postJson(p, body)).status, p).toBe(403);
+
+    // LRA and RA operators cannot sign in to the IA console at all; without a session: 401.
+    for (const op of [ops.reviewer, ops.officer, ops.approver]) {
+      const c = new ConsoleClient(server.url, "/ia");
+      const r = await c.tryLogin(op.username, op.password, await op.nextCode());
+      expect(r.status, op.username).toBe(403);
+      for (const p of reads) expect((await c.getJson(p)).status, p).toBe(401);
+    }
+    // CSRF applies to JSON posts too.
+    const noCsrf = await ia.request("POST", "/jobs", { accept: "json", json: {}, csrf: false });
+    expect(noCsrf.status).toBe(403);
+    expect(noCsrf.json().code).toBe("csrf");
+  });
+});
