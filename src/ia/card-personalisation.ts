@@ -19,7 +19,7 @@ import {
 import type { Row } from "../pipeline/machine.ts";
 import { auditActor, type Operator } from "../pipeline/operator.ts";
 import { parseSubscriberSubject } from "../pki/subject.ts";
-import { issueOntoCard, provisionCards } from "./cards.ts";
+import { issueOntoCard, pinMailerPath, provisionCards } from "./cards.ts";
 import type { IaContext } from "./context.ts";
 
 export interface PersonalisedCard {
@@ -94,7 +94,7 @@ async function personaliseOne(ctx: IaContext, op: Operator, { request, applicati
   let cardLabel = request.card_label as string | null;
   let pinMailer: string;
   if (cardLabel) {
-    pinMailer = `${ctx.cfg.mailDir}/pin-mailer-${cardLabel}.txt`;
+    pinMailer = pinMailerPath(ctx.cfg.mailDir, cardLabel);
   } else {
     const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by);
     cardLabel = card.label;

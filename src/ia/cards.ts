@@ -42,7 +42,7 @@ export async function provisionCards(
     })));
   });
   for (const c of blanks) {
-    const pinMailer = path.join(mailDir, `pin-mailer-${c.label}.txt`);
+    const pinMailer = pinMailerPath(mailDir, c.label);
     const soPinSlip = path.join(mailDir, `so-pin-${c.label}.txt`);
     writeSecretFile(pinMailer, pinMailerText(c.label, c.cardSerial, c.userPin));
     writeSecretFile(soPinSlip, [
@@ -52,6 +52,11 @@ export async function provisionCards(
     out.push({ label: c.label, cardSerial: c.cardSerial, pinMailer, soPinSlip });
   }
   return out;
+}
+
+/** Where provisionCards writes the PIN mailer of card `label`. */
+export function pinMailerPath(mailDir: string, label: string): string {
+  return path.join(mailDir, `pin-mailer-${label}.txt`);
 }
 
 function writeSecretFile(file: string, text: string): void {

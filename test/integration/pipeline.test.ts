@@ -8,7 +8,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyAuditChain } from "../../src/audit/verify.ts";
-import { personaliseApprovedRequests } from "../../src/ia/card-personalisation.ts";
+import { personaliseApprovedRequests, readPinMailer } from "../../src/ia/card-personalisation.ts";
+import { pinMailerPath } from "../../src/ia/cards.ts";
 import { addDocument, decideApplication, recordIdentityCheck, submitApplication } from "../../src/pipeline/applications.ts";
 import { createDeliveryBatch, handOverCard, receiveDeliveryBatch, reviewReceipt, shipDeliveryBatch } from "../../src/pipeline/delivery.ts";
 import { ConflictError, ForbiddenError, ValidationError } from "../../src/pipeline/errors.ts";
@@ -92,7 +93,7 @@ describe("registration pipeline (services)", () => {
       const v = opensslVerify(t.pem("demo-root"), t.pem(row.name), leaf);
       expect(v.output).toContain(": OK");
     }
-    const pin = /PIN: (\d+)/.exec(fs.readFileSync(path.join(t.ctx.cfg.mailDir, `pin-mailer-${card.cardLabel}.txt`), "utf8"))![1];
+    const pin = readPinMailer(pinMailerPath(t.ctx.cfg.mailDir, card.cardLabel));
     const session = await t.ctx.cards.openCard(card.cardLabel, pin);
     try {
       expect((await session.listCertificates()).length).toBe(2);
