@@ -13,6 +13,8 @@ import { registerLraCommands } from "./lra.ts";
 import { registerOperatorCommands } from "./operators.ts";
 import { registerLicenceCommands } from "./licenses.ts";
 import { registerRevocationCommands } from "./revocation.ts";
+import { registerRevocationRequestCommands } from "./revocation-requests.ts";
+import { registerNoticeCommands } from "./notices.ts";
 import { registerServeCommand } from "./serve.ts";
 
 const program = new Command()
@@ -25,6 +27,8 @@ registerCaCommands(program);
 registerCardCommands(program);
 registerIssueCommands(program);
 registerRevocationCommands(program);
+registerRevocationRequestCommands(program);
+registerNoticeCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
 registerServeCommand(program);
