@@ -10,8 +10,9 @@
  *   POST /lra/deliveries/:id/receive       → {delivery}
  *   GET  /lra/applications/:id/handover    → {application, delivery, receipt, signedReceipts}
  *   POST /lra/applications/:id/handover    → {application}  ({documentType, documentNumber, photoMatches, signedReceiptDocumentId})
+ *   POST /lra/applications/:id/receipt     → {receipt}  ({signedReceiptDocumentId}: a receipt the RA returned, recorded again)
  */
-import type { Request, Router } from "express";
+import type { Request, Response, Router } from "express";
 import { applicationMachine, DOCUMENT_KINDS } from "../pipeline/application.ts";
 import { handOverCard, receiveDeliveryBatch } from "../pipeline/delivery.ts";
 import { forwardLraBatch } from "../pipeline/lra-batches.ts";
@@ -27,6 +28,7 @@ import { done, idParam, mountApplicationRoutes, respond } from "../web/console/a
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
 import { handoverRecords, listDeliveries } from "./queries.ts";
+import { recordReceiptAgain } from "./receipts.ts";
 
 const DESK: OperatorRole[] = ["lra_reviewer", "lra_manager"];
 const READERS: OperatorRole[] = [...DESK, "auditor"];
@@ -154,15 +156,34 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
       receiptBadge: receipt ? stateBadge(receiptMachine, String(receipt.state), l) : null,
       receiptNo: receipt?.receipt_no,
       reviewNote: receipt?.review_note,
-      signedReceiptRows: signedReceipts.map((d, i) => ({ ...documentJson(d, kit.base), uploadedText: displayDateTime(d.created_at, l), selected: i === signedReceipts.length - 1 })),
+      signedReceiptRows: signedReceipts.map((d, i) => ({
+        ...documentJson(d, kit.base),
+        uploadedText: displayDateTime(d.created_at, l),
+        selected: i === signedReceipts.length - 1,
+        returned: receipt?.state === "returned" && Number(d.id) === Number(receipt.signed_document_id),
+      })),
       receiptKindText: l === "ja" ? DOCUMENT_KINDS.signed_receipt.ja : DOCUMENT_KINDS.signed_receipt.en,
       canUpload: deskOp && ["shipped", "handed_over"].includes(String(app.state)) && receipt?.state !== "accepted" && receipt?.state !== "recorded",
       canHandOver: deskOp && app.state === "shipped" && delivery?.state === "received" && signedReceipts.length > 0,
+      canRecordAgain: deskOp && app.state === "handed_over" && receipt?.state === "returned" && signedReceipts.some((d) => Number(d.id) !== Number(receipt.signed_document_id)),
+      recordAgainUrl: kit.url(`/applications/${Number(app.id)}/receipt`),
       uploadUrl: `${kit.url(`/applications/${Number(app.id)}/documents`)}?_csrf=`,
       nextUrl: kit.url(`/applications/${Number(app.id)}/handover`),
       identityTypes: IDENTITY_DOCUMENT_TYPES.map((t) => ({ value: t, labelKey: `app.idType.${t}` })),
     };
     return { json, page };
+  };
+
+  /** Loads the application (scope-checked) and declares the handover page as the form view. */
+  const handoverForm = async (req: Request, res: Response): Promise<{ op: Operator; id: number }> => {
+    const op = kit.operator(req);
+    const id = idParam(req);
+    const app = await readApplication(db, op, id);
+    if (!kit.wantsJson(req)) {
+      const { json, page } = await handoverPage(req, op, app);
+      kit.formView(res, "handover", { ...json, ...page });
+    }
+    return { op, id };
   };
 
   router.get("/applications/:id/handover", read, async (req, res) => {
@@ -173,17 +194,20 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
   });
 
   router.post("/applications/:id/handover", desk, async (req, res) => {
-    const op = kit.operator(req);
-    const id = idParam(req);
-    const app = await readApplication(db, op, id);
-    if (!kit.wantsJson(req)) {
-      const { json, page } = await handoverPage(req, op, app);
-      kit.formView(res, "handover", { ...json, ...page });
-    }
+    const { op, id } = await handoverForm(req, res);
     const row = await handOverCard(db, op, id, req.body ?? {});
     done(kit, req, res, { application: applicationJson(row) }, kit.url("/deliveries"), {
       message: `Card of application ${row.application_no} handed over; the receipt goes to the RA for review.`,
       messageJa: `申込 ${row.application_no} のカードを交付しました。受領書は登録局で確認されます。`,
+    });
+  });
+
+  router.post("/applications/:id/receipt", desk, async (req, res) => {
+    const { op, id } = await handoverForm(req, res);
+    const row = await recordReceiptAgain(db, op, id, req.body ?? {});
+    done(kit, req, res, { receipt: receiptJson(row, kit.base) }, kit.url(`/applications/${id}/handover`), {
+      message: `Receipt ${row.receipt_no} recorded again; the RA reviews it.`,
+      messageJa: `受領書 ${row.receipt_no} を再提出しました。登録局で確認されます。`,
     });
   });
 }
