@@ -14,6 +14,8 @@ export interface StartedServer {
   url: string;
   port: number;
   roles: RoleName[];
+  /** The router of each started role (route listings: the role × route tests walk them). */
+  routers: Partial<Record<RoleName, RoleServer["router"]>>;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
     url: publicUrl,
     port,
     roles: opts.roles,
+    routers: Object.fromEntries(started.map((r) => [r.role, r.router])),
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
