@@ -9,6 +9,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPinMailer } from "../../src/ia/card-personalisation.ts";
 import { addDocument, decideApplication, recordIdentityCheck, submitApplication } from "../../src/pipeline/applications.ts";
@@ -29,6 +30,10 @@ let ia: ConsoleClient;
 const ops = {} as Record<"reviewer" | "manager" | "officer" | "approver" | "deskOfficer" | "iaOp" | "auditor" | "admin", TestOperator>;
 const rows = demoRegisterRows();
 let next = 0;
+const CHROMIUM = "/usr/bin/chromium";
+// Flags from the machine notes: the closed network refuses Chromium's background connections.
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 /** Ids seen along the way, for the role × route checks at the end. */
 const seen = { jobId: "", batchId: 0, failedRequestId: 0 };
 
@@ -346,5 +351,56 @@ describe("IA console over HTTP", () => {
     const noCsrf = await ia.request("POST", "/jobs", { accept: "json", json: {}, csrf: false });
     expect(noCsrf.status).toBe(403);
     expect(noCsrf.json().code).toBe("csrf");
+  });
+
+  it("shows the live progress bar in Chromium: the page script polls, fills the rows and settles on the summary", { timeout: 240_000 }, async () => {
+    for (let i = 0; i < 4; i++) await approvedRequest();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    try {
+      const page = await (await browser.newContext({ locale: "ja-JP" })).newPage();
+      const problems: string[] = [];
+      // Script errors and CSP refusals; failed loads by URL (browsers ask for /favicon.ico on their own).
+      page.on("console", (m) => {
+        if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text());
+      });
+      page.on("response", (r) => {
+        if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) problems.push(`${r.status()} ${r.url()}`);
+      });
+      page.on("pageerror", (e) => problems.push(e.message));
+      await page.goto(`${server.url}/ia/login?next=/ia/queue`);
+      await page.fill('input[name="username"]', ops.iaOp.username);
+      await page.fill('input[name="password"]', ops.iaOp.password);
+      await page.fill('input[name="totp"]', await ops.iaOp.nextCode());
+      await Promise.all([page.waitForURL(`${server.url}/ia/queue`), page.click('form button[type="submit"]')]);
+      await Promise.all([page.waitForURL(/\/ia\/jobs\/[0-9a-f-]{36}$/), page.click('form[action="/ia/jobs"] button[type="submit"]')]);
+
+      // Sample the bar until the server-rendered summary replaces the running page.
+      const values = new Set<number>();
+      const deadline = Date.now() + 180_000;
+      for (;;) {
+        const s = await page.evaluate(() => ({
+          state: document.getElementById("ia-job")?.getAttribute("data-state"),
+          value: (document.getElementById("ia-job-progress") as HTMLProgressElement | null)?.value ?? -1,
+          max: (document.getElementById("ia-job-progress") as HTMLProgressElement | null)?.max ?? -1,
+          rows: document.querySelectorAll("#ia-job-issued tr").length,
+        })).catch(() => null); // the script reloads the page when the job ends
+        if (s?.state === "running") values.add(s.value);
+        if (s?.state === "finished") {
+          expect(s).toMatchObject({ value: 4, max: 4, rows: 4 });
+          break;
+        }
+        if (Date.now() > deadline) throw new Error("the job page never reached the finished state");
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      expect([...values].some((v) => v > 0 && v < 4), `progress values seen while running: ${[...values]}`).toBe(true);
+      expect(await page.textContent("main")).toContain("4 枚のカードを発行しました");
+      expect(problems).toEqual([]);
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: path.join(ARTIFACTS, "ia-issuance-job.png"), fullPage: true });
+      await page.goto(`${server.url}/ia/deliveries`);
+      await page.screenshot({ path: path.join(ARTIFACTS, "ia-deliveries.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 });
