@@ -39,6 +39,7 @@ import type { ConsoleKit } from "./kit.ts";
 /** The review decisions POST /applications/:id/decision accepts (decideApplication's Decision). */
 export const DECISIONS = ["lra_approve", "lra_reject", "lra_resubmit", "ra_approve", "ra_reject", "ra_return", "withdraw"] as const satisfies readonly Decision[];
 const DESTRUCTIVE: ReadonlySet<string> = new Set(["lra_reject", "ra_reject", "ra_return", "withdraw"]);
+const APPROVALS: ReadonlySet<string> = new Set(["lra_approve", "ra_approve"]);
 
 export interface ApplicationRoutesOptions {
   /** The hcRole code table (loadPolicies().hcRoles): qualification and manager-role choices. */
@@ -205,7 +206,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
           licence: licenceBadge(jsonColumn<LicenceCheck>(r.licence_check)?.result),
           badge: stateBadge(applicationMachine, String(r.state), l),
           origin: r.lra_id == null ? { key: `app.channel.${r.channel}` } : { name: lras.get(Number(r.lra_id))?.name ?? "" },
-          received: displayDate(r.created_at instanceof Date ? r.created_at : String(r.created_at), l),
+          received: displayDateTime(r.created_at, l),
         })),
       };
     }, { title: { en: "Applications", ja: "申込一覧" } });
@@ -242,8 +243,10 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const writer = opts.writers.includes(op.role);
     const licence = jsonColumn<LicenceCheck & { checkedAt?: string }>(app.licence_check);
     const identity = jsonColumn<Record<string, unknown>>(app.identity_check);
-    const actions = availableDecisions(state, op);
+    const actions = availableDecisions(app, op);
     const present = new Set(docs.map((d) => String(d.kind)));
+    const readiness = { identity: Boolean(identity?.checkedAt), licence: licence?.result === "match", documents: requiredDocuments(app.manager_role != null).every((k) => present.has(k)) };
+    const ready = { ...readiness, all: readiness.identity && readiness.licence && readiness.documents };
     const reviewing = isLraRole(op.role) ? ["received"] : ["received", "forwarded"];
     const docsOpen = ["received", "returned_to_lra", "forwarded"].includes(state);
     const lras = app.lra_id == null ? undefined : await lraNames(db);
@@ -279,31 +282,45 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
       },
       canIdentity: writer && reviewing.includes(state),
       identityTypes: IDENTITY_DOCUMENT_TYPES.map((t) => ({ value: t, labelKey: `app.idType.${t}` })),
-      docs: docs.map((d) => ({
-        ...documentJson(d, kit.base),
-        kindText: l === "ja" ? DOCUMENT_KINDS[d.kind as keyof typeof DOCUMENT_KINDS]?.ja : DOCUMENT_KINDS[d.kind as keyof typeof DOCUMENT_KINDS]?.en,
-        isImage: String(d.media_type).startsWith("image/"),
-        sizeText: displaySize(Number(d.size_bytes)),
-        uploadedText: displayDateTime(d.created_at, l),
-      })),
-      required: requiredDocuments(app.manager_role != null).map((k) => ({ kind: k, text: l === "ja" ? DOCUMENT_KINDS[k].ja : DOCUMENT_KINDS[k].en, present: present.has(k) })),
+      docs: docs.map((d) => {
+        const j = documentJson(d, kit.base);
+        const kind = DOCUMENT_KINDS[d.kind as keyof typeof DOCUMENT_KINDS];
+        return {
+          ...j,
+          kindText: l === "ja" ? kind?.ja : kind?.en,
+          isImage: String(d.media_type).startsWith("image/"),
+          sizeText: displaySize(Number(d.size_bytes)),
+          shaShort: String(j.sha256).slice(0, 16),
+          uploadedText: displayDateTime(d.created_at, l),
+        };
+      }),
+      requiredDocs: requiredDocuments(app.manager_role != null).map((k) => ({ kind: k, text: l === "ja" ? DOCUMENT_KINDS[k].ja : DOCUMENT_KINDS[k].en, present: present.has(k) })),
       canUpload: writer && docsOpen,
       uploadUrl: `${kit.url(`/applications/${Number(app.id)}/documents`)}?_csrf=`,
       decisionUrl: kit.url(`/applications/${Number(app.id)}/decision`),
       identityUrl: kit.url(`/applications/${Number(app.id)}/identity-check`),
       listUrl: kit.url("/applications"),
-      ready: { identity: Boolean(identity?.checkedAt), licence: licence?.result === "match", documents: requiredDocuments(app.manager_role != null).every((k) => present.has(k)) },
+      ready,
+      showReadiness: actions.some((a) => APPROVALS.has(a)),
       identityDefaults: { method: isLraRole(op.role) || app.channel === "ra_desk" ? "face_to_face" : "mail_copies" },
       maxDocumentMb: MAX_DOCUMENT_BYTES / 1048576,
       documentKinds: Object.entries(DOCUMENT_KINDS).filter(([k]) => k !== "signed_receipt").map(([k, v]) => ({ value: k, text: l === "ja" ? v.ja : v.en })),
-      approve: actions.filter((a) => !DESTRUCTIVE.has(a)).map((a) => ({ decision: a, labelKey: `app.decision.${a}` })),
+      // Approvals stay possible when a check is missing (the service re-checks and names what is
+      // missing), but are then not the primary action.
+      approve: actions.filter((a) => !DESTRUCTIVE.has(a)).map((a, i) => ({ decision: a, labelKey: `app.decision.${a}`, primary: i === 0 && (!APPROVALS.has(a) || ready.all) })),
       refuse: actions.filter((a) => DESTRUCTIVE.has(a)).map((a) => ({ decision: a, labelKey: `app.decision.${a}` })),
       ...(opts.detailExtras ? await opts.detailExtras(req, app) : {}),
     };
   };
 
-  const availableDecisions = (state: string, op: Operator): Decision[] =>
-    availableTransitions(applicationMachine, state, op).filter((t): t is Decision => (DECISIONS as readonly string[]).includes(t));
+  /**
+   * The decisions `op` may take on `app` now (buttons and `actions`). An LRA application still
+   * under LRA review is not offered to the RA (the machine's guard would refuse it anyway).
+   */
+  const availableDecisions = (app: Row, op: Operator): Decision[] =>
+    availableTransitions(applicationMachine, String(app.state), op)
+      .filter((t): t is Decision => (DECISIONS as readonly string[]).includes(t))
+      .filter((t) => !(app.channel === "lra" && app.state === "received" && (t === "ra_approve" || t === "ra_reject")));
 
   const title = (app: Row) => ({ en: `Application ${app.application_no}`, ja: `申込 ${app.application_no}` });
 
@@ -322,7 +339,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const docs = await listDocuments(db, Number(app.id));
     await respond(
       kit, req, res, "application",
-      { application: applicationJson(app), documents: docs.map((d) => documentJson(d, kit.base)), actions: availableDecisions(String(app.state), op) },
+      { application: applicationJson(app), documents: docs.map((d) => documentJson(d, kit.base)), actions: availableDecisions(app, op) },
       () => detailPage(req, op, app, docs),
       { title: title(app) },
     );
