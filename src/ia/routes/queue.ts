@@ -142,6 +142,7 @@ export function mountQueueRoutes(router: Router, kit: ConsoleKit, deps: IaRouteD
     const current = deps.jobs.current();
     kit.render(res, "queue", {
       approved, failed, issuing, issued,
+      truncated: { approved: (counts.approved ?? 0) > approved.length, failed: (counts.failed ?? 0) > failed.length },
       counts: { approved: counts.approved ?? 0, failed: counts.failed ?? 0, issuing: counts.issuing ?? 0, issued: counts.issued ?? 0, requested: counts.requested ?? 0 },
       job: current ? jobSummary(current) : null,
       recentJobs: deps.jobs.recent().slice(0, 5).map(jobSummary),
