@@ -452,3 +452,75 @@ export async function failRevocationRequest(db: Knex, op: Operator, id: number, 
 export async function retryRevocationRequest(db: Knex, op: Operator, id: number): Promise<Row> {
   return db.transaction((trx) => applyTransition(trx, revocationRequestMachine, "retry", id, op));
 }
+
+/** A card (or a certificate not on a card) found by searchRevocationTargets. */
+export interface RevocationTargetHit {
+  cardLabel: string | null;
+  applicationId: number | null;
+  applicationNo: string | null;
+  nameKanji: string | null;
+  subscriberId: string | null;
+  certificates: Omit<TargetCertificate, "cardLabel">[];
+}
+
+/**
+ * Finds issued certificates to revoke by card label, serial number, application number,
+ * subscriber identifier or name (kanji or kana), grouped per card; at most 50 certificates. An
+ * LRA operator finds its own association's subscribers only. @throws ForbiddenError.
+ */
+export async function searchRevocationTargets(db: Knex, op: Operator, query: string): Promise<RevocationTargetHit[]> {
+  if (!READERS.has(op.role)) throw new ForbiddenError(`role ${op.role} may not search certificates`, "証明書を検索する権限がありません");
+  const q = query.normalize("NFKC").trim();
+  if (!q) return [];
+  const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const serial = canonicalSerial(q);
+  const rows = await db("certificates as c")
+    .join("certificate_authorities as ca", "ca.id", "c.ca_id")
+    .joinRaw(`LEFT JOIN issuance_requests AS ir ON c.request_key = 'ir:' || ir.id::text || ':' || c.profile`)
+    .leftJoin("applications as a", "a.id", "ir.application_id")
+    .leftJoin("revocations as r", function () {
+      this.on("r.certificate_id", "c.id").andOnNull("r.released_at");
+    })
+    .where("c.status", "issued")
+    .where((w) => {
+      w.where("c.card_label", q).orWhere("a.application_no", q).orWhere("a.subscriber_id", q)
+        .orWhere("a.name_kanji", "like", like).orWhere("a.name_kana", "like", like);
+      if (serial) w.orWhere("c.serial_hex", serial);
+    })
+    .modify((b) => {
+      if (isLraRole(op.role)) b.where("a.lra_id", op.lraId ?? -1);
+    })
+    .orderBy([{ column: "c.card_label" }, { column: "c.id" }])
+    .limit(50)
+    .select("c.id", "ca.name as ca_name", "c.serial_hex", "c.profile", "c.not_after", "c.card_label", "r.reason as revoked_reason",
+      "a.id as application_id", "a.application_no", "a.name_kanji", "a.subscriber_id");
+  const hits = new Map<string, RevocationTargetHit>();
+  for (const r of rows) {
+    const key = r.card_label ? `card:${r.card_label}` : `cert:${r.id}`;
+    const hit: RevocationTargetHit = hits.get(key) ?? {
+      cardLabel: r.card_label ?? null, applicationId: r.application_id == null ? null : Number(r.application_id), applicationNo: r.application_no ?? null,
+      nameKanji: r.name_kanji ?? null, subscriberId: r.subscriber_id ?? null, certificates: [],
+    };
+    hit.certificates.push({ certificateId: Number(r.id), caName: r.ca_name, serialHex: r.serial_hex, profile: r.profile, notAfter: new Date(r.not_after), revokedReason: r.revoked_reason ?? null });
+    hits.set(key, hit);
+  }
+  return [...hits.values()];
+}
+
+/**
+ * The auditor's view of revocations (issue 4 item 5): the latest revocations rows (holds,
+ * releases, revocations, with the actor who wrote them) with the request that caused each, newest
+ * first. @throws ForbiddenError for roles other than auditor, RA officers and admin.
+ */
+export async function listRecentRevocations(db: Knex, op: Operator, limit = 200): Promise<Row[]> {
+  if (!["auditor", "admin", "ra_officer", "ra_approver"].includes(op.role)) {
+    throw new ForbiddenError(`role ${op.role} may not read the revocation records`, "失効記録を閲覧する権限がありません");
+  }
+  return (await db("revocations as r")
+    .join("certificate_authorities as ca", "ca.id", "r.ca_id")
+    .leftJoin("certificates as c", "c.id", "r.certificate_id")
+    .orderBy("r.revoked_at", "desc")
+    .limit(Math.min(limit, 1000))
+    .select("r.id", "ca.name as ca_name", "r.serial_hex", "r.reason", "r.revoked_at", "r.invalidity_date", "r.released_at", "r.actor",
+      "c.card_label", "c.profile", "r.subject_ca_id")) as Row[];
+}
