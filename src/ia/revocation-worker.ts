@@ -26,6 +26,7 @@ import {
 } from "../pipeline/revocation-requests.ts";
 import type { Row } from "../pipeline/machine.ts";
 import { auditActor, type Operator } from "../pipeline/operator.ts";
+import { startPollLoop } from "../pipeline/poll-loop.ts";
 import type { IaContext } from "./context.ts";
 import { RevocationError, revokeCertificate } from "./revocation.ts";
 
@@ -136,29 +137,8 @@ export interface RevocationWorkerOptions {
  * once a run in progress has finished.
  */
 export function startRevocationWorker(ctx: Pick<IaContext, "db">, opts: RevocationWorkerOptions = {}): { stop(): Promise<void> } {
-  const interval = opts.intervalMs ?? DEFAULT_REVOCATION_POLL_MS;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const tick = () => {
-    running = (async () => {
-      try {
-        const r = await executeApprovedRevocationRequests(ctx, opts.operator);
-        if (r.executed.length || r.failed.length) opts.onRun?.(r);
-      } catch (e) {
-        opts.onError?.(e);
-      }
-    })();
-    void running.then(() => {
-      if (!stopped) timer = setTimeout(tick, interval);
-    });
-  };
-  tick();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
-    },
-  };
+  return startPollLoop(async () => {
+    const r = await executeApprovedRevocationRequests(ctx, opts.operator);
+    if (r.executed.length || r.failed.length) opts.onRun?.(r);
+  }, opts.intervalMs ?? DEFAULT_REVOCATION_POLL_MS, opts.onError);
 }

@@ -20,6 +20,7 @@ import type { Knex } from "knex";
 import { appendAudit, type AuditEvent } from "../audit/log.ts";
 import { ForbiddenError } from "../pipeline/errors.ts";
 import { isLraRole, type Operator } from "../pipeline/operator.ts";
+import { startPollLoop } from "../pipeline/poll-loop.ts";
 import type { Mailer } from "./mailer.ts";
 
 /** Days before notAfter at which a notice is sent, most distant first. */
@@ -266,4 +267,18 @@ export async function listExpiringCertificates(db: Knex, op: Operator, opts: { n
     notices: notices.filter((n) => n.subject_key === s.subjectKey)
       .map((n) => ({ threshold: Number(n.threshold_days), state: String(n.state), sentAt: n.sent_at ? new Date(n.sent_at) : null })),
   }));
+}
+
+/**
+ * Starts the in-process notice loop a role server (RA or IA) can run: sendExpiryNotices now and
+ * then every `intervalMs` (default 6 h — each notice goes out once whatever the frequency, so a
+ * restart or a missed day only delays a notice until the next run). `stop()` ends the loop and
+ * resolves after a run in progress.
+ */
+export function startExpiryNoticeLoop(
+  db: Knex,
+  mailer: Mailer,
+  opts: { intervalMs?: number; onRun?: (r: NoticeRun) => void; onError?: (e: unknown) => void } = {},
+): { stop(): Promise<void> } {
+  return startPollLoop(async () => opts.onRun?.(await sendExpiryNotices(db, mailer)), opts.intervalMs ?? 6 * 3600_000, opts.onError);
 }

@@ -10,7 +10,7 @@ import path from "node:path";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
-import { expiryNoticeMail, listExpiringCertificates, sendExpiryNotices, thresholdFor } from "../../src/notices/expiry.ts";
+import { expiryNoticeMail, listExpiringCertificates, sendExpiryNotices, startExpiryNoticeLoop, thresholdFor, type NoticeRun } from "../../src/notices/expiry.ts";
 import { createMailer, type Mailer } from "../../src/notices/mailer.ts";
 import { prefillRenewal, submitRenewalApplication } from "../../src/notices/renewal.ts";
 import { ConflictError, ForbiddenError } from "../../src/pipeline/errors.ts";
@@ -167,6 +167,19 @@ describe("expiry notices", () => {
     expect(mail.subject).toContain("HPKI 証明書の有効期限のお知らせ（30日前）");
     expect(mail.body).toContain(`${entry.nameKanji} 様`);
     expect(fs.statSync(sent.file!).mode & 0o777).toBe(0o640);
+  });
+});
+
+describe("notice loop", () => {
+  it("runs now and again after its interval until stopped", async () => {
+    const runs: NoticeRun[] = [];
+    const loop = startExpiryNoticeLoop(db(), mailer, { intervalMs: 50, onRun: (r) => runs.push(r) });
+    while (runs.length < 2) await new Promise((r) => setTimeout(r, 20));
+    await loop.stop();
+    const after = runs.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(runs.length).toBe(after);
+    expect(runs[0]).toMatchObject({ sent: [], failed: [] }); // nothing due today: the demo certificates run five years
   });
 });
 

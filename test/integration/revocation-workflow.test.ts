@@ -17,6 +17,7 @@ import {
   rejectRevocationRequest, reviewEmergencyRevocation,
 } from "../../src/pipeline/revocation-requests.ts";
 import { toPem } from "../../src/pki/pem.ts";
+import { isEmbedded } from "../../src/store/db.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
 import { issueSubscribers, setUpRegistration, type IssuedSubscriber, type Staff } from "./revocation-workflow-fixture.ts";
 
@@ -24,12 +25,14 @@ let t: TestIa;
 let s: Staff;
 let subs: IssuedSubscriber[];
 let lraSub: IssuedSubscriber;
+let raceSubs: IssuedSubscriber[];
 
 beforeAll(async () => {
   t = await openTestIa("revocation-workflow");
   s = await setUpRegistration(t);
   subs = await issueSubscribers(t, s, 5);
   [lraSub] = await issueSubscribers(t, s, 1, { viaLra: true });
+  raceSubs = await issueSubscribers(t, s, 3);
 });
 afterAll(async () => t?.cleanup());
 
@@ -217,5 +220,21 @@ describe("revocation requests", () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  it("two IA workers racing execute each approved request exactly once (SKIP LOCKED; Postgres)", async (ctx) => {
+    if (isEmbedded(db())) ctx.skip(); // PGlite has one connection: no concurrency to test
+    const ids: number[] = [];
+    for (const sub of raceSubs) {
+      const req = await createRevocationRequest(db(), s.officer.operator, { targetKind: "card", cardLabel: sub.cardLabel, channel: "subscriber_ra", reason: "superseded", grounds: "再発行" });
+      await approveRevocationRequest(db(), s.approver.operator, Number(req.id));
+      ids.push(Number(req.id));
+    }
+    const [a, b] = await Promise.all([executeApprovedRevocationRequests(t.ctx, s.ia.operator), executeApprovedRevocationRequests(t.ctx, s.ia.operator)]);
+    expect([...a.executed, ...b.executed].map((r) => r.requestId).sort((x, y) => x - y)).toEqual(ids);
+    expect([...a.failed, ...b.failed]).toEqual([]);
+    for (const sub of raceSubs) for (const c of sub.certificates) expect(await revocationOf(c.serialHex)).toMatchObject({ reason: "superseded" });
+    const executedAudits = await db()("audit_log").where({ action: "revocation_request.executed" }).whereIn("object_id", (await db()("revocation_requests").whereIn("id", ids).pluck("request_no")) as string[]).count({ n: "*" });
+    expect(Number(executedAudits[0].n)).toBe(3);
   });
 });
