@@ -13,6 +13,8 @@
  *   GET  /ra/receipts?state=recorded           → {receipts: [{…, application, recorder}]}
  *   POST /ra/receipts/:id/review               → {receipt}  ({decision: "accept"|"return", note?})
  * The list filters default to requested / recorded; state=all lists every state.
+ * Deliveries and handover of directly taken applications (the RA desk's):
+ * src/web/console/application-handover.ts.
  */
 import type { Request, Router } from "express";
 import { z } from "zod";
@@ -28,6 +30,7 @@ import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import {
   applicationSummaryJson, displayDate, displayDateTime, issuanceRequestJson, jsonColumn, lraBatchJson, receiptJson, stateBadge,
 } from "../web/console/application-format.ts";
+import { handoverExtras, mountHandoverRoutes } from "../web/console/application-handover.ts";
 import { listLraBatches, lraNames, operatorNames } from "../web/console/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, queryText, respond } from "../web/console/application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
@@ -68,9 +71,11 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
     directIntake: true,
     detailExtras: async (req, app) => {
       const l = lang(req);
+      const handover = await handoverExtras(kit, req, app);
       const ir = await issuanceRequestForApplication(db, Number(app.id));
       const names = await operatorNames(db, [ir?.created_by, ir?.approved_by]);
       return {
+        ...handover,
         canRequestIssuance: OFFICERS.includes(kit.operator(req).role) && app.state === "ra_approved",
         issuanceRequestUrl: kit.url(`/applications/${Number(app.id)}/issuance-request`),
         issuance: ir && {
@@ -83,6 +88,9 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
       };
     },
   });
+
+  // Cards of the applications taken directly (desk or mail) are handed over at the RA desk.
+  mountHandoverRoutes(router, kit, { readers: READERS, desk: OFFICERS, deliveriesTo: "ra" });
 
   const appCells = (l: Lang, a: Row) => ({
     href: kit.url(`/applications/${Number(a.id)}`),

@@ -5,37 +5,21 @@
  * pack, ship) run through the pipeline services with a stand-in card label: no HSM is needed to
  * test the consoles. Every console page is also rendered once as HTML.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.ts";
 import { createDeliveryBatch, shipDeliveryBatch } from "../../src/pipeline/delivery.ts";
 import { claimIssuanceRequests, completeIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
-import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
-import { ConsoleClient } from "../helpers/console-client.ts";
-import { openTestDatabase, type TestDb } from "../helpers/db.ts";
+import { startConsoleTestServer, type ConsoleClient, type ConsoleTestServer } from "../helpers/console-client.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
-import { applicationInputFor, demoRegisterRows, identityCheckInput, requiredUploads, samplePdf, DEMO_LICENCE_REGISTER } from "../helpers/pipeline.ts";
+import { applicationInputFor, demoRegisterRows, identityCheckInput, requiredUploads, samplePdf } from "../helpers/pipeline.ts";
 
-let t: TestDb;
-let server: StartedServer;
-let home: string;
+let t: ConsoleTestServer;
 let ia: TestOperator;
 const lra = { reviewer: undefined as unknown as ConsoleClient, manager: undefined as unknown as ConsoleClient, other: undefined as unknown as ConsoleClient };
 const ra = { officer: undefined as unknown as ConsoleClient, approver: undefined as unknown as ConsoleClient };
 
 beforeAll(async () => {
-  t = await openTestDatabase();
-  home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-handover-"));
-  await importLicenceRegister(t.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
-  server = await startServer({ cfg: loadConfig({ HPKI_HOME: home, HPKI_SESSION_SECRET: "e2e-console-secret-0123456789abcdef" }), db: t.db, roles: ["lra", "ra"], port: 0 });
-  const sign = async (base: "/lra" | "/ra", op: TestOperator) => {
-    const c = new ConsoleClient(server.url, base);
-    await c.login(op);
-    return c;
-  };
+  t = await startConsoleTestServer();
+  const sign = (base: "/lra" | "/ra", op: TestOperator) => t.signIn(base, op);
   lra.reviewer = await sign("/lra", await createTestOperator(t.db, "lra_reviewer", { lraCode: "13-001" }));
   lra.manager = await sign("/lra", await createTestOperator(t.db, "lra_manager", { lraCode: "13-001" }));
   lra.other = await sign("/lra", await createTestOperator(t.db, "lra_manager", { lraCode: "27-001" }));
@@ -44,11 +28,7 @@ beforeAll(async () => {
   ia = await createTestOperator(t.db, "ia_operator");
 });
 
-afterAll(async () => {
-  await server?.close();
-  await t?.cleanup();
-  if (home) fs.rmSync(home, { recursive: true, force: true });
-});
+afterAll(async () => t?.cleanup());
 
 /** Every page of a console answers 200 in HTML (templates compile, data fits). */
 async function pagesRender(c: ConsoleClient, paths: string[]): Promise<void> {

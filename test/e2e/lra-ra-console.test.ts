@@ -5,22 +5,13 @@
  * refusals: licence mismatch, bad uploads, double submit, concurrent approval, two-person rule,
  * cross-association access, wrong console.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.ts";
 import { MAX_DOCUMENT_BYTES } from "../../src/pipeline/applications.ts";
-import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
-import { ConsoleClient } from "../helpers/console-client.ts";
-import { openTestDatabase, type TestDb } from "../helpers/db.ts";
+import { ConsoleClient, startConsoleTestServer, type ConsoleTestServer } from "../helpers/console-client.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
-import { applicationInputFor, demoRegisterRows, identityCheckInput, requiredUploads, samplePdf, samplePng, DEMO_LICENCE_REGISTER } from "../helpers/pipeline.ts";
+import { applicationInputFor, demoRegisterRows, identityCheckInput, requiredUploads, samplePdf, samplePng } from "../helpers/pipeline.ts";
 
-let t: TestDb;
-let server: StartedServer;
-let home: string;
+let t: ConsoleTestServer;
 const rows = demoRegisterRows();
 let next = 0;
 
@@ -32,10 +23,7 @@ const CONSOLE_OF: Record<Who, "/lra" | "/ra"> = {
 };
 
 beforeAll(async () => {
-  t = await openTestDatabase();
-  home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-lra-ra-"));
-  await importLicenceRegister(t.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
-  server = await startServer({ cfg: loadConfig({ HPKI_HOME: home, HPKI_SESSION_SECRET: "e2e-console-secret-0123456789abcdef" }), db: t.db, roles: ["lra", "ra"], port: 0 });
+  t = await startConsoleTestServer();
   ops.reviewer = await createTestOperator(t.db, "lra_reviewer", { lraCode: "13-001", displayName: "審査 花子" });
   ops.manager = await createTestOperator(t.db, "lra_manager", { lraCode: "13-001" });
   ops.reviewerB = await createTestOperator(t.db, "lra_reviewer", { lraCode: "27-001" });
@@ -47,16 +35,11 @@ beforeAll(async () => {
   ops.lraIntruder = await createTestOperator(t.db, "lra_reviewer", { lraCode: "13-001" });
   ops.raIntruder = await createTestOperator(t.db, "ra_officer");
   await Promise.all((Object.keys(CONSOLE_OF) as Who[]).map(async (w) => {
-    c[w] = new ConsoleClient(server.url, CONSOLE_OF[w]);
-    await c[w].login(ops[w]);
+    c[w] = await t.signIn(CONSOLE_OF[w], ops[w]);
   }));
 });
 
-afterAll(async () => {
-  await server?.close();
-  await t?.cleanup();
-  if (home) fs.rmSync(home, { recursive: true, force: true });
-});
+afterAll(async () => t?.cleanup());
 
 const count = async (table: string) => Number((await t.db(table).count({ n: "*" }).first())?.n);
 
@@ -364,19 +347,19 @@ describe("roles and scope over HTTP", () => {
   });
 
   it("keeps LRA operators out of the RA console and RA operators out of the LRA console", async () => {
-    const intoRa = new ConsoleClient(server.url, "/ra");
+    const intoRa = new ConsoleClient(t.server.url, "/ra");
     const r = await intoRa.tryLogin(ops.lraIntruder.username, ops.lraIntruder.password, await ops.lraIntruder.nextCode());
     expect(r.status).toBe(403);
     expect((await intoRa.getJson("/applications")).status).toBe(401);
-    const intoLra = new ConsoleClient(server.url, "/lra");
+    const intoLra = new ConsoleClient(t.server.url, "/lra");
     const r2 = await intoLra.tryLogin(ops.raIntruder.username, ops.raIntruder.password, await ops.raIntruder.nextCode());
     expect(r2.status).toBe(403);
     // A signed-in LRA session opens nothing at /ra (and an RA session nothing at /lra).
-    const borrowed = new ConsoleClient(server.url, "/ra");
+    const borrowed = new ConsoleClient(t.server.url, "/ra");
     for (const [k, v] of c.reviewer.cookies) borrowed.cookies.set(k, v);
     expect((await borrowed.getJson("/applications")).status).toBe(401);
     expect((await borrowed.getJson("/issuance-requests")).status).toBe(401);
-    const borrowed2 = new ConsoleClient(server.url, "/lra");
+    const borrowed2 = new ConsoleClient(t.server.url, "/lra");
     for (const [k, v] of c.officer.cookies) borrowed2.cookies.set(k, v);
     expect((await borrowed2.getJson("/batches")).status).toBe(401);
   });

@@ -6,7 +6,17 @@
  *   await c.login(reviewer);                         // TestOperator from ./operators.ts
  *   const r = await c.postJson("/applications", {...}); // X-CSRF-Token sent automatically
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadConfig } from "../../src/config.ts";
+import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
+import type { Db } from "../../src/store/db.ts";
+import type { RoleName } from "../../src/web/role.ts";
+import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { openTestDatabase } from "./db.ts";
 import type { TestOperator } from "./operators.ts";
+import { DEMO_LICENCE_REGISTER } from "./pipeline.ts";
 
 export interface ConsoleResponse {
   status: number;
@@ -128,4 +138,39 @@ export class ConsoleClient {
     await this.getJson("/login");
     return this.postJson("/login", { username, password, totp });
   }
+}
+
+/** A started HTTP server over a fresh test database with the licence register loaded. */
+export interface ConsoleTestServer {
+  db: Db;
+  server: StartedServer;
+  /** A client of console `base` signed in as `op` (one TOTP code used). */
+  signIn(base: string, op: Pick<TestOperator, "username" | "password" | "nextCode">): Promise<ConsoleClient>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Starts the real role servers `roles` (port 0) on a fresh database (Postgres with DATABASE_URL,
+ * else PGlite) with the demo licence register imported; call cleanup() in afterAll.
+ */
+export async function startConsoleTestServer(roles: RoleName[] = ["lra", "ra"]): Promise<ConsoleTestServer> {
+  const t = await openTestDatabase();
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-consoles-"));
+  await importLicenceRegister(t.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
+  const cfg = loadConfig({ HPKI_HOME: home, HPKI_SESSION_SECRET: "e2e-console-secret-0123456789abcdef" });
+  const server = await startServer({ cfg, db: t.db, roles, port: 0 });
+  return {
+    db: t.db,
+    server,
+    async signIn(base, op) {
+      const c = new ConsoleClient(server.url, base);
+      await c.login(op);
+      return c;
+    },
+    async cleanup() {
+      await server.close();
+      await t.cleanup();
+      fs.rmSync(home, { recursive: true, force: true });
+    },
+  };
 }
