@@ -18,6 +18,17 @@ import {
   type RevocationChannel, type RevocationRequestReason, type ReviewOutcome,
 } from "./revocation-request.ts";
 
+/**
+ * Postgres NOTIFY channel raised (on commit) when a request becomes approved — by approval or as
+ * an emergency — so a listening IA worker executes it at once instead of at its next poll.
+ */
+export const REVOCATION_NOTIFY_CHANNEL = "hpki_revocation_requests";
+
+/** Raises REVOCATION_NOTIFY_CHANNEL inside `trx` (delivered when it commits; a no-op without listeners). */
+async function notifyApproved(trx: Knex.Transaction): Promise<void> {
+  await trx.raw(`NOTIFY ${REVOCATION_NOTIFY_CHANNEL}`);
+}
+
 /** One certificate a request covers, with its current status. */
 export interface TargetCertificate {
   certificateId: number;
@@ -221,6 +232,7 @@ async function insertRequest(
           application_id: t.applicationId, subscriber_id: t.subscriberId, lra_id: t.lraId, created_by: op.id,
         })
         .returning("*")) as Row[];
+      if (row.state === "approved") await notifyApproved(trx);
       await appendAudit(trx, [{
         ...auditActor(op),
         action: row.emergency ? "revocation_request.emergency_created" : "revocation_request.created",
@@ -321,9 +333,13 @@ export async function createEmergencyRevocation(db: Knex, op: Operator, input: u
  *   `expectedVersion` no longer current), NotFoundError.
  */
 export async function approveRevocationRequest(db: Knex, op: Operator, id: number, opts: { expectedVersion?: number } = {}): Promise<Row> {
-  return db.transaction((trx) => applyTransition(trx, revocationRequestMachine, "approve", id, op, {
-    patch: { approved_by: op.id, approved_at: trx.fn.now() }, expectedVersion: opts.expectedVersion,
-  }));
+  return db.transaction(async (trx) => {
+    const row = await applyTransition(trx, revocationRequestMachine, "approve", id, op, {
+      patch: { approved_by: op.id, approved_at: trx.fn.now() }, expectedVersion: opts.expectedVersion,
+    });
+    await notifyApproved(trx);
+    return row;
+  });
 }
 
 /** Rejects a requested revocation with a reason (required). @throws ValidationError, ForbiddenError, ConflictError. */
@@ -450,7 +466,32 @@ export async function failRevocationRequest(db: Knex, op: Operator, id: number, 
 
 /** Puts a failed request back in the queue (IA operator or RA approver). */
 export async function retryRevocationRequest(db: Knex, op: Operator, id: number): Promise<Row> {
-  return db.transaction((trx) => applyTransition(trx, revocationRequestMachine, "retry", id, op));
+  return db.transaction(async (trx) => {
+    const row = await applyTransition(trx, revocationRequestMachine, "retry", id, op);
+    await notifyApproved(trx);
+    return row;
+  });
+}
+
+/**
+ * IA side, Postgres only: LISTENs on REVOCATION_NOTIFY_CHANNEL on a dedicated connection (outside
+ * the pool) and calls `onApproved` for each notification. Returns the means to close it.
+ * @throws when the connection cannot be opened.
+ */
+export async function listenForApprovedRevocations(db: Knex, onApproved: () => void, onError?: (e: unknown) => void): Promise<{ close(): Promise<void> }> {
+  interface PgConnection {
+    query(sql: string): Promise<unknown>;
+    on(event: "notification", cb: (n: { channel: string }) => void): void;
+    on(event: "error", cb: (e: Error) => void): void;
+  }
+  const client = db.client as { acquireRawConnection(): Promise<PgConnection>; destroyRawConnection(c: PgConnection): Promise<void> };
+  const conn = await client.acquireRawConnection();
+  conn.on("notification", (n) => {
+    if (n.channel === REVOCATION_NOTIFY_CHANNEL) onApproved();
+  });
+  conn.on("error", (e) => onError?.(e));
+  await conn.query(`LISTEN ${REVOCATION_NOTIFY_CHANNEL}`);
+  return { close: () => client.destroyRawConnection(conn) };
 }
 
 /** A card (or a certificate not on a card) found by searchRevocationTargets. */

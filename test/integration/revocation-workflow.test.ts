@@ -237,4 +237,23 @@ describe("revocation requests", () => {
     const executedAudits = await db()("audit_log").where({ action: "revocation_request.executed" }).whereIn("object_id", (await db()("revocation_requests").whereIn("id", ids).pluck("request_no")) as string[]).count({ n: "*" });
     expect(Number(executedAudits[0].n)).toBe(3);
   });
+
+  it("on Postgres the worker wakes on NOTIFY: an emergency hold runs at once although the poll interval is a minute", async (ctx) => {
+    if (isEmbedded(db())) ctx.skip(); // PGlite: the poll interval is the bound (previous test)
+    const sub = subs[1];
+    const worker = startRevocationWorker(t.ctx, { intervalMs: 60_000, operator: s.ia.operator });
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // the first run and the LISTEN
+      const started = Date.now();
+      await createEmergencyRevocation(db(), s.officer2.operator, {
+        ...certTarget(sub, "auth-person"), reason: "certificateHold", grounds: "紛失の電話", callerVerification: "折り返し確認済み",
+      });
+      let rev;
+      while (!(rev = await revocationOf(certTarget(sub, "auth-person").serialHex)) && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(rev).toMatchObject({ reason: "certificateHold" });
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      await worker.stop();
+    }
+  });
 });
