@@ -1,11 +1,14 @@
 /**
  * The RA console (登録局): one express router at /ra for the roles ra_officer and
  * ra_approver (the auditor reads; see src/web/console/router.ts for
- * sign-in, sessions, CSRF and errors). Routes: ./routes.ts.
+ * sign-in, sessions, CSRF and errors). Routes: ./routes.ts (registration), ./revocation-routes.ts
+ * (revocation requests), ./expiry-routes.ts (expiring certificates, renewal).
  */
 import { loadPolicies } from "../policies.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
+import { mountExpiryRoutes } from "./expiry-routes.ts";
+import { mountRevocationRoutes } from "./revocation-routes.ts";
 import { mountRaRoutes } from "./routes.ts";
 
 /** Creates the RA console role server (registered as "ra" in src/web/roles.ts). */
@@ -14,7 +17,11 @@ export async function createRaServer(deps: RoleDeps): Promise<RoleServer> {
   const router = createConsoleRouter(deps, {
     console: "ra",
     roles: ["ra_officer", "ra_approver"],
-    mount: (r, kit) => mountRaRoutes(r, kit, hcRoles),
+    mount: (r, kit) => {
+      mountRaRoutes(r, kit, hcRoles);
+      mountRevocationRoutes(r, kit);
+      mountExpiryRoutes(r, kit, hcRoles);
+    },
   });
   return consoleRoleServer("ra", router);
 }
