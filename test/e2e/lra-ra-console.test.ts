@@ -233,6 +233,7 @@ describe("LRA → RA over HTTP", () => {
     expect(doc.headers.get("x-content-type-options")).toBe("nosniff");
     expect(doc.headers.get("content-security-policy")).toMatch(/(^|; )sandbox(;|$)/);
     expect(doc.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect((await c.reviewer.get(`/documents/${png.json().document.id}?download=1`)).headers.get("content-disposition")).toMatch(/^attachment;.*filename="photo.png"/);
     // The RA and the auditor may read it; LRA B may not.
     expect((await c.officer.get(`/documents/${png.json().document.id}`)).status).toBe(200);
     expect((await c.auditor.get(`/documents/${png.json().document.id}`)).status).toBe(200);

@@ -11,7 +11,7 @@
  *   POST /applications                      → 201 {application}  (form fields + formToken [+ channel])
  *   GET  /applications/:id                  → {application, documents, actions}
  *   POST /applications/:id/documents        → 201 {document: {id, sha256, mediaType}}  (multipart kind, file)
- *   GET  /documents/:id                     → the bytes (sniffed type, inline, sandboxed)
+ *   GET  /documents/:id                     → the bytes (sniffed type, inline, sandboxed; ?download=1: attachment)
  *   POST /applications/:id/identity-check   → {application}
  *   POST /applications/:id/decision         → {application}  ({decision, reason?, version?})
  */
@@ -357,11 +357,15 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
 
   router.get("/documents/:id", read, async (req, res) => {
     const doc = await getDocument(db, kit.operator(req), idParam(req));
-    const ascii = doc.filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
+    // The saved name ends as the bytes are (a PNG sent as "scan.pdf" is saved as "scan.png").
+    const ext = { "application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png" }[doc.mediaType] ?? "bin";
+    const filename = `${doc.filename.replace(/\.[A-Za-z0-9]{1,5}$/, "")}.${ext}`;
+    const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
     res.set({
       "Content-Type": doc.mediaType,
       "Content-Length": String(doc.content.length),
-      "Content-Disposition": `inline; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(doc.filename)}`,
+      // ?download=1: a saved copy, for browsers whose PDF viewer does not run in a sandbox.
+      "Content-Disposition": `${req.query.download === "1" ? "attachment" : "inline"}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`,
       "X-Content-Type-Options": "nosniff",
       // The bytes are an applicant's scan: no script, no plugin, no network, shown in our frames only.
       "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'self'",
