@@ -60,12 +60,14 @@ const TONE: Record<string, "ok" | "warn" | "error" | ""> = {
   received: "warn", returned_to_lra: "warn", forwarded: "warn", requested: "warn", shipped: "warn", recorded: "warn", failed: "error",
   lra_rejected: "error", ra_rejected: "error", withdrawn: "error", returned: "error",
   ra_approved: "ok", completed: "ok", handed_over: "ok", issued: "ok", accepted: "ok", approved: "ok",
+  // Per machine where one state name means different things: a receipt "issued" is not yet back.
+  "receipt.issued": "warn",
 };
 
 /** A state badge for a page: {state, label, tone} (label in the page language). */
 export function stateBadge<S extends string, T extends string>(m: Machine<S, T>, state: string, lang: Lang): { state: string; label: string; tone: string } {
   const ja = m.stateJa[state as S] ?? state;
-  return { state, label: lang === "ja" ? ja : state.replace(/_/g, " "), tone: TONE[state] ?? "" };
+  return { state, label: lang === "ja" ? ja : state.replace(/_/g, " "), tone: TONE[`${m.entity}.${state}`] ?? TONE[state] ?? "" };
 }
 
 /** The Japanese label of an application state (for JSON clients that show it). */
