@@ -29,7 +29,8 @@ const DAY_MS = 86_400_000;
 /** Application states that end an application without a certificate (a renewal in them does not count). */
 const DEAD_STATES = ["lra_rejected", "ra_rejected", "withdrawn"];
 
-const PROFILE_NAMES: Record<string, { ja: string; en: string }> = {
+/** Names of the certificate profiles for subscribers and operators (policies/profiles). */
+export const CERTIFICATE_PROFILE_NAMES: Record<string, { ja: string; en: string }> = {
   sign: { ja: "署名用証明書", en: "signature certificate" },
   "auth-person": { ja: "認証用（人）証明書", en: "authentication certificate" },
   "auth-org": { ja: "認証用（組織）証明書", en: "organization authentication certificate" },
@@ -128,7 +129,7 @@ export function expiryNoticeMail(s: ExpiringSubject, threshold: number): { subje
   const desk = s.lraName ?? "HPKI 認証局 登録局";
   const deskEn = s.lraName ? `${s.lraName} (your regional association)` : "the HPKI Registration Authority";
   const lines = (lang: "ja" | "en") => s.certificates.map((c) => {
-    const kind = PROFILE_NAMES[c.profile]?.[lang] ?? c.profile;
+    const kind = CERTIFICATE_PROFILE_NAMES[c.profile]?.[lang] ?? c.profile;
     return lang === "ja" ? `  ・${kind}（発行CA: ${c.caName}、シリアル番号: ${c.serialHex}）` : `  - ${kind} (issuer ${c.caName}, serial ${c.serialHex})`;
   });
   const subject = `HPKI 証明書の有効期限のお知らせ（${threshold}日前） / HPKI certificate expiry notice (${threshold} days)`;

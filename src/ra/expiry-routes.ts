@@ -12,7 +12,7 @@
  *   POST /expiry/renewal/:applicationId   → 201 {application: {id, applicationNo, state, renewalOf}}  (the reviewed form fields [+ channel])
  */
 import type { Request, Router } from "express";
-import { listExpiringCertificates } from "../notices/expiry.ts";
+import { CERTIFICATE_PROFILE_NAMES, listExpiringCertificates } from "../notices/expiry.ts";
 import { prefillRenewal, submitRenewalApplication } from "../notices/renewal.ts";
 import { isLraRole, type OperatorRole } from "../pipeline/operator.ts";
 import { loadPolicies } from "../policies.ts";
@@ -58,6 +58,7 @@ export function mountExpiryRoutes(router: Router, kit: ConsoleKit, hcRoles: Read
           ...e,
           notAfterText: displayDate(e.notAfter, l),
           urgent: e.daysLeft <= 30,
+          certificates: e.certificates.map((c) => ({ ...c, profileText: CERTIFICATE_PROFILE_NAMES[c.profile]?.[l] ?? c.profile })),
           noticeRows: e.notices.map((n) => ({ ...n, sentText: displayDateTime(n.sentAt, l), sent: n.state === "sent" })),
           applicationHref: kit.url(`/applications/${e.applicationId}`),
         })),

@@ -26,6 +26,7 @@
  */
 import type { Request, Router } from "express";
 import { z } from "zod";
+import { CERTIFICATE_PROFILE_NAMES } from "../notices/expiry.ts";
 import { parseInput } from "../pipeline/errors.ts";
 import type { Row } from "../pipeline/machine.ts";
 import { availableTransitions } from "../pipeline/machine.ts";
@@ -98,6 +99,23 @@ function targetJson(t: ResolvedTarget | null): Record<string, unknown> | null {
   };
 }
 
+/** What the IA did to a certificate (revokeCertificate's action), for the pages. */
+const ACTION_NAMES: Record<string, { ja: string; en: string }> = {
+  revoked: { ja: "失効", en: "revoked" },
+  held: { ja: "一時停止", en: "put on hold" },
+  "hold-converted": { ja: "一時停止から失効", en: "hold made permanent" },
+  "hold-released": { ja: "一時停止の解除", en: "hold released" },
+};
+
+/** Page labels of a certificate: its kind and, when revoked, the reason, in the page language. */
+function certificateLabels(l: Lang, c: { profile: string; revokedReason?: string | null }) {
+  const reason = c.revokedReason ? REVOCATION_REQUEST_REASONS[c.revokedReason as keyof typeof REVOCATION_REQUEST_REASONS] : undefined;
+  return {
+    profileText: CERTIFICATE_PROFILE_NAMES[c.profile]?.[l] ?? c.profile,
+    revokedText: c.revokedReason ? (l === "ja" ? (reason?.ja ?? c.revokedReason) : c.revokedReason) : null,
+  };
+}
+
 /** Registers the revocation routes and their navigation entries on a console router. */
 export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
   const db = kit.deps.db;
@@ -137,7 +155,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
         ...h,
         prefillCard: h.cardLabel ? kit.url(`/revocations/new?targetKind=card&cardLabel=${encodeURIComponent(h.cardLabel)}`) : null,
         certificates: h.certificates.map((c) => ({
-          ...c, notAfterText: displayDateTime(c.notAfter, l),
+          ...c, ...certificateLabels(l, c), notAfterText: displayDateTime(c.notAfter, l),
           prefill: kit.url(`/revocations/new?targetKind=certificate&caName=${encodeURIComponent(c.caName)}&serialHex=${c.serialHex}`),
         })),
       })),
@@ -186,7 +204,9 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
   router.get("/revocations/new", file, async (req, res) => {
     const page = await formPage(req, false);
     await respond(kit, req, res, "ra/revocation-new", {
-      targets: page.targets.map(({ prefillCard: _p, ...h }) => ({ ...h, certificates: h.certificates.map(({ prefill: _x, notAfterText: _n, ...c }) => c) })),
+      targets: page.targets.map(({ prefillCard: _p, ...h }) => ({
+        ...h, certificates: h.certificates.map(({ prefill: _x, notAfterText: _n, profileText: _t, revokedText: _r, ...c }) => c),
+      })),
       channels: channelsFor(kit.operator(req)), reasons: Object.keys(REVOCATION_REQUEST_REASONS), cas: page.casOptions.map((c) => c.value),
     }, () => page, { title: { en: "New revocation request", ja: "失効申請の登録" } });
   });
@@ -228,8 +248,8 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
       json: { request: revocationRequestJson(request), target: targetJson(target), actions },
       page: {
         row,
-        target: target && { ...targetJson(target), certificates: target.certificates.map((c) => ({ ...c, notAfterText: displayDateTime(c.notAfter, l) })) },
-        results: jsonColumn<unknown[]>(request.results) ?? [],
+        target: target && { ...targetJson(target), certificates: target.certificates.map((c) => ({ ...c, ...certificateLabels(l, c), notAfterText: displayDateTime(c.notAfter, l) })) },
+        results: (jsonColumn<{ action?: string }[]>(request.results) ?? []).map((r) => ({ ...r, actionText: r.action ? (ACTION_NAMES[r.action]?.[l] ?? r.action) : null })),
         canApprove: actions.includes("approve") && Number(request.created_by) !== op.id,
         canReject: actions.includes("reject"),
         canReview: actions.includes("review") && Number(request.created_by) !== op.id,
