@@ -281,6 +281,10 @@ describe("LRA → RA over HTTP", () => {
     expect(html.status).toBe(400);
     expect(html.text).toContain("必須項目です");
     expect(html.text).toContain('value="山田　太郎"');
+    const badToken = await c.reviewer.post("/applications", { accept: "html", form: { nameKanji: "山田　太郎", formToken: "x" } });
+    expect(badToken.status).toBe(400);
+    expect(badToken.text).toContain("フォームを再読み込みしてから送信してください");
+    expect(badToken.text).toMatch(/name="formToken" value="[A-Za-z0-9_-]{16,}"/);
     expect(await count("applications")).toBe(before);
   });
 

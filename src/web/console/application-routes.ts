@@ -23,7 +23,7 @@ import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../../pip
 import {
   addDocument, decideApplication, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
 } from "../../pipeline/applications.ts";
-import { NotFoundError, parseInput, ValidationError } from "../../pipeline/errors.ts";
+import { jaMessage, NotFoundError, parseInput, ValidationError } from "../../pipeline/errors.ts";
 import type { LicenceCheck } from "../../pipeline/licence-check.ts";
 import { availableTransitions, type Row } from "../../pipeline/machine.ts";
 import { isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
@@ -63,8 +63,9 @@ const decisionSchema = z.object({
   version: z.union([z.number(), z.string().regex(/^\d+$/)]).optional().transform((v) => (v === undefined || v === "" ? undefined : Number(v))),
 });
 
+const FORM_TOKEN = /^[A-Za-z0-9_-]{16,100}$/;
 const intakeExtrasSchema = z.object({
-  formToken: z.string().regex(/^[A-Za-z0-9_-]{16,100}$/).optional(),
+  formToken: z.string().regex(FORM_TOKEN, jaMessage("invalid form token: reload the form and submit again", "フォームを再読み込みしてから送信してください。")).optional(),
   channel: z.enum(["ra_desk", "ra_mail"]).optional(),
 });
 
@@ -220,8 +221,11 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   router.post("/applications", write, async (req, res) => {
     const op = kit.operator(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
+    if (!kit.wantsJson(req)) {
+      const token = typeof body.formToken === "string" && FORM_TOKEN.test(body.formToken) ? body.formToken : newFormToken();
+      kit.formView(res, "application-new", formPage(req, token, body));
+    }
     const extras = parseInput(intakeExtrasSchema, { formToken: body.formToken || undefined, channel: opts.directIntake ? body.channel || undefined : undefined });
-    if (!kit.wantsJson(req)) kit.formView(res, "application-new", formPage(req, extras.formToken ?? newFormToken(), body));
     const repeated = extras.formToken ? Boolean(await db("applications").where({ idempotency_key: extras.formToken }).first("id")) : false;
     const row = await submitApplication(db, op, opts.hcRoles, body, { idempotencyKey: extras.formToken, channel: extras.channel });
     const application = applicationJson(row);
