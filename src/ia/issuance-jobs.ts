@@ -142,7 +142,6 @@ export class IssuanceJobRunner {
       release();
       throw e;
     }
-    this.opts.log?.info({ job: job.id, by: op.username, limit, total: job.total }, "issuance job started");
     void this.run(job, op).finally(release);
     return job;
   }
@@ -183,7 +182,6 @@ export class IssuanceJobRunner {
       };
     }
     job.total = Math.max(job.done, e ? job.total : job.done);
-    this.opts.log?.info({ job: job.id, issued: job.issued.length, failed: job.failed.map((f) => f.applicationNo), stopped: Boolean(e) }, "issuance job finished");
     job.state = "finished";
     job.finishedAt = new Date();
     if (this.running?.job === job) this.running = null;

@@ -104,7 +104,7 @@ async function documentData(deps: IaRouteDeps, batchId: number): Promise<Deliver
 
 function sendPdf(res: Response, bytes: Buffer, filename: string): void {
   res.type("application/pdf");
-  res.set("Content-Disposition", `inline; filename="${filename}"`);
+  res.set("Content-Disposition", `inline; filename="${filename.replace(/[^\w.-]/g, "_")}"`);
   res.set("Content-Length", String(bytes.length));
   res.end(bytes);
 }
