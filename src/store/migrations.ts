@@ -16,6 +16,11 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0004_cards": () => import("../../migrations/0004_cards.ts"),
   "0005_revocations": () => import("../../migrations/0005_revocations.ts"),
   "0006_crls": () => import("../../migrations/0006_crls.ts"),
+  "0025_sso_clients": () => import("../../migrations/0025_sso_clients.ts"),
+  "0026_sso_oidc_payloads": () => import("../../migrations/0026_sso_oidc_payloads.ts"),
+  "0027_sso_keys": () => import("../../migrations/0027_sso_keys.ts"),
+  "0028_sso_accounts": () => import("../../migrations/0028_sso_accounts.ts"),
+  "0029_sso_logins": () => import("../../migrations/0029_sso_logins.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -4,4 +4,6 @@
  */
 import type { RoleFactory, RoleName } from "./role.ts";
 
-export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {};
+export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {
+  sso: () => import("../sso/server.ts").then((m) => m.createSsoServer),
+};
