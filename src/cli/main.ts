@@ -10,6 +10,7 @@ import { registerInspectCommand } from "./inspect.ts";
 import { registerIssueCommands } from "./issue.ts";
 import { registerRevocationCommands } from "./revocation.ts";
 import { registerServeCommand } from "./serve.ts";
+import { registerSsoCommands } from "./sso.ts";
 
 const program = new Command()
   .name("hpki")
@@ -24,5 +25,6 @@ registerRevocationCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
 registerServeCommand(program);
+registerSsoCommands(program);
 
 await program.parseAsync(process.argv);
