@@ -132,7 +132,8 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
       }]);
       return id;
     });
-    const redirectTo = await provider.interactionResult(req, res, { login: { accountId: personId, amr: ["hwk", method === "challenge" ? "sc" : "mtls"] } }, { mergeWithLastSubmission: false });
+    // amr (RFC 8176 §2): a card signature unlocked by its PIN, or proof of possession of the TLS key.
+    const redirectTo = await provider.interactionResult(req, res, { login: { accountId: personId, amr: method === "challenge" ? ["sc", "pin"] : ["pop"] } }, { mergeWithLastSubmission: false });
     if (wantsJson(req)) res.json({ redirectTo });
     else res.redirect(303, redirectTo);
   }

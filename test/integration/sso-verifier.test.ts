@@ -6,6 +6,7 @@
  */
 import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
+import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
@@ -77,15 +78,18 @@ describe("CardLoginVerifier on our CAs", () => {
 });
 
 describe("CardLoginVerifier with foreign HPKI CAs", () => {
-  it("loads foreign CRLs for configured anchors and fails closed past their nextUpdate", async () => {
+  it("loads foreign CRLs for configured anchors (file or HTTP) and fails closed past their nextUpdate", async () => {
     let now = new Date("2022-09-07T00:00:00Z");
+    const crlServer = http.createServer((_req, res) => res.end(readFileSync(`${FIX}crls/medis-sign-ca2-2022-09-06.crl`)));
+    await new Promise<void>((r) => crlServer.listen(0, "127.0.0.1", () => r()));
+    const crlUrl = `http://127.0.0.1:${(crlServer.address() as { port: number }).port}/crl-sign2.crl`;
     const v = await CardLoginVerifier.open({
       db: ia.ctx.db,
       refreshIntervalMs: 0,
       policy: SIGNATURE_POLICY,
       foreignAnchors: [readFileSync(`${FIX}certs/mhlw-hpki-root-ca-v2.der`)],
       foreignCas: [readFileSync(`${FIX}certs/medis-sign-ca2.der`)],
-      foreignCrls: [`${FIX}crls/medis-sign-ca2-2022-09-06.crl`, `${FIX}crls/mhlw-root-v2-arl-2022-09-05.crl`, `${FIX}crls/jma-sign-ca-jv2-2022-09-05.crl`],
+      foreignCrls: [crlUrl, `${FIX}crls/mhlw-root-v2-arl-2022-09-05.crl`, `${FIX}crls/jma-sign-ca-jv2-2022-09-05.crl`],
       now: () => now,
       onError: () => {},
     });
@@ -96,5 +100,6 @@ describe("CardLoginVerifier with foreign HPKI CAs", () => {
     now = new Date("2022-09-11T00:00:00Z");
     expect(code(() => v.verify(medis))).toBe("revocation-unknown");
     v.close();
+    crlServer.close();
   });
 });
