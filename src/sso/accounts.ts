@@ -29,6 +29,7 @@ export class AccountLinkError extends SsoRequestError<"NO_SUCH_LINK" | "ACCOUNT_
   override name = "AccountLinkError";
 }
 
+/** A sso_persons row as a Person. */
 export function personFromRow(r: Record<string, any>): Person {
   return {
     id: r.id, issuer: r.issuer, subscriberId: r.subscriber_id, nameLatin: r.name_latin, nameKanji: r.name_kanji,

@@ -167,6 +167,19 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(jwks.keys.every((k) => k.kty === "RSA" && k.d === undefined)).toBe(true);
   });
 
+  it("the login page is Japanese by default, English on request, and carries the challenge", async () => {
+    const s = await startLogin("emr");
+    const ja = await s.browser.request(s.interactionUrl);
+    expect(ja.body).toContain('<html lang="ja">');
+    expect(ja.body).toContain("HPKIカードでログインします");
+    expect(ja.body).toContain("Medical Doctor");
+    const en = await s.browser.request(`${s.interactionUrl}?lang=en`);
+    expect(en.body).toContain("Log in with your HPKI card to");
+    // Handlebars escapes "=" as &#x3D;: the browser shows and posts the original text.
+    const challenge = /<pre id="challenge">([^<]+)<\/pre>/.exec(en.body)![1].replace(/&#x3D;/g, "=");
+    expect(challenge).toMatch(/^HPKI-SSO-LOGIN-1\nissuer=http:\/\/127\.0\.0\.1:\d+\/sso\ninteraction=/);
+  });
+
   let firstSub: string;
   let refreshToken: string | undefined;
   let idToken: string | undefined;
