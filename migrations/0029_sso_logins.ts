@@ -4,7 +4,8 @@ import type { Knex } from "knex";
  * Card-login challenges and the login history. A challenge is a fresh random nonce bound to one
  * oidc-provider interaction; it is consumed (used_at set) by the first login attempt that presents
  * it, so a replay finds it used. Every login, successful or refused, leaves a row for the portal's
- * "recent logins" (the audit log holds the same event).
+ * "recent logins" (the audit log holds the same event). The index on revocations.revoked_at serves
+ * the SSO revocation index's incremental read (re-revoked rows, src/sso/verifier.ts).
  */
 export async function up(db: Knex): Promise<void> {
   await db.schema.createTable("sso_challenges", (t) => {
@@ -26,6 +27,7 @@ export async function up(db: Knex): Promise<void> {
     t.timestamp("at", { useTz: true }).notNullable();
     t.index(["person_id", "at"]);
   });
+  await db.raw("CREATE INDEX revocations_revoked_at ON revocations (revoked_at) WHERE released_at IS NULL");
 }
 
 export async function down(): Promise<void> {

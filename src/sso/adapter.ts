@@ -81,7 +81,9 @@ export function knexAdapter(db: Knex): new (name: string) => Adapter {
   };
 }
 
-/** Deletes expired protocol rows; returns how many. */
+/** Deletes expired protocol rows and login challenges expired for a day or more; returns how many. */
 export async function purgeExpired(db: Knex, now: Date = new Date()): Promise<number> {
-  return db("sso_oidc_payloads").where("expires_at", "<", now).delete();
+  const payloads = await db("sso_oidc_payloads").where("expires_at", "<", now).delete();
+  const challenges = await db("sso_challenges").where("expires_at", "<", new Date(now.getTime() - 86400_000)).delete();
+  return payloads + challenges;
 }
