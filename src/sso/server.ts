@@ -104,7 +104,12 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
   /** Writes a refusal (audit + login history, one transaction) and answers 403 with the reason. */
   async function refuse(req: Request, res: Response, uid: string, clientId: string | undefined, method: LoginMethod, err: PathValidationError, identity?: CertificateIdentity) {
     await db.transaction(async (trx) => {
-      await trx("sso_logins").insert({ client_id: clientId ?? null, method, outcome: err.code, certificate_serial: identity?.serialHex ?? null, issuer: identity?.issuer ?? null, at: new Date() });
+      // A known person sees refused attempts with their certificate among their recent logins.
+      const person = identity ? await trx("sso_persons").where({ issuer: identity.issuer, subscriber_id: identity.subscriberId }).first("id") : undefined;
+      await trx("sso_logins").insert({
+        person_id: person?.id ?? null, client_id: clientId ?? null, method, outcome: err.code,
+        certificate_serial: identity?.serialHex ?? null, issuer: identity?.issuer ?? null, at: new Date(),
+      });
       await appendAudit(trx, [{
         actor: identity ? `${identity.issuer}/${identity.subscriberId}` : "anonymous", role: "sso", action: "sso.login-refused",
         objectType: "sso-interaction", objectId: uid, details: { code: err.code, detail: err.detail, method, clientId, remote: req.socket.remoteAddress },

@@ -288,9 +288,16 @@ describe("SSO center: OpenID provider + card login", () => {
     const other = await startLogin("emr");
     const cross = await other.browser.request(other.submit, { body: await signLoginChallenge(ia.ctx.cards, cards.doctor.label, cards.doctor.pin, s.challenge), json: true });
     expect(cross.json).toMatchObject({ error: "challenge-invalid" });
+    // A fresh challenge, posted as the login page's HTML form does (CRLF line ends, base64 fields).
     const fresh = await s.browser.request(s.interactionUrl, { json: true });
-    const again = await s.browser.request(s.submit, { body: await signLoginChallenge(ia.ctx.cards, cards.doctor.label, cards.doctor.pin, (fresh.json as { challenge: string }).challenge), json: true });
-    expect(again.status, again.body).toBe(200);
+    const text = (fresh.json as { challenge: string }).challenge;
+    const good = await signLoginChallenge(ia.ctx.cards, cards.doctor.label, cards.doctor.pin, text);
+    const again = await s.browser.request(s.submit, { body: new URLSearchParams({ ...good, challenge: text.replace(/\n/g, "\r\n") }) });
+    expect(again.status, again.body).toBe(303);
+    expect(again.location).toMatch(/\/sso\/auth\//);
+    // The doctor logged in before: the refused attempt with their certificate shows in their history.
+    const refusedRow = await ia.ctx.db("sso_logins").where({ outcome: "bad-challenge-signature" }).first("person_id");
+    expect(refusedRow.person_id).toMatch(/^p-/);
     expect(await auditCount("sso.login-refused", "bad-challenge-signature")).toBe(1);
     expect(await auditCount("sso.login-refused", "challenge-replayed")).toBe(1);
   });
