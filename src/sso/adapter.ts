@@ -8,26 +8,30 @@
  */
 import type { Knex } from "knex";
 import type { Adapter, AdapterPayload } from "oidc-provider";
-import { findClient } from "./clients.ts";
+import { resolveClient, type SsoClient } from "./clients.ts";
 
-/** Client metadata oidc-provider sees (OIDC Registration §2); the secret field holds the stored hash. */
-export function clientMetadata(c: NonNullable<Awaited<ReturnType<typeof findClient>>>): AdapterPayload {
+/**
+ * Client metadata oidc-provider sees (OIDC Registration §2); the secret field holds the stored
+ * hash. A client without a secret (the built-in portal) is public: token_endpoint_auth_method none.
+ */
+export function clientMetadata(c: SsoClient): AdapterPayload {
+  const isPublic = c.secretSha256.length === 0;
   return {
     client_id: c.clientId,
     client_name: c.name,
-    client_secret: c.secretSha256.toString("base64url"),
+    ...(isPublic ? {} : { client_secret: c.secretSha256.toString("base64url") }),
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
-    token_endpoint_auth_method: "client_secret_basic",
+    token_endpoint_auth_method: isPublic ? "none" : "client_secret_basic",
     subject_type: "pairwise",
     id_token_signed_response_alg: "RS256",
   };
 }
 
-/** Builds the adapter class for `db` (oidc-provider instantiates it once per model name). */
-export function knexAdapter(db: Knex): new (name: string) => Adapter {
+/** Builds the adapter class for `db` and `issuer` (oidc-provider instantiates it once per model name). */
+export function knexAdapter(db: Knex, issuer: string): new (name: string) => Adapter {
   return class KnexOidcAdapter implements Adapter {
     constructor(private readonly kind: string) {}
 
@@ -46,7 +50,7 @@ export function knexAdapter(db: Knex): new (name: string) => Adapter {
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.kind === "Client") {
-        const c = await findClient(db, id);
+        const c = await resolveClient(db, issuer, id);
         return c && !c.disabled ? clientMetadata(c) : undefined;
       }
       return this.one({ kind: this.kind, id });

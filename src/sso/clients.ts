@@ -101,6 +101,26 @@ export async function findClient(db: Knex, clientId: string): Promise<SsoClient 
   return r ? clientFromRow(r) : undefined;
 }
 
+/** Client id of the SSO center's own portal (a public client of its own provider). */
+export const PORTAL_CLIENT_ID = "hpki-portal";
+
+/**
+ * The portal as a built-in client: a person opens the portal, logs in with the card through the
+ * provider like at any service, and comes back to `${issuer}/portal/callback`. Public (no secret;
+ * PKCE as always), any hcRole, pairwise subject. Not stored, not listed among services.
+ */
+export function portalClient(issuer: string): SsoClient {
+  return {
+    clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
+    allowedHcRoles: [], accountMapping: "pairwise", secretSha256: Buffer.alloc(0), disabled: false,
+  };
+}
+
+/** The client `clientId`: the built-in portal client of `issuer`, else a registered one. */
+export async function resolveClient(db: Knex, issuer: string, clientId: string): Promise<SsoClient | undefined> {
+  return clientId === PORTAL_CLIENT_ID ? portalClient(issuer) : findClient(db, clientId);
+}
+
 /** Every client, by id. */
 export async function listClients(db: Knex): Promise<SsoClient[]> {
   return (await db("sso_clients").orderBy("client_id")).map(clientFromRow);

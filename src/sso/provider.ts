@@ -21,7 +21,7 @@ import Provider, { interactionPolicy, type Configuration, type KoaContextWithOID
 import { timingSafeEqual } from "node:crypto";
 import { findPerson, subjectFor } from "./accounts.ts";
 import { knexAdapter } from "./adapter.ts";
-import { findClient, secretHash } from "./clients.ts";
+import { resolveClient, secretHash } from "./clients.ts";
 import { ensureSecret, ensureSigningKeys } from "./keys.ts";
 import { renderPage, languageOf, textsFor } from "./views.ts";
 
@@ -40,7 +40,7 @@ export async function createOidcProvider(db: Knex, issuer: string): Promise<Prov
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;
       if (!accountId || !clientId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const [person, client] = await Promise.all([findPerson(db, accountId), findClient(db, clientId)]);
+      const [person, client] = await Promise.all([findPerson(db, accountId), resolveClient(db, issuer, clientId)]);
       if (!person || !client) return interactionPolicy.Check.REQUEST_PROMPT;
       const ok = client.allowedHcRoles.length === 0 || client.allowedHcRoles.includes(person.hcRole ?? "");
       return ok ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
@@ -48,7 +48,7 @@ export async function createOidcProvider(db: Knex, issuer: string): Promise<Prov
   );
 
   const configuration: Configuration = {
-    adapter: knexAdapter(db),
+    adapter: knexAdapter(db, issuer),
     clients: [],
     jwks: { keys: jwks as never },
     cookies: { keys: [cookieKey.toString("base64url")] },
@@ -103,7 +103,7 @@ export async function createOidcProvider(db: Knex, issuer: string): Promise<Prov
       };
     },
     pairwiseIdentifier: async (_ctx, accountId, client) => {
-      const c = await findClient(db, client.clientId);
+      const c = await resolveClient(db, issuer, client.clientId);
       return subjectFor(db, accountId, { clientId: client.clientId, accountMapping: c?.accountMapping ?? "pairwise" }, pairwiseSalt);
     },
     ttl: {

@@ -15,7 +15,7 @@
  * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
  * and the login history in one transaction.
  */
-import { createHmac } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -30,7 +30,7 @@ import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { AccountLinkError, confirmLink, findPerson, linksOf, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
-import { authenticateClient, findClient, listClients, SsoClientError, type SsoClient } from "./clients.ts";
+import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "./identity.ts";
 import { ensureSecret } from "./keys.ts";
 import { createOidcProvider } from "./provider.ts";
@@ -154,7 +154,7 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
     }
     const uid = details.uid;
     const clientId = String(details.params.client_id ?? "");
-    const client = await findClient(db, clientId);
+    const client = await resolveClient(db, issuer, clientId);
     if (!client) {
       res.status(400).send("unknown client");
       return;
@@ -174,7 +174,7 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) return void res.status(400).send("interaction mismatch");
       if (details.prompt.name === "consent") return void (await grantConsent(provider, req, res, details));
-      const client = await findClient(db, String(details.params.client_id));
+      const client = await resolveClient(db, issuer, String(details.params.client_id));
       const challenge = await issueChallenge(db, issuer, details.uid);
       const submitUrl = `${issuer}/interaction/${details.uid}/card`;
       const tlsLogin = tlsUrl ? `${tlsUrl}/sso/interaction/${details.uid}/tls` : undefined;
@@ -238,11 +238,28 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
     return session.accountId ? { personId: session.accountId, uid: session.uid } : undefined;
   }
 
+  // The portal logs in like any service: an authorization request of the built-in public client
+  // (PKCE as always). Only the provider session matters to the portal, so the callback does not
+  // redeem the code (it expires unused after 60 s).
+  router.get("/portal/login", async (req, res, next) => {
+    try {
+      const challenge = createHash("sha256").update(randomBytes(32).toString("base64url")).digest("base64url");
+      const q = new URLSearchParams({
+        client_id: PORTAL_CLIENT_ID, response_type: "code", scope: "openid", redirect_uri: `${issuer}/portal/callback`,
+        code_challenge: challenge, code_challenge_method: "S256", state: randomBytes(16).toString("base64url"),
+      });
+      res.redirect(303, `${issuer}/auth?${q}`);
+    } catch (e) {
+      next(e);
+    }
+  });
+  router.get("/portal/callback", (_req, res) => res.redirect(303, `${issuer}/portal`));
+
   router.get("/portal", async (req, res, next) => {
     try {
       const lang = langOf(req);
       const s = await portalSession(req, res);
-      if (!s) return void res.type("html").send(renderPage("message", lang, { message: textsFor(lang).noSession }));
+      if (!s) return void res.type("html").send(renderPage("message", lang, { message: textsFor(lang).noSession, form: `<p><a href="${issuer}/portal/login">${textsFor(lang).portalLogin}</a></p>` }));
       const person = (await findPerson(db, s.personId))!;
       const links = await linksOf(db, s.personId);
       const t = textsFor(lang);

@@ -257,7 +257,28 @@ describe("SSO center: OpenID provider + card login", () => {
     const done = await loggedIn.request(new URL(action, end).toString(), { body: new URLSearchParams({ xsrf, logout: "yes" }) });
     expect(done.location).toBe(rp.emr.logout);
     const portal = await loggedIn.request(`${base}/sso/portal?lang=en`);
-    expect(portal.body).toContain("first log in");
+    expect(portal.body).toContain("To use the portal, log in with your HPKI card.");
+  });
+
+  it("the portal logs in with the card by itself and lists the services open to the person (Japanese)", async () => {
+    const browser = new TestBrowser();
+    const start = await browser.request(`${base}/sso/portal`);
+    expect(start.body).toContain("HPKIカードでポータルにログイン");
+    const { stoppedAt } = await browser.follow(`${base}/sso/portal/login`, `${base}/sso/interaction/`);
+    const page = await browser.request(stoppedAt!, { json: true });
+    const j = page.json as { challenge: string; submit: string };
+    const signed = await signLoginChallenge(ia.ctx.cards, cards.pharmacist.label, cards.pharmacist.pin, j.challenge);
+    const done = await browser.request(j.submit, { body: signed, json: true });
+    expect(done.status, done.body).toBe(200);
+    const back = await browser.follow((done.json as { redirectTo: string }).redirectTo, `${base}/sso/portal/callback`);
+    expect(back.stoppedAt).toBeDefined();
+    const portal = await browser.request(`${base}/sso/portal`);
+    expect(portal.body).toContain("佐藤　花子");
+    expect(portal.body).toContain("利用できるサービス");
+    // A pharmacist sees the service open to any role, not the doctors-only one.
+    expect(portal.body).toContain("portal-any service");
+    expect(portal.body).not.toContain("emr service");
+    expect(portal.body).toContain("最近のログイン");
   });
 
   it("a client allowing only Medical Doctor refuses a Pharmacist, with a page and an audit record", async () => {
