@@ -10,6 +10,7 @@
  *   GET  /interaction/:uid/tls       TLS client certificate (dedicated listener) or the proxy header from an
  *                                    allowlisted address
  *   GET  /portal, POST /portal/links the person's services, links and recent logins
+ *   GET  /portal/login, /portal/callback   the portal's own card login (built-in public client)
  *   GET  /api/links/pending, POST /api/links/confirm   for services, HTTP Basic with client credentials
  *
  * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
