@@ -7,7 +7,8 @@
  * - the RevocationIndex, kept current from (a) our `revocations` table — a full read at start and
  *   every `fullRefreshEvery` refreshes, and in between only rows added or re-revoked since the
  *   last read (keyset by id, plus revoked_at inside an overlap window) — and (b) CRLs of foreign
- *   CAs, loaded from files or fetched over HTTP and verified against the store.
+ *   CAs, loaded from files or fetched over HTTP and verified against the store (each source again
+ *   after foreignCrlRefreshMs, a failed one at the next refresh; never replaced by an older CRL).
  *
  * Fail closed: our lists are good for `maxStalenessMs` after a successful read, a CRL until its
  * nextUpdate; after that, or with no list for an issuer, every login under it is refused with
@@ -39,6 +40,8 @@ export interface CardLoginVerifierOptions {
   foreignCas?: Uint8Array[];
   /** CRL sources for foreign CAs: file paths or http(s) URLs (DER). */
   foreignCrls?: string[];
+  /** A foreign CRL source is read again after this long, ms (default 900,000; always on a full refresh). */
+  foreignCrlRefreshMs?: number;
   /** How long a read of our revocations table may be relied on, ms (default 120,000). */
   maxStalenessMs?: number;
   /** Background refresh period, ms (default 30,000); 0 = none (call refresh()). */
@@ -69,6 +72,7 @@ export class CardLoginVerifier {
   private lastId = 0;
   private lastRead = new Date(0);
   private refreshes = 0;
+  private readonly crlReadAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly now: () => Date;
@@ -109,7 +113,7 @@ export class CardLoginVerifier {
     const readAt = this.now();
     if (full) await this.loadTrust();
     await this.loadOwnRevocations(full, readAt);
-    await this.loadForeignCrls();
+    await this.loadForeignCrls(full, readAt);
   }
 
   private async loadTrust(): Promise<void> {
@@ -163,14 +167,18 @@ export class CardLoginVerifier {
     this.lastRead = readAt;
   }
 
-  private async loadForeignCrls(): Promise<void> {
+  private async loadForeignCrls(full: boolean, readAt: Date): Promise<void> {
+    const every = this.opts.foreignCrlRefreshMs ?? 900_000;
     for (const src of this.opts.foreignCrls ?? []) {
+      const last = this.crlReadAt.get(src);
+      if (!full && last !== undefined && readAt.getTime() - last < every) continue;
       try {
         const der = /^https?:\/\//.test(src) ? Buffer.from(await (await fetchOk(src)).arrayBuffer()) : fs.readFileSync(src);
         const v = verifiedCrlRevocations(fromPemOrDer(der, "X509 CRL"), this.store, src);
         const prev = this.index.get(v.issuerKeyId);
         // Never replace a list by an older one (a replayed or cached CRL).
         if (!prev || prev.thisUpdate.getTime() <= v.list.thisUpdate.getTime()) this.index.set(v.issuerKeyId, v.list);
+        this.crlReadAt.set(src, readAt.getTime()); // failures are retried at the next refresh
       } catch (e) {
         (this.opts.onError ?? ((x: Error) => process.stderr.write(`sso: CRL ${src}: ${x.message}\n`)))(e as Error);
       }

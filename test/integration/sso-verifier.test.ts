@@ -80,7 +80,11 @@ describe("CardLoginVerifier on our CAs", () => {
 describe("CardLoginVerifier with foreign HPKI CAs", () => {
   it("loads foreign CRLs for configured anchors (file or HTTP) and fails closed past their nextUpdate", async () => {
     let now = new Date("2022-09-07T00:00:00Z");
-    const crlServer = http.createServer((_req, res) => res.end(readFileSync(`${FIX}crls/medis-sign-ca2-2022-09-06.crl`)));
+    let fetches = 0;
+    const crlServer = http.createServer((_req, res) => {
+      fetches++;
+      res.end(readFileSync(`${FIX}crls/medis-sign-ca2-2022-09-06.crl`));
+    });
     await new Promise<void>((r) => crlServer.listen(0, "127.0.0.1", () => r()));
     const crlUrl = `http://127.0.0.1:${(crlServer.address() as { port: number }).port}/crl-sign2.crl`;
     const v = await CardLoginVerifier.open({
@@ -97,6 +101,13 @@ describe("CardLoginVerifier with foreign HPKI CAs", () => {
     expect(v.verify(medis).identity).toMatchObject({ hcRole: "Medical Doctor" });
     // JMA's CA is not configured: its CRL was refused and its certificates are untrusted.
     expect(code(() => v.verify(readFileSync(`${FIX}certs/jma-ee-sign-doctor-8090.der`)))).toBe("untrusted-issuer");
+    // A CRL source is fetched again only after foreignCrlRefreshMs (default 15 min).
+    expect(fetches).toBe(1);
+    await v.refresh();
+    expect(fetches).toBe(1);
+    now = new Date(now.getTime() + 16 * 60_000);
+    await v.refresh();
+    expect(fetches).toBe(2);
     now = new Date("2022-09-11T00:00:00Z");
     expect(code(() => v.verify(medis))).toBe("revocation-unknown");
     v.close();
