@@ -17,8 +17,11 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm ci when node_modules is absent or older than the lockfile.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci when node_modules is absent or older than the lockfile. Never through a symlinked
+# node_modules (a git worktree sharing another checkout's): npm ci would empty the target.
+if [ -L node_modules ]; then
+  echo "setup: node_modules is a symlink (shared install): not running npm ci" >&2
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
   npm ci --no-audit --no-fund >&2
 fi

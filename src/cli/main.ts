@@ -16,6 +16,7 @@ import { registerRevocationCommands } from "./revocation.ts";
 import { registerRevocationRequestCommands } from "./revocation-requests.ts";
 import { registerNoticeCommands } from "./notices.ts";
 import { registerServeCommand } from "./serve.ts";
+import { registerSsoCommands } from "./sso.ts";
 
 const program = new Command()
   .name("hpki")
@@ -36,5 +37,6 @@ registerLraCommands(program);
 registerOperatorCommands(program);
 registerLicenceCommands(program);
 registerAuditCommands(program);
+registerSsoCommands(program);
 
 await program.parseAsync(process.argv);

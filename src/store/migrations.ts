@@ -27,6 +27,11 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0015_licence_register": () => import("../../migrations/0015_licence_register.ts"),
   "0016_revocation_requests": () => import("../../migrations/0016_revocation_requests.ts"),
   "0017_expiry_notices": () => import("../../migrations/0017_expiry_notices.ts"),
+  "0025_sso_clients": () => import("../../migrations/0025_sso_clients.ts"),
+  "0026_sso_oidc_payloads": () => import("../../migrations/0026_sso_oidc_payloads.ts"),
+  "0027_sso_keys": () => import("../../migrations/0027_sso_keys.ts"),
+  "0028_sso_accounts": () => import("../../migrations/0028_sso_accounts.ts"),
+  "0029_sso_logins": () => import("../../migrations/0029_sso_logins.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

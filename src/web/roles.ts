@@ -8,4 +8,5 @@ export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>
   lra: () => import("../lra/server.ts").then((m) => m.createLraServer),
   ra: () => import("../ra/server.ts").then((m) => m.createRaServer),
   ia: () => import("../ia/server.ts").then((m) => m.createIaServer),
+  sso: () => import("../sso/server.ts").then((m) => m.createSsoServer),
 };

@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   issue: () => import("./issue.ts"),
   crl: () => import("./crl.ts"),
   pipeline: () => import("./pipeline.ts"),
+  sso: () => import("./sso.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);

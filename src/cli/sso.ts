@@ -1,0 +1,143 @@
+/**
+ * `hpki sso clients add | list`, `hpki sso links pending | confirm` (administrators of the SSO
+ * center) and `hpki card login` (the local agent that signs a login challenge with the card's
+ * authentication key). The sso commands touch the database only; card login touches only the card.
+ */
+import fs from "node:fs";
+import readline from "node:readline";
+import type { Command } from "commander";
+import { loadConfig } from "../config.ts";
+import { CardStation } from "../hsm/cards.ts";
+import { Pkcs11Module } from "../hsm/module.ts";
+import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
+import { signLoginChallenge } from "../sso/card-agent.ts";
+import { confirmLink } from "../sso/accounts.ts";
+import { listClients, registerClient } from "../sso/clients.ts";
+import { openDatabase, type Db } from "../store/db.ts";
+import { cliActor, runCommand, table } from "./run.ts";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+async function withDb<T>(body: (db: Db) => Promise<T>): Promise<T> {
+  const db = await openDatabase(loadConfig());
+  try {
+    return await body(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+export function registerSsoCommands(program: Command): void {
+  const sso = program.command("sso").description("SSO center: OpenID clients and account links");
+  const clients = sso.command("clients").description("relying parties (clinical systems)");
+
+  clients
+    .command("add")
+    .description("register a client; prints its secret once (only a SHA-256 of it is stored)")
+    .requiredOption("--id <clientId>", "client id (3–64 of A-Z a-z 0-9 . _ -)")
+    .option("--name <name>", "display name (default: the id)")
+    .requiredOption("--redirect-uri <uri>", "redirect URI (repeatable)", collect)
+    .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI (repeatable)", collect)
+    .option("--allowed-hcrole <role>", 'hcRole allowed to log in, e.g. "Medical Doctor" (repeatable; none = any role)', collect)
+    .option("--account-mapping <mode>", "linked (sub = the account id the service confirmed) | pairwise", "linked")
+    .option("--json", "print one JSON object")
+    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          const { client, secret } = await registerClient(db, {
+            clientId: o.id, name: o.name ?? o.id, redirectUris: o.redirectUri, postLogoutRedirectUris: o.postLogoutRedirectUri ?? [],
+            allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise",
+          }, { ...cliActor(), role: "sso" });
+          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping };
+          const text = [
+            table([["client", "redirect URIs", "allowed hcRoles", "mapping"], [client.clientId, client.redirectUris.join(" "), client.allowedHcRoles.join(", ") || "(any)", client.accountMapping]]),
+            `client secret (shown once / 一度だけ表示されます): ${secret}`,
+          ].join("\n");
+          return { text, json };
+        }),
+      ),
+    );
+
+  clients
+    .command("list")
+    .description("list registered clients")
+    .option("--json", "print one JSON object")
+    .action(async (o: { json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          const all = (await listClients(db)).map((c) => ({ clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled }));
+          return { text: table([["client", "name", "allowed hcRoles", "mapping"], ...all.map((c) => [c.clientId, c.name, c.allowedHcRoles.join(", ") || "(any)", c.accountMapping])]), json: { clients: all } };
+        }),
+      ),
+    );
+
+  const links = sso.command("links").description("per-service account links");
+  links
+    .command("pending")
+    .description("links persons asked for and the service has not confirmed")
+    .option("--client <clientId>", "only this client")
+    .option("--json", "print one JSON object")
+    .action(async (o: { client?: string; json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          const q = db("sso_account_links as l").join("sso_persons as p", "p.id", "l.person_id").where("l.status", "requested");
+          if (o.client) q.where("l.client_id", o.client);
+          const rows = (await q.select("l.client_id", "l.person_id", "l.account_id", "p.name_kanji", "p.name_latin", "p.hc_role")).map((r) => ({
+            clientId: r.client_id, personId: r.person_id, accountId: r.account_id, nameKanji: r.name_kanji, name: r.name_latin, hcRole: r.hc_role,
+          }));
+          return { text: table([["client", "person", "account", "name", "hcRole"], ...rows.map((r) => [r.clientId, r.personId, r.accountId, `${r.nameKanji ?? ""} ${r.name ?? ""}`.trim(), r.hcRole ?? ""])]), json: { links: rows } };
+        }),
+      ),
+    );
+  links
+    .command("confirm")
+    .description("confirm a requested link on behalf of the service")
+    .requiredOption("--client <clientId>", "client id")
+    .requiredOption("--person <personId>", "person id (see `hpki sso links pending`)")
+    .option("--json", "print one JSON object")
+    .action(async (o: { client: string; person: string; json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          const l = await confirmLink(db, o.client, o.person, { ...cliActor(), role: "sso" });
+          return { text: `linked: ${l.personId} → ${l.clientId}:${l.accountId}`, json: { ...l, requestedAt: l.requestedAt.toISOString(), confirmedAt: l.confirmedAt?.toISOString() } };
+        }),
+      ),
+    );
+
+  const card = program.command("card").description("using an HPKI card");
+  card
+    .command("login")
+    .description("sign an SSO login challenge with the card's authentication key (asks for the PIN); prints the JSON to post")
+    .requiredOption("--card <label>", "card token label (card-…)")
+    .option("--challenge-file <file>", "challenge text (default: stdin)")
+    .option("--pin-file <file>", "read the PIN from this file instead of asking")
+    .action(async (o: { card: string; challengeFile?: string; pinFile?: string }) =>
+      runCommand({ json: true }, async () => {
+        const cfg = loadConfig();
+        const challenge = fs.readFileSync(o.challengeFile ?? 0, "utf8").replace(/\r\n/g, "\n").replace(/\n$/, "");
+        const pin = o.pinFile ? fs.readFileSync(o.pinFile, "utf8").trim() : await askPin();
+        ensureSoftHsmConfig(cfg);
+        const mod = Pkcs11Module.open(cfg.pkcs11Module);
+        try {
+          return { text: "", json: await signLoginChallenge(new CardStation(mod), o.card, pin, challenge) };
+        } finally {
+          mod.close();
+        }
+      }),
+    );
+}
+
+/** Reads the PIN from the terminal without echoing it. */
+async function askPin(): Promise<string> {
+  if (!process.stdin.isTTY) throw new Error("no terminal to ask for the PIN: use --pin-file / 端末がないため PIN を入力できません");
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const out = rl as unknown as { _writeToOutput(s: string): void };
+  process.stderr.write("PIN / 暗証番号: ");
+  out._writeToOutput = () => {};
+  try {
+    return (await new Promise<string>((r) => rl.question("", r))).trim();
+  } finally {
+    rl.close();
+    process.stderr.write("\n");
+  }
+}

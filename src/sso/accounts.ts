@@ -1,0 +1,123 @@
+/**
+ * Persons and their per-service accounts (issue 5 §3). A person is (issuer DN, subscriber id):
+ * renewing the card keeps both, so the person and their links survive renewal. The person asks for
+ * a link ("my account at service A is AAA"); the service confirms it with its client credentials
+ * or an administrator does on the CLI. Each change is one transaction with its audit record.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import type { Knex } from "knex";
+import { appendAudit } from "../audit/log.ts";
+import { SsoRequestError } from "./errors.ts";
+import type { CertificateIdentity } from "./identity.ts";
+
+/** A person: the identity of their last login certificate (without its serial) and our id. */
+export interface Person extends Omit<CertificateIdentity, "serialHex"> {
+  id: string;
+}
+
+export interface AccountLink {
+  personId: string;
+  clientId: string;
+  accountId: string;
+  status: "requested" | "confirmed";
+  requestedAt: Date;
+  confirmedAt: Date | null;
+}
+
+/** Refused link operations; nothing was written. */
+export class AccountLinkError extends SsoRequestError<"NO_SUCH_LINK" | "ACCOUNT_TAKEN" | "BAD_ACCOUNT_ID"> {
+  override name = "AccountLinkError";
+}
+
+/** A sso_persons row as a Person. */
+export function personFromRow(r: Record<string, any>): Person {
+  return {
+    id: r.id, issuer: r.issuer, subscriberId: r.subscriber_id, nameLatin: r.name_latin, nameKanji: r.name_kanji,
+    organizationLatin: r.organization_latin, organizationKanji: r.organization_kanji, hcRole: r.hc_role,
+  };
+}
+
+/**
+ * Finds or creates the person of `identity` inside `trx` and refreshes their names, hcRole and
+ * organisation from the certificate just used; sets last_login_at. Returns the person id.
+ */
+export async function upsertPerson(trx: Knex.Transaction, identity: CertificateIdentity, at: Date): Promise<string> {
+  const fields = {
+    name_latin: identity.nameLatin, name_kanji: identity.nameKanji, organization_latin: identity.organizationLatin,
+    organization_kanji: identity.organizationKanji, hc_role: identity.hcRole, last_login_at: at,
+  };
+  const existing = await trx("sso_persons").where({ issuer: identity.issuer, subscriber_id: identity.subscriberId }).first("id");
+  if (existing) {
+    await trx("sso_persons").where({ id: existing.id }).update(fields);
+    return existing.id;
+  }
+  const id = `p-${randomBytes(12).toString("hex")}`;
+  await trx("sso_persons").insert({ id, issuer: identity.issuer, subscriber_id: identity.subscriberId, ...fields });
+  return id;
+}
+
+/** The person `id`, or undefined. */
+export async function findPerson(db: Knex, id: string): Promise<Person | undefined> {
+  const r = await db("sso_persons").where({ id }).first();
+  return r ? personFromRow(r) : undefined;
+}
+
+/** A person by the stable key (issuer DN, subscriber id). */
+export async function findPersonBySubscriber(db: Knex, issuer: string, subscriberId: string): Promise<Person | undefined> {
+  const r = await db("sso_persons").where({ issuer, subscriber_id: subscriberId.normalize("NFC") }).first();
+  return r ? personFromRow(r) : undefined;
+}
+
+/**
+ * The person asks that `clientId` know them as `accountId`. Replaces an earlier unconfirmed
+ * request; a confirmed link is replaced too (the service must confirm again).
+ * @throws AccountLinkError BAD_ACCOUNT_ID (empty or > 200 characters).
+ */
+export async function requestLink(db: Knex, personId: string, clientId: string, accountId: string, at: Date = new Date()): Promise<void> {
+  const account = accountId.normalize("NFC").trim();
+  if (!account || account.length > 200) throw new AccountLinkError("BAD_ACCOUNT_ID", "account id must be 1–200 characters", "アカウントIDは1〜200文字で入力してください");
+  await db.transaction(async (trx) => {
+    await trx("sso_account_links").where({ person_id: personId, client_id: clientId }).delete();
+    await trx("sso_account_links").insert({ person_id: personId, client_id: clientId, account_id: account, status: "requested", requested_at: at });
+    await appendAudit(trx, [{ actor: personId, role: "sso", action: "sso.link-requested", objectType: "sso-link", objectId: `${clientId}:${personId}`, details: { accountId: account } }]);
+  });
+}
+
+/**
+ * The service (or an administrator) confirms the link of `personId` at `clientId`.
+ * @throws AccountLinkError NO_SUCH_LINK (nothing requested) or ACCOUNT_TAKEN (the account id is
+ *   already confirmed for another person).
+ */
+export async function confirmLink(db: Knex, clientId: string, personId: string, by: { actor: string; role: string }, at: Date = new Date()): Promise<AccountLink> {
+  return db.transaction(async (trx) => {
+    const link = await trx("sso_account_links").where({ person_id: personId, client_id: clientId }).forUpdate().first();
+    if (!link) throw new AccountLinkError("NO_SUCH_LINK", `no link requested by ${personId} for ${clientId}`, "連携の申請がありません");
+    const taken = await trx("sso_account_links").where({ client_id: clientId, account_id: link.account_id, status: "confirmed" }).whereNot({ person_id: personId }).first("id");
+    if (taken) throw new AccountLinkError("ACCOUNT_TAKEN", `account ${link.account_id} is linked to another person`, "このアカウントは既に別の方と連携されています");
+    await trx("sso_account_links").where({ id: link.id }).update({ status: "confirmed", confirmed_at: at, confirmed_by: by.actor });
+    await appendAudit(trx, [{ ...by, action: "sso.link-confirmed", objectType: "sso-link", objectId: `${clientId}:${personId}`, details: { accountId: link.account_id } }]);
+    return { personId, clientId, accountId: link.account_id, status: "confirmed", requestedAt: new Date(link.requested_at), confirmedAt: at };
+  });
+}
+
+/** Every link of a person (portal). */
+export async function linksOf(db: Knex, personId: string): Promise<AccountLink[]> {
+  const rows = await db("sso_account_links").where({ person_id: personId }).orderBy("client_id");
+  return rows.map((r) => ({
+    personId, clientId: r.client_id, accountId: r.account_id, status: r.status, requestedAt: new Date(r.requested_at),
+    confirmedAt: r.confirmed_at ? new Date(r.confirmed_at) : null,
+  }));
+}
+
+/**
+ * `sub` for a person at a client (OIDC Core §8): the confirmed account id when the client maps
+ * accounts ("linked"), otherwise a pairwise pseudonym HMAC-SHA256(salt, clientId ‖ personId),
+ * base64url (§8.1), so services cannot correlate unlinked persons.
+ */
+export async function subjectFor(db: Knex, personId: string, client: { clientId: string; accountMapping: string }, pairwiseSalt: Buffer): Promise<string> {
+  if (client.accountMapping === "linked") {
+    const link = await db("sso_account_links").where({ person_id: personId, client_id: client.clientId, status: "confirmed" }).first("account_id");
+    if (link) return link.account_id;
+  }
+  return createHmac("sha256", pairwiseSalt).update(`${client.clientId}\u0000${personId}`).digest("base64url");
+}

@@ -1,0 +1,154 @@
+/**
+ * Relying parties (clinical systems) of the SSO center, registered by an administrator
+ * (`hpki sso clients add`). A client has redirect URIs, the hcRoles allowed to log in, and an
+ * account-mapping mode. Its secret — 32 bytes from the CSRPNG, base64url — is returned once; the
+ * database keeps only its SHA-256 (a fast hash suffices for a uniformly random 256-bit value) and
+ * the provider compares hashes in constant time (see provider.ts).
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Knex } from "knex";
+import { z } from "zod";
+import { appendAudit } from "../audit/log.ts";
+import { toBuffer } from "../store/rows.ts";
+import { SsoRequestError } from "./errors.ts";
+
+export type AccountMapping = "linked" | "pairwise";
+
+/** A registered client as the SSO center uses it. */
+export interface SsoClient {
+  clientId: string;
+  name: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  /** hcRole strings (NFC) allowed to log in; empty = any role. */
+  allowedHcRoles: string[];
+  accountMapping: AccountMapping;
+  secretSha256: Buffer;
+  disabled: boolean;
+}
+
+const httpUrl = z.string().refine((u) => {
+  try {
+    const p = new URL(u);
+    return (p.protocol === "https:" || p.protocol === "http:") && !p.hash;
+  } catch {
+    return false;
+  }
+}, "must be an absolute http(s) URL without a fragment");
+
+export const NewClientSchema = z.strictObject({
+  clientId: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, "3–64 characters A-Z a-z 0-9 . _ -"),
+  name: z.string().min(1).max(200),
+  redirectUris: z.array(httpUrl).min(1),
+  postLogoutRedirectUris: z.array(httpUrl).default([]),
+  allowedHcRoles: z.array(z.string().min(1)).default([]),
+  accountMapping: z.enum(["linked", "pairwise"]).default("linked"),
+});
+export type NewClient = z.input<typeof NewClientSchema>;
+
+/** Thrown for a refused registration (bad input, duplicate id); nothing was written. */
+export class SsoClientError extends SsoRequestError<"BAD_INPUT" | "CLIENT_EXISTS" | "UNKNOWN_CLIENT"> {
+  override name = "SsoClientError";
+}
+
+/** SHA-256 of a client secret as stored. */
+export const secretHash = (secret: string): Buffer => createHash("sha256").update(secret, "utf8").digest();
+
+/** Constant-time check of a presented secret against the stored hash. */
+export function secretMatches(stored: Buffer, presented: string): boolean {
+  return timingSafeEqual(stored, secretHash(presented));
+}
+
+/**
+ * Registers a client in one transaction with its audit record ("sso.client-registered"). hcRole
+ * names are NFC-normalised. Returns the client and its secret (shown once, never stored).
+ * @throws SsoClientError BAD_INPUT (zod issues in the message) or CLIENT_EXISTS.
+ */
+export async function registerClient(db: Knex, input: NewClient, by: { actor: string; role: string }): Promise<{ client: SsoClient; secret: string }> {
+  const parsed = NewClientSchema.safeParse(input);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new SsoClientError("BAD_INPUT", msg, `入力が正しくありません: ${msg}`);
+  }
+  const c = parsed.data;
+  const secret = randomBytes(32).toString("base64url");
+  const roles = [...new Set(c.allowedHcRoles.map((r) => r.normalize("NFC")))];
+  await db.transaction(async (trx) => {
+    if (await trx("sso_clients").where({ client_id: c.clientId }).first("client_id")) {
+      throw new SsoClientError("CLIENT_EXISTS", `client "${c.clientId}" already exists`, `クライアント「${c.clientId}」は既に登録されています`);
+    }
+    await trx("sso_clients").insert({
+      client_id: c.clientId,
+      name: c.name,
+      secret_sha256: secretHash(secret),
+      redirect_uris: JSON.stringify(c.redirectUris),
+      post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
+      allowed_hc_roles: JSON.stringify(roles),
+      account_mapping: c.accountMapping,
+      created_by: by.actor,
+    });
+    await appendAudit(trx, [{
+      ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
+      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping },
+    }]);
+  });
+  return { client: (await findClient(db, c.clientId))!, secret };
+}
+
+/** The client `clientId`, or undefined. */
+export async function findClient(db: Knex, clientId: string): Promise<SsoClient | undefined> {
+  const r = await db("sso_clients").where({ client_id: clientId }).first();
+  return r ? clientFromRow(r) : undefined;
+}
+
+/** Client id of the SSO center's own portal (a public client of its own provider). */
+export const PORTAL_CLIENT_ID = "hpki-portal";
+
+/**
+ * The portal as a built-in client: a person opens the portal, logs in with the card through the
+ * provider like at any service, and comes back to `${issuer}/portal/callback`. Public (no secret;
+ * PKCE as always), any hcRole, pairwise subject. Not stored, not listed among services.
+ */
+export function portalClient(issuer: string): SsoClient {
+  return {
+    clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
+    allowedHcRoles: [], accountMapping: "pairwise", secretSha256: Buffer.alloc(0), disabled: false,
+  };
+}
+
+/** The client `clientId`: the built-in portal client of `issuer`, else a registered one. */
+export async function resolveClient(db: Knex, issuer: string, clientId: string): Promise<SsoClient | undefined> {
+  return clientId === PORTAL_CLIENT_ID ? portalClient(issuer) : findClient(db, clientId);
+}
+
+/** Every client, by id. */
+export async function listClients(db: Knex): Promise<SsoClient[]> {
+  return (await db("sso_clients").orderBy("client_id")).map(clientFromRow);
+}
+
+const json = (v: unknown): string[] => (typeof v === "string" ? JSON.parse(v) : (v as string[]));
+
+function clientFromRow(r: Record<string, any>): SsoClient {
+  return {
+    clientId: r.client_id,
+    name: r.name,
+    redirectUris: json(r.redirect_uris),
+    postLogoutRedirectUris: json(r.post_logout_redirect_uris),
+    allowedHcRoles: json(r.allowed_hc_roles),
+    accountMapping: r.account_mapping,
+    secretSha256: toBuffer(r.secret_sha256),
+    disabled: r.disabled_at != null,
+  };
+}
+
+/**
+ * Authenticates a client by id and secret (HTTP Basic, RFC 6749 §2.3.1) for the SSO center's own
+ * APIs (account-link confirmation). @throws SsoClientError UNKNOWN_CLIENT on any mismatch.
+ */
+export async function authenticateClient(db: Knex, clientId: string, secret: string): Promise<SsoClient> {
+  const c = await findClient(db, clientId);
+  if (!c || c.disabled || !secretMatches(c.secretSha256, secret)) {
+    throw new SsoClientError("UNKNOWN_CLIENT", "client authentication failed", "クライアント認証に失敗しました");
+  }
+  return c;
+}

@@ -1,0 +1,376 @@
+/**
+ * The `sso` role of `hpki serve` (DESIGN §7, issue 5): the OpenID provider mounted at /sso, the
+ * card-login interaction, the portal and the account-link API, plus an optional dedicated HTTPS
+ * listener for TLS client authentication.
+ *
+ * Routes under /sso (before oidc-provider's own):
+ *   GET  /interaction/:uid           login page with a fresh challenge (JSON with Accept: application/json);
+ *                                    a consent prompt is granted at once (admin-registered first-party clients)
+ *   POST /interaction/:uid/card      signed challenge {challenge, certificate, signature} (JSON or form)
+ *   GET  /interaction/:uid/tls       TLS client certificate (dedicated listener) or the proxy header from an
+ *                                    allowlisted address
+ *   GET  /portal, POST /portal/links the person's services, links and recent logins
+ *   GET  /portal/login, /portal/callback   the portal's own card login (built-in public client)
+ *   GET  /api/links/pending, POST /api/links/confirm   for services, HTTP Basic with client credentials
+ *
+ * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
+ * and the login history in one transaction.
+ */
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
+import express, { type Request, type Response } from "express";
+import type { Knex } from "knex";
+import type Provider from "oidc-provider";
+import { appendAudit } from "../audit/log.ts";
+import { fromPemOrDer } from "../pki/pem.ts";
+import { MESSAGES, PathValidationError } from "../pki/path-validation.ts";
+import type { RoleDeps, RoleServer } from "../web/role.ts";
+import { AccountLinkError, confirmLink, findPerson, linksOf, requestLink, upsertPerson } from "./accounts.ts";
+import { purgeExpired } from "./adapter.ts";
+import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
+import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
+import { checkHcRole, type CertificateIdentity } from "./identity.ts";
+import { ensureSecret } from "./keys.ts";
+import { createOidcProvider } from "./provider.ts";
+import { CardLoginVerifier, type CardLoginVerifierOptions } from "./verifier.ts";
+import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
+
+/** SSO-specific settings (environment: see ssoOptionsFromEnv). */
+export interface SsoOptions {
+  /** Dedicated HTTPS listener for TLS client authentication. */
+  tls?: { port: number; host?: string; key: Buffer; cert: Buffer; publicUrl?: string };
+  /** Reverse-proxy addresses whose client-certificate header (X-SSL-Client-Cert, URL-escaped PEM) is accepted. */
+  trustedProxies?: string[];
+  verifier?: Omit<CardLoginVerifierOptions, "db">;
+}
+
+/**
+ * Reads SsoOptions from the environment: HPKI_SSO_TLS_PORT + HPKI_SSO_TLS_CERT + HPKI_SSO_TLS_KEY
+ * (PEM files), HPKI_SSO_TRUSTED_PROXIES (comma-separated addresses), HPKI_SSO_ANCHORS and
+ * HPKI_SSO_CAS (comma-separated certificate files of other HPKI CAs), HPKI_SSO_CRLS (files or
+ * URLs), HPKI_SSO_REFRESH_MS (revocation refresh period), HPKI_SSO_MAX_STALENESS_MS.
+ */
+export function ssoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SsoOptions {
+  const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
+  const opts: SsoOptions = {
+    trustedProxies: list(env.HPKI_SSO_TRUSTED_PROXIES),
+    verifier: {
+      foreignAnchors: list(env.HPKI_SSO_ANCHORS).map((f) => fs.readFileSync(f)),
+      foreignCas: list(env.HPKI_SSO_CAS).map((f) => fs.readFileSync(f)),
+      foreignCrls: list(env.HPKI_SSO_CRLS),
+      refreshIntervalMs: env.HPKI_SSO_REFRESH_MS ? Number(env.HPKI_SSO_REFRESH_MS) : undefined,
+      maxStalenessMs: env.HPKI_SSO_MAX_STALENESS_MS ? Number(env.HPKI_SSO_MAX_STALENESS_MS) : undefined,
+    },
+  };
+  if (env.HPKI_SSO_TLS_PORT && env.HPKI_SSO_TLS_CERT && env.HPKI_SSO_TLS_KEY) {
+    opts.tls = { port: Number(env.HPKI_SSO_TLS_PORT), cert: fs.readFileSync(env.HPKI_SSO_TLS_CERT), key: fs.readFileSync(env.HPKI_SSO_TLS_KEY) };
+  }
+  return opts;
+}
+
+/** The running SSO role: the RoleServer plus what tests and operators need to reach. */
+export interface SsoServer extends RoleServer {
+  provider: Provider;
+  verifier: CardLoginVerifier;
+  issuer: string;
+  /** Base URL of the TLS client-authentication listener, when configured. */
+  tlsUrl?: string;
+}
+
+type LoginMethod = "challenge" | "tls" | "proxy-header";
+
+/** Creates the SSO role (see the module comment). Throws when the database or TLS files are unusable. */
+export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoOptionsFromEnv()): Promise<SsoServer> {
+  const { db } = deps;
+  const issuer = `${deps.publicUrl}/sso`;
+  const provider = await createOidcProvider(db, issuer);
+  const verifier = await CardLoginVerifier.open({ db, ...options.verifier });
+  const csrfKey = await ensureSecret(db, "portal-csrf-key");
+  const router = express.Router();
+  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" })];
+  const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";
+  const langOf = (req: Request): Lang => languageOf(req.query, req.get("cookie"));
+
+  let tlsServer: https.Server | undefined;
+  let tlsUrl: string | undefined;
+
+  router.use((req, res, next) => {
+    if (req.query.lang === "en" || req.query.lang === "ja") res.append("Set-Cookie", `hpki_lang=${req.query.lang}; Path=/; SameSite=Lax; HttpOnly`);
+    next();
+  });
+
+  /** Writes a refusal (audit + login history, one transaction) and answers 403 with the reason. */
+  async function refuse(req: Request, res: Response, uid: string, clientId: string | undefined, method: LoginMethod, err: PathValidationError, identity?: CertificateIdentity) {
+    await db.transaction(async (trx) => {
+      // A known person sees refused attempts with their certificate among their recent logins.
+      const person = identity ? await trx("sso_persons").where({ issuer: identity.issuer, subscriber_id: identity.subscriberId }).first("id") : undefined;
+      await trx("sso_logins").insert({
+        person_id: person?.id ?? null, client_id: clientId ?? null, method, outcome: err.code,
+        certificate_serial: identity?.serialHex ?? null, issuer: identity?.issuer ?? null, at: new Date(),
+      });
+      await appendAudit(trx, [{
+        actor: identity ? `${identity.issuer}/${identity.subscriberId}` : "anonymous", role: "sso", action: "sso.login-refused",
+        objectType: "sso-interaction", objectId: uid, details: { code: err.code, detail: err.detail, method, clientId, remote: req.socket.remoteAddress },
+      }]);
+    });
+    const lang = langOf(req);
+    res.status(403);
+    if (wantsJson(req)) {
+      res.json({ error: err.code, message: MESSAGES[err.code].en, messageJa: MESSAGES[err.code].ja });
+      return;
+    }
+    res.type("html").send(renderPage("refused", lang, { message: MESSAGES[err.code][lang], code: err.code, retryUrl: `${issuer}/interaction/${uid}` }));
+  }
+
+  /** Checks the verified certificate against the client, records the login and finishes the interaction. */
+  async function completeLogin(req: Request, res: Response, uid: string, client: SsoClient, identity: CertificateIdentity, method: LoginMethod) {
+    checkHcRole(identity, client.allowedHcRoles);
+    const at = new Date();
+    const personId = await db.transaction(async (trx) => {
+      const id = await upsertPerson(trx, identity, at);
+      await trx("sso_logins").insert({ person_id: id, client_id: client.clientId, method, outcome: "success", certificate_serial: identity.serialHex, issuer: identity.issuer, at });
+      await appendAudit(trx, [{
+        actor: `${identity.issuer}/${identity.subscriberId}`, role: "sso", action: "sso.login", objectType: "sso-interaction", objectId: uid,
+        details: { personId: id, clientId: client.clientId, method, hcRole: identity.hcRole, serial: identity.serialHex },
+      }]);
+      return id;
+    });
+    // amr (RFC 8176 §2): a card signature unlocked by its PIN, or proof of possession of the TLS key.
+    const redirectTo = await provider.interactionResult(req, res, { login: { accountId: personId, amr: method === "challenge" ? ["sc", "pin"] : ["pop"] } }, { mergeWithLastSubmission: false });
+    if (wantsJson(req)) res.json({ redirectTo });
+    else res.redirect(303, redirectTo);
+  }
+
+  /** Runs a login attempt: verification errors become refusals, anything else a 500. */
+  async function attempt(req: Request, res: Response, method: LoginMethod, body: (uid: string, client: SsoClient) => Promise<CertificateIdentity>) {
+    let details;
+    try {
+      details = await provider.interactionDetails(req, res);
+    } catch {
+      res.status(400).type("html").send(renderPage("refused", langOf(req), { message: MESSAGES["challenge-invalid"][langOf(req)], code: "interaction-not-found" }));
+      return;
+    }
+    const uid = details.uid;
+    const clientId = String(details.params.client_id ?? "");
+    const client = await resolveClient(db, issuer, clientId);
+    if (!client) {
+      res.status(400).send("unknown client");
+      return;
+    }
+    let identity: CertificateIdentity | undefined;
+    try {
+      identity = await body(uid, client);
+      await completeLogin(req, res, uid, client, identity, method);
+    } catch (e) {
+      if (e instanceof PathValidationError) return refuse(req, res, uid, clientId, method, e, identity ?? (e as { identity?: CertificateIdentity }).identity);
+      throw e;
+    }
+  }
+
+  router.get("/interaction/:uid", async (req, res, next) => {
+    try {
+      const details = await provider.interactionDetails(req, res);
+      if (details.uid !== req.params.uid) return void res.status(400).send("interaction mismatch");
+      if (details.prompt.name === "consent") return void (await grantConsent(provider, req, res, details));
+      const client = await resolveClient(db, issuer, String(details.params.client_id));
+      const challenge = await issueChallenge(db, issuer, details.uid);
+      const submitUrl = `${issuer}/interaction/${details.uid}/card`;
+      const tlsLogin = tlsUrl ? `${tlsUrl}/sso/interaction/${details.uid}/tls` : undefined;
+      if (wantsJson(req)) return void res.json({ uid: details.uid, challenge: challenge.text, submit: submitUrl, tlsLogin });
+      res.type("html").send(renderPage("login", langOf(req), {
+        clientName: client?.name ?? details.params.client_id, allowedRoles: client?.allowedHcRoles ?? [], challenge: challenge.text, submitUrl, tlsUrl: tlsLogin,
+      }));
+    } catch (e) {
+      next(e);
+    }
+  });
+
+  router.post("/interaction/:uid/card", ...form, async (req, res, next) => {
+    try {
+      await attempt(req, res, "challenge", async (uid) => {
+        const b = (req.body ?? {}) as Record<string, unknown>;
+        if (typeof b.challenge !== "string" || typeof b.certificate !== "string" || typeof b.signature !== "string") {
+          throw new PathValidationError("challenge-invalid", "challenge, certificate and signature are required");
+        }
+        const challenge = parseChallenge(b.challenge.replace(/\r\n/g, "\n"));
+        // Any attempt consumes the nonce: a second presentation is a replay, whatever the first was.
+        await consumeChallenge(db, challenge, issuer, uid);
+        const certDer = fromPemOrDer(b.certificate.includes("-----BEGIN") ? b.certificate : Buffer.from(b.certificate, "base64"));
+        const { path, identity } = verifier.verify(certDer);
+        try {
+          verifyChallengeSignature(path.leaf.spki, challenge.text, Buffer.from(b.signature, "base64"));
+        } catch (e) {
+          Object.assign(e as object, { identity });
+          throw e;
+        }
+        return identity;
+      });
+    } catch (e) {
+      next(e);
+    }
+  });
+
+  router.get("/interaction/:uid/tls", async (req, res, next) => {
+    try {
+      const socket = req.socket as TLSSocket;
+      const fromTls = socket.encrypted ? socket.getPeerCertificate(false) : undefined;
+      const proxied = req.get("x-ssl-client-cert");
+      const method: LoginMethod = fromTls?.raw ? "tls" : "proxy-header";
+      await attempt(req, res, method, async () => {
+        let der: Buffer | undefined;
+        if (fromTls?.raw) der = fromTls.raw;
+        else if (proxied && (options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) der = fromPemOrDer(decodeURIComponent(proxied));
+        if (!der) throw new PathValidationError("malformed-certificate", "no client certificate presented");
+        return verifier.verify(der).identity;
+      });
+    } catch (e) {
+      next(e);
+    }
+  });
+
+  // ---- portal ----
+  const portalToken = (sessionUid: string) => createHmac("sha256", csrfKey).update(sessionUid).digest("base64url");
+  async function portalSession(req: Request, res: Response): Promise<{ personId: string; uid: string } | undefined> {
+    const ctx = provider.createContext(req, res);
+    const session = await provider.Session.get(ctx);
+    return session.accountId ? { personId: session.accountId, uid: session.uid } : undefined;
+  }
+
+  // The portal logs in like any service: an authorization request of the built-in public client
+  // (PKCE as always). Only the provider session matters to the portal, so the callback does not
+  // redeem the code (it expires unused after 60 s).
+  router.get("/portal/login", async (req, res, next) => {
+    try {
+      const challenge = createHash("sha256").update(randomBytes(32).toString("base64url")).digest("base64url");
+      const q = new URLSearchParams({
+        client_id: PORTAL_CLIENT_ID, response_type: "code", scope: "openid", redirect_uri: `${issuer}/portal/callback`,
+        code_challenge: challenge, code_challenge_method: "S256", state: randomBytes(16).toString("base64url"),
+      });
+      res.redirect(303, `${issuer}/auth?${q}`);
+    } catch (e) {
+      next(e);
+    }
+  });
+  router.get("/portal/callback", (_req, res) => res.redirect(303, `${issuer}/portal`));
+
+  router.get("/portal", async (req, res, next) => {
+    try {
+      const lang = langOf(req);
+      const s = await portalSession(req, res);
+      if (!s) return void res.type("html").send(renderPage("message", lang, { message: textsFor(lang).noSession, form: `<p><a href="${issuer}/portal/login">${textsFor(lang).portalLogin}</a></p>` }));
+      const person = (await findPerson(db, s.personId))!;
+      const links = await linksOf(db, s.personId);
+      const t = textsFor(lang);
+      const services = (await listClients(db))
+        .filter((c) => !c.disabled && (c.allowedHcRoles.length === 0 || c.allowedHcRoles.includes(person.hcRole ?? "")))
+        .map((c) => {
+          const link = links.find((l) => l.clientId === c.clientId);
+          return { clientId: c.clientId, name: c.name, link: link && { accountId: link.accountId, statusText: link.status === "confirmed" ? t.linkConfirmed : t.linkRequested } };
+        });
+      const logins = (await db("sso_logins").where({ person_id: s.personId }).orderBy("at", "desc").limit(10)).map((l) => ({
+        at: new Date(l.at).toISOString().replace("T", " ").slice(0, 19) + "Z", clientId: l.client_id, method: l.method, outcome: l.outcome,
+      }));
+      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalToken(s.uid), linkUrl: `${issuer}/portal/links` }));
+    } catch (e) {
+      next(e);
+    }
+  });
+
+  router.post("/portal/links", ...form, async (req, res, next) => {
+    try {
+      const s = await portalSession(req, res);
+      const b = (req.body ?? {}) as Record<string, string>;
+      if (!s || typeof b.csrf !== "string" || b.csrf !== portalToken(s.uid)) return void res.status(403).send("forbidden");
+      const client = await findClient(db, String(b.clientId ?? ""));
+      if (!client) return void res.status(400).send("unknown service");
+      await requestLink(db, s.personId, client.clientId, String(b.accountId ?? ""));
+      res.redirect(303, `${issuer}/portal`);
+    } catch (e) {
+      if (e instanceof AccountLinkError) return void res.status(400).send(`${e.message} / ${e.messageJa}`);
+      next(e);
+    }
+  });
+
+  // ---- account-link API for services (client credentials, HTTP Basic) ----
+  async function basicClient(req: Request): Promise<SsoClient> {
+    const m = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.get("authorization") ?? "");
+    const [id, secret] = m ? Buffer.from(m[1], "base64").toString("utf8").split(/:(.*)/s) : [];
+    return authenticateClient(db, decodeURIComponent(id ?? ""), decodeURIComponent(secret ?? ""));
+  }
+
+  router.get("/api/links/pending", async (req, res, next) => {
+    try {
+      const client = await basicClient(req);
+      const rows = await db("sso_account_links as l").join("sso_persons as p", "p.id", "l.person_id").where({ "l.client_id": client.clientId, "l.status": "requested" })
+        .select("l.person_id", "l.account_id", "l.requested_at", "p.name_latin", "p.name_kanji", "p.hc_role", "p.subscriber_id", "p.issuer");
+      res.json(rows.map((r) => ({ personId: r.person_id, accountId: r.account_id, requestedAt: new Date(r.requested_at).toISOString(), name: r.name_latin, nameKanji: r.name_kanji, hcRole: r.hc_role, subscriberId: r.subscriber_id, issuer: r.issuer })));
+    } catch (e) {
+      if (e instanceof SsoClientError) return void res.status(401).set("WWW-Authenticate", 'Basic realm="hpki-sso"').json({ error: e.code });
+      next(e);
+    }
+  });
+
+  router.post("/api/links/confirm", express.json({ limit: "8kb" }), async (req, res, next) => {
+    try {
+      const client = await basicClient(req);
+      const link = await confirmLink(db, client.clientId, String((req.body as { personId?: unknown })?.personId ?? ""), { actor: `client:${client.clientId}`, role: "sso" });
+      res.json({ personId: link.personId, accountId: link.accountId, status: link.status });
+    } catch (e) {
+      if (e instanceof SsoClientError) return void res.status(401).set("WWW-Authenticate", 'Basic realm="hpki-sso"').json({ error: e.code });
+      if (e instanceof AccountLinkError) return void res.status(409).json({ error: e.code, message: e.message, messageJa: e.messageJa });
+      next(e);
+    }
+  });
+
+  router.use(provider.callback() as unknown as express.RequestHandler);
+
+  if (options.tls) {
+    const tlsApp = express();
+    tlsApp.disable("x-powered-by");
+    tlsApp.use("/sso", router);
+    // requestCert without rejectUnauthorized: the HPKI verifier, not OpenSSL's store, decides.
+    tlsServer = https.createServer({ key: options.tls.key, cert: options.tls.cert, requestCert: true, rejectUnauthorized: false }, tlsApp);
+    const server = tlsServer;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.tls!.port, options.tls!.host ?? "127.0.0.1", () => resolve());
+    });
+    const port = (server.address() as { port: number }).port;
+    tlsUrl = options.tls.publicUrl ?? `https://${options.tls.host ?? "127.0.0.1"}:${port}`;
+  }
+
+  const purge = setInterval(() => void purgeExpired(db).catch(() => undefined), 3600_000);
+  purge.unref();
+
+  return {
+    role: "sso",
+    router,
+    provider,
+    verifier,
+    issuer,
+    tlsUrl,
+    async close() {
+      clearInterval(purge);
+      verifier.close();
+      if (tlsServer) {
+        tlsServer.closeAllConnections();
+        await new Promise((r) => tlsServer!.close(r));
+      }
+    },
+  };
+}
+
+/** Grants what the consent prompt asks for: clients are admin-registered first-party services. */
+async function grantConsent(provider: Provider, req: http.IncomingMessage, res: http.ServerResponse, details: Awaited<ReturnType<Provider["interactionDetails"]>>) {
+  const { prompt, params, session, grantId } = details;
+  const grant = grantId ? await provider.Grant.find(grantId) : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
+  const d = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+  if (d.missingOIDCScope) grant!.addOIDCScope(d.missingOIDCScope.join(" "));
+  if (d.missingOIDCClaims) grant!.addOIDCClaims(d.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant!.addResourceScope(indicator, scopes.join(" "));
+  const id = await grant!.save();
+  await provider.interactionFinished(req, res, { consent: { grantId: id } }, { mergeWithLastSubmission: true });
+}

@@ -1,0 +1,162 @@
+/**
+ * `npm run bench -- sso [--entries 1000000] [--logins 20000]`
+ *
+ * Card-login verification as the SSO center does it for every login: path validation of the
+ * authentication certificate to the demo root (signature with node:crypto, validity, key usage,
+ * policy, revocation lookup of the end entity and of its issuing CA), identity extraction, and the
+ * check of the card's signature over the login challenge — with N revoked serials of the issuing
+ * CA loaded into the revocation index from the database (the same CardLoginVerifier the server
+ * uses). The challenges are signed beforehand by a SoftHSM card (signing is the client's cost).
+ * Reports verifications/s on one thread, p50/p99 latency, the time to load the index (full and
+ * incremental read), the bytes the index holds and, for comparison, the heap a Set of hex strings
+ * takes for the same serials.
+ *
+ * Database: DATABASE_URL when set (Postgres), else embedded PGlite in a temp directory.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { loadConfig } from "../../src/config.ts";
+import { issueOntoCard } from "../../src/ia/cards.ts";
+import { openIaContext } from "../../src/ia/context.ts";
+import { parseSubscriberSubject } from "../../src/pki/subject.ts";
+import { signLoginChallenge } from "../../src/sso/card-agent.ts";
+import { verifyChallengeSignature } from "../../src/sso/challenge.ts";
+import { CardLoginVerifier } from "../../src/sso/verifier.ts";
+import type { Db } from "../../src/store/db.ts";
+import { runDemoCeremony } from "../helpers/ia.ts";
+import { openBenchDatabase } from "./bench-db.ts";
+
+const by = { actor: "bench", role: "ia" };
+const CA = "demo-auth-ca";
+const CHALLENGES = 64;
+
+v8.setFlagsFromString("--expose-gc");
+const gc = vm.runInNewContext("gc") as () => void;
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { entries: { type: "string", default: "1000000" }, logins: { type: "string", default: "20000" } } });
+  const entries = Number(values.entries);
+  const logins = Number(values.logins);
+  if (!Number.isInteger(entries) || entries < 0 || !Number.isInteger(logins) || logins < 1) throw new Error("--entries ≥ 0 and --logins ≥ 1 must be integers");
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-sso-"));
+  const cfg = loadConfig({ ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "" });
+  const bench = await openBenchDatabase(cfg);
+  try {
+    const ctx = await openIaContext(cfg, { db: bench.db, poolSize: 2 });
+    await runDemoCeremony(ctx, by);
+    const [blank] = await ctx.cards.provisionBlankCards(1);
+    const profile = ctx.policies.profiles.get("auth-person")!;
+    const subject = parseSubscriberSubject({ hcRole: "Medical Doctor", subscriberId: "BENCH0001", name: { latin: "Taro Yamada", kanji: "山田　太郎" } }, profile, ctx.policies.hcRoles);
+    await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject }, by);
+    const signed = [];
+    for (let i = 0; i < CHALLENGES; i++) {
+      const text = `HPKI-SSO-LOGIN-1\nissuer=https://sso.bench/sso\ninteraction=bench-${i}\nnonce=${i}\nexpires=2030-01-01T00:00:00.000Z`;
+      const s = await signLoginChallenge(ctx.cards, blank.label, blank.userPin, text);
+      signed.push({ text, cert: Buffer.from(s.certificate, "base64"), signature: Buffer.from(s.signature, "base64") });
+    }
+    ctx.pool.close();
+
+    const t0 = Date.now();
+    if (entries > 0) await insertRevocations(bench.db, entries);
+    const insertSeconds = (Date.now() - t0) / 1000;
+
+    gc();
+    const before = process.memoryUsage();
+    const t1 = performance.now();
+    const verifier = await CardLoginVerifier.open({ db: bench.db, refreshIntervalMs: 0, maxStalenessMs: 3600_000 });
+    const loadMs = performance.now() - t1;
+    gc();
+    const index = verifier.index.footprint();
+    const afterLoad = process.memoryUsage();
+    // The digests live in ArrayBuffers (outside the JS heap): count both.
+    const heldIndex = afterLoad.heapUsed - before.heapUsed + (afterLoad.arrayBuffers - before.arrayBuffers);
+    const t2 = performance.now();
+    await verifier.refresh();
+    const incrementalMs = performance.now() - t2;
+
+    // Warm up, then measure one verification at a time.
+    for (let i = 0; i < 500; i++) verifyOne(verifier, signed[i % CHALLENGES]);
+    const lat = new Float64Array(logins);
+    const cpu0 = process.cpuUsage();
+    const start = performance.now();
+    for (let i = 0; i < logins; i++) {
+      const a = performance.now();
+      verifyOne(verifier, signed[i % CHALLENGES]);
+      lat[i] = performance.now() - a;
+    }
+    const seconds = (performance.now() - start) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    lat.sort();
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+    verifier.close();
+
+    // Comparison: the same serials as a Set of hex strings.
+    gc();
+    const hb = process.memoryUsage().heapUsed;
+    const set = new Set<string>();
+    let after = 0;
+    for (;;) {
+      const rows = await bench.db("revocations").where("id", ">", after).orderBy("id").limit(50_000).select("id", "serial_hex");
+      if (rows.length === 0) break;
+      for (const r of rows) set.add(r.serial_hex as string);
+      after = Number(rows[rows.length - 1].id);
+    }
+    gc();
+    const setHeap = process.memoryUsage().heapUsed - hb;
+    const setSize = set.size;
+    set.clear();
+
+    const mb = (b: number) => (b / 1048576).toFixed(1);
+    const rows: [string, string][] = [
+      ["database", bench.kind],
+      ["revoked serials in the index (issuing CA)", String(index.entries)],
+      ["insert revocations (s)", insertSeconds.toFixed(1)],
+      ["index load, full read (ms)", loadMs.toFixed(0)],
+      ["index refresh, incremental (ms)", incrementalMs.toFixed(1)],
+      ["index held: digests (MB)", mb(index.bytes)],
+      ["index: memory growth while loading, heap + ArrayBuffers (MB)", mb(heldIndex)],
+      ["for comparison: Set of hex strings, heap (MB)", `${mb(setHeap)} (${setSize} entries)`],
+      ["verifications", String(logins)],
+      ["verifications/s (1 thread, wall clock)", (logins / seconds).toFixed(0)],
+      ["verifications per CPU-second (1 thread)", (logins / cpuSeconds).toFixed(0)],
+      ["latency p50 / p99 (ms)", `${pct(0.5).toFixed(3)} / ${pct(0.99).toFixed(3)}`],
+      ["cores available / load average (1 min)", `${os.availableParallelism()} / ${os.loadavg()[0].toFixed(1)}`],
+    ];
+    const w = Math.max(...rows.map((r) => r[0].length));
+    process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join("\n")}\n`);
+    process.stdout.write(`${JSON.stringify({
+      bench: "sso", database: bench.kind, revokedEntries: index.entries, verifications: logins,
+      verificationsPerSecond: Math.round(logins / seconds), verificationsPerCpuSecond: Math.round(logins / cpuSeconds), p50Ms: round(pct(0.5)), p99Ms: round(pct(0.99)),
+      indexBytes: index.bytes, indexMemoryGrowthBytes: heldIndex, hexStringSetHeapBytes: setHeap,
+      indexLoadMs: Math.round(loadMs), incrementalRefreshMs: round(incrementalMs), cores: os.availableParallelism(), loadAverage: round(os.loadavg()[0]),
+    })}\n`);
+  } finally {
+    await bench.cleanup();
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+function verifyOne(verifier: CardLoginVerifier, s: { text: string; cert: Buffer; signature: Buffer }): void {
+  const { path } = verifier.verify(s.cert);
+  verifyChallengeSignature(path.leaf.spki, s.text, s.signature);
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** N revoked certificates of the auth CA with random 16-byte serials, by set-based SQL (as the crl bench). */
+async function insertRevocations(db: Db, n: number): Promise<void> {
+  const ca = await db("certificate_authorities").where({ name: CA }).first("id");
+  await db.raw(`INSERT INTO certificates (ca_id, serial_hex, profile, status, tbs, tbs_sha256, der, subject, not_before, not_after)
+    SELECT ?, upper(encode(s, 'hex')), 'auth-person', 'issued', '\\x00', '\\x00', '\\x00', '{}', now() - interval '1 day', now() + interval '5 years'
+    FROM (SELECT set_byte(b, 0, get_byte(b, 0) % 127 + 1) AS s
+          FROM (SELECT decode(md5(random()::text || g::text), 'hex') AS b FROM generate_series(1, ?) g) r) x`, [ca.id, n]);
+  await db.raw(`INSERT INTO revocations (certificate_id, ca_id, serial_hex, serial, reason, revoked_at, actor, not_after)
+    SELECT id, ca_id, serial_hex, decode(serial_hex, 'hex'), 'keyCompromise', now() - interval '1 day', 'bench', not_after
+    FROM certificates WHERE ca_id = ? AND der = '\\x00'`, [ca.id]);
+  await db.raw("VACUUM ANALYZE revocations");
+}

@@ -1,0 +1,65 @@
+/**
+ * The SSO commands as an operator and a card holder run them: `hpki sso clients add`,
+ * `hpki card login` (the card signs the challenge; the signature verifies with the certificate's
+ * key) and `hpki sso links confirm`. Real processes, real SoftHSM card, real database.
+ */
+import { createPublicKey, verify, X509Certificate } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
+
+describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
+  let cli: CliHarness;
+  const hpki = (...args: string[]) => cli.hpki(...args);
+  beforeAll(async () => {
+    cli = await openCliHarness("hpki-sso-cli-");
+  });
+  afterAll(async () => cli?.cleanup());
+
+  it("registers a client and prints its secret once; the database keeps only a hash", () => {
+    const r = hpki("sso", "clients", "add", "--id", "emr", "--redirect-uri", "https://emr.example/cb", "--allowed-hcrole", "Medical Doctor", "--json");
+    expect(r.code, r.err).toBe(0);
+    const secret = r.json().clientSecret as string;
+    expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const list = hpki("sso", "clients", "list", "--json");
+    expect(list.json().clients).toEqual([expect.objectContaining({ clientId: "emr", allowedHcRoles: ["Medical Doctor"], accountMapping: "linked" })]);
+    expect(list.out).not.toContain(secret);
+    const dup = hpki("sso", "clients", "add", "--id", "emr", "--redirect-uri", "https://emr.example/cb");
+    expect(dup.code).toBe(1);
+    expect(dup.err).toContain("既に登録されています");
+    const bad = hpki("sso", "clients", "add", "--id", "x y", "--redirect-uri", "not a url", "--json");
+    expect(bad.code).toBe(1);
+    expect(bad.json().code).toBe("BAD_INPUT");
+  });
+
+  it("card login signs the challenge with the card's authentication key", () => {
+    expect(hpki("ca", "init", "--ceremony", "policies/ceremony.demo.yaml").code).toBe(0);
+    const card = hpki("cards", "provision", "--count", "1", "--json").json().cards[0];
+    const pin = /PIN: (\d+)/.exec(fs.readFileSync(card.pinMailer, "utf8"))![1];
+    const subject = path.join(cli.home, "subject.json");
+    fs.writeFileSync(subject, JSON.stringify({ hcRole: "Medical Doctor", subscriberId: "CLI0009", name: { latin: "Taro Yamada", kanji: "山田　太郎" } }));
+    for (const profile of ["sign", "auth-person"]) {
+      const issued = hpki("issue", "--profile", profile, "--subject", subject, "--card", card.label, "--pin", pin, "--out", path.join(cli.home, `${profile}.pem`));
+      expect(issued.code, issued.err).toBe(0);
+    }
+    const challenge = "HPKI-SSO-LOGIN-1\nissuer=http://sso.example/sso\ninteraction=abc\nnonce=xyz\nexpires=2030-01-01T00:00:00.000Z";
+    const file = path.join(cli.home, "challenge.txt");
+    fs.writeFileSync(file, challenge);
+    const pinFile = path.join(cli.home, "pin");
+    fs.writeFileSync(pinFile, `${pin}\n`, { mode: 0o600 });
+    const r = hpki("card", "login", "--card", card.label, "--challenge-file", file, "--pin-file", pinFile);
+    expect(r.code, r.err).toBe(0);
+    const signed = r.json();
+    expect(signed.challenge).toBe(challenge);
+    const cert = new X509Certificate(Buffer.from(signed.certificate, "base64"));
+    // The authentication certificate, not the signature one, was used.
+    expect(cert.toString()).toBe(new X509Certificate(fs.readFileSync(path.join(cli.home, "auth-person.pem"))).toString());
+    expect(verify("sha256", Buffer.from(challenge), createPublicKey(cert.publicKey.export({ format: "pem", type: "spki" })), Buffer.from(signed.signature, "base64"))).toBe(true);
+
+    fs.writeFileSync(pinFile, "00000000");
+    const wrong = hpki("card", "login", "--card", card.label, "--challenge-file", file, "--pin-file", pinFile);
+    expect(wrong.code).toBe(1);
+    expect(wrong.out).toMatch(/PIN/);
+  });
+});
