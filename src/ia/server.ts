@@ -2,8 +2,9 @@
  * The IA role server (`hpki serve --role ia`, DESIGN §1): the issuing authority's console — the
  * issuance queue with background issuance jobs, deliveries with their packing lists and receipt
  * forms, CAs and CRLs — on the console foundation (src/web/console). It opens the IA runtime (HSM
- * sessions, card station, policies) on the shared database and closes it when the server closes,
- * after any running issuance job has finished.
+ * sessions, card station, policies) on the shared database, runs the revocation worker's
+ * in-process loop (approved revocation requests executed, src/ia/revocation-worker.ts), and
+ * closes both when the server closes, after any running issuance job has finished.
  */
 import { pino } from "pino";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
@@ -11,6 +12,7 @@ import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts
 import { openIaContext } from "./context.ts";
 import { loadCrlPolicy } from "./crl-generation.ts";
 import { IssuanceJobRunner } from "./issuance-jobs.ts";
+import { startRevocationWorker } from "./revocation-worker.ts";
 import { mountIaRoutes } from "./routes/index.ts";
 
 /**
@@ -31,9 +33,14 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
       mount: (r, kit) => mountIaRoutes(r, kit, { ctx, jobs, crlPolicy }),
     });
     const server = consoleRoleServer("ia", router);
+    const revocations = startRevocationWorker(ctx, {
+      onRun: (r) => log.info({ executed: r.executed.length, failed: r.failed.length }, "revocation requests executed"),
+      onError: (err) => log.error({ err }, "revocation worker run failed"),
+    });
     return {
       ...server,
       async close() {
+        await revocations.stop();
         await jobs.idle();
         await server.close();
         await ctx.close();

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPinMailer } from "../../src/ia/card-personalisation.ts";
 import { addDocument, decideApplication, recordIdentityCheck, submitApplication } from "../../src/pipeline/applications.ts";
 import { approveIssuanceRequest, createIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
+import { createEmergencyRevocation } from "../../src/pipeline/revocation-requests.ts";
 import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import { forwardLraBatch, receiveLraBatch } from "../../src/pipeline/lra-batches.ts";
 import { toPem } from "../../src/pki/pem.ts";
@@ -299,6 +300,22 @@ describe("IA console over HTTP", () => {
     const html = await ia.get("/cas", { accept: "html" });
     expect(html.text).toContain("今すぐCRLを生成");
     expect(html.text).toContain("demo-sign-ca");
+  });
+
+  it("runs the revocation worker: an emergency hold is executed by the IA server and reaches the next CRL", async () => {
+    const cert = await db()("certificates as c").join("certificate_authorities as a", "a.id", "c.ca_id")
+      .where({ "a.name": "demo-sign-ca", "c.status": "issued" }).orderBy("c.id").first("c.serial_hex");
+    await createEmergencyRevocation(db(), ops.officer.operator, {
+      targetKind: "certificate", caName: "demo-sign-ca", serialHex: cert.serial_hex, reason: "certificateHold", grounds: "カード紛失の電話", callerVerification: "登録電話番号へ折り返し確認",
+    });
+    const deadline = Date.now() + 20_000;
+    let rev;
+    while (!(rev = await db()("revocations").where({ serial_hex: cert.serial_hex }).first()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(rev).toMatchObject({ reason: "certificateHold" });
+    const crl = (await ia.postJson("/cas/demo-sign-ca/crl", {})).json().crl;
+    expect(crl).toMatchObject({ crlNumber: 2, entries: 1 });
+    const sign = (await ia.getJson("/cas")).json().cas.find((c: { name: string }) => c.name === "demo-sign-ca");
+    expect(sign.crl).toMatchObject({ crlNumber: 2, entries: 1, bytes: crl.bytes });
   });
 
   it("renders every page in Japanese and English and never shows a PIN", async () => {
