@@ -23,7 +23,8 @@ import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
 
 const TAKERS: OperatorRole[] = ["ra_officer", "ra_approver", "lra_reviewer", "lra_manager"];
-const READERS: OperatorRole[] = [...TAKERS, "auditor", "admin"];
+// Administrators manage operators, not subscribers (CP separation of duties).
+const READERS: OperatorRole[] = [...TAKERS, "auditor"];
 
 /**
  * Registers the expiry list and renewal routes on a console router. `hcRoles` (the hcRole code

@@ -47,8 +47,9 @@ import type { Lang } from "../web/i18n.ts";
 const RA: OperatorRole[] = ["ra_officer", "ra_approver"];
 const LRA: OperatorRole[] = ["lra_reviewer", "lra_manager"];
 const FILERS: OperatorRole[] = [...RA, ...LRA];
-const READERS: OperatorRole[] = [...FILERS, "auditor", "admin"];
-const AUDITORS: OperatorRole[] = ["auditor", "admin"];
+// Administrators manage operators, not subscribers: no revocation data (CP separation of duties).
+const READERS: OperatorRole[] = [...FILERS, "auditor"];
+const AUDITORS: OperatorRole[] = ["auditor"];
 
 const versionField = z.union([z.number(), z.string().regex(/^\d*$/)]).optional()
   .transform((v) => (v === undefined || v === "" ? undefined : Number(v)));

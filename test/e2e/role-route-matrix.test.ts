@@ -38,8 +38,11 @@ function allowed(c: Console, method: string, path: string): OperatorRole[] {
   const writers: Record<Console, OperatorRole[]> = { lra: ["lra_reviewer", "lra_manager"], ra: ["ra_officer", "ra_approver"], ia: ["ia_operator"] };
   if (path === "/") return SIGN_IN[c];
   if (c === "lra" && method === "POST" && path === "/batches/:id/forward") return ["lra_manager"];
-  if (c === "ra" && method === "POST" && path === "/issuance-requests/:id/approve") return ["ra_approver"];
-  if (method !== "GET" || path.endsWith("/new")) return writers[c];
+  // Second-person approvals: issuance and revocation requests.
+  if (c === "ra" && method === "POST" && /^\/(issuance-requests|revocations)\/:id\/approve$/.test(path)) return ["ra_approver"];
+  if (path.startsWith("/audit/")) return ["auditor"];
+  // Forms are for the people who fill them in.
+  if (method !== "GET" || /\/(new|emergency)$|^\/expiry\/renewal\//.test(path)) return writers[c];
   return readers[c];
 }
 
