@@ -8,7 +8,8 @@
  *
  * Crash safety: the card is bound to the request (issuance_requests.card_label) right after it
  * is provisioned, and every certificate has the request key "ir:<id>:<profile>", so a request
- * left in "issuing" resumes on the same card without a second card or certificate. The PIN is
+ * left in "issuing" resumes on the same card without a second card or certificate — once it has
+ * been idle for ISSUING_STALE_AFTER_MS, so two IA processes never work one request at once. The PIN is
  * read back from the PIN mailer the IA holds until dispatch — the only place it exists.
  */
 import fs from "node:fs";
@@ -40,6 +41,8 @@ export interface PersonaliseOptions {
   limit?: number;
   /** Also resume requests left in "issuing" by a stopped worker (default true). */
   resume?: boolean;
+  /** Idle time after which an "issuing" request counts as abandoned (default ISSUING_STALE_AFTER_MS). */
+  staleAfterMs?: number;
   /** Called after each request, for progress bars: done so far, total of this run. */
   onProgress?: (done: number, total: number, outcome: PersonalisedCard | FailedPersonalisation) => void;
 }
@@ -53,7 +56,7 @@ export async function personaliseApprovedRequests(
   op: Operator,
   opts: PersonaliseOptions = {},
 ): Promise<{ issued: PersonalisedCard[]; failed: FailedPersonalisation[] }> {
-  const resumed = opts.resume === false ? [] : await resumableIssuanceRequests(ctx.db);
+  const resumed = opts.resume === false ? [] : await resumableIssuanceRequests(ctx.db, op, opts.staleAfterMs);
   const claimed = await claimIssuanceRequests(ctx.db, op, opts.limit ?? 50);
   const work = [...resumed, ...claimed];
   const issued: PersonalisedCard[] = [];

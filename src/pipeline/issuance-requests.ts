@@ -6,9 +6,10 @@
  */
 import type { Knex } from "knex";
 import { applicationMachine } from "./application.ts";
+import { appendAudit } from "../audit/log.ts";
 import { ForbiddenError } from "./errors.ts";
 import { applyTransition, type Row } from "./machine.ts";
-import type { Operator } from "./operator.ts";
+import { auditActor, type Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
 
 /** Certificate profiles a request asks for, from the application's choices. */
@@ -63,12 +64,31 @@ export async function claimIssuanceRequests(db: Knex, op: Operator, limit: numbe
   });
 }
 
-/** Requests in "issuing" (claimed by a worker that stopped): to resume after a restart. */
-export async function resumableIssuanceRequests(db: Knex): Promise<ClaimedRequest[]> {
-  const reqs = (await db("issuance_requests").where({ state: "issuing" }).orderBy("id")) as Row[];
-  const out: ClaimedRequest[] = [];
-  for (const request of reqs) out.push({ request, application: (await db("applications").where({ id: request.application_id }).first()) as Row });
-  return out;
+/** How long a request may sit in "issuing" untouched before another worker may resume it. */
+export const ISSUING_STALE_AFTER_MS = 10 * 60_000;
+
+/**
+ * Takes over requests left in "issuing" by a worker that stopped: only those untouched for
+ * `staleAfterMs` (database clock), so a request another IA process is working on right now is
+ * never taken twice; each is re-claimed (updated_at bumped, audited) under FOR UPDATE SKIP LOCKED.
+ */
+export async function resumableIssuanceRequests(db: Knex, op: Operator, staleAfterMs = ISSUING_STALE_AFTER_MS): Promise<ClaimedRequest[]> {
+  if (op.role !== "ia_operator") throw new ForbiddenError(`role ${op.role} may not issue`, "発行する権限がありません");
+  return db.transaction(async (trx) => {
+    const reqs = (await trx("issuance_requests").where({ state: "issuing" })
+      .whereRaw("updated_at < now() - make_interval(secs => ?)", [staleAfterMs / 1000])
+      .orderBy("id").forUpdate().skipLocked()) as Row[];
+    const out: ClaimedRequest[] = [];
+    for (const request of reqs) {
+      await trx("issuance_requests").where({ id: request.id }).update({ updated_at: trx.fn.now() });
+      await appendAudit(trx, [{
+        ...auditActor(op), action: "issuance_request.resumed", objectType: "issuance_request", objectId: String(request.id),
+        details: { card: request.card_label ?? null, idleSince: request.updated_at },
+      }]);
+      out.push({ request, application: (await trx("applications").where({ id: request.application_id }).first()) as Row });
+    }
+    return out;
+  });
 }
 
 /** Records a personalised card: request issued, application issued, card bound to the applicant. */

@@ -13,7 +13,7 @@ import { pinMailerPath } from "../../src/ia/cards.ts";
 import { addDocument, decideApplication, recordIdentityCheck, submitApplication } from "../../src/pipeline/applications.ts";
 import { createDeliveryBatch, handOverCard, receiveDeliveryBatch, reviewReceipt, shipDeliveryBatch } from "../../src/pipeline/delivery.ts";
 import { ConflictError, ForbiddenError, ValidationError } from "../../src/pipeline/errors.ts";
-import { approveIssuanceRequest, createIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
+import { approveIssuanceRequest, claimIssuanceRequests, createIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
 import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import { forwardLraBatch, receiveLraBatch } from "../../src/pipeline/lra-batches.ts";
 import type { Operator } from "../../src/pipeline/operator.ts";
@@ -215,5 +215,28 @@ describe("registration pipeline (services)", () => {
     expect(isEmbedded(db()) || results.length === 2).toBe(true);
     const approvals = await db()("audit_log").where({ action: "application.ra_approved", object_id: (await db()("applications").where({ id }).first()).application_no }).count({ n: "*" });
     expect(Number(approvals[0].n)).toBe(1);
+  });
+
+  it("resumes a request a crashed IA worker left in issuing — only once it is idle, so two workers never share one", async () => {
+    const id = await lraIntake();
+    await decideApplication(db(), ops.reviewer, id, "lra_approve");
+    await forwardLraBatch(db(), ops.manager, Number((await db()("applications").where({ id }).first("lra_batch_id")).lra_batch_id));
+    await decideApplication(db(), ops.officer, id, "ra_approve");
+    const ir = await createIssuanceRequest(db(), ops.officer, id);
+    await personaliseApprovedRequests(t.ctx, ops.ia); // empty the queue of earlier tests' requests
+    await approveIssuanceRequest(db(), ops.approver, Number(ir.id));
+    // A worker claims it and dies before personalising the card.
+    const [claimed] = await claimIssuanceRequests(db(), ops.ia, 1);
+    expect(Number(claimed.request.id)).toBe(Number(ir.id));
+    // Another worker running now leaves it alone: it may still be in progress elsewhere.
+    const busy = await personaliseApprovedRequests(t.ctx, ops.ia);
+    expect(busy.issued.map((c) => c.requestId)).not.toContain(Number(ir.id));
+    expect((await db()("issuance_requests").where({ id: ir.id }).first("state")).state).toBe("issuing");
+    // Once idle past the threshold it is taken over and finished, with one card and its certificates.
+    const resumed = await personaliseApprovedRequests(t.ctx, ops.ia, { staleAfterMs: 0 });
+    const card = resumed.issued.find((c) => c.requestId === Number(ir.id))!;
+    expect(card.certificates).toHaveLength(2);
+    expect(await state(id)).toBe("issued");
+    expect(await db()("audit_log").where({ action: "issuance_request.resumed", object_id: String(ir.id) }).count({ n: "*" }).then((r) => Number(r[0].n))).toBe(1);
   });
 });
