@@ -16,6 +16,10 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0004_cards": () => import("../../migrations/0004_cards.ts"),
   "0005_revocations": () => import("../../migrations/0005_revocations.ts"),
   "0006_crls": () => import("../../migrations/0006_crls.ts"),
+  "0020_ocsp_responders": () => import("../../migrations/0020_ocsp_responders.ts"),
+  "0021_ocsp_responses": () => import("../../migrations/0021_ocsp_responses.ts"),
+  "0022_revocations_updated_at": () => import("../../migrations/0022_revocations_updated_at.ts"),
+  "0023_crls_revocations_as_of": () => import("../../migrations/0023_crls_revocations_as_of.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
