@@ -8,6 +8,7 @@ import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
 import { registerIssueCommands } from "./issue.ts";
+import { registerOcspCommands } from "./ocsp.ts";
 import { registerRevocationCommands } from "./revocation.ts";
 import { registerServeCommand } from "./serve.ts";
 
@@ -21,6 +22,7 @@ registerCaCommands(program);
 registerCardCommands(program);
 registerIssueCommands(program);
 registerRevocationCommands(program);
+registerOcspCommands(program);
 registerInspectCommand(program);
 registerDemoCommand(program);
 registerServeCommand(program);
