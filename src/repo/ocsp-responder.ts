@@ -71,6 +71,8 @@ export class OcspResponderService {
   private readonly cache = new Map<string, Presigned>();
   private readonly cacheEntries: number;
   private watermark: Date | null = null;
+  /** Changes already acted on within the re-read window: "caId:serial" → status_changed_at (ms). */
+  private readonly seenChanges = new Map<string, number>();
   private lastMeta = 0;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> = Promise.resolve();
@@ -109,10 +111,14 @@ export class OcspResponderService {
     const since = new Date((this.watermark ?? new Date(0)).getTime() - CHANGE_MARGIN_MS);
     const rows = await this.opts.db("ocsp_responses").where("status_changed_at", ">", since).select("ca_id", "serial_hex", "status_changed_at");
     for (const r of rows) {
-      this.cache.delete(`${r.ca_id}:${r.serial_hex}`);
+      const key = `${r.ca_id}:${r.serial_hex}`;
       const t = new Date(r.status_changed_at);
+      // Each change evicts once, however often the re-read window returns it.
+      if (this.seenChanges.get(key) !== t.getTime()) this.cache.delete(key);
+      this.seenChanges.set(key, t.getTime());
       if (!this.watermark || t > this.watermark) this.watermark = t;
     }
+    for (const [key, t] of this.seenChanges) if (t <= since.getTime()) this.seenChanges.delete(key);
   }
 
   private async refreshMeta(): Promise<void> {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IaContext } from "../../src/ia/context.ts";
 import { loadCrlPolicy } from "../../src/ia/crl-generation.ts";
 import { CrlScheduler } from "../../src/ia/crl-scheduler.ts";
+import { IssuanceService } from "../../src/ia/issuance.ts";
 import { ensureOcspResponders, type OcspResponderOutcome } from "../../src/ia/ocsp-responders.ts";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
@@ -201,6 +202,22 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
     const r = await run("openssl", "ocsp", "-issuer", ia.pem("demo-sign-ca"), "-no_nonce", "-cert", certs.fresh.file, "-url", `${server.url}/ocsp`, "-VAfile", file("responder.pem"));
     expect(r.out).toContain("Response verify OK");
     expect(r.out).toMatch(/fresh\.pem: good/);
+  });
+
+  it("AIA only where a profile asks for it: the demo sign certificate carries none; a profile with authorityInfoAccess points clients at this responder", async () => {
+    expect((await run("openssl", "x509", "-in", certs.good.file, "-noout", "-text")).out).not.toContain("Authority Information Access");
+    const sign = ctx.policies.profiles.get("sign")!;
+    const withAia = { ...sign, extensions: [...sign.extensions, { name: "authorityInfoAccess" as const, critical: false, ocspUrlTemplate: `${server.url}/ocsp` }] };
+    const service = new IssuanceService(ctx.db, ctx.keys, new Map([...ctx.policies.profiles, ["sign", withAia]]));
+    const spki = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "der" });
+    const subject = parseSubscriberSubject({ hcRole: "Pharmacist", subscriberId: "REPO-AIA", name: { latin: "Hanako Aia" } }, sign, ctx.policies.hcRoles);
+    const c = await service.issue({ profile: "sign", subject, subjectPublicKeyInfo: spki }, by);
+    fs.writeFileSync(file("aia.pem"), toPem(c.der));
+    const url = /OCSP - URI:(\S+)/.exec((await run("openssl", "x509", "-in", file("aia.pem"), "-noout", "-text")).out)![1];
+    expect(url).toBe(`${server.url}/ocsp`);
+    const r = await run("openssl", "ocsp", "-issuer", ia.pem("demo-sign-ca"), "-cert", file("aia.pem"), "-url", url, "-CAfile", file("chain.pem"));
+    expect(r.out).toContain("Response verify OK");
+    expect(r.out).toMatch(/aia\.pem: good/);
   });
 
   it("answers the nonce: echoed in the response, so openssl reports no nonce warning and verifies", async () => {
