@@ -6,6 +6,7 @@ const [name, ...args] = process.argv.slice(2);
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   issue: () => import("./issue.ts"),
   crl: () => import("./crl.ts"),
+  ocsp: () => import("./ocsp.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);
