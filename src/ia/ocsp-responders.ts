@@ -68,7 +68,7 @@ export function ensureOcspResponders(deps: OcspResponderDeps, by: Actor): Promis
       const label = `${ca.name}-ocsp-${rows.length + 1}`;
       const key = (await deps.ocspKeys.findKey(label)) ?? (await deps.ocspKeys.generateKeyPair(label, deps.policy.responder.keyAlgorithm));
       const caKey = await deps.caKeys.findKey(ca.key.label);
-      if (!caKey) throw new Error(`CA key "${ca.key.label}" of ${ca.name} is not in the HSM`);
+      if (!caKey) throw operatorError(`CA key "${ca.key.label}" of ${ca.name} is not in the HSM`, `${ca.name} の CA 鍵「${ca.key.label}」が HSM にありません`);
       const serial = newSerialNumber();
       const notBefore = new Date(Math.floor((now.getTime() - NOT_BEFORE_SKEW_MS) / 1000) * 1000);
       const notAfter = new Date(Math.min(now.getTime() + deps.policy.responder.validityDays * 86_400_000, ca.notAfter.getTime()));
@@ -85,7 +85,8 @@ export function ensureOcspResponders(deps: OcspResponderDeps, by: Actor): Promis
       });
       const signature = await deps.caKeys.sign(caKey, tbs);
       if (!verify("sha256", tbs, createPublicKey({ key: caKey.spki, format: "der", type: "spki" }), signature)) {
-        throw new Error(`responder certificate for ${ca.name} does not verify with its CA key "${caKey.label}"; nothing stored`);
+        throw operatorError(`responder certificate for ${ca.name} does not verify with its CA key "${caKey.label}"; nothing stored`,
+          `${ca.name} の OCSP レスポンダ証明書が CA 鍵「${caKey.label}」で検証できません（何も保存していません）`);
       }
       const certificate = encodeCertificate(tbs, signatureAlgorithm, signature);
       await deps.db.transaction(async (trx) => {
@@ -113,4 +114,9 @@ export function ensureOcspResponders(deps: OcspResponderDeps, by: Actor): Promis
     }
     return out;
   });
+}
+
+/** An Error with the Japanese message the CLI prints under the English one. */
+function operatorError(english: string, japanese: string): Error & { messageJa: string } {
+  return Object.assign(new Error(english), { messageJa: japanese });
 }

@@ -76,6 +76,8 @@ export class OcspResponderService {
   private lastMeta = 0;
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> = Promise.resolve();
+  /** Answers being made; stop() waits for them so none meets a closed HSM pool. */
+  private readonly inFlight = new Set<Promise<OcspAnswer>>();
   private readonly now: () => Date;
 
   constructor(private readonly opts: OcspResponderOptions) {
@@ -99,10 +101,12 @@ export class OcspResponderService {
     this.timer = setTimeout(loop, this.opts.pollMs ?? 2_000).unref();
   }
 
+  /** Stops the change feed and waits for the answers in progress. */
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.polling;
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** Runs one change-feed poll now (tests use it instead of waiting for the timer). */
@@ -134,7 +138,15 @@ export class OcspResponderService {
    * Answers one DER OCSPRequest (the POST body, or the decoded GET path). Never throws: failures
    * become malformedRequest, unauthorized or internalError responses.
    */
-  async respond(der: Uint8Array): Promise<OcspAnswer> {
+  respond(der: Uint8Array): Promise<OcspAnswer> {
+    const answer = this.answer(der);
+    this.inFlight.add(answer);
+    const done = () => void this.inFlight.delete(answer);
+    answer.then(done, done);
+    return answer;
+  }
+
+  private async answer(der: Uint8Array): Promise<OcspAnswer> {
     let req: OcspRequest;
     try {
       req = parseOcspRequest(der);

@@ -90,6 +90,10 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
     expect(first.crls.map((c) => c.caName).sort()).toEqual(["demo-auth-ca", "demo-org-auth-ca", "demo-root", "demo-sign-ca"]);
     expect(first.responders.sort()).toEqual(["demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
     expect(first.ocsp?.signed["demo-sign-ca"]).toBe(3);
+    // Nothing changed since: the next tick generates no CRL and signs nothing.
+    const idle = await scheduler.tick();
+    expect(idle.crls).toEqual([]);
+    expect(idle.ocsp?.total).toBe(0);
     responders = await ensureOcspResponders({ db: ctx.db, caKeys: ctx.keys, ocspKeys: ctx.ocspKeys().keys, policy: loadOcspPolicy() }, by);
     const sign = responders.find((r) => r.caName === "demo-sign-ca")!;
     fs.writeFileSync(file("responder.pem"), toPem(sign.certificate));
