@@ -55,6 +55,7 @@ export interface OcspResponder {
   signatureAlgorithm: SignatureAlgorithmName;
 }
 
+/** An ocsp_responders row as an OcspResponder (RSA-2048 keys sign sha256WithRSAEncryption, P-256 ecdsa-with-SHA256). */
 export function responderFromRow(r: Record<string, any>): OcspResponder {
   const algorithm = r.key_algorithm as KeyAlgorithm;
   return {

@@ -42,20 +42,12 @@ export class RepositoryPublication {
   private loadedAt = -Infinity;
   private readonly crls = new Map<number, CachedCrl>();
 
+  /** `crlMaxAgeSeconds`: upper bound of a CRL's Cache-Control max-age (policies/ocsp.yaml repository). */
   constructor(
     private readonly db: Knex,
     private readonly crlMaxAgeSeconds: number,
     private readonly now: () => Date = () => new Date(),
   ) {}
-
-  /** Paths served: the CRL path of every CA, and /certs/<name>.cer. */
-  async paths(): Promise<{ crl: Record<string, string>; certificate: Record<string, string> }> {
-    await this.refresh();
-    return {
-      crl: Object.fromEntries([...this.crlPaths].map(([p, ca]) => [ca.name, p])),
-      certificate: Object.fromEntries([...this.certPaths].map(([p, ca]) => [ca.name, p])),
-    };
-  }
 
   private async refresh(): Promise<void> {
     if (Date.now() - this.loadedAt < CA_REFRESH_MS) return;
