@@ -7,6 +7,8 @@
  * - PKCS11_MODULE   PKCS#11 module path; when unset, SoftHSM2 with tokens in $HPKI_HOME/hsm
  * - HPKI_HSM_TOKEN  label of the CA token (default "hpki-ca")
  * - HPKI_HSM_PIN    user PIN of the CA token; embedded default: $HPKI_HOME/hsm/ca-token.pin (0600)
+ * - HPKI_OCSP_TOKEN label of the OCSP responder token (default "hpki-ocsp"); never the CA token
+ * - HPKI_OCSP_PIN   user PIN of the OCSP token; embedded default: $HPKI_HOME/hsm/ocsp-token.pin (0600)
  */
 import path from "node:path";
 
@@ -23,6 +25,10 @@ export interface Config {
   caTokenLabel: string;
   caTokenPinEnv: string | undefined;
   caTokenPinFile: string;
+  /** Token holding the delegated OCSP responder keys; the repository role may open it, never the CA token. */
+  ocspTokenLabel: string;
+  ocspTokenPinEnv: string | undefined;
+  ocspTokenPinFile: string;
   repoDir: string;
   mailDir: string;
 }
@@ -44,6 +50,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     caTokenLabel: env.HPKI_HSM_TOKEN || "hpki-ca",
     caTokenPinEnv: env.HPKI_HSM_PIN || undefined,
     caTokenPinFile: path.join(home, "hsm", "ca-token.pin"),
+    ocspTokenLabel: env.HPKI_OCSP_TOKEN || "hpki-ocsp",
+    ocspTokenPinEnv: env.HPKI_OCSP_PIN || undefined,
+    ocspTokenPinFile: path.join(home, "hsm", "ocsp-token.pin"),
     repoDir: path.join(home, "repo"),
     mailDir: path.join(home, "mail"),
   };

@@ -3,6 +3,7 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { generateCrl, loadCrlPolicy } from "../ia/crl-generation.ts";
 import { REVOCATION_REASONS, RevocationError, revokeCertificate } from "../ia/revocation.ts";
+import { registerCrlScheduleCommand } from "./ocsp.ts";
 import { cliActor, table, withIa } from "./run.ts";
 
 export function registerRevocationCommands(program: Command): void {
@@ -43,6 +44,7 @@ export function registerRevocationCommands(program: Command): void {
         return { text: `${text}\nwrote ${o.out}`, json };
       }),
     );
+  registerCrlScheduleCommand(crl);
 }
 
 /** An ISO 8601 date-time; a bare date or a time without offset is refused as ambiguous. */

@@ -59,6 +59,15 @@ function readPinFile(file: string): string {
   return fs.readFileSync(file, "utf8").trim();
 }
 
+/** A token hpki-ca uses: its label, PIN sources and the variable an operator sets. */
+interface TokenSpec {
+  what: string;
+  label: string;
+  pinEnv: string | undefined;
+  pinFile: string;
+  pinVariable: string;
+}
+
 /**
  * The CA token's user PIN: cfg.caTokenPinEnv (HPKI_HSM_PIN) when set, else cfg.caTokenPinFile
  * (must be mode 0600). In embedded mode, when the token cfg.caTokenLabel does not exist it is
@@ -69,22 +78,39 @@ function readPinFile(file: string): string {
  *   "PIN_FILE_INSECURE", or a CKR_ code from token initialisation.
  */
 export function ensureCaToken(mod: Pkcs11Module, cfg: Config): { pin: string; created: boolean } {
-  const exists = mod.findSlotByTokenLabel(cfg.caTokenLabel) !== null;
+  return ensureToken(mod, cfg, { what: "CA token", label: cfg.caTokenLabel, pinEnv: cfg.caTokenPinEnv, pinFile: cfg.caTokenPinFile, pinVariable: "HPKI_HSM_PIN" });
+}
+
+/**
+ * The OCSP responder token (cfg.ocspTokenLabel, PIN from HPKI_OCSP_PIN or cfg.ocspTokenPinFile),
+ * created in embedded mode like the CA token. It holds only delegated responder keys, so the
+ * repository role may open it; it must never be the CA token.
+ * @throws HsmError as ensureCaToken; "TOKEN_CONFLICT" when its label equals the CA token's.
+ */
+export function ensureOcspToken(mod: Pkcs11Module, cfg: Config): { pin: string; created: boolean } {
+  if (cfg.ocspTokenLabel === cfg.caTokenLabel) {
+    throw new HsmError(`the OCSP token label "${cfg.ocspTokenLabel}" is the CA token's: responder keys need a token of their own (HPKI_OCSP_TOKEN)`, "TOKEN_CONFLICT");
+  }
+  return ensureToken(mod, cfg, { what: "OCSP token", label: cfg.ocspTokenLabel, pinEnv: cfg.ocspTokenPinEnv, pinFile: cfg.ocspTokenPinFile, pinVariable: "HPKI_OCSP_PIN" });
+}
+
+function ensureToken(mod: Pkcs11Module, cfg: Config, t: TokenSpec): { pin: string; created: boolean } {
+  const exists = mod.findSlotByTokenLabel(t.label) !== null;
   if (!exists) {
     if (!cfg.embeddedHsm) {
-      throw new HsmError(`CA token "${cfg.caTokenLabel}" not found in ${cfg.pkcs11Module} (looked up by label)`, "TOKEN_NOT_FOUND");
+      throw new HsmError(`${t.what} "${t.label}" not found in ${cfg.pkcs11Module} (looked up by label)`, "TOKEN_NOT_FOUND");
     }
-    const pin = cfg.caTokenPinEnv ?? randomAlphanumeric(16);
-    if (!cfg.caTokenPinEnv) {
-      fs.mkdirSync(path.dirname(cfg.caTokenPinFile), { recursive: true, mode: 0o700 });
+    const pin = t.pinEnv ?? randomAlphanumeric(16);
+    if (!t.pinEnv) {
+      fs.mkdirSync(path.dirname(t.pinFile), { recursive: true, mode: 0o700 });
       // "w" not "wx": a PIN file left by a token that no longer exists is useless.
-      fs.writeFileSync(cfg.caTokenPinFile, pin + "\n", { mode: 0o600 });
-      fs.chmodSync(cfg.caTokenPinFile, 0o600);
+      fs.writeFileSync(t.pinFile, pin + "\n", { mode: 0o600 });
+      fs.chmodSync(t.pinFile, 0o600);
     }
-    mod.initToken(cfg.caTokenLabel, randomBytes(24).toString("base64url"), pin);
+    mod.initToken(t.label, randomBytes(24).toString("base64url"), pin);
     return { pin, created: true };
   }
-  if (cfg.caTokenPinEnv) return { pin: cfg.caTokenPinEnv, created: false };
-  if (fs.existsSync(cfg.caTokenPinFile)) return { pin: readPinFile(cfg.caTokenPinFile), created: false };
-  throw new HsmError(`no PIN for CA token "${cfg.caTokenLabel}": set HPKI_HSM_PIN or create ${cfg.caTokenPinFile} (mode 0600)`, "PIN_UNAVAILABLE");
+  if (t.pinEnv) return { pin: t.pinEnv, created: false };
+  if (fs.existsSync(t.pinFile)) return { pin: readPinFile(t.pinFile), created: false };
+  throw new HsmError(`no PIN for ${t.what} "${t.label}": set ${t.pinVariable} or create ${t.pinFile} (mode 0600)`, "PIN_UNAVAILABLE");
 }

@@ -9,6 +9,7 @@ import { CardStation } from "../hsm/cards.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { SessionPool } from "../hsm/pool.ts";
 import { ensureCaToken, ensureSoftHsmConfig } from "../hsm/softhsm.ts";
+import { openOcspKeys, type OcspKeys } from "../ocsp/responders.ts";
 import { loadPolicies, type Policies } from "../policies.ts";
 import { openDatabase, type Db } from "../store/db.ts";
 import { IssuanceService } from "./issuance.ts";
@@ -22,6 +23,11 @@ export interface IaContext {
   cards: CardStation;
   policies: Policies;
   issuance: IssuanceService;
+  /**
+   * The OCSP token's responder key store, opened on first use (created in embedded mode): where
+   * responder key pairs are generated and responses pre-signed. Never the CA token.
+   */
+  ocspKeys(): OcspKeys;
   close(): Promise<void>;
 }
 
@@ -46,9 +52,12 @@ export async function openIaContext(cfg: Config, opts: OpenIaOptions = {}): Prom
   const keys = new CaKeyStore(pool);
   const cards = new CardStation(module);
   const issuance = new IssuanceService(db, keys, policies.profiles);
+  let ocsp: OcspKeys | undefined;
   return {
     cfg, db, module, pool, keys, cards, policies, issuance,
+    ocspKeys: () => (ocsp ??= openOcspKeys(module, cfg, opts.poolSize ?? os.availableParallelism() * 2)),
     async close() {
+      ocsp?.pool.close();
       pool.close();
       if (!opts.db) await db.destroy();
     },

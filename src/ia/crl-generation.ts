@@ -73,6 +73,9 @@ export async function generateCrl(deps: CrlGenerationDeps, caName: string, by: A
 
   return db.transaction(async (trx) => {
     await trx.raw("SELECT id FROM certificate_authorities WHERE id = ? FOR UPDATE", [ca.id]);
+    // Revocation writers hold this row FOR SHARE and stamp revocations.updated_at after their lock:
+    // every change stamped before this instant is visible to this CRL, every later one is newer.
+    const revocationsAsOf = (await trx.raw("SELECT clock_timestamp() AS t")).rows[0].t as Date;
     // Taken after the lock, so a later crlNumber never carries an earlier thisUpdate.
     const thisUpdate = new Date(Math.floor((opts.now?.() ?? new Date()).getTime() / 1000) * 1000);
     const nextUpdate = new Date(thisUpdate.getTime() + rule.validityHours * 3_600_000);
@@ -98,7 +101,7 @@ export async function generateCrl(deps: CrlGenerationDeps, caName: string, by: A
     }
     const der = tbs.certificateList(signature);
     const sha256 = createHash("sha256").update(der).digest();
-    await storeCrlRow(trx, { ca_id: ca.id, crl_number: crlNumber, this_update: thisUpdate, next_update: nextUpdate, entries: tbs.entries, sha256 }, der, opts.storeChunkBytes ?? 4 << 20);
+    await storeCrlRow(trx, { ca_id: ca.id, crl_number: crlNumber, this_update: thisUpdate, next_update: nextUpdate, entries: tbs.entries, sha256, revocations_as_of: revocationsAsOf }, der, opts.storeChunkBytes ?? 4 << 20);
     const kind = ca.kind === "root" ? "arl" : "crl";
     await appendAudit(trx, [{
       ...by,

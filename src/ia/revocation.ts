@@ -78,7 +78,9 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
     throw new RevocationError("BAD_DATE", "invalidityDate must be a valid date that is not in the future", "無効日（invalidityDate）は未来でない正しい日時を指定してください");
   }
   return db.transaction(async (trx) => {
-    const ca = await trx("certificate_authorities").where({ name: req.caName }).first("id", "name");
+    // FOR SHARE: a CRL generator (FOR UPDATE on this row) either sees this change or starts after
+    // it, and updated_at below is read from the database clock after the lock (crls.revocations_as_of).
+    const ca = await trx("certificate_authorities").where({ name: req.caName }).forShare().first("id", "name");
     if (!ca) throw new RevocationError("UNKNOWN_CA", `no CA named "${req.caName}" (see \`hpki ca list\`)`, `CA「${req.caName}」は存在しません`);
     const target = await findTarget(trx, Number(ca.id), serialHex);
     if (!target) {
@@ -97,7 +99,7 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
         throw new RevocationError("NOT_ON_HOLD", `serial ${serialHex} is not on hold (certificateHold): removeFromCRL only releases a hold`,
           `シリアル番号 ${serialHex} は一時停止（certificateHold）中ではありません`);
       }
-      await trx("revocations").where({ id: existing.id }).update({ released_at: at });
+      await trx("revocations").where({ id: existing.id }).update({ released_at: at, updated_at: trx.raw("clock_timestamp()") });
       action = "hold-released";
       revokedAt = new Date(existing.revoked_at);
       invalidityDate = existing.invalidity_date ? new Date(existing.invalidity_date) : null;
@@ -107,7 +109,7 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
     } else if (held) {
       // Hold made permanent: the certificate has been unusable since the hold, so revocationDate stays.
       revokedAt = new Date(existing.revoked_at);
-      await trx("revocations").where({ id: existing.id }).update({ reason, invalidity_date: invalidityDate, actor: by.actor });
+      await trx("revocations").where({ id: existing.id }).update({ reason, invalidity_date: invalidityDate, actor: by.actor, updated_at: trx.raw("clock_timestamp()") });
       action = "hold-converted";
     } else {
       const row = {
@@ -120,6 +122,7 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
         actor: by.actor,
         not_after: target.notAfter,
         released_at: null,
+        updated_at: trx.raw("clock_timestamp()"),
       };
       // A released hold keeps its row: revoking again reuses it.
       if (existing) await trx("revocations").where({ id: existing.id }).update(row);

@@ -114,6 +114,22 @@ export function isPrintableString(s: string): boolean {
   return /^[A-Za-z0-9 '()+,\-./:=?]*$/.test(s);
 }
 
+/** ENUMERATED from a small non-negative number (X.690 §8.4), e.g. OCSPResponseStatus or CRLReason. */
+export function enumerated(n: number): Buffer {
+  if (!Number.isInteger(n) || n < 0 || n > 0x7f) throw new RangeError(`enumerated: ${n}`);
+  return Buffer.from([0x0a, 1, n]);
+}
+
+/**
+ * GeneralizedTime YYYYMMDDHHMMSSZ (X.680 §46, no fraction, Zulu), whatever the year — the form
+ * RFC 6960 uses for producedAt, thisUpdate, nextUpdate and revocationTime. Milliseconds are dropped.
+ */
+export function generalizedTime(d: Date): Buffer {
+  const p = (n: number) => String(n).padStart(2, "0");
+  const s = `${String(d.getUTCFullYear()).padStart(4, "0")}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
+  return tlv(Tag.GeneralizedTime, Buffer.from(s, "ascii"));
+}
+
 /**
  * Time per RFC 5280 §4.1.2.5: UTCTime for years 1950–2049, GeneralizedTime otherwise,
  * always in Zulu with seconds and no fraction. Millisecond parts are dropped.

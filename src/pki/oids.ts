@@ -29,6 +29,12 @@ export const OID = {
   idKpClientAuth: "1.3.6.1.5.5.7.3.2",
   idKpEmailProtection: "1.3.6.1.5.5.7.3.4",
   idKpOcspSigning: "1.3.6.1.5.5.7.3.9",
+  // RFC 6960 OCSP
+  idPkixOcspBasic: "1.3.6.1.5.5.7.48.1.1",
+  idPkixOcspNonce: "1.3.6.1.5.5.7.48.1.2",
+  idPkixOcspNocheck: "1.3.6.1.5.5.7.48.1.5",
+  idSha1: "1.3.14.3.2.26",
+  idSha256: "2.16.840.1.101.3.4.2.1",
   // algorithms (RFC 4055, RFC 5480, RFC 5758)
   rsaEncryption: "1.2.840.113549.1.1.1",
   sha256WithRSAEncryption: "1.2.840.113549.1.1.11",

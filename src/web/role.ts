@@ -3,6 +3,7 @@
  * role's fixed path prefix, and a close hook for what the role opened (HSM sessions, timers).
  * Roles share only the database connection handed to them; they never import each other.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Router } from "express";
 import type { Config } from "../config.ts";
 import type { Db } from "../store/db.ts";
@@ -33,6 +34,12 @@ export interface RoleDeps {
 export interface RoleServer {
   role: RoleName;
   router: Router;
+  /**
+   * Optional hot path run before express (whose routing costs several times a bare node:http
+   * request): returns true when it took the request and will answer it. Only for public,
+   * stateless endpoints with their own parsing (the OCSP responder); everything else uses `router`.
+   */
+  preRoute?(req: IncomingMessage, res: ServerResponse): boolean;
   /** Releases what the role opened; the database is closed by the caller. */
   close(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 /**
  * Registry of the role servers `hpki serve` can start. Loaded lazily so a process imports only
- * the roles it runs (the repository never loads the HSM layer, the LRA never loads the IA).
+ * the roles it runs (the repository loads only the OCSP token, never the CA keys; the LRA never
+ * loads the IA).
  */
 import type { RoleFactory, RoleName } from "./role.ts";
 
@@ -9,4 +10,5 @@ export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>
   ra: () => import("../ra/server.ts").then((m) => m.createRaServer),
   ia: () => import("../ia/server.ts").then((m) => m.createIaServer),
   sso: () => import("../sso/server.ts").then((m) => m.createSsoServer),
+  repo: () => import("../repo/server.ts").then((m) => m.createRepoServer),
 };

@@ -39,14 +39,18 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
   app.disable("x-powered-by");
   // Behind a reverse proxy the operator sets this explicitly; never trust X-Forwarded-* by default.
   app.set("trust proxy", false);
-  const server = http.createServer(app);
+  const started: RoleServer[] = [];
+  // Roles' hot paths first (RoleServer.preRoute), then express.
+  const server = http.createServer((req, res) => {
+    for (const r of started) if (r.preRoute?.(req, res)) return;
+    app(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, host, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
   const publicUrl = (opts.publicUrl ?? `http://${host === "0.0.0.0" ? "localhost" : host}:${port}`).replace(/\/$/, "");
-  const started: RoleServer[] = [];
   try {
     // Mount longer prefixes first so the repository's "/" does not shadow the consoles.
     const order = [...opts.roles].sort((a, b) => ROLE_PREFIX[b].length - ROLE_PREFIX[a].length);

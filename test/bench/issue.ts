@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../src/config.ts";
+import type { Pkcs11Module } from "../../src/hsm/module.ts";
 import { openIaContext } from "../../src/ia/context.ts";
 import { IssuanceService, type IssuanceRequest } from "../../src/ia/issuance.ts";
 import { encodeCertificate } from "../../src/pki/certificate.ts";
@@ -78,7 +79,8 @@ export async function run(argv: string[]): Promise<void> {
 
     const cpu0 = process.cpuUsage();
     const rawTotal = Math.max(count, 1000);
-    const rawSignsPerSec = await rawSignRate(ctx, sessions, rawTotal);
+    const signKey = (await ctx.keys.findKey("demo-sign-ca-1"))!;
+    const rawSignsPerSec = await rawSignRate(ctx.module, ctx.cfg.caTokenLabel, signKey.id, sessions, rawTotal);
     const rawCpuMs = cpuMs(cpu0) / rawTotal;
     const stages = stageCosts(requests[0], ctx);
     // Several batches in flight so the HSM signs one batch while the database stores another.
@@ -201,16 +203,17 @@ function stageCosts(req: IssuanceRequest, ctx: Awaited<ReturnType<typeof openIaC
 }
 
 /**
- * Raw PKCS#11 baseline: `sessions` sessions on the CA token, each signing back to back with
- * graphene's asynchronous C_Sign (CKM_SHA256_RSA_PKCS) over a 700-byte message. Signs/s.
+ * Raw PKCS#11 baseline: `sessions` sessions on the token `tokenLabel` (logged in already, by a
+ * pool of the same process), each signing back to back with graphene's asynchronous C_Sign
+ * (CKM_SHA256_RSA_PKCS) over a `bytes`-byte message with the RSA key whose CKA_ID is `keyId`.
+ * Signs/s. Also used by the OCSP bench.
  */
-async function rawSignRate(ctx: Awaited<ReturnType<typeof openIaContext>>, sessions: number, total: number): Promise<number> {
-  const slot = ctx.module.findSlotByTokenLabel(ctx.cfg.caTokenLabel)!;
-  const key = await ctx.keys.findKey("demo-sign-ca-1");
-  const data = Buffer.alloc(700, 0x5a);
+export async function rawSignRate(mod: Pkcs11Module, tokenLabel: string, keyId: Buffer, sessions: number, total: number, bytes = 700): Promise<number> {
+  const slot = mod.findSlotByTokenLabel(tokenLabel)!;
+  const data = Buffer.alloc(bytes, 0x5a);
   const opened = Array.from({ length: sessions }, () => slot.open(/* CKF_SERIAL_SESSION */ 4));
   try {
-    const privs = opened.map((s) => s.find({ class: 3 /* CKO_PRIVATE_KEY */, id: key!.id }).items(0).toType());
+    const privs = opened.map((s) => s.find({ class: 3 /* CKO_PRIVATE_KEY */, id: keyId }).items(0).toType());
     let done = 0;
     const t0 = process.hrtime.bigint();
     await Promise.all(opened.map((s, i) => new Promise<void>((resolve, reject) => {

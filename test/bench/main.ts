@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   crl: () => import("./crl.ts"),
   pipeline: () => import("./pipeline.ts"),
   sso: () => import("./sso.ts"),
+  ocsp: () => import("./ocsp.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);

@@ -1,0 +1,247 @@
+/**
+ * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5]`
+ *
+ * Drives the repository's OCSP responder over loopback with autocannon: the repo role runs in a
+ * child process (ocsp-child.ts; one Node process, as `hpki serve --role repo` does), autocannon in
+ * this one, both on the same machine. First POST requests without a nonce for a mix of good and
+ * revoked certificates, SHA-1 and SHA-256 CertIDs (the pre-signed path); then the same with a
+ * nonce (the live path: one HSM signature per response). In the same run, the raw PKCS#11 signing
+ * rate of the responder key (C_Sign on the OCSP token, same number of sessions) and the HTTP
+ * ceiling — a bare node:http server in the same kind of child answering with a fixed body, driven
+ * the same way — for comparison: the pre-signed path can at best reach that ceiling.
+ *
+ * Set-up (not timed): demo ceremony, --certs sign certificates, a quarter revoked, responder
+ * certificates and pre-signed responses (the IA's `hpki ocsp init`). Every request body is checked
+ * once before the run to get a successful response with the expected status.
+ * Database: DATABASE_URL when set (Postgres), else PGlite under a temp HPKI_HOME.
+ */
+import { spawn } from "node:child_process";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { loadConfig } from "../../src/config.ts";
+import { openIaContext } from "../../src/ia/context.ts";
+import { ensureOcspResponders } from "../../src/ia/ocsp-responders.ts";
+import { revokeCertificate } from "../../src/ia/revocation.ts";
+import { CERT_ID_HASHES, loadOcspIssuers } from "../../src/ocsp/issuers.ts";
+import { OcspPresigner } from "../../src/ocsp/presigner.ts";
+import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
+import { explicit, octetString, oid, sequence } from "../../src/pki/der.ts";
+import { childrenOf, contentOf, readSingle } from "../../src/pki/der-cursor.ts";
+import { OID } from "../../src/pki/oids.ts";
+import { encodeCertId } from "../../src/pki/ocsp-response.ts";
+import { parseSubscriberSubject } from "../../src/pki/subject.ts";
+import { runDemoCeremony } from "../helpers/ia.ts";
+import { openBenchDatabase } from "./bench-db.ts";
+import { rawSignRate } from "./issue.ts";
+
+const by = { actor: "bench", role: "ia" };
+const repo = path.resolve(import.meta.dirname, "../..");
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      certs: { type: "string", default: "200" },
+      seconds: { type: "string", default: "10" },
+      "live-seconds": { type: "string", default: "5" },
+      connections: { type: "string", default: "64" },
+    },
+  });
+  const certCount = Number(values.certs);
+  const connections = Number(values.connections);
+  const sessions = os.availableParallelism() * 2;
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-ocsp-"));
+  const cfg = loadConfig({ ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "", HPKI_OCSP_PIN: "" });
+  const bench = await openBenchDatabase(cfg);
+  let dbClosed = false;
+  let child: ReturnType<typeof spawn> | undefined;
+  try {
+    // ---- set-up: the IA issues, revokes, creates responders and pre-signs ----
+    const ctx = await openIaContext(cfg, { poolSize: sessions, db: bench.db });
+    let bodies: { body: Buffer; expect: "good" | "revoked" }[];
+    let rawSignsPerSec: number;
+    try {
+      await runDemoCeremony(ctx, by);
+      const profile = ctx.policies.profiles.get("sign")!;
+      const spkis = Array.from({ length: 8 }, () => generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "der" }));
+      const issued = await ctx.issuance.issueMany(Array.from({ length: certCount }, (_, i) => ({
+        profile: "sign",
+        subject: parseSubscriberSubject({ hcRole: "Medical Doctor", subscriberId: `OCSP${String(i).padStart(6, "0")}`, name: { latin: "Taro Yamada" } }, profile, ctx.policies.hcRoles),
+        subjectPublicKeyInfo: spkis[i % spkis.length],
+      })), by);
+      const revoked = new Set<string>();
+      for (const c of issued.filter((_, i) => i % 4 === 0)) {
+        await revokeCertificate(ctx.db, { caName: c.caName, serialHex: c.serialHex, reason: "keyCompromise" }, by);
+        revoked.add(c.serialHex);
+      }
+      const policy = loadOcspPolicy();
+      const ocspKeys = ctx.ocspKeys();
+      const [responder] = (await ensureOcspResponders({ db: ctx.db, caKeys: ctx.keys, ocspKeys: ocspKeys.keys, policy }, by)).filter((r) => r.caName === "demo-sign-ca");
+      await new OcspPresigner({ db: ctx.db, keys: ocspKeys.keys, policy }).refresh(by);
+      const issuer = (await loadOcspIssuers(ctx.db)).find((i) => i.caName === "demo-sign-ca")!;
+      bodies = issued.map((c, i) => {
+        const hash = CERT_ID_HASHES[i % 2];
+        const certId = encodeCertId(hash, issuer.hashes[hash].issuerNameHash, issuer.hashes[hash].issuerKeyHash, Buffer.from(c.serialHex, "hex"));
+        return { body: sequence(sequence(sequence(sequence(certId)))), expect: revoked.has(c.serialHex) ? "revoked" : "good" };
+      });
+      const responderKey = (await ocspKeys.keys.findKey(responder.keyLabel))!;
+      rawSignsPerSec = await rawSignRate(ctx.module, cfg.ocspTokenLabel, responderKey.id, sessions, 2000, 300);
+    } finally {
+      await ctx.close();
+    }
+    // PGlite is one process's: hand the directory to the child.
+    await bench.db.destroy();
+    dbClosed = true;
+
+    // ---- the repository in a child process ----
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "", HPKI_OCSP_PIN: "" };
+    if (bench.url) env.DATABASE_URL = bench.url;
+    else delete env.DATABASE_URL;
+    const startChild = async (...args: string[]) => {
+      child = spawn(process.execPath, ["--import", "tsx", path.join(repo, "test/bench/ocsp-child.ts"), ...args], { cwd: repo, env, stdio: ["ignore", "pipe", "inherit"] });
+      const lines = lineReader(child.stdout!);
+      const { url } = JSON.parse(await lines.next()) as { url: string };
+      const pid = child.pid!;
+      const stop = async () => {
+        child!.kill("SIGTERM");
+        return JSON.parse(await lines.next()) as { cpuMs: number; maxRssMb: number };
+      };
+      return { url, stop, cpuMs: () => processCpuMs(pid) };
+    };
+    const { url, stop, cpuMs } = await startChild();
+
+    // Each body once: a successful response with the expected status, else the bench is void.
+    for (const b of bodies) {
+      const res = Buffer.from(await (await fetch(`${url}/ocsp`, { method: "POST", headers: { "Content-Type": "application/ocsp-request" }, body: new Uint8Array(b.body) })).arrayBuffer());
+      const status = certStatusOf(res);
+      if (status !== b.expect) throw new Error(`bench request check: expected ${b.expect}, got ${status}`);
+    }
+
+    let cpu0 = cpuMs();
+    const presigned = await cannon(url, bodies.map((b) => b.body), Number(values.seconds), connections);
+    const presignedCpuUs = ((cpuMs() - cpu0) * 1000) / presigned.requests.total;
+    const withNonce = bodies.map((b) => addNonce(b.body));
+    cpu0 = cpuMs();
+    const live = await cannon(url, withNonce, Number(values["live-seconds"]), connections);
+    const liveCpuUs = ((cpuMs() - cpu0) * 1000) / live.requests.total;
+
+    const usage = await stop();
+    const bare = await startChild("ceiling");
+    cpu0 = bare.cpuMs();
+    const ceiling = await cannon(bare.url, bodies.map((b) => b.body), Number(values.seconds), connections);
+    const ceilingCpuUs = ((bare.cpuMs() - cpu0) * 1000) / ceiling.requests.total;
+    await bare.stop();
+    const rows = [
+      ["database", bench.kind],
+      ["certificates (¼ revoked), CertIDs SHA-1/SHA-256 alternating", String(certCount)],
+      ["autocannon connections × seconds", `${connections} × ${values.seconds}`],
+      ["pre-signed (no nonce): responses/s", presigned.requests.average.toFixed(0)],
+      ["pre-signed: latency p50 / p99 ms", `${presigned.latency.p50} / ${presigned.latency.p99}`],
+      ["pre-signed: non-2xx / errors / timeouts", `${presigned.non2xx} / ${presigned.errors} / ${presigned.timeouts}`],
+      ["live (nonce, signed per request): responses/s", live.requests.average.toFixed(0)],
+      ["live: latency p50 / p99 ms", `${live.latency.p50} / ${live.latency.p99}`],
+      ["live: non-2xx / errors / timeouts", `${live.non2xx} / ${live.errors} / ${live.timeouts}`],
+      [`raw C_Sign RSA-2048/s, responder key (${sessions} sessions)`, rawSignsPerSec.toFixed(0)],
+      ["HTTP ceiling: bare node:http, fixed 1,500-byte body: responses/s", ceiling.requests.average.toFixed(0)],
+      ["pre-signed / ceiling", (presigned.requests.average / ceiling.requests.average).toFixed(2)],
+      ["server CPU µs per response: pre-signed / live / ceiling", `${presignedCpuUs.toFixed(0)} / ${liveCpuUs.toFixed(0)} / ${ceilingCpuUs.toFixed(0)}`],
+      ["→ pre-signed responses/s per server core (1e6 / CPU µs)", (1e6 / presignedCpuUs).toFixed(0)],
+      ["repo process CPU s (set-up, both runs) / peak RSS MB", `${(usage.cpuMs / 1000).toFixed(1)} / ${usage.maxRssMb.toFixed(0)}`],
+      ["load average (1 min) at the end", os.loadavg()[0].toFixed(1)],
+      ["cores", String(os.availableParallelism())],
+    ];
+    for (const [k, v] of rows) console.log(`${k.padEnd(64)} ${v}`);
+    console.log(JSON.stringify({
+      responsesPerSecond: Math.round(presigned.requests.average),
+      p50Ms: presigned.latency.p50,
+      p99Ms: presigned.latency.p99,
+      liveResponsesPerSecond: Math.round(live.requests.average),
+      liveP50Ms: live.latency.p50,
+      liveP99Ms: live.latency.p99,
+      rawHsmSignsPerSecond: Math.round(rawSignsPerSec),
+      httpCeilingPerSecond: Math.round(ceiling.requests.average),
+      serverCpuUsPerResponse: Math.round(presignedCpuUs),
+      liveServerCpuUsPerResponse: Math.round(liveCpuUs),
+      ceilingServerCpuUsPerResponse: Math.round(ceilingCpuUs),
+      loadAverage: Number(os.loadavg()[0].toFixed(1)),
+      errors: presigned.errors + presigned.non2xx + live.errors + live.non2xx,
+      connections,
+      database: bench.kind,
+    }));
+  } finally {
+    const last = child as ReturnType<typeof spawn> | undefined;
+    if (last && last.exitCode === null) last.kill("SIGKILL");
+    if (!dbClosed) await bench.db.destroy();
+    await bench.cleanup().catch(() => undefined);
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}
+
+/** autocannon: POST each body in turn on every connection for `seconds`. */
+function cannon(url: string, bodies: Buffer[], seconds: number, connections: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: `${url}/ocsp`,
+    connections,
+    duration: seconds,
+    requests: bodies.map((b) => ({ method: "POST" as const, path: "/ocsp", headers: { "content-type": "application/ocsp-request" }, body: b })),
+  });
+}
+
+/** The same OCSPRequest with requestExtensions { id-pkix-ocsp-nonce: OCTET STRING (16 random octets) }. */
+function addNonce(request: Buffer): Buffer {
+  const [tbsRequest] = childrenOf(request, readSingle(request));
+  const [requestList] = childrenOf(request, tbsRequest);
+  const nonce = explicit(2, sequence(sequence(oid(OID.idPkixOcspNonce), octetString(octetString(randomBytes(16))))));
+  return sequence(sequence(request.subarray(requestList.start, requestList.end), nonce));
+}
+
+/**
+ * "good" | "revoked" | "unknown" of the first SingleResponse (RFC 6960 §4.2.1), or
+ * "responseStatus N" when the response is not successful.
+ */
+function certStatusOf(der: Buffer): string {
+  const [status, bytes] = childrenOf(der, readSingle(der));
+  if (der[status.end - 1] !== 0) return `responseStatus ${der[status.end - 1]}`;
+  const [, response] = childrenOf(der, childrenOf(der, bytes)[0]); // ResponseBytes { type, OCTET STRING }
+  const basic = Buffer.from(contentOf(der, response));
+  const [tbs] = childrenOf(basic, readSingle(basic));
+  const fields = childrenOf(basic, tbs);
+  const responses = fields[fields[0].tag === 0xa0 ? 3 : 2];
+  const [single] = childrenOf(basic, responses);
+  const certStatus = childrenOf(basic, single)[1];
+  return ({ 0x80: "good", 0xa1: "revoked", 0x82: "unknown" } as Record<number, string>)[certStatus.tag] ?? "?";
+}
+
+/** CPU time (ms, user + system) used so far by process `pid` (Linux /proc; 0 elsewhere). */
+function processCpuMs(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10; // utime, stime (fields 14, 15) in USER_HZ = 100
+  } catch {
+    return 0;
+  }
+}
+
+/** Reads a stream line by line. */
+function lineReader(stream: NodeJS.ReadableStream): { next(): Promise<string> } {
+  let buf = "";
+  const waiting: ((l: string) => void)[] = [];
+  const ready: string[] = [];
+  stream.setEncoding("utf8");
+  stream.on("data", (d: string) => {
+    buf += d;
+    for (let n = buf.indexOf("\n"); n >= 0; n = buf.indexOf("\n")) {
+      const line = buf.slice(0, n);
+      buf = buf.slice(n + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else ready.push(line);
+    }
+  });
+  return { next: () => (ready.length ? Promise.resolve(ready.shift()!) : new Promise((r) => waiting.push(r))) };
+}
