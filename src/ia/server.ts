@@ -2,14 +2,20 @@
  * The IA role server (`hpki serve --role ia`, DESIGN §1): the issuing authority's console — the
  * issuance queue with background issuance jobs, deliveries with their packing lists and receipt
  * forms, CAs and CRLs — on the console foundation (src/web/console). It opens the IA runtime (HSM
- * sessions, card station, policies) on the shared database, runs the revocation worker's
- * in-process loop (approved revocation requests executed, src/ia/revocation-worker.ts), and
- * closes both when the server closes, after any running issuance job has finished.
+ * sessions, card station, policies) on the shared database and runs the IA's background work in
+ * process (DESIGN §9, embedded default): the revocation worker (approved revocation requests
+ * executed, src/ia/revocation-worker.ts), the status scheduler (CRLs daily and within one poll
+ * of a revocation, OCSP responders and pre-signed responses, src/ia/crl-scheduler.ts) and the
+ * expiry notices (src/notices). All stop when the server closes, after any running issuance job.
  */
 import { pino } from "pino";
+import { createMailer } from "../notices/mailer.ts";
+import { startExpiryNoticeLoop } from "../notices/expiry.ts";
+import { loadOcspPolicy } from "../ocsp/responders.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import { openIaContext } from "./context.ts";
+import { CrlScheduler } from "./crl-scheduler.ts";
 import { loadCrlPolicy } from "./crl-generation.ts";
 import { IssuanceJobRunner } from "./issuance-jobs.ts";
 import { startRevocationWorker } from "./revocation-worker.ts";
@@ -37,10 +43,22 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
       onRun: (r) => log.info({ executed: r.executed.length, failed: r.failed.length }, "revocation requests executed"),
       onError: (err) => log.error({ err }, "revocation worker run failed"),
     });
+    const status = new CrlScheduler({
+      db: ctx.db, keys: ctx.keys, crlPolicy, ocsp: { keys: ctx.ocspKeys().keys, policy: loadOcspPolicy() },
+      by: { actor: "ia-scheduler", role: "ia" },
+      onError: (err, what) => log.error({ err, what }, "status scheduler"),
+    });
+    status.start({ unref: true });
+    const notices = startExpiryNoticeLoop(ctx.db, createMailer(deps.cfg), {
+      onRun: (r) => log.info({ notices: r }, "expiry notices"),
+      onError: (err) => log.error({ err }, "expiry notices failed"),
+    });
     return {
       ...server,
       async close() {
         await revocations.stop();
+        await status.stop();
+        await notices.stop();
         await jobs.idle();
         await server.close();
         await ctx.close();
