@@ -5,7 +5,7 @@ import type { Knex } from "knex";
  * oidc-provider interaction; it is consumed (used_at set) by the first login attempt that presents
  * it, so a replay finds it used. Every login, successful or refused, leaves a row for the portal's
  * "recent logins" (the audit log holds the same event). The index on revocations.revoked_at serves
- * the SSO revocation index's incremental read (re-revoked rows, src/sso/verifier.ts).
+ * the SSO revocation index's incremental read (re-revoked rows, src/status/certificate-verifier.ts).
  */
 export async function up(db: Knex): Promise<void> {
   await db.schema.createTable("sso_challenges", (t) => {

@@ -8,7 +8,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import { SsoRequestError } from "./errors.ts";
-import type { CertificateIdentity } from "./identity.ts";
+import type { CertificateIdentity } from "../status/certificate-identity.ts";
 
 /** A person: the identity of their last login certificate (without its serial) and our id. */
 export interface Person extends Omit<CertificateIdentity, "serialHex"> {

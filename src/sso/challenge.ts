@@ -12,9 +12,12 @@
  *   nonce=<base64url of 32 random bytes>
  *   expires=<ISO 8601 UTC>
  */
-import { createPublicKey, randomBytes, verify } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { PathValidationError } from "../pki/path-validation.ts";
+
+// The signature check is shared with the consoles' card sign-in (src/status/challenge-signature.ts).
+export { verifyChallengeSignature } from "../status/challenge-signature.ts";
 
 const HEADER = "HPKI-SSO-LOGIN-1";
 
@@ -68,19 +71,4 @@ export async function consumeChallenge(trx: Knex | Knex.Transaction, c: LoginCha
   if (n === 1) return;
   if (row.used_at) throw new PathValidationError("challenge-replayed", `nonce used at ${new Date(row.used_at).toISOString()}`);
   throw new PathValidationError("challenge-invalid", "challenge expired");
-}
-
-/**
- * Checks `signature` over the challenge text with the certificate's public key (SHA-256;
- * RSA PKCS#1 v1.5 or DER ECDSA). @throws PathValidationError "bad-challenge-signature".
- */
-export function verifyChallengeSignature(spki: Uint8Array, text: string, signature: Uint8Array): void {
-  const key = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
-  let ok = false;
-  try {
-    ok = verify("sha256", Buffer.from(text, "utf8"), key.asymmetricKeyType === "ec" ? { key, dsaEncoding: "der" } : key, signature);
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new PathValidationError("bad-challenge-signature", "signature does not verify with the certificate's key");
 }

@@ -32,10 +32,10 @@ import { AccountLinkError, confirmLink, findPerson, linksOf, requestLink, upsert
 import { purgeExpired } from "./adapter.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
-import { checkHcRole, type CertificateIdentity } from "./identity.ts";
+import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { ensureSecret } from "./keys.ts";
 import { createOidcProvider } from "./provider.ts";
-import { CardLoginVerifier, type CardLoginVerifierOptions } from "./verifier.ts";
+import { CardLoginVerifier, type CardLoginVerifierOptions } from "../status/certificate-verifier.ts";
 import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
 
 /** SSO-specific settings (environment: see ssoOptionsFromEnv). */

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { SIGNATURE_POLICY } from "../../src/pki/path-validation.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
-import { CardLoginVerifier } from "../../src/sso/verifier.ts";
+import { CardLoginVerifier } from "../../src/status/certificate-verifier.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 
 const by = { actor: "test", role: "ia" };

@@ -1,6 +1,8 @@
 /**
- * The card-login verifier of the SSO center (DESIGN §7, issue 5): one object, used by the
- * signed-challenge login, TLS client authentication and the proxy header alike. It holds
+ * The card-login verifier (DESIGN §7, issue 5): one object, used by the SSO center's
+ * signed-challenge login, TLS client authentication and proxy header alike, and by the consoles'
+ * operator card sign-in (src/web/auth/card-login.ts) — a neutral module, so neither role imports
+ * the other. It holds
  *
  * - the TrustStore: our own CAs from `certificate_authorities` (roots as anchors, issuing CAs as
  *   intermediates) plus the foreign HPKI anchors / CA certificates an operator configures;
@@ -30,7 +32,7 @@ import {
 import { DigestListBuilder, mergeDigests, RevocationIndex } from "../pki/revocation-index.ts";
 import { parseCertificate } from "../pki/x509-parse.ts";
 import { toBuffer } from "../store/rows.ts";
-import { certificateIdentity, type CertificateIdentity } from "./identity.ts";
+import { certificateIdentity, type CertificateIdentity } from "./certificate-identity.ts";
 
 export interface CardLoginVerifierOptions {
   db: Knex;
@@ -90,7 +92,7 @@ export class CardLoginVerifier {
     const every = opts.refreshIntervalMs ?? 30_000;
     if (every > 0) {
       v.timer = setInterval(() => {
-        v.refresh().catch((e: Error) => (opts.onError ?? ((x: Error) => process.stderr.write(`sso: revocation refresh failed: ${x.message}\n`)))(e));
+        v.refresh().catch((e: Error) => (opts.onError ?? ((x: Error) => process.stderr.write(`card verifier: revocation refresh failed: ${x.message}\n`)))(e));
       }, every);
       v.timer.unref();
     }
@@ -180,7 +182,7 @@ export class CardLoginVerifier {
         if (!prev || prev.thisUpdate.getTime() <= v.list.thisUpdate.getTime()) this.index.set(v.issuerKeyId, v.list);
         this.crlReadAt.set(src, readAt.getTime()); // failures are retried at the next refresh
       } catch (e) {
-        (this.opts.onError ?? ((x: Error) => process.stderr.write(`sso: CRL ${src}: ${x.message}\n`)))(e as Error);
+        (this.opts.onError ?? ((x: Error) => process.stderr.write(`card verifier: CRL ${src}: ${x.message}\n`)))(e as Error);
       }
     }
   }
