@@ -1,15 +1,21 @@
 /**
- * `hpki operators add|list|disable|enable`: console operator accounts (database only, no HSM).
+ * `hpki operators add|list|disable|enable|bind-card`: console operator accounts (database only, no
+ * HSM). `bind-card` lets an operator sign in to the consoles with their own HPKI card: the
+ * authentication certificate is verified first (chain to our CAs, validity, key usage, policy,
+ * revocation), then its person key (issuer + subscriber id, stable across renewal) is bound.
  * `operators add` prints the password (when generated) and the TOTP secret and otpauth URI once:
  * they are stored only as an argon2id hash and, for TOTP, as the secret the server checks codes
  * against; nothing prints them again.
  */
+import fs from "node:fs";
 import os from "node:os";
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
 import { OPERATOR_ROLES } from "../pipeline/operator.ts";
 import { openDatabase, type Db } from "../store/db.ts";
+import { bindOperatorCertificate } from "../web/auth/card-login.ts";
 import { addOperator, listOperators, setOperatorDisabled, type AuditActorFields } from "../web/auth/operators.ts";
+import { fromPemOrDer } from "../pki/pem.ts";
 import { runCommand, table } from "./run.ts";
 
 /** The administrator behind a CLI call, as written into audit records. */
@@ -88,4 +94,19 @@ export function registerOperatorCommands(program: Command): void {
         }),
       );
   }
+  ops
+    .command("bind-card")
+    .description("bind the holder of an HPKI authentication certificate to an operator (card sign-in to the consoles)")
+    .requiredOption("--username <name>", "login name")
+    .requiredOption("--cert <file>", "the operator's authentication certificate (PEM or DER)")
+    .option("--json", "print one JSON object")
+    .action(async (o: { username: string; cert: string; json?: boolean }) =>
+      withDatabase(o, async (db) => {
+        const b = await bindOperatorCertificate(db, o.username, fromPemOrDer(fs.readFileSync(o.cert), "CERTIFICATE"), cliAdminActor());
+        return {
+          text: `card of ${b.subscriberId} (${b.issuer}) bound to operator ${b.username} / カードをオペレータに登録しました`,
+          json: { ...b, at: b.at.toISOString() },
+        };
+      }),
+    );
 }

@@ -36,6 +36,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0027_sso_keys": () => import("../../migrations/0027_sso_keys.ts"),
   "0028_sso_accounts": () => import("../../migrations/0028_sso_accounts.ts"),
   "0029_sso_logins": () => import("../../migrations/0029_sso_logins.ts"),
+  "0030_operator_certificates": () => import("../../migrations/0030_operator_certificates.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

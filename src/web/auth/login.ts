@@ -7,10 +7,10 @@
  * {username, password, totp} (+ X-CSRF-Token) → {operator, csrfToken} or {error, errorJa} with
  * 401/403/429; POST /logout → {ok: true}.
  */
-import type { Request, Router } from "express";
+import type { Request, RequestHandler, Response, Router } from "express";
 import { rateLimit } from "express-rate-limit";
 import { AuthenticationError, HpkiError } from "../../pipeline/errors.ts";
-import type { OperatorRole } from "../../pipeline/operator.ts";
+import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import type { Db } from "../../store/db.ts";
 import type { ConsoleKit } from "../console/kit.ts";
 import { authenticate, recordLogout } from "./operators.ts";
@@ -32,24 +32,49 @@ export function safeNextPath(next: unknown, base: string): string {
   return `${base}/`;
 }
 
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
-}
-function save(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((e) => (e ? reject(e) : resolve())));
-}
-
-/** Registers /login and /logout on `router` (before the sign-in guard). */
-export function registerLoginRoutes(router: Router, o: LoginRouteOptions): void {
-  const { kit } = o;
-  const limiter = rateLimit({
-    windowMs: o.rateLimit?.windowMs ?? 15 * 60_000,
-    limit: o.rateLimit?.limit ?? 30,
+/** Sign-in attempts per client address and window (default 30 per 15 minutes); 429 beyond. */
+export function loginRateLimiter(o?: { windowMs: number; limit: number }): RequestHandler {
+  return rateLimit({
+    windowMs: o?.windowMs ?? 15 * 60_000,
+    limit: o?.limit ?? 30,
     standardHeaders: "draft-8",
     legacyHeaders: false,
     handler: (_req, _res, next) =>
       next(new HpkiError("Too many sign-in attempts from this address. Wait a few minutes and try again.", "ログインの試行回数が多すぎます。しばらく待ってから再度お試しください。", 429, "rate_limited")),
   });
+}
+
+/** Regenerates the session id (no session fixation at sign-in). */
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((e) => (e ? reject(e) : resolve())));
+}
+/** Saves the session now. */
+export function save(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((e) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * Ends a successful sign-in (password or card): a new session id for `operator` on this console,
+ * then {operator, csrfToken} for JSON clients or a redirect to `next`.
+ */
+export async function completeSignIn(req: Request, res: Response, kit: ConsoleKit, operator: Operator, next: string): Promise<void> {
+  await regenerate(req);
+  req.session.operatorId = operator.id;
+  req.session.console = kit.console;
+  req.session.loginAt = Date.now();
+  await save(req);
+  req.operator = operator;
+  if (kit.wantsJson(req)) {
+    kit.render(res, "auth/home", { operator });
+    return;
+  }
+  res.redirect(303, next);
+}
+
+/** Registers /login and /logout on `router` (before the sign-in guard). */
+export function registerLoginRoutes(router: Router, o: LoginRouteOptions): void {
+  const { kit } = o;
+  const limiter = loginRateLimiter(o.rateLimit);
   const loginTitle = { en: "Sign in", ja: "ログイン" };
 
   router.get("/login", (req, res) => {
@@ -83,17 +108,7 @@ export function registerLoginRoutes(router: Router, o: LoginRouteOptions): void 
       kit.render(res, "auth/login", { next, username, error: { message: err.message, messageJa: err.messageJa } }, { status: err.status, title: loginTitle });
       return;
     }
-    await regenerate(req);
-    req.session.operatorId = operator.id;
-    req.session.console = kit.console;
-    req.session.loginAt = Date.now();
-    await save(req);
-    req.operator = operator;
-    if (kit.wantsJson(req)) {
-      kit.render(res, "auth/home", { operator });
-      return;
-    }
-    res.redirect(303, next);
+    await completeSignIn(req, res, kit, operator, next);
   });
 
   router.post("/logout", async (req, res) => {

@@ -5,7 +5,7 @@
  *   helmet (strict CSP: script-src 'self', no inline script or style) → /static (views/static,
  *   long-cached, ?v=<content hash>) → cookie-parser + language → express-session (knex store) →
  *   body parsers (urlencoded, JSON; multipart is the route's, with multer) → csrf-csrf on every
- *   unsafe method → /login, /logout → sign-in guard (req.operator loaded fresh from the database on
+ *   unsafe method → /login, /login/card (HPKI card), /logout → sign-in guard (req.operator loaded fresh from the database on
  *   every request: a disabled operator loses access at once) → the route module's routes
  *   (opts.mount) → the console home → 404 → the error handler (typed errors → pages or JSON).
  *
@@ -23,6 +23,7 @@ import { z } from "zod";
 import { ForbiddenError, HpkiError, NotFoundError, ValidationError, validationErrorFromZod } from "../../pipeline/errors.ts";
 import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import { getLra, loadActiveOperator } from "../auth/operators.ts";
+import { registerCardLoginRoutes } from "../auth/card-login.ts";
 import { registerLoginRoutes } from "../auth/login.ts";
 import { SESSION_MAX_MS, closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../auth/session.ts";
 import { loadCatalog, localized, requestLanguage, type Lang } from "../i18n.ts";
@@ -249,6 +250,7 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(csrf.protect);
 
   registerLoginRoutes(router, { db: deps.db, kit, allowedRoles: allowed, cookieName, cookiePath: base || "/", rateLimit: opts.loginRateLimit });
+  registerCardLoginRoutes(router, { db: deps.db, kit, allowedRoles: allowed, rateLimit: opts.loginRateLimit });
 
   // Sign-in guard: the operator is loaded fresh on every request.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
