@@ -40,7 +40,9 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
     });
     const server = consoleRoleServer("ia", router);
     const revocations = startRevocationWorker(ctx, {
-      onRun: (r) => log.info({ executed: r.executed.length, failed: r.failed.length }, "revocation requests executed"),
+      onRun: (r) => {
+        if (r.executed.length || r.failed.length) log.info({ executed: r.executed.length, failed: r.failed.length }, "revocation requests executed");
+      },
       onError: (err) => log.error({ err }, "revocation worker run failed"),
     });
     const status = new CrlScheduler({
@@ -50,7 +52,9 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
     });
     status.start({ unref: true });
     const notices = startExpiryNoticeLoop(ctx.db, createMailer(deps.cfg), {
-      onRun: (r) => log.info({ notices: r }, "expiry notices"),
+      onRun: (r) => {
+        if (r.sent.length || r.failed.length) log.info({ sent: r.sent.length, failed: r.failed.length }, "expiry notices");
+      },
       onError: (err) => log.error({ err }, "expiry notices failed"),
     });
     return {
