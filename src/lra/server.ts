@@ -1,9 +1,12 @@
 /**
  * The LRA console (地域受付審査局): one express router at /lra for the roles lra_reviewer and
  * lra_manager of one regional association (the auditor reads; see src/web/console/router.ts for
- * sign-in, sessions, CSRF and errors). Routes: ./routes.ts.
+ * sign-in, sessions, CSRF and errors). Routes: ./routes.ts, and the revocation-request and
+ * expiry pages shared with the RA console (src/web/console), scoped to the association.
  */
 import { loadPolicies } from "../policies.ts";
+import { mountExpiryRoutes } from "../web/console/expiry-routes.ts";
+import { mountRevocationRoutes } from "../web/console/revocation-routes.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { mountLraRoutes } from "./routes.ts";
@@ -14,7 +17,12 @@ export async function createLraServer(deps: RoleDeps): Promise<RoleServer> {
   const router = createConsoleRouter(deps, {
     console: "lra",
     roles: ["lra_reviewer", "lra_manager"],
-    mount: (r, kit) => mountLraRoutes(r, kit, hcRoles),
+    mount: (r, kit) => {
+      mountLraRoutes(r, kit, hcRoles);
+      // Revocation requests filed for the association's subscribers, and their expiring cards.
+      mountRevocationRoutes(r, kit);
+      mountExpiryRoutes(r, kit, hcRoles);
+    },
   });
   return consoleRoleServer("lra", router);
 }

@@ -7,8 +7,8 @@
 import { loadPolicies } from "../policies.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
-import { mountExpiryRoutes } from "./expiry-routes.ts";
-import { mountRevocationRoutes } from "./revocation-routes.ts";
+import { mountExpiryRoutes } from "../web/console/expiry-routes.ts";
+import { mountRevocationRoutes } from "../web/console/revocation-routes.ts";
 import { mountRaRoutes } from "./routes.ts";
 
 /** Creates the RA console role server (registered as "ra" in src/web/roles.ts). */

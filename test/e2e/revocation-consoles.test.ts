@@ -9,8 +9,8 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executeApprovedRevocationRequests } from "../../src/ia/revocation-worker.ts";
-import { mountExpiryRoutes } from "../../src/ra/expiry-routes.ts";
-import { mountRevocationRoutes } from "../../src/ra/revocation-routes.ts";
+import { mountExpiryRoutes } from "../../src/web/console/expiry-routes.ts";
+import { mountRevocationRoutes } from "../../src/web/console/revocation-routes.ts";
 import { consoleRoleServer, createConsoleRouter } from "../../src/web/console/router.ts";
 import type { RoleDeps, RoleName } from "../../src/web/role.ts";
 import { ROLE_FACTORIES } from "../../src/web/roles.ts";

@@ -41,6 +41,8 @@ function allowed(c: Console, method: string, path: string): OperatorRole[] {
   // Second-person approvals: issuance and revocation requests.
   if (c === "ra" && method === "POST" && /^\/(issuance-requests|revocations)\/:id\/approve$/.test(path)) return ["ra_approver"];
   if (path.startsWith("/audit/")) return ["auditor"];
+  // The LRA files revocation requests; deciding on them and the phone emergency path are the RA's.
+  if (c === "lra" && /^\/revocations\/(emergency|:id\/(approve|reject|review))$/.test(path)) return [];
   // Forms are for the people who fill them in.
   if (method !== "GET" || /\/(new|emergency)$|^\/expiry\/renewal\//.test(path)) return writers[c];
   return readers[c];
