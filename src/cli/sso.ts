@@ -107,7 +107,7 @@ export function registerSsoCommands(program: Command): void {
   const card = program.command("card").description("using an HPKI card");
   card
     .command("login")
-    .description("sign an SSO login challenge with the card's authentication key (asks for the PIN); prints the JSON to post")
+    .description("sign a login challenge (SSO center, or a console's card sign-in page) with the card's authentication key (asks for the PIN); prints the JSON to post or paste")
     .requiredOption("--card <label>", "card token label (card-…)")
     .option("--challenge-file <file>", "challenge text (default: stdin)")
     .option("--pin-file <file>", "read the PIN from this file instead of asking")

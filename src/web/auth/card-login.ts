@@ -28,6 +28,7 @@ import { AuthenticationError, ForbiddenError, HpkiError, NotFoundError, Conflict
 import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import { fromPemOrDer } from "../../pki/pem.ts";
 import { PathValidationError } from "../../pki/path-validation.ts";
+import { parseCertificate } from "../../pki/x509-parse.ts";
 import type { CertificateIdentity } from "../../status/certificate-identity.ts";
 import { CardLoginVerifier, type VerifiedLogin } from "../../status/certificate-verifier.ts";
 import { verifyChallengeSignature } from "../../status/challenge-signature.ts";
@@ -91,6 +92,15 @@ export function certificateFromText(text: string): Buffer {
     return der;
   } catch (e) {
     throw new PathValidationError("malformed-certificate", `certificate is neither PEM nor base64 DER: ${(e as Error).message}`);
+  }
+}
+
+/** Serial (uppercase hex) of a certificate the verifier refused, for the audit record; undefined when it does not parse. */
+function serialOf(der: Uint8Array): string | undefined {
+  try {
+    return Buffer.from(parseCertificate(der).serial).toString("hex").toUpperCase();
+  } catch {
+    return undefined;
   }
 }
 
@@ -220,6 +230,7 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
     const audit = async (actor: string, role: string, objectId: string, action: string, details: Record<string, unknown>) =>
       db.transaction((trx) => appendAudit(trx, [{ actor, role, action, objectType: "operator", objectId, details: { ...details, method: "card", console: kit.console, ip: req.ip } }]));
     let identity: CertificateIdentity | undefined;
+    let presentedSerial: string | undefined;
     let operator: (Operator & { disabled: boolean; lockedUntil: Date | null }) | undefined;
     try {
       const nonce = nonceOf(body.challenge) ?? req.session.cardNonce;
@@ -232,7 +243,7 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
       try {
         login = verifier.verify(der);
       } catch (e) {
-        if (e instanceof PathValidationError) identity = (e as { identity?: CertificateIdentity }).identity;
+        presentedSerial = serialOf(der);
         throw e;
       }
       identity = login.identity;
@@ -258,7 +269,7 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
         err = e;
         reason = !operator ? "unbound" : operator.disabled ? "disabled" : e.status === 403 ? "role" : "locked";
       } else throw e;
-      const details = { reason, issuer: identity?.issuer, subscriberId: identity?.subscriberId, serial: identity?.serialHex };
+      const details = { reason, issuer: identity?.issuer, subscriberId: identity?.subscriberId, serial: identity?.serialHex ?? presentedSerial };
       if (operator) await audit(operator.username, operator.role, String(operator.id), reason === "role" ? "operator.login_refused" : "operator.login_failed", details);
       else await audit(identity ? `card:${identity.subscriberId}` : "card:unknown", kit.console, identity?.subscriberId ?? "-", "operator.login_failed", details);
       if (kit.wantsJson(req)) {
