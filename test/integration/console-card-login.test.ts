@@ -14,6 +14,7 @@ import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { signLoginChallenge, type SignedChallenge } from "../../src/sso/card-agent.ts";
 import { bindOperatorCertificate, consoleCardVerifier } from "../../src/web/auth/card-login.ts";
+import { setOperatorDisabled } from "../../src/web/auth/operators.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
@@ -27,6 +28,7 @@ let server: StartedServer;
 const cards: Record<string, { label: string; pin: string; cert: Buffer }> = {};
 let raOp: TestOperator;
 let lraOp: TestOperator;
+let raDisabled: TestOperator;
 
 async function issueCard(name: string, subscriberId: string): Promise<void> {
   const [blank] = await ia.ctx.cards.provisionBlankCards(1);
@@ -64,12 +66,15 @@ beforeAll(async () => {
   await issueCard("lra", "OPS000002");
   await issueCard("unbound", "OPS000003");
   await issueCard("revoked", "OPS000004");
+  await issueCard("disabled", "OPS000005");
   raOp = await createTestOperator(ia.ctx.db, "ra_officer");
   lraOp = await createTestOperator(ia.ctx.db, "lra_reviewer");
   const raRevoked = await createTestOperator(ia.ctx.db, "ra_officer");
   await bindOperatorCertificate(ia.ctx.db, raOp.username, cards.ra.cert, admin);
   await bindOperatorCertificate(ia.ctx.db, lraOp.username, cards.lra.cert, admin);
   await bindOperatorCertificate(ia.ctx.db, raRevoked.username, cards.revoked.cert, admin);
+  raDisabled = await createTestOperator(ia.ctx.db, "ra_approver");
+  await bindOperatorCertificate(ia.ctx.db, raDisabled.username, cards.disabled.cert, admin);
   const cfg = loadConfig({ HPKI_HOME: ia.home, HPKI_SESSION_SECRET: "card-login-console-secret-0123456789" });
   server = await startServer({ cfg, db: ia.ctx.db, roles: ["lra", "ra"], port: 0 });
 }, 180_000);
@@ -83,7 +88,7 @@ describe("console card sign-in", () => {
   it("binding is audited, verified first and unique per card holder", async () => {
     const a = await lastAudit("operator.card_bound");
     expect(a.actor).toBe("test-admin");
-    expect(a.details.subscriberId).toBe("OPS000004");
+    expect(a.details.subscriberId).toBe("OPS000005");
     await expect(bindOperatorCertificate(ia.ctx.db, lraOp.username, cards.ra.cert, admin)).rejects.toMatchObject({ status: 409 });
     // A CA certificate is no operator's authentication certificate: the verifier refuses it.
     const root = await ia.ctx.db("certificate_authorities").where({ kind: "root" }).first("certificate");
@@ -187,6 +192,17 @@ describe("console card sign-in", () => {
     expect(failed).toMatchObject({ method: "card", reason: "revoked" });
     const bare = (h: unknown) => String(h).toUpperCase().replace(/^(00)+/, "");
     expect(bare(failed.serial)).toBe(bare(serial));
+  });
+
+  it("refuses the card of a disabled operator", async () => {
+    await setOperatorDisabled(ia.ctx.db, raDisabled.username, true, admin);
+    const c = new ConsoleClient(server.url, "/ra");
+    const r = await c.postJson("/login/card", await signedChallenge(c, "disabled"));
+    expect(r.status).toBe(401);
+    expectBilingual(r.json());
+    const a = await lastAudit("operator.login_failed");
+    expect(a.actor).toBe(raDisabled.username);
+    expect(a.details).toMatchObject({ method: "card", reason: "disabled" });
   });
 
   it("GET /login links to the card sign-in", async () => {
