@@ -8,7 +8,8 @@ import type { Knex } from "knex";
  *   stays the same across card renewal. One identity belongs to at most one operator.
  * - operator_login_challenges: the signed-challenge nonces of the consoles' card sign-in, bound
  *   to the console and the (anonymous) session that asked for them; used_at is set by the first
- *   attempt that presents the nonce, so a replay finds it used.
+ *   attempt that presents the nonce, so a replay finds it used. Expired rows are deleted when new
+ *   challenges are issued (a replay after expiry is refused as an unknown challenge).
  */
 export async function up(db: Knex): Promise<void> {
   await db.schema.createTable("operator_certificates", (t) => {
@@ -29,6 +30,7 @@ export async function up(db: Knex): Promise<void> {
     t.timestamp("created_at", { useTz: true }).notNullable();
     t.timestamp("expires_at", { useTz: true }).notNullable();
     t.timestamp("used_at", { useTz: true });
+    t.index(["expires_at"]);
   });
 }
 

@@ -145,11 +145,12 @@ export async function bindOperatorCertificate(db: Db, username: string, certDer:
   }
 }
 
-/** Creates and stores a challenge for console `console` and session `sessionId`. */
+/** Creates and stores a challenge for console `console` and session `sessionId` (expired ones are deleted). */
 async function issueCardChallenge(db: Db, console: string, sessionId: string, now = new Date()): Promise<{ nonce: string; text: string; expires: Date }> {
   const nonce = randomBytes(32).toString("base64url");
   const expires = new Date(now.getTime() + CARD_CHALLENGE_TTL_MS);
   const text = [HEADER, `console=${console}`, `nonce=${nonce}`, `expires=${expires.toISOString()}`].join("\n");
+  await db("operator_login_challenges").where("expires_at", "<", now).delete();
   await db("operator_login_challenges").insert({ nonce, console, session_id: sessionId, text, created_at: now, expires_at: expires });
   return { nonce, text, expires };
 }
