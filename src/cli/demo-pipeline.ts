@@ -123,7 +123,7 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
     if (!c) {
       const l = logins.find((x) => x.username === username)!;
       c = new ConsoleClient(origin, `/${l.console}`);
-      await c.login(l.username, l.password, await totpCodeAt(l.totpSecret));
+      await c.signIn(l.username, l.password, await totpCodeAt(l.totpSecret));
       clients.set(username, c);
     }
     return c;
@@ -156,7 +156,7 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
     const app = ok(res, 201, `intake of ${who}`).application as { id: number; applicationNo: string };
     const kinds = ["application_form", "identity_document", ...(a.scenario === "missing-document" ? [] : ["licence_copy"]), ...(a.managerRole ? ["director_proof"] : [])];
     for (const kind of kinds) {
-      ok(await c.upload(`/applications/${app.id}/documents`, { kind }, "file", { filename: `${kind}.pdf`, bytes: demoScanPdf(`${app.applicationNo} ${kind} (scan)`), type: "application/pdf" }), 201, `upload ${kind}`);
+      ok(await c.upload(`/applications/${app.id}/documents`, { kind }, { filename: `${kind}.pdf`, bytes: demoScanPdf(`${app.applicationNo} ${kind} (scan)`), type: "application/pdf" }), 201, `upload ${kind}`);
     }
     const expiry = new Date(Date.now() + 3 * 365 * 86_400_000).toISOString().slice(0, 10);
     ok(await c.postJson(`/applications/${app.id}/identity-check`, {
@@ -224,7 +224,7 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
   }
   for (const x of live) {
     const c = await as(x.a.desk === "13-001" ? "tokyo-reviewer" : x.a.desk === "27-001" ? "osaka-reviewer" : "ra-officer");
-    const doc = ok(await c.upload(`/applications/${x.id}/documents`, { kind: "signed_receipt" }, "file", {
+    const doc = ok(await c.upload(`/applications/${x.id}/documents`, { kind: "signed_receipt" }, {
       filename: "signed-receipt.pdf", bytes: demoScanPdf(`${x.no} receipt signed by the subscriber (scan)`), type: "application/pdf",
     }), 201, "upload signed receipt").document as { id: number };
     ok(await c.postJson(`/applications/${x.id}/handover`, {

@@ -79,7 +79,7 @@ async function signedIn(c: Console, role: OperatorRole): Promise<ConsoleClient> 
   if (!client) {
     const op = await createTestOperator(t.ctx.db, role, { lraCode: "13-001" });
     client = new ConsoleClient(server.url, `/${c}`);
-    await client.login(op.username, op.password, await op.nextCode());
+    await client.signIn(op.username, op.password, await op.nextCode());
     clients.set(key, client);
   }
   return client;
@@ -141,9 +141,9 @@ describe("role × route matrix", () => {
 
   it("keeps one association's applications, documents and batches from another's operators (403)", async () => {
     const reviewer = new ConsoleClient(server.url, "/lra");
-    await reviewer.login(foreignReviewer.username, foreignReviewer.password, await foreignReviewer.nextCode());
+    await reviewer.signIn(foreignReviewer.username, foreignReviewer.password, await foreignReviewer.nextCode());
     const manager = new ConsoleClient(server.url, "/lra");
-    await manager.login(foreignManager.username, foreignManager.password, await foreignManager.nextCode());
+    await manager.signIn(foreignManager.username, foreignManager.password, await foreignManager.nextCode());
     const list = (await reviewer.getJson("/applications")).json().applications as { id: number }[];
     expect(list.map((a) => a.id)).not.toContain(ids.application);
     const attempts: [ConsoleClient, string, string, unknown?][] = [

@@ -5,7 +5,7 @@
  * the tests (test/helpers/console-client.ts adds sign-in for test operators).
  *
  *   const c = new ConsoleClient("http://127.0.0.1:8080", "/lra");
- *   await c.login("reviewer", password, totpCode);
+ *   await c.signIn("reviewer", password, totpCode);
  *   const r = await c.postJson("/applications", {...});
  */
 export interface ConsoleResponse {
@@ -104,7 +104,7 @@ export class ConsoleClient {
   /**
    * Signs in over JSON (GET /login for the CSRF token, POST /login). Throws unless it is 200.
    */
-  async login(username: string, password: string, totp: string): Promise<ConsoleResponse> {
+  async signIn(username: string, password: string, totp: string): Promise<ConsoleResponse> {
     const r = await this.tryLogin(username, password, totp);
     if (r.status !== 200) throw new Error(`sign-in of ${username} to ${this.base}: ${r.status} ${r.text}`);
     return r;
@@ -117,14 +117,14 @@ export class ConsoleClient {
   }
 
   /**
-   * Multipart upload: `fields` plus one file part named `fileField`. The CSRF token goes in the
-   * query (`?_csrf=`), read before the body is parsed.
+   * Multipart POST of `fields` plus one file part (`fileField`, default "file"). The CSRF token
+   * goes in the X-CSRF-Token header and, as the console documents for multipart, the query.
    */
-  upload(path: string, fields: Record<string, string>, fileField: string, file: { filename: string; bytes: Buffer; type: string }): Promise<ConsoleResponse> {
+  upload(path: string, fields: Record<string, string>, file: { filename: string; bytes: Buffer; type?: string }, fileField = "file"): Promise<ConsoleResponse> {
     const form = new FormData();
     for (const [k, v] of Object.entries(fields)) form.append(k, v);
-    form.append(fileField, new Blob([new Uint8Array(file.bytes)], { type: file.type }), file.filename);
-    const sep = path.includes("?") ? "&" : "?";
-    return this.request("POST", `${path}${this.csrfToken ? `${sep}_csrf=${encodeURIComponent(this.csrfToken)}` : ""}`, { body: form });
+    form.append(fileField, new Blob([new Uint8Array(file.bytes)], { type: file.type ?? "application/octet-stream" }), file.filename);
+    const q = this.csrfToken ? `${path.includes("?") ? "&" : "?"}_csrf=${encodeURIComponent(this.csrfToken)}` : "";
+    return this.request("POST", `${path}${q}`, { accept: "json", body: form });
   }
 }
