@@ -15,6 +15,7 @@ import { ab, bytesOf, children, parseDer } from "./der-cursor.ts";
 import { decodeName, formatRdns, type NameAttribute } from "./name-decode.ts";
 import { OID } from "./oids.ts";
 import { describePublicKey, SIGNATURE_ALGORITHM_NAMES } from "./public-key.ts";
+import { ACCEPTED_SIGNATURE_ALGORITHMS } from "./signature-algorithms.ts";
 
 /** Why a CSR was refused. */
 export type CsrErrorCode = "malformed" | "bad-signature" | "unsupported-algorithm" | "weak-key";
@@ -62,15 +63,6 @@ export interface CsrKeyRule {
   curves?: string[];
 }
 
-// Accepted signature algorithms (SHA-2 only; SHA-1 is refused, RFC 9155 / CA/B BR §7.1.3.2).
-const SIGNATURES: Readonly<Record<string, { key: "RSA" | "EC"; hash: string }>> = {
-  "1.2.840.113549.1.1.11": { key: "RSA", hash: "sha256" },
-  "1.2.840.113549.1.1.12": { key: "RSA", hash: "sha384" },
-  "1.2.840.113549.1.1.13": { key: "RSA", hash: "sha512" },
-  "1.2.840.10045.4.3.2": { key: "EC", hash: "sha256" },
-  "1.2.840.10045.4.3.3": { key: "EC", hash: "sha384" },
-  "1.2.840.10045.4.3.4": { key: "EC", hash: "sha512" },
-};
 const CURVES = new Set(["P-256", "P-384", "P-521"]);
 const verifyAsync = promisify(verify);
 
@@ -104,7 +96,7 @@ export async function parseCertificationRequest(input: Uint8Array | string): Pro
 
   const sigOid = csr.signatureAlgorithm.algorithmId;
   const sigName = SIGNATURE_ALGORITHM_NAMES[sigOid] ?? sigOid;
-  const sig = SIGNATURES[sigOid] ?? unsupported(`signature algorithm ${sigName}`, `署名アルゴリズム ${sigName}`);
+  const sig = ACCEPTED_SIGNATURE_ALGORITHMS[sigOid] ?? unsupported(`signature algorithm ${sigName}`, `署名アルゴリズム ${sigName}`);
   // RFC 4055 §5: RSA PKCS#1 v1.5 parameters are NULL (or absent); RFC 5758 §3.2: ECDSA has none.
   const params = csr.signatureAlgorithm.algorithmParams as asn1js.AsnType | undefined;
   const paramsOk = !params || (sig.key === "RSA" && params instanceof asn1js.Null);

@@ -20,6 +20,7 @@ import { formatName } from "./name-decode.ts";
 import { OID } from "./oids.ts";
 import type { KeyUsageBit } from "./profile.ts";
 import type { RevocationIndex } from "./revocation-index.ts";
+import { ACCEPTED_SIGNATURE_ALGORITHMS } from "./signature-algorithms.ts";
 import {
   CertificateParseError,
   decodeAuthorityKeyId,
@@ -158,15 +159,6 @@ export class TrustStore {
   }
 }
 
-const HASH_OF_SIGNATURE: Record<string, { hash: string; ec: boolean }> = {
-  [OID.sha256WithRSAEncryption]: { hash: "sha256", ec: false },
-  "1.2.840.113549.1.1.12": { hash: "sha384", ec: false },
-  "1.2.840.113549.1.1.13": { hash: "sha512", ec: false },
-  [OID.ecdsaWithSHA256]: { hash: "sha256", ec: true },
-  "1.2.840.10045.4.3.3": { hash: "sha384", ec: true },
-  "1.2.840.10045.4.3.4": { hash: "sha512", ec: true },
-};
-
 /**
  * Verifies `signature` over `data` with `key` for an X.509 signature algorithm OID: RSA PKCS#1 v1.5
  * with SHA-256/384/512 (RFC 4055 §5: NULL or absent parameters) or ECDSA with SHA-256/384/512
@@ -174,13 +166,13 @@ const HASH_OF_SIGNATURE: Record<string, { hash: string; ec: boolean }> = {
  * The key type must match the algorithm. Uses node:crypto.verify.
  */
 export function verifySignature(algorithm: string, parameters: Uint8Array | undefined, key: KeyObject, data: Uint8Array, signature: Uint8Array): boolean {
-  const a = HASH_OF_SIGNATURE[algorithm];
+  const a = ACCEPTED_SIGNATURE_ALGORITHMS[algorithm];
   if (!a) return false;
-  if (a.ec !== (key.asymmetricKeyType === "ec")) return false;
-  if (!a.ec && key.asymmetricKeyType !== "rsa") return false;
-  if (parameters && (a.ec || !(parameters.length === 2 && parameters[0] === 0x05 && parameters[1] === 0))) return false;
+  const ec = a.key === "EC";
+  if (key.asymmetricKeyType !== (ec ? "ec" : "rsa")) return false;
+  if (parameters && (ec || !(parameters.length === 2 && parameters[0] === 0x05 && parameters[1] === 0))) return false;
   try {
-    return verify(a.hash, data, a.ec ? { key, dsaEncoding: "der" } : key, signature);
+    return verify(a.hash, data, ec ? { key, dsaEncoding: "der" } : key, signature);
   } catch {
     return false;
   }
