@@ -7,9 +7,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Knex } from "knex";
+import type { LicenceRecord } from "../pipeline/licence-check.ts";
+import { parseLicenceCsv } from "../pipeline/licence-csv.ts";
 import { importLicenceRegister } from "../pipeline/licence-register.ts";
 import type { OperatorRole } from "../pipeline/operator.ts";
-import { POLICIES_DIR } from "../policies.ts";
+import { loadPolicies, POLICIES_DIR } from "../policies.ts";
 import { addLra, addOperator, totpCodeAt } from "../web/auth/operators.ts";
 import { ConsoleClient, type ConsoleResponse } from "../web/console/client.ts";
 import { DEMO_APPLICANTS, DEMO_LRAS, type DemoApplicant } from "./demo-applicants.ts";
@@ -58,15 +60,11 @@ export async function setUpDemoRegistration(db: Knex, home: string): Promise<{ l
   return { logins, created: true };
 }
 
-interface RegisterRow { qualification: string; registration_number: string; registration_date: string; name_kanji: string; name_kana: string; birth_date: string }
-
-function readRegister(): Map<string, RegisterRow> {
-  const [header, ...lines] = fs.readFileSync(DEMO_REGISTER_CSV, "utf8").replace(/^\uFEFF/, "").trim().split(/\r?\n/);
-  const cols = header.split(",");
-  return new Map(lines.map((l) => {
-    const row = Object.fromEntries(l.split(",").map((v, i) => [cols[i], v])) as unknown as RegisterRow;
-    return [row.registration_number, row];
-  }));
+/** The demo licence register, validated by the same reader as `hpki licenses import`, by licence number. */
+function readRegister(): Map<string, LicenceRecord> {
+  const parsed = parseLicenceCsv(fs.readFileSync(DEMO_REGISTER_CSV, "utf8"), loadPolicies().hcRoles);
+  if (!parsed.ok) throw new Error(`${DEMO_REGISTER_CSV}: ${parsed.issues.map((i) => `line ${i.line} ${i.field}: ${i.message}`).join("; ")}`);
+  return new Map(parsed.rows.map((r) => [r.registrationNumber, r]));
 }
 
 /** A one-page PDF standing in for a scanned document (the consoles sniff the bytes: it must be a PDF). */
@@ -135,15 +133,15 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
   log("-- LRA / RA desk: intake, scanned documents, identity check, licence check, review");
   for (const a of DEMO_APPLICANTS) {
     const r = register.get(a.licence)!;
-    const who = `${r.name_kanji}（${a.latin}）`;
+    const who = `${r.nameKanji}（${a.latin}）`;
     const c = await as(deskUser(a));
     const { formToken } = ok(await c.getJson("/applications/new"), 200, "intake form");
     const res = await c.postJson("/applications", {
       formToken, channel: a.desk === "ra" ? "ra_desk" : undefined,
-      nameKanji: r.name_kanji, nameKana: r.name_kana, nameLatin: a.latin, birthDate: r.birth_date,
+      nameKanji: r.nameKanji, nameKana: r.nameKana, nameLatin: a.latin, birthDate: r.birthDate,
       postalCode: a.desk === "27-001" ? "530-0001" : "100-0005", address: a.desk === "27-001" ? "大阪府大阪市北区梅田一丁目1番1号" : "東京都千代田区丸の内一丁目1番1号",
       phone: "03-1234-5678", email: `${a.latin.toLowerCase().replace(/ /g, ".")}@example.jp`,
-      qualification: r.qualification, licenceNumber: a.writtenLicence ?? a.licence, licenceDate: r.registration_date,
+      qualification: r.qualification, licenceNumber: a.writtenLicence ?? a.licence, licenceDate: r.registrationDate,
       organizationKanji: a.organizationKanji, organizationLatin: a.organizationLatin, managerRole: a.managerRole ?? "",
       requestSign: a.sign, requestAuth: a.auth,
     });
