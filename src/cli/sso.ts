@@ -10,7 +10,9 @@ import { loadConfig } from "../config.ts";
 import { CardStation } from "../hsm/cards.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
+import { MESSAGES } from "../pki/path-validation.ts";
 import { signLoginChallenge } from "../sso/card-agent.ts";
+import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
 import { listClients, registerClient } from "../sso/clients.ts";
 import { openDatabase, type Db } from "../store/db.ts";
@@ -120,6 +122,16 @@ export function registerSsoCommands(program: Command): void {
         const mod = Pkcs11Module.open(cfg.pkcs11Module);
         try {
           return { text: "", json: await signLoginChallenge(new CardStation(mod), o.card, pin, challenge) };
+        } catch (e) {
+          // The card refused the PIN: print the report to post or paste (the server shows a clear
+          // page and audits it), the message on stderr, and fail.
+          const report = cardLoginFailure(e, challenge);
+          if (report) {
+            process.stderr.write(`${MESSAGES[report.error].en}\n${MESSAGES[report.error].ja}\n`);
+            process.exitCode = 1;
+            return { text: "", json: report };
+          }
+          throw e;
         } finally {
           mod.close();
         }

@@ -52,7 +52,9 @@ export type CertificateErrorCode =
   | "hcrole-not-allowed"
   | "bad-challenge-signature"
   | "challenge-invalid"
-  | "challenge-replayed";
+  | "challenge-replayed"
+  | "pin-incorrect"
+  | "pin-locked";
 
 /** English and Japanese text per code (shown on the login page and in CLI errors). */
 export const MESSAGES: Record<CertificateErrorCode, { en: string; ja: string }> = {
@@ -73,6 +75,8 @@ export const MESSAGES: Record<CertificateErrorCode, { en: string; ja: string }> 
   "bad-challenge-signature": { en: "The signature over the login challenge is invalid.", ja: "ログイン用チャレンジへの署名が正しくありません。" },
   "challenge-invalid": { en: "The login challenge is unknown or has expired. Please start again.", ja: "ログイン用チャレンジが無効か期限切れです。最初からやり直してください。" },
   "challenge-replayed": { en: "This login challenge has already been used.", ja: "このログイン用チャレンジは既に使用されています。" },
+  "pin-incorrect": { en: "The card did not accept the PIN. Check the PIN and try again; the card locks after repeated wrong PINs.", ja: "カードがPINを受け付けませんでした。PINを確認してもう一度お試しください。続けて間違えるとカードがロックされます。" },
+  "pin-locked": { en: "The card is locked after too many wrong PINs. Ask the registration office that issued it to unlock it.", ja: "PINを続けて間違えたため、カードがロックされています。カードを受け取った受付窓口にロックの解除を依頼してください。" },
 };
 
 /** A refused certificate or login. `message` is English; `messageJa` Japanese; `detail` for logs. */

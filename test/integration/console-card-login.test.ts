@@ -13,6 +13,7 @@ import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { signLoginChallenge, type SignedChallenge } from "../../src/sso/card-agent.ts";
+import { cardLoginFailure } from "../../src/status/card-login-failure.ts";
 import { bindOperatorCertificate, consoleCardVerifier } from "../../src/web/auth/card-login.ts";
 import { setOperatorDisabled } from "../../src/web/auth/operators.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
@@ -131,6 +132,26 @@ describe("console card sign-in", () => {
     expect(r.status, r.text.slice(0, 500)).toBe(303);
     expect(r.headers.get("location")).toBe("/ra/");
     expect((await c.getJson("/")).status).toBe(200);
+  });
+
+  it("a wrong PIN, reported by the agent from the card's own refusal, gets a clear page and an audit record without the PIN", async () => {
+    const c = new ConsoleClient(server.url, "/ra");
+    const page = await c.get("/login/card", { accept: "html" });
+    const challenge = /<textarea[^>]*id="field-challenge"[^>]*>([^<]+)<\/textarea>/.exec(page.text)![1].replace(/&#x3D;/g, "=").replace(/&#x2F;/g, "/");
+    const wrongPin = "98765432";
+    const refusal = await signLoginChallenge(ia.ctx.cards, cards.ra.label, wrongPin, challenge).then(() => undefined, (e: unknown) => e);
+    const report = cardLoginFailure(refusal, challenge);
+    expect(report).toEqual({ challenge, error: "pin-incorrect" });
+    const r = await c.post("/login/card", { accept: "html", form: { response: JSON.stringify(report) } });
+    expect(r.status).toBe(401);
+    expect(r.text).toContain("カードがPINを受け付けませんでした");
+    const a = await lastAudit("operator.login_failed");
+    expect(a.details).toMatchObject({ method: "card", reason: "pin-incorrect", console: "ra" });
+    expect(JSON.stringify(await ia.ctx.db("audit_log").select("details"))).not.toContain(wrongPin);
+    // The challenge was used up: the same report (or a signature over it) is a replay.
+    const again = await c.post("/login/card", { accept: "json", form: { response: JSON.stringify(report) } });
+    expect(again.status).toBe(401);
+    expect((await lastAudit("operator.login_failed")).details).toMatchObject({ reason: "challenge-replayed" });
   });
 
   it("refuses an unbound card", async () => {

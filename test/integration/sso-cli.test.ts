@@ -60,6 +60,9 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
     fs.writeFileSync(pinFile, "00000000");
     const wrong = hpki("card", "login", "--card", card.label, "--challenge-file", file, "--pin-file", pinFile);
     expect(wrong.code).toBe(1);
-    expect(wrong.out).toMatch(/PIN/);
+    // The report to paste into the login page (the server audits it), the message on stderr; no PIN anywhere.
+    expect(wrong.json()).toEqual({ challenge, error: "pin-incorrect" });
+    expect(wrong.err).toContain("カードがPINを受け付けませんでした");
+    expect(wrong.out + wrong.err).not.toContain("00000000");
   });
 });

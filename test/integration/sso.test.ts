@@ -18,6 +18,7 @@ import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { signLoginChallenge } from "../../src/sso/card-agent.ts";
+import { cardLoginFailure } from "../../src/status/card-login-failure.ts";
 import { registerClient } from "../../src/sso/clients.ts";
 import { createSsoServer, type SsoOptions, type SsoServer } from "../../src/sso/server.ts";
 import { TestBrowser } from "../helpers/browser.ts";
@@ -293,6 +294,27 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(ok.status, ok.body).toBe(200);
     const tokens = await finish(any, "portal-any", (ok.json as { redirectTo: string }).redirectTo);
     expect(tokens.claims()!.hcRole).toBe("Pharmacist");
+  });
+
+  it("a wrong PIN reported by the agent gets a clear page (Japanese) and an audit record; the PIN is nowhere stored", async () => {
+    const s = await startLogin("emr");
+    const wrongPin = "13572468";
+    const refusal = await signLoginChallenge(ia.ctx.cards, cards.doctor.label, wrongPin, s.challenge).then(() => undefined, (e: unknown) => e);
+    const report = cardLoginFailure(refusal, s.challenge)!;
+    expect(report.error).toBe("pin-incorrect");
+    // Pasted into the login page form, as a person would.
+    const r = await s.browser.request(s.submit, { body: new URLSearchParams({ response: JSON.stringify(report) }) });
+    expect(r.status).toBe(403);
+    expect(r.body).toContain("カードがPINを受け付けませんでした");
+    expect(await auditCount("sso.login-refused", "pin-incorrect")).toBe(1);
+    const login = await ia.ctx.db("sso_logins").where({ outcome: "pin-incorrect" }).first();
+    expect(login).toMatchObject({ method: "challenge", client_id: "emr", person_id: null });
+    const dump = JSON.stringify([await ia.ctx.db("audit_log").select("details"), await ia.ctx.db("sso_logins").select()]);
+    expect(dump).not.toContain(wrongPin);
+    // The right PIN on a fresh challenge logs in.
+    const fresh = await startLogin("emr", s.browser);
+    const ok = await cardLogin(fresh, cards.doctor);
+    expect(ok.status, ok.body).toBe(200);
   });
 
   it("refuses a tampered challenge signature, then the replayed challenge; a fresh challenge works", async () => {

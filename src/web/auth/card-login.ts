@@ -30,6 +30,7 @@ import { fromPemOrDer } from "../../pki/pem.ts";
 import { PathValidationError } from "../../pki/path-validation.ts";
 import { parseCertificate } from "../../pki/x509-parse.ts";
 import type { CertificateIdentity } from "../../status/certificate-identity.ts";
+import { isCardLoginFailure } from "../../status/card-login-failure.ts";
 import { CardLoginVerifier, type VerifiedLogin } from "../../status/certificate-verifier.ts";
 import { verifyChallengeSignature } from "../../status/challenge-signature.ts";
 import type { Db } from "../../store/db.ts";
@@ -237,6 +238,9 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
       const nonce = nonceOf(body.challenge) ?? req.session.cardNonce;
       req.session.cardNonce = undefined;
       const text = await consumeCardChallenge(db, nonce, kit.console, req.sessionID);
+      // The card refused the PIN (the agent's report, src/status/card-login-failure.ts): refused
+      // and audited like any failed sign-in; the challenge is used up.
+      if (isCardLoginFailure(body)) throw new PathValidationError(body.error, "reported by the card agent: the card refused the PIN");
       if (typeof body.certificate !== "string" || typeof body.signature !== "string") throw new PathValidationError("challenge-invalid", "certificate and signature are required");
       const der = certificateFromText(body.certificate);
       const verifier = await freshVerifier(db);
