@@ -100,13 +100,40 @@ export async function confirmLink(db: Knex, clientId: string, personId: string, 
   });
 }
 
+/**
+ * Removes the link (requested or confirmed) of `personId` at `clientId`: the person unlinks in the
+ * portal, or an administrator rejects a request or removes a link. From then on `sub` at that
+ * client is the pairwise pseudonym again. Audited "sso.link-removed" with who and the account id.
+ * @throws AccountLinkError NO_SUCH_LINK.
+ */
+export async function removeLink(db: Knex, clientId: string, personId: string, by: { actor: string; role: string }): Promise<AccountLink> {
+  return db.transaction(async (trx) => {
+    const link = await trx("sso_account_links").where({ person_id: personId, client_id: clientId }).forUpdate().first();
+    if (!link) throw new AccountLinkError("NO_SUCH_LINK", `no link of ${personId} at ${clientId}`, "この連携はありません");
+    await trx("sso_account_links").where({ id: link.id }).delete();
+    await appendAudit(trx, [{ ...by, action: "sso.link-removed", objectType: "sso-link", objectId: `${clientId}:${personId}`, details: { accountId: link.account_id, status: link.status } }]);
+    return linkFromRow(link);
+  });
+}
+
 /** Every link of a person (portal). */
 export async function linksOf(db: Knex, personId: string): Promise<AccountLink[]> {
   const rows = await db("sso_account_links").where({ person_id: personId }).orderBy("client_id");
-  return rows.map((r) => ({
-    personId, clientId: r.client_id, accountId: r.account_id, status: r.status, requestedAt: new Date(r.requested_at),
+  return rows.map(linkFromRow);
+}
+
+/** Every link at a client with its person (administration): requested first, then by request time. */
+export async function linksAt(db: Knex, clientId: string): Promise<(AccountLink & { person: Person })[]> {
+  const rows = await db("sso_account_links as l").join("sso_persons as p", "p.id", "l.person_id").where({ "l.client_id": clientId })
+    .orderByRaw("l.status = 'confirmed', l.requested_at").select("l.*", "p.id as p_id", "p.issuer", "p.subscriber_id", "p.name_latin", "p.name_kanji", "p.organization_latin", "p.organization_kanji", "p.hc_role");
+  return rows.map((r) => ({ ...linkFromRow(r), person: personFromRow({ ...r, id: r.p_id }) }));
+}
+
+function linkFromRow(r: Record<string, any>): AccountLink {
+  return {
+    personId: r.person_id, clientId: r.client_id, accountId: r.account_id, status: r.status, requestedAt: new Date(r.requested_at),
     confirmedAt: r.confirmed_at ? new Date(r.confirmed_at) : null,
-  }));
+  };
 }
 
 /**

@@ -9,6 +9,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Knex } from "knex";
 import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
+import { jaMessage, parseInput } from "../pipeline/errors.ts";
 import { toBuffer } from "../store/rows.ts";
 import { SsoRequestError } from "./errors.ts";
 
@@ -34,17 +35,21 @@ const httpUrl = z.string().refine((u) => {
   } catch {
     return false;
   }
-}, "must be an absolute http(s) URL without a fragment");
+}, jaMessage("must be an absolute http(s) URL without a fragment", "http:// または https:// で始まる絶対URL（# を含まない）を入力してください。"));
 
 export const NewClientSchema = z.strictObject({
-  clientId: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, "3–64 characters A-Z a-z 0-9 . _ -"),
+  clientId: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, jaMessage("3–64 characters A-Z a-z 0-9 . _ -", "クライアントIDは半角英数字と「. _ -」の3〜64文字で入力してください。")),
   name: z.string().min(1).max(200),
-  redirectUris: z.array(httpUrl).min(1),
+  redirectUris: z.array(httpUrl).min(1, jaMessage("at least one redirect URI", "リダイレクトURIを1つ以上入力してください。")),
   postLogoutRedirectUris: z.array(httpUrl).default([]),
   allowedHcRoles: z.array(z.string().min(1)).default([]),
   accountMapping: z.enum(["linked", "pairwise"]).default("linked"),
 });
 export type NewClient = z.input<typeof NewClientSchema>;
+
+/** What an administrator may change on a registered client (everything but its id). */
+export const ClientSettingsSchema = NewClientSchema.omit({ clientId: true });
+export type ClientSettings = z.input<typeof ClientSettingsSchema>;
 
 /** Thrown for a refused registration (bad input, duplicate id); nothing was written. */
 export class SsoClientError extends SsoRequestError<"BAD_INPUT" | "CLIENT_EXISTS" | "UNKNOWN_CLIENT"> {
@@ -71,8 +76,8 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
     throw new SsoClientError("BAD_INPUT", msg, `入力が正しくありません: ${msg}`);
   }
   const c = parsed.data;
-  const secret = randomBytes(32).toString("base64url");
-  const roles = [...new Set(c.allowedHcRoles.map((r) => r.normalize("NFC")))];
+  const secret = newSecret();
+  const roles = nfcRoles(c.allowedHcRoles);
   await db.transaction(async (trx) => {
     if (await trx("sso_clients").where({ client_id: c.clientId }).first("client_id")) {
       throw new SsoClientError("CLIENT_EXISTS", `client "${c.clientId}" already exists`, `クライアント「${c.clientId}」は既に登録されています`);
@@ -93,6 +98,73 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
     }]);
   });
   return { client: (await findClient(db, c.clientId))!, secret };
+}
+
+const newSecret = () => randomBytes(32).toString("base64url");
+const nfcRoles = (roles: readonly string[]) => [...new Set(roles.map((r) => r.normalize("NFC").trim()).filter(Boolean))];
+const unknownClient = (clientId: string) => new SsoClientError("UNKNOWN_CLIENT", `no client "${clientId}"`, `クライアント「${clientId}」は登録されていません`);
+
+/** Locks the row of `clientId` in `trx`; @throws SsoClientError UNKNOWN_CLIENT. */
+async function lockClient(trx: Knex.Transaction, clientId: string): Promise<SsoClient> {
+  const r = await trx("sso_clients").where({ client_id: clientId }).forUpdate().first();
+  if (!r) throw unknownClient(clientId);
+  return clientFromRow(r);
+}
+
+/**
+ * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping) in one
+ * transaction with its audit record ("sso.client-updated", the changed fields before and after).
+ * Takes effect at the client's next request: the provider reads clients from the database.
+ * @throws ValidationError (field issues) or SsoClientError UNKNOWN_CLIENT.
+ */
+export async function updateClient(db: Knex, clientId: string, input: ClientSettings, by: { actor: string; role: string }): Promise<SsoClient> {
+  const c = parseInput(ClientSettingsSchema, input);
+  const after = { name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping };
+  await db.transaction(async (trx) => {
+    const before = await lockClient(trx, clientId);
+    const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    if (changed.length === 0) return;
+    await trx("sso_clients").where({ client_id: clientId }).update({
+      name: after.name, redirect_uris: JSON.stringify(after.redirectUris), post_logout_redirect_uris: JSON.stringify(after.postLogoutRedirectUris),
+      allowed_hc_roles: JSON.stringify(after.allowedHcRoles), account_mapping: after.accountMapping,
+    });
+    await appendAudit(trx, [{
+      ...by, action: "sso.client-updated", objectType: "sso-client", objectId: clientId,
+      details: { before: Object.fromEntries(changed.map((k) => [k, before[k]])), after: Object.fromEntries(changed.map((k) => [k, after[k]])) },
+    }]);
+  });
+  return (await findClient(db, clientId))!;
+}
+
+/**
+ * Disables (no login, no token, no API call from then on: the provider and the link API refuse a
+ * disabled client) or re-enables `clientId`; audited "sso.client-disabled" / "sso.client-enabled".
+ * Setting the state it already has changes nothing and writes nothing.
+ * @throws SsoClientError UNKNOWN_CLIENT.
+ */
+export async function setClientDisabled(db: Knex, clientId: string, disabled: boolean, by: { actor: string; role: string }): Promise<SsoClient> {
+  await db.transaction(async (trx) => {
+    const c = await lockClient(trx, clientId);
+    if (c.disabled === disabled) return;
+    await trx("sso_clients").where({ client_id: clientId }).update({ disabled_at: disabled ? trx.fn.now() : null });
+    await appendAudit(trx, [{ ...by, action: disabled ? "sso.client-disabled" : "sso.client-enabled", objectType: "sso-client", objectId: clientId, details: {} }]);
+  });
+  return (await findClient(db, clientId))!;
+}
+
+/**
+ * Replaces the secret of `clientId` (the old one stops working at once); returns the new secret,
+ * shown once. Audited "sso.client-secret-rotated" (the secret is not in the record).
+ * @throws SsoClientError UNKNOWN_CLIENT.
+ */
+export async function rotateClientSecret(db: Knex, clientId: string, by: { actor: string; role: string }): Promise<{ client: SsoClient; secret: string }> {
+  const secret = newSecret();
+  await db.transaction(async (trx) => {
+    await lockClient(trx, clientId);
+    await trx("sso_clients").where({ client_id: clientId }).update({ secret_sha256: secretHash(secret) });
+    await appendAudit(trx, [{ ...by, action: "sso.client-secret-rotated", objectType: "sso-client", objectId: clientId, details: {} }]);
+  });
+  return { client: (await findClient(db, clientId))!, secret };
 }
 
 /** The client `clientId`, or undefined. */

@@ -12,6 +12,7 @@
  *   GET  /portal, POST /portal/links the person's services, links and recent logins
  *   GET  /portal/login, /portal/callback   the portal's own card login (built-in public client)
  *   GET  /api/links/pending, POST /api/links/confirm   for services, HTTP Basic with client credentials
+ *   /admin/…                         the administration console (operators: clients, links; admin-routes.ts)
  *
  * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
  * and the login history in one transaction.
@@ -27,8 +28,11 @@ import type Provider from "oidc-provider";
 import { appendAudit } from "../audit/log.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
 import { MESSAGES, PathValidationError } from "../pki/path-validation.ts";
-import type { RoleDeps, RoleServer } from "../web/role.ts";
-import { AccountLinkError, confirmLink, findPerson, linksOf, requestLink, upsertPerson } from "./accounts.ts";
+import { loadPolicies } from "../policies.ts";
+import { createConsoleRouter } from "../web/console/router.ts";
+import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../web/role.ts";
+import { mountSsoAdminRoutes } from "./admin-routes.ts";
+import { AccountLinkError, confirmLink, findPerson, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
@@ -280,7 +284,7 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
       const logins = (await db("sso_logins").where({ person_id: s.personId }).orderBy("at", "desc").limit(10)).map((l) => ({
         at: new Date(l.at).toISOString().replace("T", " ").slice(0, 19) + "Z", clientId: l.client_id, method: l.method, outcome: l.outcome,
       }));
-      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalToken(s.uid), linkUrl: `${issuer}/portal/links` }));
+      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalToken(s.uid), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove` }));
     } catch (e) {
       next(e);
     }
@@ -294,6 +298,20 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
       const client = await findClient(db, String(b.clientId ?? ""));
       if (!client) return void res.status(400).send("unknown service");
       await requestLink(db, s.personId, client.clientId, String(b.accountId ?? ""));
+      res.redirect(303, `${issuer}/portal`);
+    } catch (e) {
+      if (e instanceof AccountLinkError) return void res.status(400).send(`${e.message} / ${e.messageJa}`);
+      next(e);
+    }
+  });
+
+  // The person removes their own link (sub at that service is the pseudonym again).
+  router.post("/portal/links/remove", ...form, async (req, res, next) => {
+    try {
+      const s = await portalSession(req, res);
+      const b = (req.body ?? {}) as Record<string, string>;
+      if (!s || typeof b.csrf !== "string" || b.csrf !== portalToken(s.uid)) return void res.status(403).send("forbidden");
+      await removeLink(db, String(b.clientId ?? ""), s.personId, { actor: s.personId, role: "sso" });
       res.redirect(303, `${issuer}/portal`);
     } catch (e) {
       if (e instanceof AccountLinkError) return void res.status(400).send(`${e.message} / ${e.messageJa}`);
@@ -332,6 +350,13 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
     }
   });
 
+  // The administration console (clients and account links): operators, not persons, sign in here.
+  const admin = createConsoleRouter(deps, {
+    console: "sso", basePath: `${ROLE_PREFIX.sso}/admin`, roles: [],
+    mount: (r, kit) => mountSsoAdminRoutes(r, kit, loadPolicies().hcRoles, issuer),
+  });
+  router.use("/admin", admin);
+
   router.use(provider.callback() as unknown as express.RequestHandler);
 
   if (options.tls) {
@@ -361,6 +386,7 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
     tlsUrl,
     async close() {
       clearInterval(purge);
+      await admin.close();
       verifier.close();
       if (tlsServer) {
         tlsServer.closeAllConnections();

@@ -104,7 +104,8 @@ export function createViewRenderer(opts: ViewRendererOptions): ViewRenderer {
     h.registerHelper("includes", (list: unknown, x: unknown) => Array.isArray(list) && list.includes(x));
     h.registerHelper("fieldError", (field: string, o: Handlebars.HelperOptions) => {
       const issues = (root(o).issues ?? []) as { field: string; message: string; messageJa?: string }[];
-      const hit = issues.find((i) => i.field === field);
+      // An array field's issues ("redirectUris.1") belong to the field that holds the list.
+      const hit = issues.find((i) => i.field === field || (i.field.startsWith(`${field}.`) && /^\d+$/.test(i.field.slice(field.length + 1))));
       return hit ? localized(root(o).lang, hit) : "";
     });
     const partialsDir = path.join(opts.viewsDir, "partials");

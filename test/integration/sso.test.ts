@@ -23,6 +23,7 @@ import { registerClient } from "../../src/sso/clients.ts";
 import { createSsoServer, type SsoOptions, type SsoServer } from "../../src/sso/server.ts";
 import { TestBrowser } from "../helpers/browser.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { cardLogin as cardLoginWith, finishLogin, rpConfig as rpConfigOf, startLogin as startLoginAt, type StartedLogin } from "../helpers/sso-login.ts";
 
 const by = { actor: "test", role: "ia" };
 const admin = { actor: "test-admin", role: "admin" };
@@ -107,49 +108,12 @@ afterAll(async () => {
   await ia?.cleanup();
 });
 
-async function rpConfig(name: string): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(sso.issuer), rp[name].id, rp[name].secret, undefined, { execute: [oidc.allowInsecureRequests] });
-}
-
-interface Started {
-  browser: TestBrowser;
-  config: oidc.Configuration;
-  verifier: string;
-  state: string;
-  interactionUrl: string;
-  challenge: string;
-  submit: string;
-  tlsLogin: string;
-}
-
-/** RP builds the authorization URL; the browser follows it to the login interaction. */
-async function startLogin(name: string, browser = new TestBrowser(), scope = "openid profile hcrole subscriber organization offline_access"): Promise<Started> {
-  const config = await rpConfig(name);
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: rp[name].redirect, scope, state, prompt: "consent",
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
-  });
-  const { last, stoppedAt } = await browser.follow(url.toString(), `${base}/sso/interaction/`);
-  expect(last.status, last.body.slice(0, 2000)).toBe(303);
-  const interactionUrl = stoppedAt!;
-  const page = await browser.request(interactionUrl, { json: true });
-  const j = page.json as { challenge: string; submit: string; tlsLogin: string };
-  return { browser, config, verifier, state, interactionUrl, challenge: j.challenge, submit: j.submit, tlsLogin: j.tlsLogin };
-}
-
-/** After a successful login step, follows consent to the RP callback and redeems the code. */
-async function finish(s: Started, name: string, redirectTo: string) {
-  const { stoppedAt } = await s.browser.follow(redirectTo, rp[name].redirect);
-  expect(stoppedAt).toBeDefined();
-  return oidc.authorizationCodeGrant(s.config, new URL(stoppedAt!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
-}
-
-async function cardLogin(s: Started, card: { label: string; pin: string }) {
-  const signed = await signLoginChallenge(ia.ctx.cards, card.label, card.pin, s.challenge);
-  return s.browser.request(s.submit, { body: signed, json: true });
-}
+// The RP side (test/helpers/sso-login.ts), bound to this file's server and clients.
+type Started = StartedLogin;
+const rpConfig = (name: string) => rpConfigOf(sso.issuer, rp[name]);
+const startLogin = (name: string, browser?: TestBrowser, scope?: string) => startLoginAt(sso.issuer, rp[name], browser, scope);
+const finish = (s: Started, name: string, redirectTo: string) => finishLogin(s, rp[name], redirectTo);
+const cardLogin = (s: Started, card: { label: string; pin: string }) => cardLoginWith(ia.ctx.cards, s, card);
 
 async function auditCount(action: string, code?: string): Promise<number> {
   const rows = await ia.ctx.db("audit_log").where({ action }).select("details");

@@ -18,7 +18,7 @@ declare module "express-serve-static-core" {
   }
 }
 
-export type ConsoleName = "lra" | "ra" | "ia";
+export type ConsoleName = "lra" | "ra" | "ia" | "sso";
 export type FlashKind = "success" | "error" | "info";
 
 /** A navigation entry of the console layout; shown to the roles listed (all when absent). */

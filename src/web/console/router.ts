@@ -66,6 +66,7 @@ const CONSOLE_TITLE: Record<ConsoleName, { en: string; ja: string }> = {
   lra: { en: "Local Registration Authority console", ja: "地域受付審査局 コンソール" },
   ra: { en: "Registration Authority console", ja: "登録局 コンソール" },
   ia: { en: "Issuing Authority console", ja: "発行局 コンソール" },
+  sso: { en: "SSO center administration", ja: "SSOセンター 管理コンソール" },
 };
 
 const CSRF_ERROR = () =>
