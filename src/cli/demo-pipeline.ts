@@ -21,7 +21,8 @@ export interface DemoLogin {
   username: string;
   displayName: string;
   role: OperatorRole;
-  console: "lra" | "ra" | "ia";
+  /** Console path below the server URL. */
+  console: "lra" | "ra" | "ia" | "sso/admin";
   lraCode?: string;
   password: string;
   totpSecret: string;
@@ -36,6 +37,7 @@ const DEMO_OPERATORS: Omit<DemoLogin, "password" | "totpSecret">[] = [
   { username: "ra-approver", displayName: "登録 承認 秋子", role: "ra_approver", console: "ra" },
   { username: "ia-operator", displayName: "発行 操作 四郎", role: "ia_operator", console: "ia" },
   { username: "auditor", displayName: "監査 五郎", role: "auditor", console: "ra" },
+  { username: "sso-admin", displayName: "管理 六郎", role: "admin", console: "sso/admin" },
 ];
 
 /** The demo register (policies/demo/licence-register.csv). */

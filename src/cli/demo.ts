@@ -116,7 +116,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       a.application_no, a.name_kanji, a.manager_role ?? a.qualification, a.code ?? "RA", applicationMachine.stateJa[a.state as keyof typeof applicationMachine.stateJa] ?? a.state, a.card_label ?? "",
     ])]));
     for (const s of result.stopped) log(`stopped: ${s.applicant} — ${s.reason}`);
-    log(`\nConsoles: ${server.url}/lra/  ${server.url}/ra/  ${server.url}/ia/`);
+    log(`\nConsoles: ${server.url}/lra/  ${server.url}/ra/  ${server.url}/ia/  SSO administration: ${server.url}/sso/admin/`);
     log(`Repository: ${server.url}/crl/demo-sign-ca.crl  ${server.url}/certs/demo-root.cer  OCSP ${server.url}/ocsp   SSO portal: ${server.url}/sso/`);
     log(table([["login", "role", "console", "password"], ...logins.map((l) => [l.username, l.role, `${server!.url}/${l.console}/`, l.password])]));
     log(`One-time codes (TOTP): add the secret in $HPKI_HOME/demo-logins.json to an authenticator app, or run: hpki demo --totp <login>`);
