@@ -14,7 +14,7 @@ import { MESSAGES } from "../pki/path-validation.ts";
 import { signLoginChallenge } from "../sso/card-agent.ts";
 import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
-import { listClients, registerClient } from "../sso/clients.ts";
+import { listClients, registerClient, rotateClientSecret, setClientDisabled } from "../sso/clients.ts";
 import { openDatabase, type Db } from "../store/db.ts";
 import { cliActor, runCommand, table } from "./run.ts";
 
@@ -69,6 +69,36 @@ export function registerSsoCommands(program: Command): void {
         withDb(async (db) => {
           const all = (await listClients(db)).map((c) => ({ clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled }));
           return { text: table([["client", "name", "allowed hcRoles", "mapping"], ...all.map((c) => [c.clientId, c.name, c.allowedHcRoles.join(", ") || "(any)", c.accountMapping])]), json: { clients: all } };
+        }),
+      ),
+    );
+
+  // Suspension and secret rotation, as in the administration console (/sso/admin).
+  for (const [name, disabled] of [["disable", true], ["enable", false]] as const) {
+    clients
+      .command(name)
+      .description(disabled ? "disable a client: no login, token or link API call from now on" : "enable a disabled client again")
+      .requiredOption("--id <clientId>", "client id")
+      .option("--json", "print one JSON object")
+      .action(async (o: { id: string; json?: boolean }) =>
+        runCommand(o, () =>
+          withDb(async (db) => {
+            const c = await setClientDisabled(db, o.id, disabled, { ...cliActor(), role: "sso" });
+            return { text: `${c.clientId}: ${c.disabled ? "disabled / 停止中" : "enabled / 利用中"}`, json: { clientId: c.clientId, disabled: c.disabled } };
+          }),
+        ),
+      );
+  }
+  clients
+    .command("rotate-secret")
+    .description("replace a client's secret (the old one stops working at once); prints the new one once")
+    .requiredOption("--id <clientId>", "client id")
+    .option("--json", "print one JSON object")
+    .action(async (o: { id: string; json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          const { client, secret } = await rotateClientSecret(db, o.id, { ...cliActor(), role: "sso" });
+          return { text: `client secret of ${client.clientId} (shown once / 一度だけ表示されます): ${secret}`, json: { clientId: client.clientId, clientSecret: secret } };
         }),
       ),
     );

@@ -1,5 +1,5 @@
 /**
- * The SSO commands as an operator and a card holder run them: `hpki sso clients add`,
+ * The SSO commands as an operator and a card holder run them: `hpki sso clients add|list|disable|enable|rotate-secret`,
  * `hpki card login` (the card signs the challenge; the signature verifies with the certificate's
  * key) and `hpki sso links confirm`. Real processes, real SoftHSM card, real database.
  */
@@ -31,6 +31,18 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
     const bad = hpki("sso", "clients", "add", "--id", "x y", "--redirect-uri", "not a url", "--json");
     expect(bad.code).toBe(1);
     expect(bad.json().code).toBe("BAD_INPUT");
+
+    // Suspension and rotation, as in the console; an unknown client is a clear error.
+    expect(hpki("sso", "clients", "disable", "--id", "emr", "--json").json()).toEqual({ clientId: "emr", disabled: true });
+    expect(hpki("sso", "clients", "list", "--json").json().clients[0].disabled).toBe(true);
+    expect(hpki("sso", "clients", "enable", "--id", "emr", "--json").json()).toEqual({ clientId: "emr", disabled: false });
+    const rotated = hpki("sso", "clients", "rotate-secret", "--id", "emr", "--json");
+    expect(rotated.code, rotated.err).toBe(0);
+    expect(rotated.json().clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(rotated.json().clientSecret).not.toBe(secret);
+    const unknown = hpki("sso", "clients", "disable", "--id", "nope");
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain("登録されていません");
   });
 
   it("card login signs the challenge with the card's authentication key", () => {
