@@ -1,5 +1,6 @@
 /**
- * Role × route matrix over real HTTP: every route of the LRA, RA and IA consoles (read from the
+ * Role × route matrix over real HTTP: every route of the LRA, RA and IA consoles and the SSO
+ * center's administration console (read from the
  * routers themselves, so a new route cannot escape the table), every role, allowed or 403 — and
  * cross-association access (an LRA operator of another association on this one's application,
  * document, batch and delivery) refused with 403. The policy below is written from the CP's
@@ -18,25 +19,30 @@ import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 import { applicationInputFor, demoRegisterRows, DEMO_LICENCE_REGISTER, identityCheckInput, requiredUploads } from "../helpers/pipeline.ts";
 import fs from "node:fs";
 
-type Console = "lra" | "ra" | "ia";
-const CONSOLES: Console[] = ["lra", "ra", "ia"];
+type Console = "lra" | "ra" | "ia" | "sso";
+const CONSOLES: Console[] = ["lra", "ra", "ia", "sso"];
+/** Where each console is mounted (the SSO center's administration console sits below /sso). */
+const BASE: Record<Console, string> = { lra: "/lra", ra: "/ra", ia: "/ia", sso: "/sso/admin" };
 
 /** Who may sign in to each console (the others are refused at sign-in). */
 const SIGN_IN: Record<Console, OperatorRole[]> = {
   lra: ["lra_reviewer", "lra_manager", "auditor", "admin"],
   ra: ["ra_officer", "ra_approver", "auditor", "admin"],
   ia: ["ia_operator", "auditor", "admin"],
+  sso: ["auditor", "admin"],
 };
 
 /** The policy: roles allowed on `method path` of `console`. Auditors read; admins manage operators only. */
 function allowed(c: Console, method: string, path: string): OperatorRole[] {
-  const readers: Record<Console, OperatorRole[]> = {
+  if (path === "/") return SIGN_IN[c];
+  // SSO administration: administrators manage relying parties and links; auditors read.
+  if (c === "sso") return method === "GET" && !path.endsWith("/new") ? ["admin", "auditor"] : ["admin"];
+  const readers: Record<Exclude<Console, "sso">, OperatorRole[]> = {
     lra: ["lra_reviewer", "lra_manager", "auditor"],
     ra: ["ra_officer", "ra_approver", "auditor"],
     ia: ["ia_operator", "auditor"],
   };
-  const writers: Record<Console, OperatorRole[]> = { lra: ["lra_reviewer", "lra_manager"], ra: ["ra_officer", "ra_approver"], ia: ["ia_operator"] };
-  if (path === "/") return SIGN_IN[c];
+  const writers: Record<Exclude<Console, "sso">, OperatorRole[]> = { lra: ["lra_reviewer", "lra_manager"], ra: ["ra_officer", "ra_approver"], ia: ["ia_operator"] };
   if (c === "lra" && method === "POST" && path === "/batches/:id/forward") return ["lra_manager"];
   // Second-person approvals: issuance and revocation requests.
   if (c === "ra" && method === "POST" && /^\/(issuance-requests|revocations)\/:id\/approve$/.test(path)) return ["ra_approver"];
@@ -66,6 +72,13 @@ function routesOf(router: unknown): RouteEntry[] {
   return out.filter((r) => !/^\/(login|logout|static)\b/.test(r.path) && r.method !== "HEAD");
 }
 
+/** The console router mounted inside a role's router (the SSO role: its administration console). */
+function consoleRouterIn(router: unknown): unknown {
+  const layer = (router as { stack: { handle?: { kit?: unknown } }[] }).stack.find((l) => l.handle?.kit);
+  if (!layer) throw new Error("no console router inside");
+  return layer.handle;
+}
+
 let t: TestIa;
 let server: StartedServer;
 const clients = new Map<string, ConsoleClient>();
@@ -78,7 +91,7 @@ async function signedIn(c: Console, role: OperatorRole): Promise<ConsoleClient> 
   let client = clients.get(key);
   if (!client) {
     const op = await createTestOperator(t.ctx.db, role, { lraCode: "13-001" });
-    client = new ConsoleClient(server.url, `/${c}`);
+    client = new ConsoleClient(server.url, BASE[c]);
     await client.signIn(op.username, op.password, await op.nextCode());
     clients.set(key, client);
   }
@@ -92,7 +105,7 @@ beforeAll(async () => {
   t = await openTestIa("matrix");
   await runDemoCeremony(t.ctx, { actor: "test", role: "ia" });
   await importLicenceRegister(t.ctx.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
-  server = await startServer({ cfg: t.ctx.cfg, db: t.ctx.db, roles: ["lra", "ra", "ia"], port: 0 });
+  server = await startServer({ cfg: t.ctx.cfg, db: t.ctx.db, roles: ["lra", "ra", "ia", "sso"], port: 0 });
   // One application of association 13-001, reviewed and approved into its open batch.
   const reviewer = await createTestOperator(t.ctx.db, "lra_reviewer", { lraCode: "13-001" });
   const row = demoRegisterRows()[0];
@@ -115,7 +128,7 @@ describe("role × route matrix", () => {
     for (const c of CONSOLES) {
       for (const role of OPERATOR_ROLES.filter((r) => !SIGN_IN[c].includes(r))) {
         const op = await createTestOperator(t.ctx.db, role, { lraCode: "13-001" });
-        const r = await new ConsoleClient(server.url, `/${c}`).tryLogin(op.username, op.password, await op.nextCode());
+        const r = await new ConsoleClient(server.url, BASE[c]).tryLogin(op.username, op.password, await op.nextCode());
         expect(r.status, `${role} signing in to /${c}`).toBe(403);
       }
     }
@@ -123,7 +136,7 @@ describe("role × route matrix", () => {
 
   for (const c of CONSOLES) {
     it(`/${c}: every route, every role that signs in: allowed or 403`, async () => {
-      const routes = routesOf(server.routers[c as RoleName]);
+      const routes = routesOf(c === "sso" ? consoleRouterIn(server.routers.sso) : server.routers[c as RoleName]);
       expect(routes.length).toBeGreaterThan(5);
       const failures: string[] = [];
       for (const role of SIGN_IN[c]) {
@@ -132,7 +145,7 @@ describe("role × route matrix", () => {
           // A nonexistent id: role checks come before any lookup, so only the role decides 403.
           const res = await client.request(r.method, fill(r.path, 999999), r.method === "GET" ? {} : { json: {} });
           const ok = allowed(c, r.method, r.path).includes(role);
-          if (ok ? res.status === 403 : res.status !== 403) failures.push(`${role} ${r.method} /${c}${r.path}: ${res.status} (expected ${ok ? "allowed" : "403"})`);
+          if (ok ? res.status === 403 : res.status !== 403) failures.push(`${role} ${r.method} ${BASE[c]}${r.path}: ${res.status} (expected ${ok ? "allowed" : "403"})`);
         }
       }
       expect(failures).toEqual([]);
@@ -151,13 +164,16 @@ describe("role × route matrix", () => {
       [reviewer, "GET", `/documents/${ids.document}`],
       [reviewer, "POST", `/applications/${ids.application}/identity-check`, identityCheckInput()],
       [reviewer, "POST", `/applications/${ids.application}/decision`, { decision: "lra_reject", reason: "x" }],
+      [reviewer, "GET", `/applications/${ids.application}/handover`],
       [reviewer, "POST", `/applications/${ids.application}/handover`, {}],
+      [reviewer, "POST", `/applications/${ids.application}/receipt`, {}],
       [manager, "POST", `/batches/${ids.batch}/forward`, {}],
     ];
     for (const [client, method, path, json] of attempts) {
       const res = await client.request(method, path, json === undefined ? {} : { json });
       expect(res.status, `${method} ${path}`).toBe(403);
     }
+    // Nothing the matrix or the other association sent changed the application.
     const app = await t.ctx.db("applications").where({ id: ids.application }).first("state", "lra_batch_id");
     expect(app.state).toBe("lra_approved");
   }, 120_000);
