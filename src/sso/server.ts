@@ -17,11 +17,13 @@
  * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
  * and the login history in one transaction.
  */
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { TLSSocket } from "node:tls";
+import cookieParser from "cookie-parser";
+import { doubleCsrf } from "csrf-csrf";
 import express, { type Request, type Response } from "express";
 import type { Knex } from "knex";
 import type Provider from "oidc-provider";
@@ -243,12 +245,31 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
   });
 
   // ---- portal ----
-  const portalToken = (sessionUid: string) => createHmac("sha256", csrfKey).update(sessionUid).digest("base64url");
   async function portalSession(req: Request, res: Response): Promise<{ personId: string; uid: string } | undefined> {
     const ctx = provider.createContext(req, res);
     const session = await provider.Session.get(ctx);
     return session.accountId ? { personId: session.accountId, uid: session.uid } : undefined;
   }
+  // The portal's forms: csrf-csrf double submit, the token bound to the provider session's uid.
+  const portalCsrf = doubleCsrf({
+    getSecret: () => csrfKey.toString("base64url"),
+    getSessionIdentifier: (req) => portalUids.get(req) ?? "",
+    cookieName: "hpki_portal_csrf",
+    cookieOptions: { sameSite: "lax", path: `${new URL(issuer).pathname}/portal`, secure: issuer.startsWith("https:"), httpOnly: true },
+    getCsrfTokenFromRequest: (req) => {
+      const t = (req.body as { csrf?: unknown } | undefined)?.csrf;
+      return typeof t === "string" ? t : undefined;
+    },
+  });
+  const portalUids = new WeakMap<Request, string>();
+  /** The portal session of a form POST whose CSRF token is valid, else undefined (answer 403). */
+  async function portalPost(req: Request, res: Response): Promise<{ personId: string; uid: string } | undefined> {
+    const s = await portalSession(req, res);
+    if (!s) return undefined;
+    portalUids.set(req, s.uid);
+    return portalCsrf.validateRequest(req) ? s : undefined;
+  }
+  router.use("/portal", cookieParser());
 
   // The portal logs in like any service: an authorization request of the built-in public client
   // (PKCE as always). Only the provider session matters to the portal, so the callback does not
@@ -284,7 +305,8 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
       const logins = (await db("sso_logins").where({ person_id: s.personId }).orderBy("at", "desc").limit(10)).map((l) => ({
         at: new Date(l.at).toISOString().replace("T", " ").slice(0, 19) + "Z", clientId: l.client_id, method: l.method, outcome: l.outcome,
       }));
-      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalToken(s.uid), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove` }));
+      portalUids.set(req, s.uid);
+      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalCsrf.generateCsrfToken(req, res), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove` }));
     } catch (e) {
       next(e);
     }
@@ -292,9 +314,9 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
 
   router.post("/portal/links", ...form, async (req, res, next) => {
     try {
-      const s = await portalSession(req, res);
+      const s = await portalPost(req, res);
       const b = (req.body ?? {}) as Record<string, string>;
-      if (!s || typeof b.csrf !== "string" || b.csrf !== portalToken(s.uid)) return void res.status(403).send("forbidden");
+      if (!s) return void res.status(403).send("forbidden");
       const client = await findClient(db, String(b.clientId ?? ""));
       if (!client) return void res.status(400).send("unknown service");
       await requestLink(db, s.personId, client.clientId, String(b.accountId ?? ""));
@@ -308,9 +330,9 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
   // The person removes their own link (sub at that service is the pseudonym again).
   router.post("/portal/links/remove", ...form, async (req, res, next) => {
     try {
-      const s = await portalSession(req, res);
+      const s = await portalPost(req, res);
       const b = (req.body ?? {}) as Record<string, string>;
-      if (!s || typeof b.csrf !== "string" || b.csrf !== portalToken(s.uid)) return void res.status(403).send("forbidden");
+      if (!s) return void res.status(403).send("forbidden");
       await removeLink(db, String(b.clientId ?? ""), s.personId, { actor: s.personId, role: "sso" });
       res.redirect(303, `${issuer}/portal`);
     } catch (e) {
