@@ -15,6 +15,16 @@ import { createHash } from "node:crypto";
 export type RevocationStatus = "good" | "revoked" | "unknown";
 
 /**
+ * Where path validation asks for the status of one certificate: the RevocationIndex, or a
+ * composite of it and verified OCSP answers (src/status/ocsp-fallback.ts). `issuerKeyId` is the
+ * issuer's issuerKeyId (hex SHA-256 of its SubjectPublicKeyInfo), `serial` the certificate's serial
+ * magnitude, `at` the validation instant. Synchronous: the hot path never awaits.
+ */
+export interface RevocationSource {
+  status(issuerKeyId: string, serial: Uint8Array, at: Date): RevocationStatus;
+}
+
+/**
  * 64-bit digest of a serial magnitude: the first 8 octets of SHA-256 over the magnitude without
  * leading zero octets, so 0x00FF and 0xFF are the same serial (RFC 5280 §4.1.2.2 INTEGER value).
  */
@@ -91,7 +101,7 @@ export function containsDigest(sorted: BigUint64Array, d: bigint): boolean {
 }
 
 /** Revocation lists per issuer key id (see issuerKeyId in path-validation.ts). */
-export class RevocationIndex {
+export class RevocationIndex implements RevocationSource {
   private readonly lists = new Map<string, IssuerRevocations>();
 
   /** Installs (replaces) the list of the issuer whose key id is `issuerKeyId`. */
