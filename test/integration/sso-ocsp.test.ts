@@ -11,6 +11,7 @@
  */
 import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadCrlPolicy } from "../../src/ia/crl-generation.ts";
 import { CrlScheduler } from "../../src/ia/crl-scheduler.ts";
@@ -31,6 +32,10 @@ let ia: TestIa;
 let rp: TestDb;
 let server: StartedServer;
 let serverClosed = false;
+/** A pass-through in front of the repository's /ocsp that counts the requests reaching it. */
+let proxy: http.Server;
+let proxyUrl: string;
+let proxied = 0;
 let scheduler: CrlScheduler;
 const certs: Record<string, { der: Buffer; serialHex: string }> = {};
 const verifiers: CardLoginVerifier[] = [];
@@ -95,10 +100,22 @@ beforeAll(async () => {
   expect(tick.ocsp?.signed["demo-auth-ca"]).toBe(4);
   server = await startServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, roles: ["repo"], port: 0 });
   rp = await openTestDatabase();
+  proxy = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", async () => {
+      proxied++;
+      const r = await fetch(`${server.url}/ocsp`, { method: "POST", headers: { "Content-Type": "application/ocsp-request" }, body: Buffer.concat(chunks) });
+      res.writeHead(r.status, { "Content-Type": r.headers.get("content-type") ?? "application/octet-stream" }).end(Buffer.from(await r.arrayBuffer()));
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}/ocsp`;
 });
 
 afterAll(async () => {
   for (const v of verifiers) v.close();
+  await new Promise((r) => proxy?.close(r));
   await scheduler?.stop();
   if (!serverClosed) await server?.close();
   await rp?.cleanup();
@@ -107,7 +124,7 @@ afterAll(async () => {
 
 describe("OCSP fallback of the card verifier against the repository's responder", () => {
   it("without a list for the issuing CA, a good certificate passes on the repository's OCSP answer; a burst asks once and the answer is cached", async () => {
-    const v = await relyingParty();
+    const v = await relyingParty({ ocspResponders: [proxyUrl] });
     // The ARL was loaded from the repository (the issuing CA's own status); the end entity's issuer has no list.
     expect(v.index.footprint().issuers).toBe(1);
     expect(v.ocsp?.size).toBe(0);
@@ -116,6 +133,8 @@ describe("OCSP fallback of the card verifier against the repository's responder"
     expect(v.ocsp?.size).toBe(1);
     const { identity } = await v.verify(certs.good.der);
     expect(identity).toMatchObject({ hcRole: "Nurse", subscriberId: "OCSP-GOOD" });
+    // Six verifications, one request to the responder.
+    expect(proxied).toBe(1);
   });
 
   it("a revoked certificate is refused 'revoked' — at once when first asked, and after the cache's max age when it was good before", async () => {
