@@ -7,7 +7,7 @@
  * accepting. Each issuer's list carries the time it is good until (a CRL's nextUpdate, or the
  * database refresh time plus the allowed staleness); past it, or with no list at all, a lookup
  * answers "unknown" and the verifier fails closed.
- * Pure: no I/O; loading from CRLs or the database is the caller's job (src/sso/revocation-sources.ts).
+ * Pure: no I/O; loading from CRLs or the database is the caller's job (src/status/certificate-verifier.ts).
  */
 import { createHash } from "node:crypto";
 
