@@ -96,5 +96,5 @@ export function certificatePoliciesValue(policies: readonly { oid: string; cpsUr
 
 /** AuthorityInfoAccess with one id-ad-ocsp access description (RFC 5280 §4.2.2.1). */
 export function authorityInfoAccessOcspValue(url: string): Buffer {
-  return sequence(sequence(oid("1.3.6.1.5.5.7.48.1"), tlv(0x86, Buffer.from(url, "ascii"))));
+  return sequence(sequence(oid(OID.idAdOcsp), tlv(0x86, Buffer.from(url, "ascii"))));
 }

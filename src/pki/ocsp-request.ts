@@ -1,6 +1,7 @@
 /**
  * OCSPRequest decoder (RFC 6960 §4.1.1) over the strict DER reader: no asn1js objects, a few
- * microseconds per request, so the responder's hot path stays allocation-light. Pure.
+ * microseconds per request, so the responder's hot path stays allocation-light; and the encoder a
+ * relying party sends (src/status/ocsp-fallback.ts). Pure.
  *
  *   OCSPRequest ::= SEQUENCE { tbsRequest TBSRequest, optionalSignature [0] EXPLICIT Signature OPTIONAL }
  *   TBSRequest  ::= SEQUENCE { version [0] EXPLICIT Version DEFAULT v1, requestorName [1] EXPLICIT
@@ -10,6 +11,7 @@
  *   CertID      ::= SEQUENCE { hashAlgorithm AlgorithmIdentifier, issuerNameHash OCTET STRING,
  *                   issuerKeyHash OCTET STRING, serialNumber CertificateSerialNumber }
  */
+import { explicit, octetString, oid, sequence } from "./der.ts";
 import { childrenOf, contentOf, decodeOid, DerReadError, isContext, readDer, type Tlv } from "./der-cursor.ts";
 import { OID } from "./oids.ts";
 
@@ -147,4 +149,29 @@ function nonceOf(der: Uint8Array, wrapper: Tlv): Uint8Array | null {
     nonce = v;
   }
   return nonce;
+}
+
+/**
+ * extnValue content of an id-pkix-ocsp-nonce extension for `nonce` (RFC 8954 §2.1: Nonce ::=
+ * OCTET STRING (SIZE(1..32))): the DER OCTET STRING around the nonce octets. A response answers a
+ * nonce by echoing exactly these octets (RFC 6960 §4.4.1).
+ * @throws RangeError when `nonce` is not 1 to 32 octets.
+ */
+export function ocspNonceExtnValue(nonce: Uint8Array): Buffer {
+  if (nonce.length < 1 || nonce.length > 32) throw new RangeError("OCSP nonce must be 1 to 32 octets (RFC 8954 §2.1)");
+  return octetString(nonce);
+}
+
+/**
+ * An unsigned v1 OCSPRequest (RFC 6960 §4.1.1; the version is DEFAULT and so omitted, no
+ * requestorName): one Request per CertID DER (`encodeCertId` in ocsp-response.ts) and, when
+ * `nonce` is given, requestExtensions with the id-pkix-ocsp-nonce extension (non-critical,
+ * extnValue `ocspNonceExtnValue(nonce)`). What `parseOcspRequest` and `openssl ocsp -reqin` read.
+ * @throws RangeError for no CertID, more than MAX_REQUESTS_PER_OCSP_REQUEST, or a bad nonce length.
+ */
+export function encodeOcspRequest(certIds: readonly Uint8Array[], nonce?: Uint8Array): Buffer {
+  if (certIds.length < 1 || certIds.length > MAX_REQUESTS_PER_OCSP_REQUEST) throw new RangeError(`an OCSPRequest carries 1 to ${MAX_REQUESTS_PER_OCSP_REQUEST} CertIDs`);
+  const requestList = sequence(...certIds.map((id) => sequence(id)));
+  const extensions = nonce ? [explicit(2, sequence(sequence(oid(OID.idPkixOcspNonce), octetString(ocspNonceExtnValue(nonce)))))] : [];
+  return sequence(sequence(requestList, ...extensions));
 }

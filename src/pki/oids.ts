@@ -30,6 +30,7 @@ export const OID = {
   idKpEmailProtection: "1.3.6.1.5.5.7.3.4",
   idKpOcspSigning: "1.3.6.1.5.5.7.3.9",
   // RFC 6960 OCSP
+  idAdOcsp: "1.3.6.1.5.5.7.48.1",
   idPkixOcspBasic: "1.3.6.1.5.5.7.48.1.1",
   idPkixOcspNonce: "1.3.6.1.5.5.7.48.1.2",
   idPkixOcspNocheck: "1.3.6.1.5.5.7.48.1.5",

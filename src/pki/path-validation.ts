@@ -19,7 +19,7 @@ import { bytesEqual } from "./der-cursor.ts";
 import { formatName } from "./name-decode.ts";
 import { OID } from "./oids.ts";
 import type { KeyUsageBit } from "./profile.ts";
-import type { RevocationIndex } from "./revocation-index.ts";
+import type { RevocationSource } from "./revocation-index.ts";
 import { ACCEPTED_SIGNATURE_ALGORITHMS } from "./signature-algorithms.ts";
 import {
   CertificateParseError,
@@ -64,7 +64,7 @@ export const MESSAGES: Record<CertificateErrorCode, { en: string; ja: string }> 
   expired: { en: "The certificate has expired.", ja: "証明書の有効期間が終了しています。" },
   "not-yet-valid": { en: "The certificate is not valid yet.", ja: "証明書の有効期間がまだ始まっていません。" },
   revoked: { en: "The certificate has been revoked.", ja: "証明書は失効しています。" },
-  "revocation-unknown": { en: "The revocation status cannot be confirmed (no current CRL); login is refused.", ja: "失効情報（最新のCRL）を確認できないため、ログインできません。" },
+  "revocation-unknown": { en: "The revocation status cannot be confirmed (no current CRL or OCSP response); login is refused.", ja: "失効情報（最新のCRLまたはOCSP応答）を確認できないため、ログインできません。" },
   "not-a-ca": { en: "An issuer on the path is not a certification authority.", ja: "証明書パス上の発行者が認証局ではありません。" },
   "path-too-long": { en: "The certificate path is too long.", ja: "証明書パスが長すぎます。" },
   "unknown-critical-extension": { en: "The certificate has a critical extension that is not understood.", ja: "証明書に解釈できない重要（critical）拡張があります。" },
@@ -79,13 +79,28 @@ export const MESSAGES: Record<CertificateErrorCode, { en: string; ja: string }> 
   "pin-locked": { en: "The card is locked after too many wrong PINs. Ask the registration office that issued it to unlock it.", ja: "PINを続けて間違えたため、カードがロックされています。カードを受け取った受付窓口にロックの解除を依頼してください。" },
 };
 
-/** A refused certificate or login. `message` is English; `messageJa` Japanese; `detail` for logs. */
+/**
+ * The certificate of a "revocation-unknown" refusal and the CA that issued it: what an OCSP
+ * fallback asks about (RFC 6960 §4.1.1 CertID is built from the issuer's name and key and the
+ * certificate's serial).
+ */
+export interface UnknownRevocation {
+  certificate: ParsedCertificate;
+  issuer: CaCertificate;
+}
+
+/**
+ * A refused certificate or login. `message` is English; `messageJa` Japanese; `detail` for logs.
+ * `unknownRevocation` is set on "revocation-unknown" from path validation: which certificate had
+ * no current revocation information.
+ */
 export class PathValidationError extends Error {
   override name = "PathValidationError";
   readonly messageJa: string;
   constructor(
     readonly code: CertificateErrorCode,
     readonly detail: string,
+    readonly unknownRevocation?: UnknownRevocation,
   ) {
     super(`${MESSAGES[code].en} (${code}: ${detail})`);
     this.messageJa = MESSAGES[code].ja;
@@ -220,16 +235,17 @@ const MAX_PATH = 4; // anchor + up to two CAs + end entity
 
 /**
  * Validates the end-entity certificate `leafDer` at instant `at` against `store` and `policy`,
- * checking revocation of every non-anchor certificate in `revocation` (fail closed: no current
- * list → "revocation-unknown"). Returns the path; throws PathValidationError with the first
- * failure, in RFC 5280 §6.1.3 order from the anchor down.
+ * checking revocation of every non-anchor certificate in `revocation` (fail closed: status
+ * "unknown" → "revocation-unknown", whose error names the certificate and its issuer in
+ * `unknownRevocation`). Returns the path; throws PathValidationError with the first failure, in
+ * RFC 5280 §6.1.3 order from the anchor down.
  */
 export function validateCertificatePath(
   leafDer: Uint8Array,
   store: TrustStore,
   policy: PathValidationPolicy,
   at: Date,
-  revocation: RevocationIndex,
+  revocation: RevocationSource,
 ): ValidatedPath {
   let leaf: ParsedCertificate;
   try {
@@ -278,12 +294,12 @@ function checkValidity(cert: ParsedCertificate, at: Date, who: string): void {
   if (t > cert.notAfter.getTime()) throw new PathValidationError("expired", `${who} expired at ${cert.notAfter.toISOString()}`);
 }
 
-function checkCertificate(cert: ParsedCertificate, issuer: CaCertificate, at: Date, revocation: RevocationIndex, who: string): void {
+function checkCertificate(cert: ParsedCertificate, issuer: CaCertificate, at: Date, revocation: RevocationSource, who: string): void {
   // Signature already verified while building the path (buildPath picks only a verifying issuer).
   checkValidity(cert, at, who);
   const status = revocation.status(issuer.keyId, cert.serial, at);
   if (status === "revoked") throw new PathValidationError("revoked", `${who} serial ${hex(cert.serial)} is on the list of ${issuer.name}`);
-  if (status === "unknown") throw new PathValidationError("revocation-unknown", `no current revocation list of ${issuer.name}`);
+  if (status === "unknown") throw new PathValidationError("revocation-unknown", `${who}: no current revocation information from ${issuer.name}`, { certificate: cert, issuer });
   for (const [oid, ext] of cert.extensions) {
     if (ext.critical && !UNDERSTOOD_EXTENSIONS.has(oid)) throw new PathValidationError("unknown-critical-extension", `${who}: ${oid}`);
   }

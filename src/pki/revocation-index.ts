@@ -7,12 +7,22 @@
  * accepting. Each issuer's list carries the time it is good until (a CRL's nextUpdate, or the
  * database refresh time plus the allowed staleness); past it, or with no list at all, a lookup
  * answers "unknown" and the verifier fails closed.
- * Pure: no I/O; loading from CRLs or the database is the caller's job (src/sso/revocation-sources.ts).
+ * Pure: no I/O; loading from CRLs or the database is the caller's job (src/status/certificate-verifier.ts).
  */
 import { createHash } from "node:crypto";
 
 /** The answer of a lookup: "unknown" means no current list for the issuer (fail closed). */
 export type RevocationStatus = "good" | "revoked" | "unknown";
+
+/**
+ * Where path validation asks for the status of one certificate: the RevocationIndex, or a
+ * composite of it and verified OCSP answers (src/status/ocsp-fallback.ts). `issuerKeyId` is the
+ * issuer's issuerKeyId (hex SHA-256 of its SubjectPublicKeyInfo), `serial` the certificate's serial
+ * magnitude, `at` the validation instant. Synchronous: the hot path never awaits.
+ */
+export interface RevocationSource {
+  status(issuerKeyId: string, serial: Uint8Array, at: Date): RevocationStatus;
+}
 
 /**
  * 64-bit digest of a serial magnitude: the first 8 octets of SHA-256 over the magnitude without
@@ -91,7 +101,7 @@ export function containsDigest(sorted: BigUint64Array, d: bigint): boolean {
 }
 
 /** Revocation lists per issuer key id (see issuerKeyId in path-validation.ts). */
-export class RevocationIndex {
+export class RevocationIndex implements RevocationSource {
   private readonly lists = new Map<string, IssuerRevocations>();
 
   /** Installs (replaces) the list of the issuer whose key id is `issuerKeyId`. */

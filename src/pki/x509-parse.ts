@@ -260,6 +260,22 @@ export function decodeAuthorityKeyId(v: Uint8Array): Uint8Array | undefined {
   return kid ? contentOf(v, kid) : undefined;
 }
 
+/**
+ * authorityInfoAccess (RFC 5280 §4.2.2.1) → the id-ad-ocsp access locations that are
+ * uniformResourceIdentifier ([6] IA5String), in order; other methods and name forms are skipped.
+ */
+export function decodeAuthorityInfoAccessOcsp(v: Uint8Array): string[] {
+  const top = parseDer(v, "authorityInfoAccess", fail);
+  const descs = isUniversal(top, 16) ? children(v, top, "authorityInfoAccess", fail) : fail("authorityInfoAccess: expected a SEQUENCE");
+  const urls: string[] = [];
+  for (const d of descs) {
+    const f = isUniversal(d, 16) ? children(v, d, "AccessDescription", fail) : fail("AccessDescription: expected a SEQUENCE");
+    if (f.length !== 2) fail("AccessDescription: expected { accessMethod, accessLocation }");
+    if (oidOf(v, f[0], "accessMethod", fail) === OID.idAdOcsp && isContext(f[1], 6, false)) urls.push(latin1Text(contentOf(v, f[1])));
+  }
+  return urls;
+}
+
 /** The extensions this module can decode; path validation refuses any other critical one (§6.1.4 (o)). */
 export const UNDERSTOOD_EXTENSIONS: ReadonlySet<string> = new Set([
   OID.basicConstraints,

@@ -58,7 +58,9 @@ export interface SsoOptions {
  * Reads SsoOptions from the environment: HPKI_SSO_TLS_PORT + HPKI_SSO_TLS_CERT + HPKI_SSO_TLS_KEY
  * (PEM files), HPKI_SSO_TRUSTED_PROXIES (comma-separated addresses), HPKI_SSO_ANCHORS and
  * HPKI_SSO_CAS (comma-separated certificate files of other HPKI CAs), HPKI_SSO_CRLS (files or
- * URLs), HPKI_SSO_REFRESH_MS (revocation refresh period), HPKI_SSO_MAX_STALENESS_MS.
+ * URLs), HPKI_SSO_REFRESH_MS (revocation refresh period), HPKI_SSO_MAX_STALENESS_MS,
+ * HPKI_SSO_OCSP_URLS (comma-separated OCSP responder URLs for certificates without an AIA OCSP URL),
+ * HPKI_SSO_OCSP_FALLBACK ("off" = no OCSP: the revocation index alone).
  */
 export function ssoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SsoOptions {
   const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
@@ -70,6 +72,8 @@ export function ssoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SsoOpti
       foreignCrls: list(env.HPKI_SSO_CRLS),
       refreshIntervalMs: env.HPKI_SSO_REFRESH_MS ? Number(env.HPKI_SSO_REFRESH_MS) : undefined,
       maxStalenessMs: env.HPKI_SSO_MAX_STALENESS_MS ? Number(env.HPKI_SSO_MAX_STALENESS_MS) : undefined,
+      ocspResponders: list(env.HPKI_SSO_OCSP_URLS),
+      ocspFallback: !/^(off|0|false|no)$/i.test(env.HPKI_SSO_OCSP_FALLBACK ?? ""),
     },
   };
   if (env.HPKI_SSO_TLS_PORT && env.HPKI_SSO_TLS_CERT && env.HPKI_SSO_TLS_KEY) {
@@ -212,7 +216,7 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
         // Any attempt consumes the nonce: a second presentation is a replay, whatever the first was.
         await consumeChallenge(db, challenge, issuer, uid);
         const certDer = fromPemOrDer(b.certificate.includes("-----BEGIN") ? b.certificate : Buffer.from(b.certificate, "base64"));
-        const { path, identity } = verifier.verify(certDer);
+        const { path, identity } = await verifier.verify(certDer);
         try {
           verifyChallengeSignature(path.leaf.spki, challenge.text, Buffer.from(b.signature, "base64"));
         } catch (e) {
@@ -237,7 +241,7 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
         if (fromTls?.raw) der = fromTls.raw;
         else if (proxied && (options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) der = fromPemOrDer(decodeURIComponent(proxied));
         if (!der) throw new PathValidationError("malformed-certificate", "no client certificate presented");
-        return verifier.verify(der).identity;
+        return (await verifier.verify(der)).identity;
       });
     } catch (e) {
       next(e);

@@ -13,9 +13,12 @@
  *   after foreignCrlRefreshMs, a failed one at the next refresh; never replaced by an older CRL).
  *
  * Fail closed: our lists are good for `maxStalenessMs` after a successful read, a CRL until its
- * nextUpdate; after that, or with no list for an issuer, every login under it is refused with
- * "revocation-unknown". A released certificateHold stays refused until the next full read (errs
- * on the safe side).
+ * nextUpdate. After that, or with no list for an issuer, the verifier asks OCSP about exactly the
+ * certificate whose issuer has no current list (OcspFallback, ocsp-fallback.ts: the certificate's
+ * AIA responder, else `ocspResponders`; verified answers cached), unless `ocspFallback` is false;
+ * with no verified "good"/"revoked" answer the login is refused with "revocation-unknown". A
+ * "revoked" from either source refuses. A released certificateHold stays refused until the next
+ * full read (errs on the safe side).
  */
 import fs from "node:fs";
 import type { Knex } from "knex";
@@ -24,15 +27,23 @@ import { fromPemOrDer } from "../pki/pem.ts";
 import {
   AUTH_PERSON_POLICY,
   issuerKeyId,
+  PathValidationError,
   TrustStore,
   validateCertificatePath,
   type PathValidationPolicy,
   type ValidatedPath,
 } from "../pki/path-validation.ts";
-import { DigestListBuilder, mergeDigests, RevocationIndex } from "../pki/revocation-index.ts";
+import {
+  DigestListBuilder,
+  mergeDigests,
+  RevocationIndex,
+  type RevocationSource,
+  type RevocationStatus,
+} from "../pki/revocation-index.ts";
 import { parseCertificate } from "../pki/x509-parse.ts";
 import { toBuffer } from "../store/rows.ts";
 import { certificateIdentity, type CertificateIdentity } from "./certificate-identity.ts";
+import { OcspFallback, type OcspFallbackOptions } from "./ocsp-fallback.ts";
 
 export interface CardLoginVerifierOptions {
   db: Knex;
@@ -50,6 +61,12 @@ export interface CardLoginVerifierOptions {
   refreshIntervalMs?: number;
   /** A full re-read of our revocations every N refreshes (default 60). */
   fullRefreshEvery?: number;
+  /** OCSP responder URLs (http/https) for certificates without an AIA id-ad-ocsp URL. */
+  ocspResponders?: string[];
+  /** Ask OCSP when the index has no current list for an issuer (default true); false: the index alone. */
+  ocspFallback?: boolean;
+  /** OCSP request and cache settings (defaults in OcspFallbackOptions: 5 s timeout, 1 h max age, nonce on). */
+  ocsp?: Omit<OcspFallbackOptions, "responders" | "now" | "responderRevocation">;
   /** What a login certificate must be (default AUTH_PERSON_POLICY). */
   policy?: PathValidationPolicy;
   now?: () => Date;
@@ -66,10 +83,16 @@ export interface VerifiedLogin {
 /** Overlap when re-reading by revoked_at: covers clock skew between application servers. */
 const REVOKED_AT_OVERLAP_MS = 10 * 60_000;
 const PAGE = 100_000;
+/** OCSP rounds per verification: one per non-anchor certificate of the longest path (MAX_PATH − 1). */
+const MAX_OCSP_ROUNDS = 3;
 
 export class CardLoginVerifier {
   private store: TrustStore = new TrustStore([]);
   readonly index = new RevocationIndex();
+  /** The OCSP fallback, unless turned off (ocspFallback: false). */
+  readonly ocsp: OcspFallback | undefined;
+  /** What path validation reads: the index, and the OCSP answers when the fallback is on. */
+  private readonly revocation: RevocationSource;
   private caKeyIds = new Map<number, string>();
   private lastId = 0;
   private lastRead = new Date(0);
@@ -83,6 +106,13 @@ export class CardLoginVerifier {
   private constructor(private readonly opts: CardLoginVerifierOptions) {
     this.now = opts.now ?? (() => new Date());
     this.policy = opts.policy ?? AUTH_PERSON_POLICY;
+    if (opts.ocspFallback === false) {
+      this.revocation = this.index;
+    } else {
+      const ocsp = new OcspFallback({ ...opts.ocsp, responders: opts.ocspResponders, now: this.now, responderRevocation: this.index });
+      this.ocsp = ocsp;
+      this.revocation = { status: (k, s, at) => combined(this.index.status(k, s, at), ocsp, k, s, at) };
+    }
   }
 
   /** Loads trust and revocation state, then refreshes every refreshIntervalMs. Throws on a bad configured certificate. */
@@ -189,18 +219,38 @@ export class CardLoginVerifier {
 
   /**
    * Validates a login certificate (DER) at `at` (default now): path to a configured anchor,
-   * validity, revocation (fail closed), key usage, policy; returns the path and the person.
-   * @throws PathValidationError (code + English/Japanese message).
+   * validity, revocation (fail closed), key usage, policy; resolves to the path and the person.
+   * When the index (and the OCSP cache) has a current answer for every certificate on the path,
+   * this runs synchronously and resolves at once; otherwise it asks OCSP for the certificate whose
+   * issuer has no current list (at most one request per certificate, MAX_OCSP_ROUNDS in all) and
+   * validates again. Rejects with PathValidationError (code + English/Japanese message); when
+   * OCSP gave no usable answer, "revocation-unknown" with the responders' reasons in `detail`.
    */
-  verify(certDer: Uint8Array, at: Date = this.now()): VerifiedLogin {
-    const path = validateCertificatePath(certDer, this.store, this.policy, at, this.index);
-    return { path, identity: certificateIdentity(path) };
+  async verify(certDer: Uint8Array, at: Date = this.now()): Promise<VerifiedLogin> {
+    for (let round = 0; ; round++) {
+      try {
+        const path = validateCertificatePath(certDer, this.store, this.policy, at, this.revocation);
+        return { path, identity: certificateIdentity(path) };
+      } catch (e) {
+        const unknown = e instanceof PathValidationError ? e.unknownRevocation : undefined;
+        if (!unknown || !this.ocsp || round >= MAX_OCSP_ROUNDS) throw e;
+        const failure = await this.ocsp.lookup(unknown);
+        if (failure !== undefined) throw new PathValidationError("revocation-unknown", `${(e as PathValidationError).detail}; OCSP: ${failure}`, unknown);
+      }
+    }
   }
 
   /** Stops the refresh timer. */
   close(): void {
     if (this.timer) clearInterval(this.timer);
   }
+}
+
+/** Index and OCSP answers together: "revoked" from either wins, then a current "good" from either. */
+function combined(fromIndex: RevocationStatus, ocsp: OcspFallback, issuerKeyId: string, serial: Uint8Array, at: Date): RevocationStatus {
+  if (fromIndex === "revoked" || ocsp.size === 0) return fromIndex;
+  const fromOcsp = ocsp.status(issuerKeyId, serial, at);
+  return fromOcsp === "revoked" || fromIndex === "unknown" ? fromOcsp : fromIndex;
 }
 
 async function fetchOk(url: string): Promise<Response> {

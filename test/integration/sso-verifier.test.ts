@@ -17,9 +17,9 @@ import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 
 const by = { actor: "test", role: "ia" };
 const FIX = fileURLToPath(new URL("../fixtures/hpki-real/", import.meta.url));
-const code = (f: () => unknown) => {
+const code = async (f: () => Promise<unknown>) => {
   try {
-    f();
+    await f();
     return "ok";
   } catch (e) {
     return (e as { code?: string }).code ?? String(e);
@@ -49,30 +49,30 @@ describe("CardLoginVerifier on our CAs", () => {
   it("follows revocations, holds and releases, and fails closed when its read is stale", async () => {
     let now = new Date();
     const v = await CardLoginVerifier.open({ db: ia.ctx.db, refreshIntervalMs: 0, maxStalenessMs: 60_000, fullRefreshEvery: 1000, now: () => now });
-    const id = v.verify(cert).identity;
+    const id = (await v.verify(cert)).identity;
     expect(id).toMatchObject({ hcRole: "Dentist", subscriberId: "VER0001", nameKanji: "田中　次郎", organizationKanji: "神戸歯科", nameLatin: "Jiro Tanaka" });
     expect(id.issuer).toContain("HPKI-01-DemoAuthCA-forAuthentication-forIndividual");
 
     now = new Date(now.getTime() + 61_000);
-    expect(code(() => v.verify(cert))).toBe("revocation-unknown");
+    expect(await code(() => v.verify(cert))).toBe("revocation-unknown");
     await v.refresh();
-    expect(code(() => v.verify(cert))).toBe("ok");
+    expect(await code(() => v.verify(cert))).toBe("ok");
 
     await revokeCertificate(ia.ctx.db, { caName: "demo-auth-ca", serialHex, reason: "certificateHold" }, by);
-    expect(code(() => v.verify(cert))).toBe("ok"); // not read yet
+    expect(await code(() => v.verify(cert))).toBe("ok"); // not read yet
     await v.refresh();
-    expect(code(() => v.verify(cert))).toBe("revoked");
+    expect(await code(() => v.verify(cert))).toBe("revoked");
 
     await revokeCertificate(ia.ctx.db, { caName: "demo-auth-ca", serialHex, reason: "removeFromCRL" }, by);
     await v.refresh();
-    expect(code(() => v.verify(cert))).toBe("revoked"); // a release is only seen by a full read (errs on the safe side)
+    expect(await code(() => v.verify(cert))).toBe("revoked"); // a release is only seen by a full read (errs on the safe side)
     await v.refresh({ full: true });
-    expect(code(() => v.verify(cert))).toBe("ok");
+    expect(await code(() => v.verify(cert))).toBe("ok");
 
     // Revoking again reuses the released row (same id): the incremental read still sees it.
     await revokeCertificate(ia.ctx.db, { caName: "demo-auth-ca", serialHex, reason: "keyCompromise" }, by);
     await v.refresh();
-    expect(code(() => v.verify(cert))).toBe("revoked");
+    expect(await code(() => v.verify(cert))).toBe("revoked");
     v.close();
   });
 });
@@ -98,9 +98,9 @@ describe("CardLoginVerifier with foreign HPKI CAs", () => {
       onError: () => {},
     });
     const medis = readFileSync(`${FIX}certs/medis-ee-sign-doctor-015e.der`);
-    expect(v.verify(medis).identity).toMatchObject({ hcRole: "Medical Doctor" });
+    expect((await v.verify(medis)).identity).toMatchObject({ hcRole: "Medical Doctor" });
     // JMA's CA is not configured: its CRL was refused and its certificates are untrusted.
-    expect(code(() => v.verify(readFileSync(`${FIX}certs/jma-ee-sign-doctor-8090.der`)))).toBe("untrusted-issuer");
+    expect(await code(() => v.verify(readFileSync(`${FIX}certs/jma-ee-sign-doctor-8090.der`)))).toBe("untrusted-issuer");
     // A CRL source is fetched again only after foreignCrlRefreshMs (default 15 min).
     expect(fetches).toBe(1);
     await v.refresh();
@@ -109,7 +109,7 @@ describe("CardLoginVerifier with foreign HPKI CAs", () => {
     await v.refresh();
     expect(fetches).toBe(2);
     now = new Date("2022-09-11T00:00:00Z");
-    expect(code(() => v.verify(medis))).toBe("revocation-unknown");
+    expect(await code(() => v.verify(medis))).toBe("revocation-unknown");
     v.close();
     crlServer.close();
   });

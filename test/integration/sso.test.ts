@@ -337,7 +337,7 @@ describe("SSO center: OpenID provider + card login", () => {
     await revokeCertificate(ia.ctx.db, { caName: "demo-auth-ca", serialHex: tlsFiles.clientSerial, reason: "keyCompromise" }, by);
     const before = await startLogin("emr");
     // The index has not been refreshed yet (no timer in this test): the certificate still passes.
-    expect(sso.verifier.verify(Buffer.from(tlsFiles.clientCert.replace(/-----[A-Z ]+-----|\s/g, ""), "base64")).identity.subscriberId).toBe("SSO000003");
+    expect((await sso.verifier.verify(Buffer.from(tlsFiles.clientCert.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"))).identity.subscriberId).toBe("SSO000003");
     await sso.verifier.refresh(); // incremental: picks up the new revocations row
     const refused = await before.browser.tlsGet(before.tlsLogin, { key: tlsFiles.clientKey, cert: tlsFiles.clientCert, ca: tlsFiles.serverCert });
     expect(refused.status).toBe(403);

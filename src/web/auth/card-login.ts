@@ -125,7 +125,7 @@ export interface OperatorCertificateBinding {
 export async function bindOperatorCertificate(db: Db, username: string, certDer: Uint8Array, actor: AuditActorFields): Promise<OperatorCertificateBinding> {
   const v = await consoleCardVerifier(db);
   await v.refresh({ full: true });
-  const { identity } = v.verify(certDer);
+  const { identity } = await v.verify(certDer);
   const name = username.trim().toLowerCase();
   try {
     return await db.transaction(async (trx) => {
@@ -246,7 +246,7 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
       const verifier = await freshVerifier(db);
       let login: VerifiedLogin;
       try {
-        login = verifier.verify(der);
+        login = await verifier.verify(der);
       } catch (e) {
         presentedSerial = serialOf(der);
         throw e;
