@@ -100,37 +100,49 @@ export function containsDigest(sorted: BigUint64Array, d: bigint): boolean {
   return false;
 }
 
-/** Revocation lists per issuer key id (see issuerKeyId in path-validation.ts). */
+/**
+ * Revocation lists per issuer key id (see issuerKeyId in path-validation.ts) and per source: an
+ * issuer may have several (our database read, and its CRL or ARL from the repository). A lookup
+ * uses the newest list that is current at the instant asked, so a stale database read does not
+ * hide a CRL that is still within its nextUpdate (RFC 5280 §6.3.3: any current CRL will do).
+ */
 export class RevocationIndex implements RevocationSource {
-  private readonly lists = new Map<string, IssuerRevocations>();
+  private readonly lists = new Map<string, Map<string, IssuerRevocations>>();
 
-  /** Installs (replaces) the list of the issuer whose key id is `issuerKeyId`. */
+  /** Installs (replaces) the list of the issuer `issuerKeyId` from `list.source`. */
   set(issuerKeyId: string, list: IssuerRevocations): void {
-    this.lists.set(issuerKeyId, list);
+    let bySource = this.lists.get(issuerKeyId);
+    if (!bySource) this.lists.set(issuerKeyId, (bySource = new Map()));
+    bySource.set(list.source, list);
   }
 
-  /** The current list of an issuer, if any. */
-  get(issuerKeyId: string): IssuerRevocations | undefined {
-    return this.lists.get(issuerKeyId);
+  /** The list of an issuer from `source` ("database", a CRL URL or file), if any. */
+  get(issuerKeyId: string, source: string): IssuerRevocations | undefined {
+    return this.lists.get(issuerKeyId)?.get(source);
   }
 
   /**
-   * Status of `serial` issued by `issuerKeyId` at instant `at`: "unknown" when there is no list
-   * or `at` is outside [thisUpdate, goodUntil] (RFC 5280 §6.3.3 (a): a CRL past nextUpdate is not
-   * current), else "revoked" or "good".
+   * Status of `serial` issued by `issuerKeyId` at instant `at`, from the issuer's newest list
+   * (latest thisUpdate) current at `at`: "unknown" when no list has `at` inside [thisUpdate,
+   * goodUntil] (RFC 5280 §6.3.3 (a): a CRL past nextUpdate is not current), else "revoked" or "good".
    */
   status(issuerKeyId: string, serial: Uint8Array, at: Date): RevocationStatus {
-    const l = this.lists.get(issuerKeyId);
-    if (!l) return "unknown";
+    const bySource = this.lists.get(issuerKeyId);
+    if (!bySource) return "unknown";
     const t = at.getTime();
-    if (t > l.goodUntil.getTime() || t < l.thisUpdate.getTime()) return "unknown";
-    return containsDigest(l.digests, serialDigest(serial)) ? "revoked" : "good";
+    let best: IssuerRevocations | undefined;
+    for (const l of bySource.values()) {
+      if (t > l.goodUntil.getTime() || t < l.thisUpdate.getTime()) continue;
+      if (!best || l.thisUpdate.getTime() > best.thisUpdate.getTime()) best = l;
+    }
+    if (!best) return "unknown";
+    return containsDigest(best.digests, serialDigest(serial)) ? "revoked" : "good";
   }
 
   /** Total digests held and their bytes (8 per entry). */
   footprint(): { issuers: number; entries: number; bytes: number } {
     let entries = 0;
-    for (const l of this.lists.values()) entries += l.digests.length;
+    for (const bySource of this.lists.values()) for (const l of bySource.values()) entries += l.digests.length;
     return { issuers: this.lists.size, entries, bytes: entries * 8 };
   }
 }

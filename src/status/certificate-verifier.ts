@@ -190,7 +190,7 @@ export class CardLoginVerifier {
     const goodUntil = new Date(readAt.getTime() + (this.opts.maxStalenessMs ?? 120_000));
     for (const [caId, b] of builders) {
       const keyId = this.caKeyIds.get(caId)!;
-      const prev = this.index.get(keyId);
+      const prev = this.index.get(keyId, "database");
       const added = b.finish();
       const digests = full || !prev ? added : mergeDigests(prev.digests, added);
       this.index.set(keyId, { digests, thisUpdate: full || !prev ? readAt : prev.thisUpdate, goodUntil, source: "database" });
@@ -207,8 +207,8 @@ export class CardLoginVerifier {
       try {
         const der = /^https?:\/\//.test(src) ? Buffer.from(await (await fetchOk(src)).arrayBuffer()) : fs.readFileSync(src);
         const v = verifiedCrlRevocations(fromPemOrDer(der, "X509 CRL"), this.store, src);
-        const prev = this.index.get(v.issuerKeyId);
-        // Never replace a list by an older one (a replayed or cached CRL).
+        const prev = this.index.get(v.issuerKeyId, v.list.source);
+        // Never replace a source's list by an older one (a replayed or cached CRL).
         if (!prev || prev.thisUpdate.getTime() <= v.list.thisUpdate.getTime()) this.index.set(v.issuerKeyId, v.list);
         this.crlReadAt.set(src, readAt.getTime()); // failures are retried at the next refresh
       } catch (e) {

@@ -172,7 +172,7 @@ describe("OCSP fallback of the card verifier against the repository's responder"
     expect(last).toBe("revoked");
   });
 
-  it("fails closed: fallback off, an issuer the responder does not serve (our own stale lists: the root has no responder)", async () => {
+  it("fails closed: fallback off, an issuer the responder does not serve (our own stale lists: the root has no responder) — unless the root's ARL is current", async () => {
     const off = await relyingParty({ ocspFallback: false });
     expect(off.ocsp).toBeUndefined();
     const refused = await outcome(off, certs.good.der);
@@ -190,6 +190,17 @@ describe("OCSP fallback of the card verifier against the repository's responder"
     const stale = await outcome(own, certs.good.der);
     expect(stale.code).toBe("revocation-unknown");
     expect(stale.detail).toMatch(/DemoAuthCA.*: no current revocation information from .*DEMO HPKI Root CA V2.*; OCSP: http:\/\/.+\/ocsp: responder answered unauthorized$/);
+
+    // The same, with the root's ARL from the repository as well: the stale database read does not
+    // hide the ARL (current until its nextUpdate), so the root's word comes from it and the end
+    // entity's from OCSP.
+    let clock2 = new Date();
+    const withArl = await CardLoginVerifier.open({
+      db: ia.ctx.db, refreshIntervalMs: 0, maxStalenessMs: 60_000, now: () => clock2, ocspResponders: [`${server.url}/ocsp`], foreignCrls: [`${server.url}/crl/demo-root.crl`],
+    });
+    verifiers.push(withArl);
+    clock2 = new Date(clock2.getTime() + 61_000);
+    expect(await outcome(withArl, certs.good.der)).toEqual({ code: "ok" });
   });
 
   it("the environment wires the responders and the switch", () => {

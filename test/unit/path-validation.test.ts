@@ -112,6 +112,21 @@ describe("RevocationIndex", () => {
     expect(r.footprint()).toEqual({ issuers: 1, entries: 1000, bytes: 8000 });
   });
 
+  it("answers from the issuer's newest list current at the instant: a stale database read does not hide a current CRL", () => {
+    const held = new DigestListBuilder();
+    held.add(Buffer.from([0x42]));
+    const r = new RevocationIndex();
+    const day = 86_400_000;
+    // The CRL (older, good for a week) lists 0x42 on hold; the database read (newer) has it released.
+    r.set("k", { digests: held.finish(), thisUpdate: new Date(0), goodUntil: new Date(7 * day), source: "crl:http://repo/ca.crl" });
+    r.set("k", { digests: new DigestListBuilder().finish(), thisUpdate: new Date(day), goodUntil: new Date(day + 120_000), source: "database" });
+    expect(r.status("k", Buffer.from([0x42]), new Date(day + 60_000))).toBe("good"); // both current: the newer wins
+    expect(r.status("k", Buffer.from([0x42]), new Date(2 * day))).toBe("revoked"); // database stale: the CRL answers
+    expect(r.status("k", Buffer.from([0x42]), new Date(8 * day))).toBe("unknown"); // nothing current
+    expect(r.get("k", "database")?.thisUpdate).toEqual(new Date(day));
+    expect(r.footprint()).toEqual({ issuers: 1, entries: 1, bytes: 8 });
+  });
+
   it("parses the strict fields path validation needs", () => {
     const c = parseCertificate(realCert("medis-ee-sign-doctor-015e"));
     expect(Buffer.from(c.serial).toString("hex")).toBe("015e");
