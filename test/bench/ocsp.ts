@@ -1,9 +1,9 @@
 /**
- * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5]`
+ * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5] [--driver auto|wrk|autocannon]`
  *
- * Drives the repository's OCSP responder over loopback with autocannon: the repo role runs in a
- * child process (ocsp-child.ts; one Node process, as `hpki serve --role repo` does), autocannon in
- * this one, both on the same machine. First POST requests without a nonce for a mix of good and
+ * Drives the repository's OCSP responder over loopback with wrk when installed, else autocannon: the repo role runs in a
+ * child process (ocsp-child.ts; one Node process, as `hpki serve --role repo` does), the load
+ * generator beside it, both on the same machine. First POST requests without a nonce for a mix of good and
  * revoked certificates, SHA-1 and SHA-256 CertIDs (the pre-signed path); then the same with a
  * nonce (the live path: one HSM signature per response). In the same run, the raw PKCS#11 signing
  * rate of the responder key (C_Sign on the OCSP token, same number of sessions) and the HTTP
@@ -15,7 +15,7 @@
  * once before the run to get a successful response with the expected status.
  * Database: DATABASE_URL when set (Postgres), else PGlite under a temp HPKI_HOME.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
@@ -49,9 +49,11 @@ export async function run(argv: string[]): Promise<void> {
       seconds: { type: "string", default: "10" },
       "live-seconds": { type: "string", default: "5" },
       connections: { type: "string", default: "64" },
+      driver: { type: "string", default: "auto" },
     },
   });
   const certCount = Number(values.certs);
+  const driver = pickDriver(values.driver!);
   const connections = Number(values.connections);
   const sessions = os.availableParallelism() * 2;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-ocsp-"));
@@ -102,7 +104,9 @@ export async function run(argv: string[]): Promise<void> {
     if (bench.url) env.DATABASE_URL = bench.url;
     else delete env.DATABASE_URL;
     const startChild = async (...args: string[]) => {
-      child = spawn(process.execPath, ["--import", "tsx", path.join(repo, "test/bench/ocsp-child.ts"), ...args], { cwd: repo, env, stdio: ["ignore", "pipe", "inherit"] });
+      // HPKI_BENCH_CHILD_NODE_ARGS: extra node flags for the server child (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+      const nodeArgs = (process.env.HPKI_BENCH_CHILD_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+      child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(repo, "test/bench/ocsp-child.ts"), ...args], { cwd: repo, env, stdio: ["ignore", "pipe", "inherit"] });
       const lines = lineReader(child.stdout!);
       const { url } = JSON.parse(await lines.next()) as { url: string };
       const pid = child.pid!;
@@ -122,23 +126,23 @@ export async function run(argv: string[]): Promise<void> {
     }
 
     let cpu0 = cpuMs();
-    const presigned = await cannon(url, bodies.map((b) => b.body), Number(values.seconds), connections);
+    const presigned = await drive(driver, home, url, bodies.map((b) => b.body), Number(values.seconds), connections);
     const presignedCpuUs = ((cpuMs() - cpu0) * 1000) / presigned.requests.total;
     const withNonce = bodies.map((b) => addNonce(b.body));
     cpu0 = cpuMs();
-    const live = await cannon(url, withNonce, Number(values["live-seconds"]), connections);
+    const live = await drive(driver, home, url, withNonce, Number(values["live-seconds"]), connections);
     const liveCpuUs = ((cpuMs() - cpu0) * 1000) / live.requests.total;
 
     const usage = await stop();
     const bare = await startChild("ceiling");
     cpu0 = bare.cpuMs();
-    const ceiling = await cannon(bare.url, bodies.map((b) => b.body), Number(values.seconds), connections);
+    const ceiling = await drive(driver, home, bare.url, bodies.map((b) => b.body), Number(values.seconds), connections);
     const ceilingCpuUs = ((bare.cpuMs() - cpu0) * 1000) / ceiling.requests.total;
     await bare.stop();
     const rows = [
       ["database", bench.kind],
       ["certificates (¼ revoked), CertIDs SHA-1/SHA-256 alternating", String(certCount)],
-      ["autocannon connections × seconds", `${connections} × ${values.seconds}`],
+      [`load generator (${driver === "wrk" ? "wrk, 1 thread" : "autocannon"}) connections × seconds`, `${connections} × ${values.seconds}`],
       ["pre-signed (no nonce): responses/s", presigned.requests.average.toFixed(0)],
       ["pre-signed: latency p50 / p99 ms", `${presigned.latency.p50} / ${presigned.latency.p99}`],
       ["pre-signed: non-2xx / errors / timeouts", `${presigned.non2xx} / ${presigned.errors} / ${presigned.timeouts}`],
@@ -170,6 +174,7 @@ export async function run(argv: string[]): Promise<void> {
       loadAverage: Number(os.loadavg()[0].toFixed(1)),
       errors: presigned.errors + presigned.non2xx + live.errors + live.non2xx,
       connections,
+      driver,
       database: bench.kind,
     }));
   } finally {
@@ -181,14 +186,69 @@ export async function run(argv: string[]): Promise<void> {
   }
 }
 
-/** autocannon: POST each body in turn on every connection for `seconds`. */
-function cannon(url: string, bodies: Buffer[], seconds: number, connections: number): Promise<autocannon.Result> {
+/** What a load run reports (autocannon's shape; wrk's output is read into it). */
+interface LoadResult {
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+/**
+ * The load generator: wrk (C, one thread: it leaves the other core to the server, where
+ * autocannon — JavaScript — needs most of one itself) when installed (`apt-get install wrk`) or
+ * asked for with --driver wrk; autocannon otherwise or with --driver autocannon.
+ */
+function pickDriver(asked: string): "wrk" | "autocannon" {
+  const hasWrk = spawnSync("wrk", ["--version"]).error === undefined;
+  if (asked === "wrk" && !hasWrk) throw new Error("--driver wrk: wrk is not installed (apt-get install wrk)");
+  if (asked !== "auto" && asked !== "wrk" && asked !== "autocannon") throw new Error(`--driver ${asked}: wrk | autocannon | auto`);
+  return asked === "autocannon" || !hasWrk ? "autocannon" : "wrk";
+}
+
+/** POSTs each body in turn on every connection for `seconds` with the chosen load generator. */
+function drive(driver: "wrk" | "autocannon", dir: string, url: string, bodies: Buffer[], seconds: number, connections: number): Promise<LoadResult> {
+  if (driver === "wrk") return wrk(dir, url, bodies, seconds, connections);
   return autocannon({
     url: `${url}/ocsp`,
     connections,
     duration: seconds,
     requests: bodies.map((b) => ({ method: "POST" as const, path: "/ocsp", headers: { "content-type": "application/ocsp-request" }, body: b })),
   });
+}
+
+/** wrk with a Lua script cycling through `bodies` (decimal escapes: LuaJIT reads them as bytes). */
+async function wrk(dir: string, url: string, bodies: Buffer[], seconds: number, connections: number): Promise<LoadResult> {
+  const script = path.join(dir, "ocsp-bench.lua");
+  const lua = (b: Buffer) => `"${[...b].map((x) => `\\${x}`).join("")}"`;
+  fs.writeFileSync(script, [
+    'wrk.method = "POST"',
+    'wrk.headers["Content-Type"] = "application/ocsp-request"',
+    `local bodies = { ${bodies.map(lua).join(",\n")} }`,
+    "local i = 0",
+    'request = function() i = i % #bodies + 1; return wrk.format(nil, "/ocsp", nil, bodies[i]) end',
+  ].join("\n"));
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, `${url}/ocsp`], { stdio: ["ignore", "pipe", "inherit"] });
+    let text = "";
+    p.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    p.on("error", reject);
+    p.on("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`))));
+  });
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+  const ms = (pct: string) => {
+    const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)`, "m").exec(out);
+    return m ? Number(m[1]) * ({ us: 0.001, ms: 1, s: 1000 } as Record<string, number>)[m[2]] : NaN;
+  };
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    requests: { average: num(/Requests\/sec:\s+([\d.]+)/), total: num(/(\d+) requests in/) },
+    latency: { p50: ms("50"), p99: ms("99") },
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    errors: socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0,
+    timeouts: socket ? Number(socket[4]) : 0,
+  };
 }
 
 /** The same OCSPRequest with requestExtensions { id-pkix-ocsp-nonce: OCTET STRING (16 random octets) }. */
