@@ -41,7 +41,9 @@ export async function withIa(
 export async function runCommand(opts: OutputOptions, body: () => Promise<{ text: string; json: unknown }>): Promise<void> {
   try {
     const r = await body();
-    if (opts.json) printJson(r.json);
+    if (opts.json) {
+      if (r.json !== undefined) printJson(r.json);
+    }
     else if (r.text) process.stdout.write(r.text.endsWith("\n") ? r.text : `${r.text}\n`);
   } catch (e) {
     const err = e as Error & { issues?: unknown; violations?: unknown; code?: string; messageJa?: string };

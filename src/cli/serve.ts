@@ -1,7 +1,8 @@
 /**
- * `hpki serve --role lra|ra|ia|sso|repo|all [--port P] [--host H]`: runs authority roles over
- * HTTP until SIGINT/SIGTERM. One role per process in production (DESIGN §1); `all` for the
- * embedded default.
+ * `hpki serve --role lra|ra|ia|sso|repo|all [--port P] [--host H] [--workers N]`: runs authority
+ * roles over HTTP until SIGINT/SIGTERM. One role per process in production (DESIGN §1); `all` for
+ * the embedded default; `--workers` runs the stateless roles in N processes on one port
+ * (serve-workers.ts).
  */
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
@@ -9,6 +10,7 @@ import { openDatabase } from "../store/db.ts";
 import { ROLE_NAMES, type RoleName } from "../web/role.ts";
 import { startServer } from "../web/server.ts";
 import { runCommand } from "./run.ts";
+import { checkWorkers, isServeWorker, MULTI_PROCESS_ROLES, reportListening, runPrimary } from "./serve-workers.ts";
 
 /** Parses "--role" values: a comma-separated list of role names, or "all". */
 export function parseRoles(value: string): RoleName[] {
@@ -28,11 +30,17 @@ export function registerServeCommand(program: Command): void {
     .option("--port <port>", "TCP port", (v) => Number.parseInt(v, 10), 8080)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--public-url <url>", "base URL as clients see it (default http://host:port)")
+    .option("--workers <n>", `processes sharing the port (${MULTI_PROCESS_ROLES.join(", ")} only; needs Postgres)`, (v) => Number.parseInt(v, 10), 1)
     .option("--json", "print one JSON line {url, roles} once listening")
-    .action(async (o: { role: string; port: number; host: string; publicUrl?: string; json?: boolean }) => {
+    .action(async (o: { role: string; port: number; host: string; publicUrl?: string; workers: number; json?: boolean }) => {
       await runCommand(o, async () => {
         const cfg = loadConfig();
         const roles = parseRoles(o.role);
+        checkWorkers(o.workers, roles, cfg.databaseUrl);
+        if (o.workers > 1 && !isServeWorker()) {
+          const { url, pids } = await runPrimary(o.workers);
+          return { text: `hpki serve: ${roles.join(", ")} on ${url} in ${pids.length} processes (Ctrl-C to stop)`, json: { url, roles, workers: pids } };
+        }
         const db = await openDatabase(cfg);
         const server = await startServer({ cfg, db, roles, port: o.port, host: o.host, publicUrl: o.publicUrl }).catch(async (e) => {
           await db.destroy();
@@ -45,6 +53,10 @@ export function registerServeCommand(program: Command): void {
         };
         process.once("SIGINT", stop);
         process.once("SIGTERM", stop);
+        if (isServeWorker()) {
+          reportListening(server.url);
+          return { text: "", json: undefined };
+        }
         return {
           text: `hpki serve: ${roles.join(", ")} on ${server.url} (Ctrl-C to stop)`,
           json: { url: server.url, roles },

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5] [--driver auto|wrk|autocannon]`
+ * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5] [--driver auto|wrk|autocannon] [--workers N]`
  *
  * Drives the repository's OCSP responder over loopback with wrk when installed, else autocannon: the repo role runs in a
  * child process (ocsp-child.ts; one Node process, as `hpki serve --role repo` does), the load
@@ -50,10 +50,12 @@ export async function run(argv: string[]): Promise<void> {
       "live-seconds": { type: "string", default: "5" },
       connections: { type: "string", default: "64" },
       driver: { type: "string", default: "auto" },
+      workers: { type: "string", default: "1" },
     },
   });
   const certCount = Number(values.certs);
   const driver = pickDriver(values.driver!);
+  const workers = Number(values.workers);
   const connections = Number(values.connections);
   const sessions = os.availableParallelism() * 2;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-ocsp-"));
@@ -116,7 +118,7 @@ export async function run(argv: string[]): Promise<void> {
       };
       return { url, stop, cpuMs: () => processCpuMs(pid) };
     };
-    const { url, stop, cpuMs } = await startChild();
+    const { url, stop, cpuMs } = workers > 1 ? await startCluster(env, workers) : await startChild();
 
     // Each body once: a successful response with the expected status, else the bench is void.
     for (const b of bodies) {
@@ -154,6 +156,7 @@ export async function run(argv: string[]): Promise<void> {
       ["pre-signed / ceiling", (presigned.requests.average / ceiling.requests.average).toFixed(2)],
       ["server CPU µs per response: pre-signed / live / ceiling", `${presignedCpuUs.toFixed(0)} / ${liveCpuUs.toFixed(0)} / ${ceilingCpuUs.toFixed(0)}`],
       ["→ pre-signed responses/s per server core (1e6 / CPU µs)", (1e6 / presignedCpuUs).toFixed(0)],
+      ["repo processes (hpki serve --workers)", String(workers)],
       ["repo process CPU s (set-up, both runs) / peak RSS MB", `${(usage.cpuMs / 1000).toFixed(1)} / ${usage.maxRssMb.toFixed(0)}`],
       ["load average (1 min) at the end", os.loadavg()[0].toFixed(1)],
       ["cores", String(os.availableParallelism())],
@@ -175,6 +178,7 @@ export async function run(argv: string[]): Promise<void> {
       errors: presigned.errors + presigned.non2xx + live.errors + live.non2xx,
       connections,
       driver,
+      workers,
       database: bench.kind,
     }));
   } finally {
@@ -184,6 +188,32 @@ export async function run(argv: string[]): Promise<void> {
     await bench.cleanup().catch(() => undefined);
     fs.rmSync(home, { recursive: true, force: true });
   }
+}
+
+/**
+ * The repository as `hpki serve --role repo --workers N` (node:cluster, Postgres only): its URL,
+ * the CPU of all its processes (primary + workers, /proc) and a stop that reports it with the
+ * workers' peak RSS (VmHWM, the largest).
+ */
+async function startCluster(env: NodeJS.ProcessEnv, workers: number) {
+  if (!env.DATABASE_URL) throw new Error("--workers needs Postgres (DATABASE_URL)");
+  const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "repo", "--port", "0", "--workers", String(workers), "--json"], { cwd: repo, env, stdio: ["ignore", "pipe", "inherit"] });
+  const lines = lineReader(p.stdout!);
+  const started = JSON.parse(await lines.next()) as { url: string; workers: number[] };
+  const pids = [p.pid!, ...started.workers];
+  const cpuMs = () => pids.reduce((t, pid) => t + processCpuMs(pid), 0);
+  const peakRssMb = () => Math.max(...pids.map((pid) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024));
+  return {
+    url: started.url,
+    cpuMs,
+    stop: async () => {
+      const usage = { cpuMs: cpuMs(), maxRssMb: peakRssMb() };
+      const exited = new Promise((r) => p.once("exit", r));
+      p.kill("SIGTERM");
+      await exited;
+      return usage;
+    },
+  };
 }
 
 /** What a load run reports (autocannon's shape; wrk's output is read into it). */

@@ -3,6 +3,7 @@
  * embedded SoftHSM (CA token and a separate OCSP token), the database.
  */
 import { spawn } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
@@ -63,5 +64,46 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
       serve.kill("SIGTERM");
       await exited;
     }
+  });
+
+  it("--workers runs the repository in several processes on one port (Postgres), and refuses the IA and PGlite", async () => {
+    const ia = hpki("serve", "--role", "ia,repo", "--workers", "2");
+    expect(ia.code).toBe(1);
+    expect(ia.err).toContain("ia must run in one process");
+    if (!cli.dbUrl) {
+      const embedded = hpki("serve", "--role", "repo", "--workers", "2");
+      expect(embedded.code).toBe(1);
+      expect(embedded.err).toContain("PGlite");
+      return;
+    }
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: cli.home, DATABASE_URL: cli.dbUrl };
+    delete env.PKCS11_MODULE;
+    delete env.HPKI_HSM_PIN;
+    const serve = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "repo", "--port", "0", "--workers", "2", "--json"], { cwd: repo, env });
+    let workers: number[] = [];
+    try {
+      const started = await new Promise<{ url: string; workers: number[] }>((resolve, reject) => {
+        let out = "";
+        let err = "";
+        serve.stdout.on("data", (d) => {
+          out += d;
+          if (out.includes("\n")) resolve(JSON.parse(out.split("\n")[0]));
+        });
+        serve.stderr.on("data", (d) => (err += d));
+        serve.on("close", (code) => reject(new Error(`hpki serve exited ${code}: ${err}`)));
+      });
+      workers = started.workers;
+      expect(workers).toHaveLength(2);
+      for (const pid of workers) expect(fs.existsSync(`/proc/${pid}`)).toBe(true);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${started.url}/ocsp`, { method: "POST", headers: { "Content-Type": "application/ocsp-request" }, body: "x" }).then(async (r) => Buffer.from(await r.arrayBuffer()).toString("hex"))));
+      expect(new Set(answers)).toEqual(new Set(["30030a0101"]));
+      expect((await fetch(`${started.url}/crl/demo-sign-ca.crl`)).status).toBe(200);
+    } finally {
+      const exited = new Promise((r) => serve.once("exit", r));
+      serve.kill("SIGTERM");
+      await exited;
+    }
+    // The workers went with the primary.
+    for (const pid of workers) expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
   });
 });
