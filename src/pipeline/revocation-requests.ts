@@ -10,6 +10,7 @@
 import type { Knex } from "knex";
 import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
+import { canonicalSerialHex } from "../pki/serial.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, validationErrorFromZod, type FieldIssue } from "./errors.ts";
 import { applyTransition, assertScope, type Row } from "./machine.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
@@ -54,14 +55,6 @@ export interface ResolvedTarget {
 
 const RA_ROLES = new Set(["ra_officer", "ra_approver"]);
 
-/** Serial number in hex as stored in certificates.serial_hex (uppercase, even length, no leading zero octets). */
-function canonicalSerial(input: string): string | null {
-  const hex = input.trim().replace(/^0x/i, "").replace(/[:\s]/g, "").toUpperCase();
-  if (!/^[0-9A-F]{1,42}$/.test(hex)) return null;
-  const digits = hex.replace(/^0+(?=.)/, "");
-  return digits.length % 2 ? `0${digits}` : digits;
-}
-
 const text = (max: number) => z.string().transform((s) => s.normalize("NFC").trim()).pipe(z.string().max(max));
 const requiredText = (max: number) => z.string().transform((s) => s.normalize("NFC").trim()).pipe(z.string().min(1).max(max));
 const optionalDate = z.preprocess(
@@ -96,7 +89,7 @@ function targetIssues(input: unknown): FieldIssue[] {
   const issues: FieldIssue[] = [];
   if (a.targetKind === "certificate") {
     if (!str(a.caName)) issues.push({ field: "caName", message: "give the issuing CA", messageJa: "発行CAを選択してください。" });
-    if (!canonicalSerial(str(a.serialHex))) issues.push({ field: "serialHex", message: "give the serial number in hex", messageJa: "シリアル番号を16進数で入力してください。" });
+    if (!canonicalSerialHex(str(a.serialHex))) issues.push({ field: "serialHex", message: "give the serial number in hex", messageJa: "シリアル番号を16進数で入力してください。" });
   } else if (a.targetKind === "card" && !str(a.cardLabel)) {
     issues.push({ field: "cardLabel", message: "give the card label", messageJa: "カード番号（ラベル）を入力してください。" });
   }
@@ -151,7 +144,7 @@ export async function resolveRevocationTarget(
     .select("c.id", "a.name as ca_name", "c.serial_hex", "c.profile", "c.not_after", "c.card_label", "c.request_key", "r.reason as revoked_reason");
   let label: string;
   if (target.targetKind === "certificate") {
-    const serial = canonicalSerial(target.serialHex ?? "") ?? "";
+    const serial = canonicalSerialHex(target.serialHex ?? "") ?? "";
     q.where({ "a.name": target.caName ?? "", "c.serial_hex": serial });
     label = `${target.caName}:${serial}`;
   } else {
@@ -515,7 +508,7 @@ export async function searchRevocationTargets(db: Knex, op: Operator, query: str
   const q = query.normalize("NFKC").trim();
   if (!q) return [];
   const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const serial = canonicalSerial(q);
+  const serial = canonicalSerialHex(q);
   const rows = await db("certificates as c")
     .join("certificate_authorities as ca", "ca.id", "c.ca_id")
     .joinRaw(`LEFT JOIN issuance_requests AS ir ON c.request_key = 'ir:' || ir.id::text || ':' || c.profile`)
