@@ -71,7 +71,9 @@ const optionalDate = z.preprocess(
       ctx.addIssue({ code: "custom", message: "invalidityDate must not be in the future", params: { messageJa: "無効日（invalidityDate）に未来の日時は指定できません。" } });
       return z.NEVER;
     }
-    return d;
+    // Up to a minute ahead is the operator's clock, not a future date: taken as now, since the IA
+    // refuses a future invalidityDate when it executes (the request would fail).
+    return d.getTime() > Date.now() ? new Date() : d;
   }),
 );
 

@@ -36,7 +36,7 @@ const IA_ROLE = `hpki_ia_${randomBytes(4).toString("hex")}`;
 beforeAll(async () => {
   t = await openTestIa("revocation-retry");
   s = await setUpRegistration(t);
-  subs = await issueSubscribers(t, s, 3);
+  subs = await issueSubscribers(t, s, 4);
   server = await startServer({ cfg: t.ctx.cfg, db: t.ctx.db, roles: ["ra", "lra"], port: 0 });
   for (const [k, op, base] of [["officer", s.officer, "/ra"], ["approver", s.approver, "/ra"], ["approver2", s.approver2, "/ra"], ["auditor", s.auditor, "/ra"], ["reviewer", s.reviewer, "/lra"]] as const) {
     clients[k] = new ConsoleClient(server.url, base);
@@ -206,6 +206,18 @@ describe("retrying a failed revocation request", () => {
     expect(again.status, again.text).toBe(200);
     const run = await runIaWorker();
     expect(run.executed).toEqual([expect.objectContaining({ requestNo: first.requestNo, results: [expect.objectContaining({ skipped: "ALREADY_REVOKED" }), expect.objectContaining({ skipped: "ALREADY_REVOKED" })] })]);
+  });
+
+  it("an invalidityDate less than a minute ahead (the operator's clock) is taken as now, so the IA does not fail it", async () => {
+    const ahead = new Date(Date.now() + 45_000);
+    const req = await createRevocationRequest(t.ctx.db, s.officer.operator, {
+      targetKind: "card", cardLabel: subs[3].cardLabel, channel: "subscriber_ra", reason: "keyCompromise", grounds: "紛失の届出", invalidityDate: ahead.toISOString(),
+    });
+    expect(new Date(req.invalidity_date as string).getTime()).toBeLessThan(ahead.getTime());
+    await approveRevocationRequest(t.ctx.db, s.approver.operator, Number(req.id));
+    const run = await executeApprovedRevocationRequests(t.ctx);
+    expect(run.failed).toEqual([]);
+    expect(run.executed.map((e) => e.requestNo)).toEqual([req.request_no]);
   });
 
   it.runIf(!!process.env.DATABASE_URL)("hpki revocation-requests retry signs the approver in and retries; hpki revocation-requests execute executes it", async () => {
