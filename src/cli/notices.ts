@@ -1,7 +1,9 @@
 /**
  * `hpki notices send [--now ISO] [--json]`: sends the expiry notices due (90/30/7 days before
- * notAfter) — the daily job; safe to run as often as wanted (each notice goes out once). Mail goes
- * to SMTP when HPKI_SMTP_URL is set, else to .eml files under $HPKI_HOME/mail/notices.
+ * notAfter) — the daily job; safe to run as often as wanted (each notice goes out once; one left
+ * "sending" by a run that stopped is sent again once its 10-minute lease has run out, see
+ * src/notices/expiry.ts). Mail goes to SMTP when HPKI_SMTP_URL is set, else to .eml files under
+ * $HPKI_HOME/mail/notices.
  */
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
@@ -26,6 +28,7 @@ export function registerNoticeCommands(program: Command): void {
           const text = [
             `${r.sent.length} sent, ${r.failed.length} failed, ${r.skipped} skipped (already sent or renewal under way) — via ${mailer.describe}`,
             ...(r.sent.length ? [table([["application", "subject", "days", "to"], ...r.sent.map((n) => [n.applicationNo, n.subjectKey, String(n.threshold), n.to])])] : []),
+            ...r.sent.filter((n) => n.retaken).map((n) => `TAKEN AGAIN ${n.subjectKey} (${n.threshold} days): an earlier run stopped while sending it; sent again with the same Message-ID ${n.messageId} (the subscriber may have two copies)`),
             ...r.failed.map((f) => `FAILED ${f.subjectKey} (${f.threshold} days): ${f.error}`),
           ].join("\n");
           if (r.failed.length) process.exitCode = 1;

@@ -1,8 +1,10 @@
 /**
- * `hpki operators add|list|disable|enable|bind-card`: console operator accounts (database only, no
- * HSM). `bind-card` lets an operator sign in to the consoles with their own HPKI card: the
- * authentication certificate is verified first (chain to our CAs, validity, key usage, policy,
- * revocation), then its person key (issuer + subscriber id, stable across renewal) is bound.
+ * `hpki operators add|list|disable|enable|bind-card|unbind-card`: console operator accounts
+ * (database only, no HSM). `bind-card` lets an operator sign in to the consoles with their own
+ * HPKI card: the authentication certificate is verified first (chain to our CAs, validity, key
+ * usage, policy, revocation), then its person key (issuer + subscriber id, stable across renewal)
+ * is bound; `unbind-card` removes such bindings (by a certificate serial, a subscriber id, or all)
+ * and `list` shows them.
  * `operators add` prints the password (when generated) and the TOTP secret and otpauth URI once:
  * they are stored only as an argon2id hash and, for TOTP, as the secret the server checks codes
  * against; nothing prints them again.
@@ -11,9 +13,10 @@ import fs from "node:fs";
 import os from "node:os";
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
+import { ValidationError } from "../pipeline/errors.ts";
 import { OPERATOR_ROLES } from "../pipeline/operator.ts";
 import { openDatabase, type Db } from "../store/db.ts";
-import { bindOperatorCertificate } from "../web/auth/card-login.ts";
+import { bindOperatorCertificate, listOperatorCertificates, unbindOperatorCertificate, type UnbindSelector } from "../web/auth/card-login.ts";
 import { addOperator, listOperators, setOperatorDisabled, type AuditActorFields } from "../web/auth/operators.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
 import { runCommand, table } from "./run.ts";
@@ -70,14 +73,22 @@ export function registerOperatorCommands(program: Command): void {
     .action(async (o: { json?: boolean }) =>
       withDatabase(o, async (db) => {
         const list = await listOperators(db);
-        const rows = [["username", "display name", "role", "LRA", "state"]];
+        const bindings = await listOperatorCertificates(db);
+        const cardsOf = (id: number) => bindings.filter((b) => b.operatorId === id);
+        const rows = [["username", "display name", "role", "LRA", "state", "card sign-in"]];
         for (const op of list) {
           const state = op.disabled ? "disabled" : op.lockedUntil && op.lockedUntil > new Date() ? `locked until ${op.lockedUntil.toISOString()}` : "active";
-          rows.push([op.username, op.displayName, op.role, op.lraCode ?? "-", state]);
+          rows.push([op.username, op.displayName, op.role, op.lraCode ?? "-", state, cardsOf(op.id).map((b) => b.subscriberId).join(", ") || "-"]);
         }
+        const cardRows = [["username", "subscriber id", "issuer", "bound", "by"], ...bindings.map((b) => [b.username, b.subscriberId, b.issuer, b.at.toISOString(), b.boundBy])];
         return {
-          text: list.length ? table(rows) : "no operators",
-          json: { operators: list.map((op) => ({ ...op, lockedUntil: op.lockedUntil?.toISOString() ?? null, createdAt: op.createdAt.toISOString() })) },
+          text: list.length ? [table(rows), ...(bindings.length ? ["", "card bindings (hpki operators bind-card / unbind-card):", table(cardRows)] : [])].join("\n") : "no operators",
+          json: {
+            operators: list.map((op) => ({
+              ...op, lockedUntil: op.lockedUntil?.toISOString() ?? null, createdAt: op.createdAt.toISOString(),
+              cards: cardsOf(op.id).map((b) => ({ issuer: b.issuer, subscriberId: b.subscriberId, boundBy: b.boundBy, at: b.at.toISOString() })),
+            })),
+          },
         };
       }),
     );
@@ -106,6 +117,28 @@ export function registerOperatorCommands(program: Command): void {
         return {
           text: `card of ${b.subscriberId} (${b.issuer}) bound to operator ${b.username} / カードをオペレータに登録しました`,
           json: { ...b, at: b.at.toISOString() },
+        };
+      }),
+    );
+  ops
+    .command("unbind-card")
+    .description("remove an operator's card binding: card sign-in of that holder is refused from then on (sessions already open are not ended: disable the operator for that)")
+    .requiredOption("--username <name>", "login name")
+    .option("--serial <hex>", "the holder named by this certificate of ours (the binding is of the person: it covers their renewed cards too)")
+    .option("--subscriber-id <id>", "the holder with this subscriber id (as `hpki operators list` shows)")
+    .option("--all", "every card bound to the operator")
+    .option("--json", "print one JSON object")
+    .action(async (o: { username: string; serial?: string; subscriberId?: string; all?: boolean; json?: boolean }) =>
+      withDatabase(o, async (db) => {
+        const given = [o.serial !== undefined, o.subscriberId !== undefined, o.all === true].filter(Boolean).length;
+        if (given !== 1) {
+          throw new ValidationError([{ field: "selector", message: "give exactly one of --serial, --subscriber-id, --all", messageJa: "--serial、--subscriber-id、--all のいずれか一つを指定してください。" }]);
+        }
+        const selector: UnbindSelector = o.serial !== undefined ? { serialHex: o.serial } : o.subscriberId !== undefined ? { subscriberId: o.subscriberId } : { all: true };
+        const removed = await unbindOperatorCertificate(db, o.username, selector, cliAdminActor());
+        return {
+          text: removed.map((b) => `card of ${b.subscriberId} (${b.issuer}) unbound from operator ${b.username} / カードの登録を解除しました`).join("\n"),
+          json: { username: removed[0].username, unbound: removed.map((b) => ({ issuer: b.issuer, subscriberId: b.subscriberId, boundBy: b.boundBy, at: b.at.toISOString() })) },
         };
       }),
     );

@@ -1,5 +1,6 @@
 /** Shared plumbing for CLI commands: configuration, IA context, output and error handling. */
 import os from "node:os";
+import readline from "node:readline";
 import { loadConfig, type Config } from "../config.ts";
 import { openIaContext, type IaContext } from "../ia/context.ts";
 import type { Actor } from "../ia/issuance.ts";
@@ -77,4 +78,23 @@ export function table(rows: string[][]): string {
   const cols = rows[0]?.length ?? 0;
   const w = Array.from({ length: cols }, (_, i) => Math.max(...rows.map((r) => width(r[i] ?? ""))));
   return rows.map((r) => r.map((c, i) => c + " ".repeat(w[i] - width(c))).join("  ").trimEnd()).join("\n");
+}
+
+/**
+ * Reads a secret (a card PIN, an operator's password) from the terminal without echoing it — or,
+ * with `echo`, a plain answer such as a TOTP code; the prompt goes to stderr. @throws when stdin is
+ * no terminal (then `option` is the way to give it).
+ */
+export async function askSecret(what: { en: string; ja: string }, option: string, opts: { echo?: boolean } = {}): Promise<string> {
+  if (!process.stdin.isTTY) throw new Error(`no terminal to ask for the ${what.en}: use ${option} / 端末がないため${what.ja}を入力できません`);
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  const out = rl as unknown as { _writeToOutput(s: string): void };
+  process.stderr.write(`${what.en} / ${what.ja}: `);
+  if (!opts.echo) out._writeToOutput = () => {};
+  try {
+    return (await new Promise<string>((r) => rl.question("", r))).trim();
+  } finally {
+    rl.close();
+    if (!opts.echo) process.stderr.write("\n");
+  }
 }

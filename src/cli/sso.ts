@@ -4,7 +4,6 @@
  * authentication key). The sso commands touch the database only; card login touches only the card.
  */
 import fs from "node:fs";
-import readline from "node:readline";
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
 import { CardStation } from "../hsm/cards.ts";
@@ -16,7 +15,7 @@ import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
 import { listClients, registerClient, rotateClientSecret, setClientDisabled } from "../sso/clients.ts";
 import { openDatabase, type Db } from "../store/db.ts";
-import { cliActor, runCommand, table } from "./run.ts";
+import { askSecret, cliActor, runCommand, table } from "./run.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -147,7 +146,7 @@ export function registerSsoCommands(program: Command): void {
       runCommand({ json: true }, async () => {
         const cfg = loadConfig();
         const challenge = fs.readFileSync(o.challengeFile ?? 0, "utf8").replace(/\r\n/g, "\n").replace(/\n$/, "");
-        const pin = o.pinFile ? fs.readFileSync(o.pinFile, "utf8").trim() : await askPin();
+        const pin = o.pinFile ? fs.readFileSync(o.pinFile, "utf8").trim() : await askSecret({ en: "PIN", ja: "暗証番号" }, "--pin-file");
         ensureSoftHsmConfig(cfg);
         const mod = Pkcs11Module.open(cfg.pkcs11Module);
         try {
@@ -167,19 +166,4 @@ export function registerSsoCommands(program: Command): void {
         }
       }),
     );
-}
-
-/** Reads the PIN from the terminal without echoing it. */
-async function askPin(): Promise<string> {
-  if (!process.stdin.isTTY) throw new Error("no terminal to ask for the PIN: use --pin-file / 端末がないため PIN を入力できません");
-  const rl = readline.createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  const out = rl as unknown as { _writeToOutput(s: string): void };
-  process.stderr.write("PIN / 暗証番号: ");
-  out._writeToOutput = () => {};
-  try {
-    return (await new Promise<string>((r) => rl.question("", r))).trim();
-  } finally {
-    rl.close();
-    process.stderr.write("\n");
-  }
 }

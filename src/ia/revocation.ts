@@ -9,6 +9,7 @@
  */
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
+import { canonicalSerialHex } from "../pki/serial.ts";
 import type { Actor } from "./issuance.ts";
 
 /** Reasons an operator may give (RFC 5280 §5.3.1); removeFromCRL releases a certificateHold. */
@@ -145,12 +146,9 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
  * serial_hex), from hex with optional colons, spaces or 0x. @throws RevocationError BAD_SERIAL.
  */
 export function normaliseSerialHex(input: string): string {
-  const hex = input.trim().replace(/^0x/i, "").replace(/[:\s]/g, "").toUpperCase();
-  if (!/^[0-9A-F]+$/.test(hex) || hex.length > 42) {
-    throw new RevocationError("BAD_SERIAL", `"${input}" is not a serial number in hex`, `「${input}」は16進のシリアル番号ではありません`);
-  }
-  const stripped = hex.replace(/^0+(?=.)/, "");
-  return stripped.length % 2 ? `0${stripped}` : stripped;
+  const hex = canonicalSerialHex(input);
+  if (hex === null) throw new RevocationError("BAD_SERIAL", `"${input}" is not a serial number in hex`, `「${input}」は16進のシリアル番号ではありません`);
+  return hex;
 }
 
 interface Target {

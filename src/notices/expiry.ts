@@ -14,17 +14,34 @@
  *   two processes never both send it); a failed send is retried by the next run.
  * - No notice once a renewal application is in progress, or for a certificate revoked or on hold.
  *
+ * A run that stops between its claim and recording the outcome (crash, kill, lost database) leaves
+ * the notice in "sending". The claim is a lease: claimed_at (database clock) + NOTICE_LEASE_MS
+ * (10 min). Once the lease has run out a later run takes the notice again (audited
+ * "expiry_notice.retaken") and sends it. The lease is far longer than one send may take (the
+ * mailer's SMTP timeouts end a send within about two minutes), so a notice a live run is sending
+ * is never taken twice. The trade-off — at least once rather than at most once: if the stopped run
+ * had already handed the mail to the SMTP server, the subscriber gets it twice. Never getting a
+ * notice is the worse outcome (a card expires unrenewed); a second identical mail is a nuisance.
+ * Both copies carry the same Message-ID, fixed when the notice is first claimed
+ * (`<expiry-<days>d-<hash of the subject and threshold>@<sender's domain>>`), so mail systems and
+ * clients that de-duplicate by Message-ID show one, and a duplicate can be recognised as such.
+ * Outcomes are recorded only by the run holding the current claim (its attempt number is the
+ * fence), so a run that outlived its lease cannot mark "failed" a notice another run has sent.
+ *
  * sendExpiryNotices is what a daily scheduler (or `hpki notices send`) calls.
  */
+import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit, type AuditEvent } from "../audit/log.ts";
 import { ForbiddenError } from "../pipeline/errors.ts";
 import { isLraRole, type Operator } from "../pipeline/operator.ts";
 import { startPollLoop } from "../pipeline/poll-loop.ts";
-import type { Mailer } from "./mailer.ts";
+import type { Mailer, SentMail } from "./mailer.ts";
 
 /** Days before notAfter at which a notice is sent, most distant first. */
 export const EXPIRY_THRESHOLDS = [90, 30, 7] as const;
+/** How long a claimed notice may stay "sending" before another run takes it again (see the module comment). */
+export const NOTICE_LEASE_MS = 10 * 60_000;
 const DAY_MS = 86_400_000;
 /** Application states that end an application without a certificate (a renewal in them does not count). */
 const DEAD_STATES = ["lra_rejected", "ra_rejected", "withdrawn"];
@@ -177,6 +194,8 @@ export interface SentNotice {
   to: string;
   messageId: string;
   file?: string;
+  /** Taken again from a run that stopped while sending it: the subscriber may get it twice (same Message-ID). */
+  retaken: boolean;
 }
 
 export interface NoticeRun {
@@ -188,59 +207,114 @@ export interface NoticeRun {
   skipped: number;
 }
 
+/** The stable Message-ID of the notice of `subjectKey` at `threshold` days, in the sender's `domain`. */
+export function noticeMessageId(subjectKey: string, threshold: number, domain: string): string {
+  const h = createHash("sha256").update(`${subjectKey}\n${threshold}`).digest("hex").slice(0, 32);
+  return `<expiry-${threshold}d-${h}@${domain}>`;
+}
+
+interface Claim {
+  id: number;
+  /** The attempt number this claim made: the fence for recording the outcome. */
+  attempt: number;
+  messageId: string;
+  retaken: boolean;
+}
+
+/**
+ * Claims the notice of `s` at its threshold in one transaction: a new row, or an existing one that
+ * failed or whose "sending" lease (`leaseMs`, database clock) has run out — the latter audited as
+ * "expiry_notice.retaken". Null when it is sent, or being sent under a live lease.
+ */
+async function claimNotice(
+  db: Knex,
+  s: ExpiringSubject & { threshold: number },
+  certificates: { caName: string; serialHex: string; profile: string }[],
+  o: { domain: string; leaseMs: number; audit: Omit<AuditEvent, "action"> },
+): Promise<Claim | null> {
+  const { leaseMs, audit } = o;
+  return db.transaction(async (trx) => {
+    const key = { subject_key: s.subjectKey, threshold_days: s.threshold };
+    const messageId = noticeMessageId(s.subjectKey, s.threshold, o.domain);
+    const [created] = await trx("expiry_notices")
+      .insert({
+        ...key, not_after: s.notAfter, application_id: s.applicationId, email: s.email, certificates: JSON.stringify(certificates),
+        state: "sending", attempts: 1, claimed_at: trx.fn.now(), message_id: messageId,
+      })
+      .onConflict(["subject_key", "threshold_days"]).ignore()
+      .returning(["id"]);
+    if (created) return { id: Number(created.id), attempt: 1, messageId, retaken: false };
+    // Another run's claim, committed (an insert racing ours waited for its commit above).
+    const row = await trx("expiry_notices").where(key).forUpdate()
+      .first("id", "state", "attempts", "message_id", "claimed_at", trx.raw("claimed_at < now() - make_interval(secs => ?) AS lease_over", [leaseMs / 1000]));
+    if (!row || row.state === "sent" || (row.state === "sending" && !row.lease_over)) return null;
+    const attempt = Number(row.attempts) + 1;
+    const id = Number(row.id);
+    const kept = (row.message_id as string | null) ?? messageId;
+    await trx("expiry_notices").where({ id }).update({ state: "sending", attempts: attempt, last_error: null, email: s.email, claimed_at: trx.fn.now(), message_id: kept });
+    const retaken = row.state === "sending";
+    if (retaken) {
+      await appendAudit(trx, [{
+        ...audit, action: "expiry_notice.retaken",
+        details: { ...audit.details, claimedAt: new Date(row.claimed_at).toISOString(), attempt, messageId: kept, leaseMinutes: leaseMs / 60_000 },
+      }]);
+    }
+    return { id, attempt, messageId: kept, retaken };
+  });
+}
+
 /**
  * Sends the expiry notices due at `now` (default: the current time) through `mailer`: one per
- * (card or certificate, threshold), never twice (see the module comment). Each sent notice is
- * audited ("expiry_notice.sent") by `by` (default system:expiry-notices). A failed send is
- * recorded (state failed, audited "expiry_notice.failed") and retried by the next run; the other
- * notices go on.
+ * (card or certificate, threshold), never twice while its claim is alive (see the module comment:
+ * a notice left "sending" by a stopped run is taken again after `leaseMs`, default
+ * NOTICE_LEASE_MS). Each sent notice is audited ("expiry_notice.sent", with its Message-ID) by `by`
+ * (default system:expiry-notices). A failed send is recorded (state failed, audited
+ * "expiry_notice.failed") and retried by the next run; the other notices go on.
  */
 export async function sendExpiryNotices(
   db: Knex,
   mailer: Mailer,
-  opts: { now?: Date; by?: Pick<AuditEvent, "actor" | "role"> } = {},
+  opts: { now?: Date; by?: Pick<AuditEvent, "actor" | "role">; leaseMs?: number } = {},
 ): Promise<NoticeRun> {
   const now = opts.now ?? new Date();
   const by = opts.by ?? { actor: "system:expiry-notices", role: "ra" };
   const run: NoticeRun = { due: 0, sent: [], failed: [], skipped: 0 };
   for (const s of await findExpiringSubjects(db, now)) {
     if (s.threshold === null) continue;
+    const threshold = s.threshold;
     run.due++;
     if (s.renewalApplicationNo || !s.email) {
       run.skipped++;
       continue;
     }
     const certificates = s.certificates.map((c) => ({ caName: c.caName, serialHex: c.serialHex, profile: c.profile }));
-    const claimed = await db("expiry_notices")
-      .insert({
-        subject_key: s.subjectKey, threshold_days: s.threshold, not_after: s.notAfter, application_id: s.applicationId, email: s.email,
-        certificates: JSON.stringify(certificates), state: "sending", attempts: 1,
-      })
-      .onConflict(["subject_key", "threshold_days"])
-      .merge({ state: "sending", attempts: db.raw("expiry_notices.attempts + 1"), last_error: null, email: s.email })
-      .where("expiry_notices.state", "failed")
-      .returning("id");
-    if (!claimed.length) {
+    const audit = { ...by, objectType: "expiry_notice", objectId: `${s.subjectKey}:${threshold}`, details: { application: s.applicationNo, threshold, certificates } };
+    const claim = await claimNotice(db, { ...s, threshold }, certificates, { domain: mailer.domain, leaseMs: opts.leaseMs ?? NOTICE_LEASE_MS, audit });
+    if (!claim) {
       run.skipped++;
       continue;
     }
-    const id = Number(claimed[0].id);
-    const audit = { ...by, objectType: "expiry_notice", objectId: `${s.subjectKey}:${s.threshold}`, details: { application: s.applicationNo, threshold: s.threshold, certificates } };
+    // Only the holder of the current claim records the outcome (a run that outlived its lease does not).
+    const mine = (trx: Knex.Transaction) => trx("expiry_notices").where({ id: claim.id, attempts: claim.attempt, state: "sending" });
+    let sent: SentMail;
     try {
-      const sent = await mailer.send({ to: s.email, ...expiryNoticeMail(s, s.threshold) });
-      await db.transaction(async (trx) => {
-        await trx("expiry_notices").where({ id }).update({ state: "sent", message_id: sent.messageId, sent_at: trx.fn.now() });
-        await appendAudit(trx, [{ ...audit, action: "expiry_notice.sent" }]);
-      });
-      run.sent.push({ subjectKey: s.subjectKey, threshold: s.threshold, applicationNo: s.applicationNo, to: s.email, messageId: sent.messageId, file: sent.file });
+      sent = await mailer.send({ to: s.email, ...expiryNoticeMail(s, threshold), messageId: claim.messageId });
     } catch (e) {
       const error = (e as Error).message.slice(0, 500);
       await db.transaction(async (trx) => {
-        await trx("expiry_notices").where({ id }).update({ state: "failed", last_error: error });
-        await appendAudit(trx, [{ ...audit, action: "expiry_notice.failed", details: { ...audit.details, error } }]);
+        await mine(trx).update({ state: "failed", last_error: error });
+        await appendAudit(trx, [{ ...audit, action: "expiry_notice.failed", details: { ...audit.details, error, attempt: claim.attempt } }]);
       });
-      run.failed.push({ subjectKey: s.subjectKey, threshold: s.threshold, error });
+      run.failed.push({ subjectKey: s.subjectKey, threshold, error });
+      continue;
     }
+    // Handed over: should recording it fail, the run stops here and the notice stays "sending"
+    // until its lease runs out — never "failed", which would send it again at once.
+    await db.transaction(async (trx) => {
+      await mine(trx).update({ state: "sent", message_id: sent.messageId, sent_at: trx.fn.now() });
+      await appendAudit(trx, [{ ...audit, action: "expiry_notice.sent", details: { ...audit.details, messageId: sent.messageId, attempt: claim.attempt, retaken: claim.retaken || undefined } }]);
+    });
+    run.sent.push({ subjectKey: s.subjectKey, threshold, applicationNo: s.applicationNo, to: s.email, messageId: sent.messageId, file: sent.file, retaken: claim.retaken });
   }
   return run;
 }

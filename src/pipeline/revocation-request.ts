@@ -6,7 +6,17 @@
  *   requested ──approve (a second RA officer: approver ≠ creator)──▶ approved
  *       └──reject (reason)──▶ rejected
  *   approved ──execute (IA worker: revocations rows written, one transaction)──▶ executed
- *       └──fail (unexpected error; nothing revoked)──▶ failed ──retry──▶ approved
+ *       └──fail (unexpected error; nothing revoked)──▶ failed ──retry (an RA approver)──▶ approved
+ *
+ *   Retry (CP separation of duties): putting a failed request back in the IA's queue re-affirms
+ *   the RA's decision to revoke, so it is the RA approver's — the role that authorises execution
+ *   — after reading the failure reason and fixing (or having fixed) its cause. Not the RA officer,
+ *   who files but never authorises execution; not the IA operator, who executes what the RA
+ *   approved and does not set the RA's decision states (the IA pulls, the RA decides). The
+ *   creator is not excluded: a retry changes nothing in the request, whose decision was already
+ *   taken by two people (approval), or, for an emergency, on one officer's word by design with
+ *   the after-the-fact review by a second person still to come — and an urgent hold must not wait
+ *   for another approver to be found.
  *
  *   Emergency path (lost card reported by phone, HPKI-PROFILE §9.5): an RA officer creates the
  *   request already approved (emergency = true, review_state = pending); the IA worker executes
@@ -85,7 +95,7 @@ export const revocationRequestMachine = {
     reject: { from: ["requested"], to: "rejected", roles: ["ra_officer", "ra_approver"], event: "revocation_request.rejected", labelJa: "却下" },
     execute: { from: ["approved"], to: "executed", roles: ["ia_operator"], event: "revocation_request.executed", labelJa: "失効処理" },
     fail: { from: ["approved"], to: "failed", roles: ["ia_operator"], event: "revocation_request.failed", labelJa: "処理失敗" },
-    retry: { from: ["failed"], to: "approved", roles: ["ia_operator", "ra_approver"], event: "revocation_request.retried", labelJa: "再処理" },
+    retry: { from: ["failed"], to: "approved", roles: ["ra_approver"], event: "revocation_request.retried", labelJa: "再処理" },
     review: {
       from: ["executed"], to: "executed", roles: ["ra_approver"], event: "revocation_request.reviewed", labelJa: "事後確認",
       guard: (row, op) => {

@@ -10,6 +10,7 @@
 import type { Knex } from "knex";
 import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
+import { canonicalSerialHex } from "../pki/serial.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, validationErrorFromZod, type FieldIssue } from "./errors.ts";
 import { applyTransition, assertScope, type Row } from "./machine.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
@@ -54,14 +55,6 @@ export interface ResolvedTarget {
 
 const RA_ROLES = new Set(["ra_officer", "ra_approver"]);
 
-/** Serial number in hex as stored in certificates.serial_hex (uppercase, even length, no leading zero octets). */
-function canonicalSerial(input: string): string | null {
-  const hex = input.trim().replace(/^0x/i, "").replace(/[:\s]/g, "").toUpperCase();
-  if (!/^[0-9A-F]{1,42}$/.test(hex)) return null;
-  const digits = hex.replace(/^0+(?=.)/, "");
-  return digits.length % 2 ? `0${digits}` : digits;
-}
-
 const text = (max: number) => z.string().transform((s) => s.normalize("NFC").trim()).pipe(z.string().max(max));
 const requiredText = (max: number) => z.string().transform((s) => s.normalize("NFC").trim()).pipe(z.string().min(1).max(max));
 const optionalDate = z.preprocess(
@@ -78,7 +71,9 @@ const optionalDate = z.preprocess(
       ctx.addIssue({ code: "custom", message: "invalidityDate must not be in the future", params: { messageJa: "無効日（invalidityDate）に未来の日時は指定できません。" } });
       return z.NEVER;
     }
-    return d;
+    // Up to a minute ahead is the operator's clock, not a future date: taken as now, since the IA
+    // refuses a future invalidityDate when it executes (the request would fail).
+    return d.getTime() > Date.now() ? new Date() : d;
   }),
 );
 
@@ -96,7 +91,7 @@ function targetIssues(input: unknown): FieldIssue[] {
   const issues: FieldIssue[] = [];
   if (a.targetKind === "certificate") {
     if (!str(a.caName)) issues.push({ field: "caName", message: "give the issuing CA", messageJa: "発行CAを選択してください。" });
-    if (!canonicalSerial(str(a.serialHex))) issues.push({ field: "serialHex", message: "give the serial number in hex", messageJa: "シリアル番号を16進数で入力してください。" });
+    if (!canonicalSerialHex(str(a.serialHex))) issues.push({ field: "serialHex", message: "give the serial number in hex", messageJa: "シリアル番号を16進数で入力してください。" });
   } else if (a.targetKind === "card" && !str(a.cardLabel)) {
     issues.push({ field: "cardLabel", message: "give the card label", messageJa: "カード番号（ラベル）を入力してください。" });
   }
@@ -151,7 +146,7 @@ export async function resolveRevocationTarget(
     .select("c.id", "a.name as ca_name", "c.serial_hex", "c.profile", "c.not_after", "c.card_label", "c.request_key", "r.reason as revoked_reason");
   let label: string;
   if (target.targetKind === "certificate") {
-    const serial = canonicalSerial(target.serialHex ?? "") ?? "";
+    const serial = canonicalSerialHex(target.serialHex ?? "") ?? "";
     q.where({ "a.name": target.caName ?? "", "c.serial_hex": serial });
     label = `${target.caName}:${serial}`;
   } else {
@@ -251,17 +246,24 @@ async function insertRequest(
       return row;
     });
   } catch (e) {
-    if ((e as { constraint?: string }).constraint === "revocation_requests_one_open_per_target") {
-      const open = await db("revocation_requests")
-        .where(target.certificate_id ? { certificate_id: target.certificate_id } : { card_label: target.card_label })
-        .whereIn("state", ["requested", "approved"]).where({ emergency: false }).first("request_no");
-      throw new ConflictError(
-        `a revocation request for this target is already in progress (${open?.request_no ?? "?"})`,
-        `この対象には処理中の失効申請があります（${open?.request_no ?? "?"}）`,
-      );
-    }
-    throw e;
+    throw await openRequestConflict(db, e, target);
   }
+}
+
+/**
+ * `e` as the ConflictError naming the request in progress for the same target when it is the
+ * one-open-request index refusing a second one (target: the certificate_id / card_label columns);
+ * else `e` itself.
+ */
+async function openRequestConflict(db: Knex, e: unknown, target: Record<string, unknown>): Promise<unknown> {
+  if ((e as { constraint?: string }).constraint !== "revocation_requests_one_open_per_target") return e;
+  const open = await db("revocation_requests")
+    .where(target.certificate_id ? { certificate_id: target.certificate_id } : { card_label: target.card_label })
+    .whereIn("state", ["requested", "approved"]).where({ emergency: false }).first("request_no");
+  return new ConflictError(
+    `a revocation request for this target is already in progress (${open?.request_no ?? "?"})`,
+    `この対象には処理中の失効申請があります（${open?.request_no ?? "?"}）`,
+  );
 }
 
 /** Refuses a request that would change nothing (all already revoked, nothing on hold to release). */
@@ -458,20 +460,45 @@ export async function completeRevocationRequest(trx: Knex.Transaction, op: Opera
   });
 }
 
-/** IA side: records an execution that failed (nothing was revoked: its transaction rolled back). */
+/**
+ * IA side: records an execution that failed (nothing was revoked: its transaction rolled back,
+ * the claim's attempt count with it — so the attempt is counted here).
+ */
 export async function failRevocationRequest(db: Knex, op: Operator, id: number, error: string): Promise<Row> {
   return db.transaction((trx) => applyTransition(trx, revocationRequestMachine, "fail", id, op, {
-    patch: { last_error: error.slice(0, 1000) }, details: { error: error.slice(0, 300) },
+    patch: { last_error: error.slice(0, 1000), attempts: trx.raw("attempts + 1") }, details: { error: error.slice(0, 300) },
   }));
 }
 
-/** Puts a failed request back in the queue (IA operator or RA approver). */
-export async function retryRevocationRequest(db: Knex, op: Operator, id: number): Promise<Row> {
-  return db.transaction(async (trx) => {
-    const row = await applyTransition(trx, revocationRequestMachine, "retry", id, op);
-    await notifyApproved(trx);
-    return row;
-  });
+/**
+ * Puts a failed request back in the IA's queue (failed → approved; the IA worker executes it at
+ * once on Postgres, else within its poll interval): an RA approver, after the cause of the
+ * failure was fixed (see the machine for who may and why). The failure reason stays on the request
+ * (shown as the previous attempt's error) until it is executed. `note` (optional, ≤ 1000
+ * characters: what was fixed) goes into the audit record "revocation_request.retried" with the
+ * error being retried and the attempts so far.
+ * @throws ValidationError (note too long), ForbiddenError (role), ConflictError (not failed —
+ *   someone retried first —, `expectedVersion` no longer current, or another request for the same
+ *   target filed since is in progress), NotFoundError.
+ */
+export async function retryRevocationRequest(db: Knex, op: Operator, id: number, opts: { note?: string; expectedVersion?: number } = {}): Promise<Row> {
+  const note = opts.note?.normalize("NFC").trim() || undefined;
+  if (note && note.length > 1000) throw new ValidationError([{ field: "note", message: "at most 1000 characters", messageJa: "1000文字以内で入力してください。" }]);
+  let target: Record<string, unknown> = {};
+  try {
+    return await db.transaction(async (trx) => {
+      const before = (await trx("revocation_requests").where({ id }).first("certificate_id", "card_label", "last_error", "attempts")) as Row | undefined;
+      target = { certificate_id: before?.certificate_id, card_label: before?.card_label };
+      const row = await applyTransition(trx, revocationRequestMachine, "retry", id, op, {
+        expectedVersion: opts.expectedVersion,
+        details: { previousError: before?.last_error ?? undefined, attempts: Number(before?.attempts ?? 0), note },
+      });
+      await notifyApproved(trx);
+      return row;
+    });
+  } catch (e) {
+    throw await openRequestConflict(db, e, target);
+  }
 }
 
 /**
@@ -515,7 +542,7 @@ export async function searchRevocationTargets(db: Knex, op: Operator, query: str
   const q = query.normalize("NFKC").trim();
   if (!q) return [];
   const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-  const serial = canonicalSerial(q);
+  const serial = canonicalSerialHex(q);
   const rows = await db("certificates as c")
     .join("certificate_authorities as ca", "ca.id", "c.ca_id")
     .joinRaw(`LEFT JOIN issuance_requests AS ir ON c.request_key = 'ir:' || ir.id::text || ':' || c.profile`)

@@ -26,3 +26,15 @@ export function newSerialNumber(): Buffer {
 export function serialHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex").toUpperCase();
 }
+
+/**
+ * A serial number as a person types it (hex, optional 0x, colons or spaces, any case, leading
+ * zeros) in the form stored in certificates.serial_hex and revocations.serial_hex: uppercase hex of
+ * the minimal magnitude, padded to an even number of digits. Null unless it is 1–42 hex digits.
+ */
+export function canonicalSerialHex(input: string): string | null {
+  const hex = input.trim().replace(/^0x/i, "").replace(/[:\s]/g, "").toUpperCase();
+  if (!/^[0-9A-F]{1,42}$/.test(hex)) return null;
+  const digits = hex.replace(/^0+(?=.)/, "");
+  return digits.length % 2 ? `0${digits}` : digits;
+}

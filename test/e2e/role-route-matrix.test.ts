@@ -44,11 +44,12 @@ function allowed(c: Console, method: string, path: string): OperatorRole[] {
   };
   const writers: Record<Exclude<Console, "sso">, OperatorRole[]> = { lra: ["lra_reviewer", "lra_manager"], ra: ["ra_officer", "ra_approver"], ia: ["ia_operator"] };
   if (c === "lra" && method === "POST" && path === "/batches/:id/forward") return ["lra_manager"];
-  // Second-person approvals: issuance and revocation requests.
-  if (c === "ra" && method === "POST" && /^\/(issuance-requests|revocations)\/:id\/approve$/.test(path)) return ["ra_approver"];
+  // Second-person approvals: issuance and revocation requests; putting a failed revocation request
+  // back in the IA's queue re-affirms an approval: the approver's too.
+  if (c === "ra" && method === "POST" && /^\/(issuance-requests|revocations)\/:id\/approve$|^\/revocations\/:id\/retry$/.test(path)) return ["ra_approver"];
   if (path.startsWith("/audit/")) return ["auditor"];
   // The LRA files revocation requests; deciding on them and the phone emergency path are the RA's.
-  if (c === "lra" && /^\/revocations\/(emergency|:id\/(approve|reject|review))$/.test(path)) return [];
+  if (c === "lra" && /^\/revocations\/(emergency|:id\/(approve|reject|review|retry))$/.test(path)) return [];
   // Forms are for the people who fill them in.
   if (method !== "GET" || /\/(new|emergency)$|^\/expiry\/renewal\//.test(path)) return writers[c];
   return readers[c];

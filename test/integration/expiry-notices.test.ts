@@ -7,7 +7,6 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { expiryNoticeMail, listExpiringCertificates, sendExpiryNotices, startExpiryNoticeLoop, thresholdFor, type NoticeRun } from "../../src/notices/expiry.ts";
@@ -15,20 +14,14 @@ import { createMailer, type Mailer } from "../../src/notices/mailer.ts";
 import { prefillRenewal, submitRenewalApplication } from "../../src/notices/renewal.ts";
 import { ConflictError, ForbiddenError } from "../../src/pipeline/errors.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
+import { startTestSmtp, type ReceivedMail, type TestSmtp } from "../helpers/smtp.ts";
 import { issueSubscribers, setUpRegistration, type IssuedSubscriber, type Staff } from "./revocation-workflow-fixture.ts";
-
-interface Received {
-  from: string;
-  to: string[];
-  raw: string;
-}
 
 let t: TestIa;
 let s: Staff;
 let subs: IssuedSubscriber[];
-let smtp: SMTPServer;
-let port = 0;
-const inbox: Received[] = [];
+let smtp: TestSmtp;
+const inbox: ReceivedMail[] = [];
 /** Recipients the server refuses (once each). */
 const refuseOnce = new Set<string>();
 let mailer: Mailer;
@@ -39,32 +32,14 @@ beforeAll(async () => {
   t = await openTestIa("expiry-notices");
   s = await setUpRegistration(t);
   subs = await issueSubscribers(t, s, 3, { complete: true });
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
-    logger: false,
-    onRcptTo(address, _session, cb) {
-      if (refuseOnce.delete(address.address)) cb(Object.assign(new Error("mailbox unavailable"), { responseCode: 550 }));
-      else cb();
-    },
-    onData(stream, session, cb) {
-      const chunks: Buffer[] = [];
-      stream.on("data", (c: Buffer) => chunks.push(c));
-      stream.on("end", () => {
-        inbox.push({ from: session.envelope.mailFrom ? session.envelope.mailFrom.address : "", to: session.envelope.rcptTo.map((r) => r.address), raw: Buffer.concat(chunks).toString("utf8") });
-        cb();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
-  port = ((smtp as unknown as { server: { address(): { port: number } } }).server.address()).port;
-  mailer = createMailer(t.ctx.cfg, { HPKI_SMTP_URL: `smtp://127.0.0.1:${port}`, HPKI_MAIL_FROM: "HPKI テスト認証局 <ca@example.jp>" });
+  smtp = await startTestSmtp({ onMessage: (m) => inbox.push(m), refuse: (address) => refuseOnce.delete(address) });
+  mailer = createMailer(t.ctx.cfg, { HPKI_SMTP_URL: smtp.url, HPKI_MAIL_FROM: "HPKI テスト認証局 <ca@example.jp>" });
   const min = (await t.ctx.db("certificates").where({ card_label: subs[0].cardLabel }).min({ n: "not_after" }))[0];
   notAfter = new Date(min.n as string);
 });
 afterAll(async () => {
   mailer?.close();
-  await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+  await smtp?.close();
   await t?.cleanup();
 });
 

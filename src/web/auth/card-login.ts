@@ -4,7 +4,9 @@
  * certificate is checked by the same verifier as the SSO center (src/status/certificate-verifier.ts:
  * chain to our CAs, validity, keyUsage digitalSignature, auth-person policy, revocation fail-closed).
  * The certificate's person key (issuer DN + subject serialNumber, stable across renewal) must have
- * been bound to the operator by an administrator (`hpki operators bind-card`).
+ * been bound to the operator by an administrator (`hpki operators bind-card`; `unbind-card`
+ * removes it, after which the card is refused as unbound). A disabled or locked operator's card is
+ * refused like their password.
  *
  * Challenge text (UTF-8, LF-separated, signed as is with `hpki card login --challenge-file`):
  *
@@ -24,9 +26,13 @@
 import { randomBytes } from "node:crypto";
 import type { Request, Router } from "express";
 import { appendAudit } from "../../audit/log.ts";
-import { AuthenticationError, ForbiddenError, HpkiError, NotFoundError, ConflictError } from "../../pipeline/errors.ts";
+import type { Knex } from "knex";
+import { AuthenticationError, ForbiddenError, HpkiError, NotFoundError, ConflictError, ValidationError } from "../../pipeline/errors.ts";
 import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
+import { decodeName, formatName } from "../../pki/name-decode.ts";
+import { OID } from "../../pki/oids.ts";
 import { fromPemOrDer } from "../../pki/pem.ts";
+import { canonicalSerialHex } from "../../pki/serial.ts";
 import { PathValidationError } from "../../pki/path-validation.ts";
 import { parseCertificate } from "../../pki/x509-parse.ts";
 import type { CertificateIdentity } from "../../status/certificate-identity.ts";
@@ -34,6 +40,7 @@ import { isCardLoginFailure } from "../../status/card-login-failure.ts";
 import { CardLoginVerifier, type VerifiedLogin } from "../../status/certificate-verifier.ts";
 import { verifyChallengeSignature } from "../../status/challenge-signature.ts";
 import type { Db } from "../../store/db.ts";
+import { toBuffer } from "../../store/rows.ts";
 import type { ConsoleKit } from "../console/kit.ts";
 import { completeSignIn, loginRateLimiter, save } from "./login.ts";
 import type { AuditActorFields } from "./operators.ts";
@@ -144,6 +151,84 @@ export async function bindOperatorCertificate(db: Db, username: string, certDer:
     }
     throw e;
   }
+}
+
+/** Every card binding, by username then subscriber id (for `hpki operators list`). */
+export async function listOperatorCertificates(db: Db): Promise<OperatorCertificateBinding[]> {
+  const rows = await db("operator_certificates as c")
+    .join("operators as o", "o.id", "c.operator_id")
+    .orderBy([{ column: "o.username" }, { column: "c.subscriber_id" }, { column: "c.id" }])
+    .select("c.operator_id", "o.username", "c.issuer", "c.subscriber_id", "c.bound_by", "c.at");
+  return rows.map(bindingOf);
+}
+
+function bindingOf(r: Record<string, unknown>): OperatorCertificateBinding {
+  return { operatorId: Number(r.operator_id), username: String(r.username), issuer: String(r.issuer), subscriberId: String(r.subscriber_id), boundBy: String(r.bound_by), at: new Date(r.at as string) };
+}
+
+/**
+ * Which bindings of an operator unbindOperatorCertificate removes: the card holder named by one of
+ * our certificates (serial in hex; any certificate of that person from the same CA names the same
+ * holder, the binding being of the person, not of one card), the holder with subscriber id
+ * `subscriberId`, or all of them.
+ */
+export type UnbindSelector = { serialHex: string } | { subscriberId: string } | { all: true };
+
+/**
+ * The card holders (issuer + subscriber id) named by the issued certificates with serial
+ * `serialHex` (one per CA that issued that serial; normally one).
+ */
+async function holdersBySerial(trx: Knex, serialHex: string): Promise<{ issuer: string; subscriberId: string }[]> {
+  const rows = await trx("certificates").where({ serial_hex: serialHex, status: "issued" }).select("der");
+  const out: { issuer: string; subscriberId: string }[] = [];
+  for (const r of rows) {
+    const cert = parseCertificate(toBuffer(r.der));
+    const subscriberId = decodeName(cert.subject).flat().find((a) => a.type === OID.serialNumber)?.value;
+    if (subscriberId) out.push({ issuer: formatName(cert.issuer), subscriberId: subscriberId.normalize("NFC") });
+  }
+  return out;
+}
+
+/**
+ * Removes card bindings of operator `username` (see UnbindSelector): card sign-in of that holder
+ * is refused from then on (sessions already signed in are not ended; disable the operator for
+ * that). Returns the bindings removed. Audited as one "operator.card_unbound" per binding, in the
+ * same transaction. @throws ValidationError (bad serial), NotFoundError (unknown operator, or no
+ * binding matches — the message says what is bound).
+ */
+export async function unbindOperatorCertificate(db: Db, username: string, selector: UnbindSelector, actor: AuditActorFields): Promise<OperatorCertificateBinding[]> {
+  const name = username.trim().toLowerCase();
+  const serial = "serialHex" in selector ? canonicalSerialHex(selector.serialHex) : undefined;
+  if (serial === null) throw new ValidationError([{ field: "serial", message: "give the certificate serial number in hex", messageJa: "証明書のシリアル番号を16進数で指定してください。" }]);
+  return db.transaction(async (trx) => {
+    const op = await trx("operators").where({ username: name }).first("id", "username");
+    if (!op) throw new NotFoundError(`no operator ${username}`, `オペレータ ${username} は登録されていません。`);
+    const bound = (await trx("operator_certificates").where({ operator_id: op.id }).orderBy("id").forUpdate()
+      .select("id", "operator_id", "issuer", "subscriber_id", "bound_by", "at")).map((r) => ({ id: Number(r.id), ...bindingOf({ ...r, username: op.username }) }));
+    let matches = bound;
+    if (serial !== undefined) {
+      const holders = await holdersBySerial(trx, serial);
+      matches = bound.filter((b) => holders.some((h) => h.issuer === b.issuer && h.subscriberId === b.subscriberId));
+    } else if ("subscriberId" in selector) {
+      const id = selector.subscriberId.normalize("NFC").trim();
+      matches = bound.filter((b) => b.subscriberId === id);
+    }
+    if (!matches.length) {
+      const what = serial !== undefined ? `the holder of certificate ${serial}` : "subscriberId" in selector ? `subscriber id ${selector.subscriberId}` : "any card";
+      const whatJa = serial !== undefined ? `シリアル番号 ${serial} の証明書の利用者` : "subscriberId" in selector ? `利用者番号 ${selector.subscriberId}` : "カード";
+      const list = bound.map((b) => b.subscriberId).join(", ");
+      throw new NotFoundError(
+        `operator ${op.username} has no card binding for ${what}${bound.length ? ` (bound: ${list})` : " (no card is bound)"}; nothing was changed`,
+        `オペレータ ${op.username} には${whatJa}の登録がありません${bound.length ? `（登録済み: ${list}）` : "（カードは登録されていません）"}。何も変更していません。`,
+      );
+    }
+    await trx("operator_certificates").whereIn("id", matches.map((m) => m.id)).delete();
+    await appendAudit(trx, matches.map((m) => ({
+      ...actor, action: "operator.card_unbound", objectType: "operator", objectId: String(op.id),
+      details: { username: op.username, issuer: m.issuer, subscriberId: m.subscriberId, boundBy: m.boundBy, boundAt: m.at.toISOString(), serial: serial ?? undefined },
+    })));
+    return matches.map(({ id: _id, ...b }) => b);
+  });
 }
 
 /** Creates and stores a challenge for console `console` and session `sessionId` (expired ones are deleted). */

@@ -2,7 +2,8 @@
  * Console routes of the revocation workflow (失効申請; issue 4 items 1 and 5): the RA's request
  * form (one certificate or a whole card), the list and detail, approval by a second officer,
  * rejection, the emergency form (phone call, lost card: hold or revoke at once, flagged) and the
- * after-the-fact review of emergency requests, and the auditor's view of revocations. Every write
+ * after-the-fact review of emergency requests, the retry of a request the IA failed to execute
+ * (its error shown on the page), and the auditor's view of revocations. Every write
  * goes through src/pipeline/revocation-requests.ts, which checks role, scope, state and the
  * two-person rule again; execution is the IA worker's (src/ia/revocation-worker.ts), which picks
  * approved requests up within its poll interval (5 s by default).
@@ -22,6 +23,7 @@
  *   POST /revocations/:id/approve        → {request}      ({version?})
  *   POST /revocations/:id/reject         → {request}      ({reason})
  *   POST /revocations/:id/review         → {request}      ({outcome: confirmed|questioned, note?})
+ *   POST /revocations/:id/retry          → {request}      ({note?, version?}; ra_approver: a failed request back in the IA's queue)
  *   GET  /audit/revocations              → {revocations: [entry…], emergencies: [request…]}  (auditor)
  */
 import type { Request, Router } from "express";
@@ -37,7 +39,7 @@ import {
 } from "../../pipeline/revocation-request.ts";
 import {
   approveRevocationRequest, createEmergencyRevocation, createRevocationRequest, getRevocationRequest, listRecentRevocations,
-  listRevocationRequests, rejectRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
+  listRevocationRequests, rejectRevocationRequest, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
 } from "../../pipeline/revocation-requests.ts";
 import { displayDateTime, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
@@ -56,6 +58,7 @@ const versionField = z.union([z.number(), z.string().regex(/^\d*$/)]).optional()
 const approveSchema = z.object({ version: versionField });
 const rejectSchema = z.object({ reason: z.string().max(1000).default(""), version: versionField });
 const reviewSchema = z.object({ outcome: z.string().default(""), note: z.string().max(1000).optional() });
+const retrySchema = z.object({ note: z.string().max(1000).optional(), version: versionField });
 
 /** A revocation_requests row (with the names listRevocationRequests adds) in the JSON shape of the API. */
 export function revocationRequestJson(r: Row): Record<string, unknown> {
@@ -90,6 +93,7 @@ export function revocationRequestJson(r: Row): Record<string, unknown> {
     decisionReason: r.decision_reason ?? null,
     results: jsonColumn<unknown[]>(r.results),
     lastError: r.last_error ?? null,
+    attempts: Number(r.attempts ?? 0),
   };
 }
 
@@ -117,6 +121,9 @@ function certificateLabels(l: Lang, c: { profile: string; revokedReason?: string
   };
 }
 
+/** `s` cut to `max` characters with an ellipsis (the page links to the whole). */
+const shorten = (s: string, max: number) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
 /** Registers the revocation routes and their navigation entries on a console router. */
 export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
   const db = kit.deps.db;
@@ -124,6 +131,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
   const read = kit.requireRole(...READERS);
   const file = kit.requireRole(...FILERS);
   const ra = kit.requireRole(...RA);
+  const approver = kit.requireRole("ra_approver");
   const audit = kit.requireRole(...AUDITORS);
 
   kit.addNav({ path: "/revocations", label: "Revocation requests", labelJa: "失効申請", roles: READERS });
@@ -182,6 +190,10 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
       own: Number(r.created_by) === op.id,
       canApprove: r.state === "requested" && op.role === "ra_approver" && Number(r.created_by) !== op.id,
       canReview: r.review_state === "pending" && r.state === "executed" && op.role === "ra_approver" && Number(r.created_by) !== op.id,
+      canRetry: r.state === "failed" && availableTransitions(revocationRequestMachine, "failed", op).includes("retry"),
+      // A request back in the queue after a failure keeps the error until it is executed.
+      previousError: r.state === "approved" && r.last_error ? String(r.last_error) : null,
+      errorText: r.state === "failed" && r.last_error ? shorten(String(r.last_error), 160) : null,
     }));
   };
 
@@ -243,7 +255,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const l = lang(req);
     const { request, target } = await getRevocationRequest(db, op, id);
     const actions = availableTransitions(revocationRequestMachine, String(request.state), op)
-      .filter((a) => a === "approve" || a === "reject" || (a === "review" && request.review_state === "pending"));
+      .filter((a) => a === "approve" || a === "reject" || a === "retry" || (a === "review" && request.review_state === "pending"));
     const [row] = listPage(req, [request]);
     return {
       json: { request: revocationRequestJson(request), target: targetJson(target), actions },
@@ -254,11 +266,14 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
         canApprove: actions.includes("approve") && Number(request.created_by) !== op.id,
         canReject: actions.includes("reject"),
         canReview: actions.includes("review") && Number(request.created_by) !== op.id,
+        canRetry: actions.includes("retry"),
+        failed: request.state === "failed",
         ownPending: Number(request.created_by) === op.id && request.state === "requested",
         reviewOptions: (Object.keys(REVIEW_OUTCOMES) as (keyof typeof REVIEW_OUTCOMES)[]).map(option(l, REVIEW_OUTCOMES, undefined)),
         approveUrl: kit.url(`/revocations/${id}/approve`),
         rejectUrl: kit.url(`/revocations/${id}/reject`),
         reviewUrl: kit.url(`/revocations/${id}/review`),
+        retryUrl: kit.url(`/revocations/${id}/retry`),
         approvedText: displayDateTime(request.approved_at, l),
         executedText: displayDateTime(request.executed_at, l),
         reviewedText: displayDateTime(request.reviewed_at, l),
@@ -305,6 +320,17 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const row = await reviewEmergencyRevocation(db, kit.operator(req), id, input);
     done(kit, req, res, { request: await fresh(req, row) }, kit.url(`/revocations/${id}`), {
       message: `Review of ${row.request_no} recorded.`, messageJa: `緊急失効 ${row.request_no} の事後確認を記録しました。`,
+    });
+  });
+
+  router.post("/revocations/:id/retry", approver, async (req, res) => {
+    const id = idParam(req);
+    await detailForm(req, res, id);
+    const { note, version } = parseInput(retrySchema, req.body ?? {});
+    const row = await retryRevocationRequest(db, kit.operator(req), id, { note, expectedVersion: version });
+    done(kit, req, res, { request: await fresh(req, row) }, kit.url(`/revocations/${id}`), {
+      message: `${row.request_no} is back in the IA's queue: it is executed within seconds.`,
+      messageJa: `失効申請 ${row.request_no} を再処理に回しました。発行局が数秒以内に失効処理します。`,
     });
   });
 
