@@ -14,7 +14,7 @@ import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { signLoginChallenge, type SignedChallenge } from "../../src/sso/card-agent.ts";
 import { cardLoginFailure } from "../../src/status/card-login-failure.ts";
-import { bindOperatorCertificate, consoleCardVerifier } from "../../src/web/auth/card-login.ts";
+import { bindOperatorCertificate, consoleCardVerifier, unbindOperatorCertificate } from "../../src/web/auth/card-login.ts";
 import { setOperatorDisabled } from "../../src/web/auth/operators.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
@@ -68,6 +68,7 @@ beforeAll(async () => {
   await issueCard("unbound", "OPS000003");
   await issueCard("revoked", "OPS000004");
   await issueCard("disabled", "OPS000005");
+  await issueCard("unbound-later", "OPS000006");
   raOp = await createTestOperator(ia.ctx.db, "ra_officer");
   lraOp = await createTestOperator(ia.ctx.db, "lra_reviewer");
   const raRevoked = await createTestOperator(ia.ctx.db, "ra_officer");
@@ -224,6 +225,19 @@ describe("console card sign-in", () => {
     const a = await lastAudit("operator.login_failed");
     expect(a.actor).toBe(raDisabled.username);
     expect(a.details).toMatchObject({ method: "card", reason: "disabled" });
+  });
+
+  it("ends a card session when the card is unbound; the same operator's password session stays", async () => {
+    const op = await createTestOperator(ia.ctx.db, "ra_officer");
+    await bindOperatorCertificate(ia.ctx.db, op.username, cards["unbound-later"].cert, admin);
+    const byCard = new ConsoleClient(server.url, "/ra");
+    expect((await byCard.postJson("/login/card", await signedChallenge(byCard, "unbound-later"))).status).toBe(200);
+    const byPassword = new ConsoleClient(server.url, "/ra");
+    await byPassword.login(op);
+    expect((await byCard.getJson("/")).status).toBe(200);
+    await unbindOperatorCertificate(ia.ctx.db, op.username, { all: true }, admin);
+    expect((await byCard.getJson("/")).status).toBe(401);
+    expect((await byPassword.getJson("/")).status).toBe(200);
   });
 
   it("GET /login links to the card sign-in", async () => {

@@ -374,6 +374,6 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
       await trx("operators").where({ id: op.id }).update({ failed_logins: 0 });
       await appendAudit(trx, [{ actor: op.username, role: op.role, action: "operator.login", objectType: "operator", objectId: String(op.id), details: { method: "card", console: kit.console, ip: req.ip, issuer: identity!.issuer, subscriberId: identity!.subscriberId, serial: identity!.serialHex } }]);
     });
-    await completeSignIn(req, res, kit, op, `${kit.base}/`);
+    await completeSignIn(req, res, kit, op, `${kit.base}/`, { issuer: identity!.issuer, subscriberId: identity!.subscriberId });
   }));
 }

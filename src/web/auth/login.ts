@@ -57,11 +57,12 @@ export function save(req: Request): Promise<void> {
  * Ends a successful sign-in (password or card): a new session id for `operator` on this console,
  * then {operator, csrfToken} for JSON clients or a redirect to `next`.
  */
-export async function completeSignIn(req: Request, res: Response, kit: ConsoleKit, operator: Operator, next: string): Promise<void> {
+export async function completeSignIn(req: Request, res: Response, kit: ConsoleKit, operator: Operator, next: string, cardHolder?: { issuer: string; subscriberId: string }): Promise<void> {
   await regenerate(req);
   req.session.operatorId = operator.id;
   req.session.console = kit.console;
   req.session.loginAt = Date.now();
+  if (cardHolder) req.session.cardHolder = cardHolder;
   await save(req);
   req.operator = operator;
   if (kit.wantsJson(req)) {

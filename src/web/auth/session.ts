@@ -33,6 +33,8 @@ declare module "express-session" {
     console?: string;
     /** Sign-in time (ms since epoch), for the absolute lifetime. */
     loginAt?: number;
+    /** Card sign-in: the bound card holder; the session ends when that binding is removed. */
+    cardHolder?: { issuer: string; subscriberId: string };
     /** Set on the sign-in page so the anonymous session (and its CSRF binding) persists. */
     preLogin?: boolean;
     /** Messages for the next page (ConsoleKit.flash). */

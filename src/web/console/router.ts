@@ -258,7 +258,9 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
     const s = req.session;
     if (s.operatorId && s.console === opts.console && Date.now() - (s.loginAt ?? 0) < SESSION_MAX_MS) {
       const op = await loadActiveOperator(deps.db, s.operatorId);
-      if (op && allowed.includes(op.role)) {
+      // A card session lasts only while the card holder is still bound to the operator.
+      const bound = !s.cardHolder || (await deps.db("operator_certificates").where({ operator_id: s.operatorId, issuer: s.cardHolder.issuer, subscriber_id: s.cardHolder.subscriberId }).first("operator_id"));
+      if (op && bound && allowed.includes(op.role)) {
         req.operator = op;
         if (op.lraId !== null) {
           const lra = await getLra(deps.db, op.lraId);
