@@ -32,7 +32,17 @@ export function ensureSoftHsmConfig(cfg: Config): void {
   fs.mkdirSync(cfg.softhsmTokenDir, { recursive: true, mode: 0o700 });
   if (!fs.existsSync(cfg.softhsmConf)) {
     fs.mkdirSync(path.dirname(cfg.softhsmConf), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(cfg.softhsmConf, renderSoftHsmConfig(cfg.softhsmTokenDir), { mode: 0o600, flag: "wx" });
+    // Written aside and linked into place: a process starting on the same $HPKI_HOME at the same
+    // moment sees either no file or a whole one, and the loser of the link keeps the winner's.
+    const tmp = `${cfg.softhsmConf}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, renderSoftHsmConfig(cfg.softhsmTokenDir), { mode: 0o600 });
+    try {
+      fs.linkSync(tmp, cfg.softhsmConf);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    } finally {
+      fs.unlinkSync(tmp);
+    }
   }
   process.env.SOFTHSM2_CONF = cfg.softhsmConf;
 }
