@@ -37,6 +37,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0028_sso_accounts": () => import("../../migrations/0028_sso_accounts.ts"),
   "0029_sso_logins": () => import("../../migrations/0029_sso_logins.ts"),
   "0030_operator_certificates": () => import("../../migrations/0030_operator_certificates.ts"),
+  "0050_sso_sealed_keys": () => import("../../migrations/0050_sso_sealed_keys.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
