@@ -10,9 +10,10 @@ import graphene from "graphene-pk11";
 import pkcs11 from "pkcs11js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pkcs11ErrorName } from "../../src/hsm/errors.ts";
+import { Pkcs11Module } from "../../src/hsm/module.ts";
 import { findObjects } from "../../src/hsm/keys.ts";
 import { parseSealed, SEALED_VERSION, SealingKey } from "../../src/hsm/sealing-key.ts";
-import { openTempToken, type TempToken } from "./helpers/softhsm.ts";
+import { openTempToken, SOFTHSM2_MODULE, type TempToken } from "./helpers/softhsm.ts";
 
 const LABEL = "test-sealing";
 let t: TempToken;
@@ -211,5 +212,19 @@ describe("SealingKey: another process", () => {
     expect(r.keyId).toBe(key.id.toString("hex"));
     expect(r.opened).toBe("from the parent");
     expect((await key.open(Buffer.from(r.sealed, "base64"), "aad:child")).toString()).toBe("from the child");
+  });
+});
+
+describe("Pkcs11Module.release (the SSO role's close)", () => {
+  it("finalises the module only when its last holder releases it", async () => {
+    const again = Pkcs11Module.open(SOFTHSM2_MODULE); // a second holder, as a role sharing the process
+    expect(again).toBe(t.mod);
+    const generation = t.mod.generation;
+    await again.release();
+    expect(t.mod.generation).toBe(generation);
+    expect((await key.open(await key.seal(Buffer.from("still open"), "aad:release"), "aad:release")).toString()).toBe("still open");
+    await t.mod.release(); // the last holder (openTempToken's open)
+    expect(t.mod.generation).toBe(generation + 1);
+    expect(t.mod.listTokenLabels.bind(t.mod)).toThrow(/CKR_CRYPTOKI_NOT_INITIALIZED/);
   });
 });
