@@ -9,6 +9,9 @@
  * - HPKI_HSM_PIN    user PIN of the CA token; embedded default: $HPKI_HOME/hsm/ca-token.pin (0600)
  * - HPKI_OCSP_TOKEN label of the OCSP responder token (default "hpki-ocsp"); never the CA token
  * - HPKI_OCSP_PIN   user PIN of the OCSP token; embedded default: $HPKI_HOME/hsm/ocsp-token.pin (0600)
+ * - HPKI_SSO_TOKEN  label of the SSO center's token (default "hpki-sso"): its sealing key only;
+ *                   never the CA or OCSP token
+ * - HPKI_SSO_PIN    user PIN of the SSO token; embedded default: $HPKI_HOME/hsm/sso-token.pin (0600)
  */
 import path from "node:path";
 
@@ -29,6 +32,10 @@ export interface Config {
   ocspTokenLabel: string;
   ocspTokenPinEnv: string | undefined;
   ocspTokenPinFile: string;
+  /** Token holding the SSO center's sealing key (src/hsm/sealing-key.ts); the sso role opens only this one. */
+  ssoTokenLabel: string;
+  ssoTokenPinEnv: string | undefined;
+  ssoTokenPinFile: string;
   repoDir: string;
   mailDir: string;
 }
@@ -53,6 +60,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ocspTokenLabel: env.HPKI_OCSP_TOKEN || "hpki-ocsp",
     ocspTokenPinEnv: env.HPKI_OCSP_PIN || undefined,
     ocspTokenPinFile: path.join(home, "hsm", "ocsp-token.pin"),
+    ssoTokenLabel: env.HPKI_SSO_TOKEN || "hpki-sso",
+    ssoTokenPinEnv: env.HPKI_SSO_PIN || undefined,
+    ssoTokenPinFile: path.join(home, "hsm", "sso-token.pin"),
     repoDir: path.join(home, "repo"),
     mailDir: path.join(home, "mail"),
   };

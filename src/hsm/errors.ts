@@ -62,16 +62,22 @@ export function isRecoverablePkcs11Error(err: unknown): boolean {
 /**
  * An HSM-layer failure with a stable `code`: a CKR_ name when PKCS#11 returned one, otherwise one of
  * "TOKEN_NOT_FOUND", "CARD_NOT_FOUND", "CARD_BUSY", "KEY_EXISTS", "KEY_NOT_FOUND", "TOKEN_EXISTS", "NO_FREE_SLOT",
- * "PIN_UNAVAILABLE", "PIN_FILE_INSECURE", "BAD_CERTIFICATE", "POOL_CLOSED". Messages never contain PINs.
+ * "PIN_UNAVAILABLE", "PIN_FILE_INSECURE", "BAD_CERTIFICATE", "POOL_CLOSED", "TOKEN_CONFLICT", "KEY_AMBIGUOUS",
+ * "KEY_UNSAFE", "SEALED_MALFORMED", "SEAL_OPEN_FAILED". Messages never contain PINs. Errors an
+ * operator must act on at start-up (a missing token, no PIN) also carry `messageJa`, which the CLI
+ * prints under the English message.
  */
 export class HsmError extends Error {
   override readonly name = "HsmError";
+  /** The message in Japanese, when the error is meant for an operator. */
+  readonly messageJa?: string;
   constructor(
     message: string,
     readonly code: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; messageJa?: string },
   ) {
     super(message, options);
+    if (options?.messageJa) this.messageJa = options.messageJa;
   }
 }
 

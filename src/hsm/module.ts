@@ -29,6 +29,8 @@ export class Pkcs11Module {
   readonly graphene: graphene.Module;
   private gen = 0;
   private initialized = false;
+  /** Holders that will {@link release} the module (every {@link open} counts one). */
+  private users = 0;
   private active = 0;
   private exclusiveQueue: (() => void)[] = [];
   private waitingTracks: (() => void)[] = [];
@@ -42,7 +44,8 @@ export class Pkcs11Module {
   /**
    * Loads the library at `modulePath` and calls C_Initialize with CKF_OS_LOCKING_OK (v2.40 §5.4).
    * Cached: a second call with the same path returns the same instance (a library can be
-   * initialised only once per process). For SoftHSM2, SOFTHSM2_CONF must be set before this.
+   * initialised only once per process), and each call counts one holder for {@link release}.
+   * For SoftHSM2, SOFTHSM2_CONF must be set before this.
    * @throws Error when the library cannot be loaded; HsmError when C_Initialize fails.
    */
   static open(modulePath: string): Pkcs11Module {
@@ -53,7 +56,18 @@ export class Pkcs11Module {
     } else if (!mod.initialized) {
       mod.init();
     }
+    mod.users++;
     return mod;
+  }
+
+  /**
+   * Gives back one {@link open}: when no other holder is left (a role that shares the process with
+   * others — `hpki serve --role all`, tests — keeps it open for them), waits for in-flight tracked
+   * calls and finalises the module as {@link close} does. Holders that never release keep it open.
+   */
+  async release(): Promise<void> {
+    if (this.users > 0) this.users--;
+    if (this.users === 0) await this.exclusive(() => this.close());
   }
 
   /** Increments on every (re-)initialisation; a session opened under an older generation is dead. */

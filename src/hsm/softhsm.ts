@@ -1,6 +1,7 @@
 /**
- * Embedded default HSM: SoftHSM2 with its configuration and tokens under $HPKI_HOME/hsm, and the CA
- * token created on first use. Skipped entirely when PKCS11_MODULE names a real HSM.
+ * Embedded default HSM: SoftHSM2 with its configuration and tokens under $HPKI_HOME/hsm, and the
+ * tokens hpki-ca uses (CA, OCSP responder, SSO center) created on first use. With a real HSM
+ * (PKCS11_MODULE set) nothing is created: a missing token is an error naming the variable to set.
  */
 import { randomBytes, randomInt } from "node:crypto";
 import fs from "node:fs";
@@ -31,7 +32,17 @@ export function ensureSoftHsmConfig(cfg: Config): void {
   fs.mkdirSync(cfg.softhsmTokenDir, { recursive: true, mode: 0o700 });
   if (!fs.existsSync(cfg.softhsmConf)) {
     fs.mkdirSync(path.dirname(cfg.softhsmConf), { recursive: true, mode: 0o700 });
-    fs.writeFileSync(cfg.softhsmConf, renderSoftHsmConfig(cfg.softhsmTokenDir), { mode: 0o600, flag: "wx" });
+    // Written aside and linked into place: a process starting on the same $HPKI_HOME at the same
+    // moment sees either no file or a whole one, and the loser of the link keeps the winner's.
+    const tmp = `${cfg.softhsmConf}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, renderSoftHsmConfig(cfg.softhsmTokenDir), { mode: 0o600 });
+    try {
+      fs.linkSync(tmp, cfg.softhsmConf);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    } finally {
+      fs.unlinkSync(tmp);
+    }
   }
   process.env.SOFTHSM2_CONF = cfg.softhsmConf;
 }
@@ -54,7 +65,10 @@ export function randomAlphanumeric(length: number): string {
 function readPinFile(file: string): string {
   const st = fs.statSync(file);
   if (st.mode & 0o077) {
-    throw new HsmError(`PIN file ${file} is accessible by group/others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`, "PIN_FILE_INSECURE");
+    const mode = (st.mode & 0o777).toString(8);
+    throw new HsmError(`PIN file ${file} is accessible by group/others (mode ${mode}); chmod 600 it`, "PIN_FILE_INSECURE", {
+      messageJa: `PIN ファイル ${file} がグループ/他者から読めます(モード ${mode})。chmod 600 にしてください。`,
+    });
   }
   return fs.readFileSync(file, "utf8").trim();
 }
@@ -62,7 +76,10 @@ function readPinFile(file: string): string {
 /** A token hpki-ca uses: its label, PIN sources and the variable an operator sets. */
 interface TokenSpec {
   what: string;
+  whatJa: string;
   label: string;
+  /** Variable that sets the label (named when the token is missing from a real HSM). */
+  labelVariable: string;
   pinEnv: string | undefined;
   pinFile: string;
   pinVariable: string;
@@ -78,7 +95,10 @@ interface TokenSpec {
  *   "PIN_FILE_INSECURE", or a CKR_ code from token initialisation.
  */
 export function ensureCaToken(mod: Pkcs11Module, cfg: Config): { pin: string; created: boolean } {
-  return ensureToken(mod, cfg, { what: "CA token", label: cfg.caTokenLabel, pinEnv: cfg.caTokenPinEnv, pinFile: cfg.caTokenPinFile, pinVariable: "HPKI_HSM_PIN" });
+  return ensureToken(mod, cfg, {
+    what: "CA token", whatJa: "CA トークン", label: cfg.caTokenLabel, labelVariable: "HPKI_HSM_TOKEN",
+    pinEnv: cfg.caTokenPinEnv, pinFile: cfg.caTokenPinFile, pinVariable: "HPKI_HSM_PIN",
+  });
 }
 
 /**
@@ -89,16 +109,45 @@ export function ensureCaToken(mod: Pkcs11Module, cfg: Config): { pin: string; cr
  */
 export function ensureOcspToken(mod: Pkcs11Module, cfg: Config): { pin: string; created: boolean } {
   if (cfg.ocspTokenLabel === cfg.caTokenLabel) {
-    throw new HsmError(`the OCSP token label "${cfg.ocspTokenLabel}" is the CA token's: responder keys need a token of their own (HPKI_OCSP_TOKEN)`, "TOKEN_CONFLICT");
+    throw new HsmError(`the OCSP token label "${cfg.ocspTokenLabel}" is the CA token's: responder keys need a token of their own (HPKI_OCSP_TOKEN)`, "TOKEN_CONFLICT", {
+      messageJa: `OCSP トークンのラベル「${cfg.ocspTokenLabel}」が CA トークンと同じです。レスポンダ鍵には専用のトークンが必要です(HPKI_OCSP_TOKEN)。`,
+    });
   }
-  return ensureToken(mod, cfg, { what: "OCSP token", label: cfg.ocspTokenLabel, pinEnv: cfg.ocspTokenPinEnv, pinFile: cfg.ocspTokenPinFile, pinVariable: "HPKI_OCSP_PIN" });
+  return ensureToken(mod, cfg, {
+    what: "OCSP token", whatJa: "OCSP トークン", label: cfg.ocspTokenLabel, labelVariable: "HPKI_OCSP_TOKEN",
+    pinEnv: cfg.ocspTokenPinEnv, pinFile: cfg.ocspTokenPinFile, pinVariable: "HPKI_OCSP_PIN",
+  });
+}
+
+/**
+ * The SSO center's token (cfg.ssoTokenLabel, default "hpki-sso"; PIN from HPKI_SSO_PIN or
+ * cfg.ssoTokenPinFile), created in embedded mode like the CA token. It holds only the sealing key
+ * of the SSO center's secrets (sealing-key.ts): the sso role opens this token and no other.
+ * @throws HsmError as ensureCaToken; "TOKEN_CONFLICT" when its label is the CA or the OCSP token's.
+ */
+export function ensureSsoToken(mod: Pkcs11Module, cfg: Config): { pin: string; created: boolean } {
+  for (const [other, otherJa, label] of [["CA", "CA", cfg.caTokenLabel], ["OCSP", "OCSP", cfg.ocspTokenLabel]] as const) {
+    if (cfg.ssoTokenLabel === label) {
+      throw new HsmError(`the SSO token label "${label}" is the ${other} token's: the SSO center needs a token of its own (HPKI_SSO_TOKEN)`, "TOKEN_CONFLICT", {
+        messageJa: `SSO トークンのラベル「${label}」が ${otherJa} トークンと同じです。SSO センターには専用のトークンが必要です(HPKI_SSO_TOKEN)。`,
+      });
+    }
+  }
+  return ensureToken(mod, cfg, {
+    what: "SSO token", whatJa: "SSO トークン", label: cfg.ssoTokenLabel, labelVariable: "HPKI_SSO_TOKEN",
+    pinEnv: cfg.ssoTokenPinEnv, pinFile: cfg.ssoTokenPinFile, pinVariable: "HPKI_SSO_PIN",
+  });
 }
 
 function ensureToken(mod: Pkcs11Module, cfg: Config, t: TokenSpec): { pin: string; created: boolean } {
   const exists = mod.findSlotByTokenLabel(t.label) !== null;
   if (!exists) {
     if (!cfg.embeddedHsm) {
-      throw new HsmError(`${t.what} "${t.label}" not found in ${cfg.pkcs11Module} (looked up by label)`, "TOKEN_NOT_FOUND");
+      throw new HsmError(
+        `${t.what} "${t.label}" not found in ${cfg.pkcs11Module} (looked up by label): initialise a token with that label on the HSM, or set ${t.labelVariable} to the label of an existing one`,
+        "TOKEN_NOT_FOUND",
+        { messageJa: `${t.whatJa}「${t.label}」が ${cfg.pkcs11Module} に見つかりません(ラベルで検索)。HSM にこのラベルのトークンを初期化するか、${t.labelVariable} に既存のトークンのラベルを設定してください。` },
+      );
     }
     const pin = t.pinEnv ?? randomAlphanumeric(16);
     if (!t.pinEnv) {
@@ -112,5 +161,7 @@ function ensureToken(mod: Pkcs11Module, cfg: Config, t: TokenSpec): { pin: strin
   }
   if (t.pinEnv) return { pin: t.pinEnv, created: false };
   if (fs.existsSync(t.pinFile)) return { pin: readPinFile(t.pinFile), created: false };
-  throw new HsmError(`no PIN for ${t.what} "${t.label}": set ${t.pinVariable} or create ${t.pinFile} (mode 0600)`, "PIN_UNAVAILABLE");
+  throw new HsmError(`no PIN for ${t.what} "${t.label}": set ${t.pinVariable} or create ${t.pinFile} (mode 0600)`, "PIN_UNAVAILABLE", {
+    messageJa: `${t.whatJa}「${t.label}」の PIN がありません。${t.pinVariable} を設定するか、${t.pinFile} をモード 0600 で作成してください。`,
+  });
 }

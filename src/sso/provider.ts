@@ -2,7 +2,8 @@
  * The OpenID provider of the SSO center (DESIGN §7): oidc-provider (panva) configured for
  * admin-registered confidential clients, authorization code + PKCE (required for every client),
  * refresh tokens (scope offline_access), RP-initiated logout, storage on our database (adapter.ts),
- * RS256 signing keys and cookie keys from the database (keys.ts). `sub` is the account id the
+ * RS256 signing keys, cookie keys and the pairwise salt from the database, opened with the SSO
+ * center's HSM sealing key (keys.ts, sealer.ts). `sub` is the account id the
  * service confirmed, else a pairwise pseudonym (accounts.ts subjectFor). Claims by scope:
  *
  * | scope        | claims |
@@ -22,17 +23,21 @@ import { timingSafeEqual } from "node:crypto";
 import { findPerson, subjectFor } from "./accounts.ts";
 import { knexAdapter } from "./adapter.ts";
 import { resolveClient, secretHash } from "./clients.ts";
-import { ensureSecret, ensureSigningKeys } from "./keys.ts";
+import { ensureSecret, ensureSigningKeys, type Sealer } from "./keys.ts";
 import { renderPage, languageOf, textsFor } from "./views.ts";
 
 export const SCOPES = ["openid", "offline_access", "profile", "hcrole", "subscriber", "organization"];
 
-/** Builds the provider for `issuer` (e.g. "https://sso.example.jp/sso"). */
-export async function createOidcProvider(db: Knex, issuer: string): Promise<Provider> {
+/**
+ * Builds the provider for `issuer` (e.g. "https://sso.example.jp/sso"); `sealer` opens (and, on
+ * first start, seals) its keys. Run keys.ts sealPlaintextRows before, on a database upgraded from
+ * plaintext keys.
+ */
+export async function createOidcProvider(db: Knex, issuer: string, sealer: Sealer): Promise<Provider> {
   const basePath = new URL(issuer).pathname.replace(/\/$/, "");
-  const jwks = await ensureSigningKeys(db);
-  const cookieKey = await ensureSecret(db, "cookie-key-1");
-  const pairwiseSalt = await ensureSecret(db, "pairwise-salt");
+  const jwks = await ensureSigningKeys(db, sealer);
+  const cookieKey = await ensureSecret(db, sealer, "cookie-key-1");
+  const pairwiseSalt = await ensureSecret(db, sealer, "pairwise-salt");
 
   const policy = interactionPolicy.base();
   policy.get("login")!.checks.add(

@@ -16,6 +16,10 @@
  *
  * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
  * and the login history in one transaction.
+ *
+ * Key material (ID-token signing key, cookie keys, pairwise salt, portal CSRF key) is stored sealed
+ * under an AES key on the SSO center's own token (keys.ts, sealer.ts) and opened into memory at
+ * start; the role opens that token and never the CA token.
  */
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -40,8 +44,9 @@ import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignat
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { isCardLoginFailure } from "../status/card-login-failure.ts";
-import { ensureSecret } from "./keys.ts";
+import { ensureSecret, sealPlaintextRows, type Sealer } from "./keys.ts";
 import { createOidcProvider } from "./provider.ts";
+import { openSsoSealer } from "./sealer.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions } from "../status/certificate-verifier.ts";
 import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
 
@@ -93,13 +98,41 @@ export interface SsoServer extends RoleServer {
 
 type LoginMethod = "challenge" | "tls" | "proxy-header";
 
-/** Creates the SSO role (see the module comment). Throws when the database or TLS files are unusable. */
+/**
+ * Creates the SSO role (see the module comment): opens the SSO token and its sealing key
+ * (sealer.ts), seals key material an earlier version stored in the clear (keys.ts
+ * sealPlaintextRows, audited), then builds the provider and routes on the opened keys. close()
+ * also closes the token's sessions and releases the PKCS#11 module.
+ * @throws when the database, the HSM (HsmError, e.g. "TOKEN_NOT_FOUND" with a Japanese message too)
+ *   or the TLS files are unusable.
+ */
 export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoOptionsFromEnv()): Promise<SsoServer> {
+  const sealer = await openSsoSealer(deps.cfg, deps.db);
+  try {
+    await sealPlaintextRows(deps.db, sealer.key);
+    const server = await buildSsoServer(deps, options, sealer.key);
+    return {
+      ...server,
+      async close() {
+        try {
+          await server.close();
+        } finally {
+          await sealer.close();
+        }
+      },
+    };
+  } catch (e) {
+    await sealer.close();
+    throw e;
+  }
+}
+
+async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Sealer): Promise<SsoServer> {
   const { db } = deps;
   const issuer = `${deps.publicUrl}/sso`;
-  const provider = await createOidcProvider(db, issuer);
+  const provider = await createOidcProvider(db, issuer, sealer);
   const verifier = await CardLoginVerifier.open({ db, ...options.verifier });
-  const csrfKey = await ensureSecret(db, "portal-csrf-key");
+  const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
   const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" })];
   const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";

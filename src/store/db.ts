@@ -20,6 +20,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => {
 
 export type Db = Knex;
 
+const MIGRATION_LOCK_KEY = 0x4850_4d49; // "HPMI"
+
 export interface OpenDatabaseOptions {
   /** Override the Postgres URL or PGlite directory of `cfg` (tests). `memory` opens an in-memory PGlite. */
   databaseUrl?: string;
@@ -32,8 +34,9 @@ export interface OpenDatabaseOptions {
 
 /**
  * Opens the database for `cfg` and brings its schema up to date (forward-only migrations from
- * migrations/). Returns a knex instance; call `db.destroy()` when done. Throws when Postgres is
- * unreachable or a migration fails (the failed migration's transaction is rolled back).
+ * migrations/; on Postgres, processes starting together migrate one after the other). Returns a
+ * knex instance; call `db.destroy()` when done. Throws when Postgres is unreachable or a migration
+ * fails (the failed migration's transaction is rolled back).
  */
 export async function openDatabase(cfg: Config, opts: OpenDatabaseOptions = {}): Promise<Db> {
   const url = opts.databaseUrl ?? (opts.pgliteDir ? undefined : cfg.databaseUrl);
@@ -65,7 +68,19 @@ export async function openDatabase(cfg: Config, opts: OpenDatabaseOptions = {}):
     } as Knex.Config);
   }
   try {
-    if (opts.migrate !== false) await db.migrate.latest({ migrationSource });
+    if (opts.migrate !== false) {
+      if (url && (opts.poolMax ?? 10) >= 2) {
+        // Two processes starting on a fresh database at once: knex's lock row refuses the second
+        // ("Migration table is already locked") rather than waiting, and creating its own tables
+        // can race too. An advisory lock (held on a connection of its own) makes it wait instead.
+        await db.transaction(async (lock) => {
+          await lock.raw("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK_KEY]);
+          await db.migrate.latest({ migrationSource });
+        });
+      } else {
+        await db.migrate.latest({ migrationSource });
+      }
+    }
   } catch (e) {
     await db.destroy();
     throw e;

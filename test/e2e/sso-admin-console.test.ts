@@ -9,12 +9,10 @@ import { createHash } from "node:crypto";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
-import { issueOntoCard } from "../../src/ia/cards.ts";
-import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
 import { TestBrowser } from "../helpers/browser.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
-import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 import { authorizeWithSession, cardLogin, finishLogin, startLogin, type TestRp } from "../helpers/sso-login.ts";
 
@@ -50,11 +48,7 @@ async function doctorLogsIn(browser = new TestBrowser()) {
 beforeAll(async () => {
   ia = await openTestIa("sso-admin");
   await runDemoCeremony(ia.ctx, by);
-  const [blank] = await ia.ctx.cards.provisionBlankCards(1);
-  const profile = ia.ctx.policies.profiles.get("auth-person")!;
-  const subject = parseSubscriberSubject({ hcRole: "Medical Doctor", subscriberId: "ADM000001", name: { latin: "Jiro Tanaka", kanji: "田中　次郎" } }, profile, ia.ctx.policies.hcRoles);
-  await issueOntoCard(ia.ctx.db, ia.ctx.cards, ia.ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject }, by);
-  Object.assign(doctorCard, { label: blank.label, pin: blank.userPin });
+  Object.assign(doctorCard, await issueAuthCard(ia.ctx, { hcRole: "Medical Doctor", subscriberId: "ADM000001", name: { latin: "Jiro Tanaka", kanji: "田中　次郎" } }, by));
   adminOp = await createTestOperator(ia.ctx.db, "admin");
   auditorOp = await createTestOperator(ia.ctx.db, "auditor");
   const cfg = loadConfig({ HPKI_HOME: ia.home, HPKI_SESSION_SECRET: "sso-admin-console-secret-0123456789" });

@@ -5,10 +5,12 @@
 import fs from "node:fs";
 import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
+import { issueOntoCard } from "../../src/ia/cards.ts";
 import { readCeremonyFile } from "../../src/ia/ceremony-file.ts";
 import { runCeremony, type CeremonyOutcome } from "../../src/ia/ceremony.ts";
 import { openIaContext, type IaContext } from "../../src/ia/context.ts";
 import type { Actor } from "../../src/ia/issuance.ts";
+import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { POLICIES_DIR } from "../../src/policies.ts";
 import { openTestDatabase, type TestDb } from "./db.ts";
 import { tempDir } from "./openssl.ts";
@@ -22,6 +24,18 @@ export function runDemoCeremony(ctx: IaContext, by: Actor): Promise<CeremonyOutc
     readCeremonyFile(DEMO_CEREMONY),
     by,
   );
+}
+
+/**
+ * A blank SoftHSM card with an auth-person certificate issued onto it for `subject` (the input
+ * parseSubscriberSubject takes: hcRole, subscriberId, name, organization …); needs the demo CAs.
+ */
+export async function issueAuthCard(ctx: IaContext, subject: Record<string, unknown>, by: Actor): Promise<{ label: string; pin: string }> {
+  const [blank] = await ctx.cards.provisionBlankCards(1);
+  const profile = ctx.policies.profiles.get("auth-person")!;
+  const parsed = parseSubscriberSubject(subject, profile, ctx.policies.hcRoles);
+  await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject: parsed }, by);
+  return { label: blank.label, pin: blank.userPin };
 }
 
 export interface TestIa {

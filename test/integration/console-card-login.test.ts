@@ -8,17 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
-import { issueOntoCard } from "../../src/ia/cards.ts";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { toPem } from "../../src/pki/pem.ts";
-import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { signLoginChallenge, type SignedChallenge } from "../../src/sso/card-agent.ts";
 import { cardLoginFailure } from "../../src/status/card-login-failure.ts";
 import { bindOperatorCertificate, consoleCardVerifier, unbindOperatorCertificate } from "../../src/web/auth/card-login.ts";
 import { setOperatorDisabled } from "../../src/web/auth/operators.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
-import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 
 const by = { actor: "test", role: "ia" };
@@ -32,13 +30,10 @@ let lraOp: TestOperator;
 let raDisabled: TestOperator;
 
 async function issueCard(name: string, subscriberId: string): Promise<void> {
-  const [blank] = await ia.ctx.cards.provisionBlankCards(1);
-  const profile = ia.ctx.policies.profiles.get("auth-person")!;
-  const subject = parseSubscriberSubject({ hcRole: "Medical Doctor", subscriberId, name: { latin: `Operator ${name}`, kanji: "運用　太郎" } }, profile, ia.ctx.policies.hcRoles);
-  await issueOntoCard(ia.ctx.db, ia.ctx.cards, ia.ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject }, by);
+  const card = await issueAuthCard(ia.ctx, { hcRole: "Medical Doctor", subscriberId, name: { latin: `Operator ${name}`, kanji: "運用　太郎" } }, by);
   // The certificate as the operator would hand it to the administrator (from the card).
-  const probe = await signLoginChallenge(ia.ctx.cards, blank.label, blank.userPin, "probe");
-  cards[name] = { label: blank.label, pin: blank.userPin, cert: Buffer.from(probe.certificate, "base64") };
+  const probe = await signLoginChallenge(ia.ctx.cards, card.label, card.pin, "probe");
+  cards[name] = { ...card, cert: Buffer.from(probe.certificate, "base64") };
 }
 
 /** GET /login/card and the card's signature over the challenge. */

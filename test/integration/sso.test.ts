@@ -13,7 +13,6 @@ import path from "node:path";
 import express from "express";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { issueOntoCard } from "../../src/ia/cards.ts";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
@@ -22,7 +21,7 @@ import { cardLoginFailure } from "../../src/status/card-login-failure.ts";
 import { registerClient } from "../../src/sso/clients.ts";
 import { createSsoServer, type SsoOptions, type SsoServer } from "../../src/sso/server.ts";
 import { TestBrowser } from "../helpers/browser.ts";
-import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { cardLogin as cardLoginWith, finishLogin, rpConfig as rpConfigOf, startLogin as startLoginAt, type StartedLogin } from "../helpers/sso-login.ts";
 
 const by = { actor: "test", role: "ia" };
@@ -54,10 +53,7 @@ async function startSso(options: SsoOptions): Promise<void> {
 }
 
 async function issueCard(name: string, subject: Record<string, unknown>): Promise<void> {
-  const [blank] = await ia.ctx.cards.provisionBlankCards(1);
-  const profile = ia.ctx.policies.profiles.get("auth-person")!;
-  await issueOntoCard(ia.ctx.db, ia.ctx.cards, ia.ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject: parseSubscriberSubject(subject, profile, ia.ctx.policies.hcRoles) }, by);
-  cards[name] = { label: blank.label, pin: blank.userPin };
+  cards[name] = await issueAuthCard(ia.ctx, subject, by);
 }
 
 function openssl(args: string[], cwd: string): void {
