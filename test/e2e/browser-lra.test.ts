@@ -6,8 +6,9 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { artifact, launchChromium } from "../helpers/chromium.ts";
 import { loadConfig } from "../../src/config.ts";
 import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
@@ -16,10 +17,6 @@ import { tempDir } from "../helpers/openssl.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 import { demoRegisterRows, DEMO_LICENCE_REGISTER, samplePdf } from "../helpers/pipeline.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-// Flags from the machine notes: the closed network refuses Chromium's background connections.
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 
 let t: TestDb;
 let server: StartedServer;
@@ -32,7 +29,7 @@ beforeAll(async () => {
   await importLicenceRegister(t.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
   reviewer = await createTestOperator(t.db, "lra_reviewer", { lraCode: "13-001" });
   server = await startServer({ cfg: loadConfig({ HPKI_HOME: home }), db: t.db, roles: ["lra"], port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -83,8 +80,7 @@ describe("LRA console in Chromium", () => {
     await page.goto(`${server.url}/lra/applications`);
     const list = await page.content();
     expect(list).toContain(r.name_kanji);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const shot = path.join(ARTIFACTS, "lra-application-list.png");
+    const shot = artifact("lra-application-list.png");
     await page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(1000);
     const docs = await t.db("application_documents").count({ n: "*" });

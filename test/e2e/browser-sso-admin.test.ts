@@ -6,8 +6,9 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { artifact, launchChromium } from "../helpers/chromium.ts";
 import { loadConfig } from "../../src/config.ts";
 import { findClient } from "../../src/sso/clients.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
@@ -15,9 +16,6 @@ import { openTestDatabase, type TestDb } from "../helpers/db.ts";
 import { tempDir } from "../helpers/openssl.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 
 let t: TestDb;
 let server: StartedServer;
@@ -29,7 +27,7 @@ beforeAll(async () => {
   t = await openTestDatabase();
   adminOp = await createTestOperator(t.db, "admin");
   server = await startServer({ cfg: loadConfig({ HPKI_HOME: home }), db: t.db, roles: ["sso"], port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
@@ -67,7 +65,6 @@ describe("SSO administration console in Chromium", () => {
     await page.waitForURL(`${server.url}/sso/admin/clients/rhin-tokyo`);
     expect(await page.content()).not.toContain(secret);
     expect(await page.locator('input[name="allowedHcRoles"][value="Pharmacist"]').isChecked()).toBe(true);
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    await page.screenshot({ path: path.join(ARTIFACTS, "sso-admin-client.png"), fullPage: true });
+    await page.screenshot({ path: artifact("sso-admin-client.png"), fullPage: true });
   });
 });

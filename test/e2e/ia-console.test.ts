@@ -9,8 +9,8 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { artifact, launchChromium } from "../helpers/chromium.ts";
 import { readPinMailer } from "../../src/ia/card-personalisation.ts";
 import { addDocument, decideApplication, recordIdentityCheck, submitApplication } from "../../src/pipeline/applications.ts";
 import { approveIssuanceRequest, createIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
@@ -31,10 +31,6 @@ let ia: ConsoleClient;
 const ops = {} as Record<"reviewer" | "manager" | "officer" | "approver" | "deskOfficer" | "iaOp" | "auditor" | "admin", TestOperator>;
 const rows = demoRegisterRows();
 let next = 0;
-const CHROMIUM = "/usr/bin/chromium";
-// Flags from the machine notes: the closed network refuses Chromium's background connections.
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const ARTIFACTS = path.resolve(import.meta.dirname, "../../test-artifacts");
 /** Ids seen along the way, for the role × route checks at the end. */
 const seen = { jobId: "", batchId: 0, failedRequestId: 0 };
 
@@ -382,7 +378,7 @@ describe("IA console over HTTP", () => {
     for (let i = 0; i < 5; i++) made.push(await approvedRequest());
     // The third one fails (qualification not in the hcRole table): the page lists it among the others.
     await db()("applications").where({ id: made[2].applicationId }).update({ qualification: "Wizard" });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    const browser = await launchChromium();
     try {
       const page = await (await browser.newContext({ locale: "ja-JP" })).newPage();
       const problems: string[] = [];
@@ -431,11 +427,10 @@ describe("IA console over HTTP", () => {
       expect(main).toContain(made[2].applicationNo);
       expect(main).toContain("申込内容が証明書プロファイルの要件を満たさない");
       expect(problems).toEqual([]);
-      fs.mkdirSync(ARTIFACTS, { recursive: true });
-      await page.screenshot({ path: path.join(ARTIFACTS, "ia-issuance-job.png"), fullPage: true });
+      await page.screenshot({ path: artifact("ia-issuance-job.png"), fullPage: true });
       for (const name of ["queue", "deliveries", "cas"]) {
         await page.goto(`${server.url}/ia/${name}`);
-        await page.screenshot({ path: path.join(ARTIFACTS, `ia-${name}.png`), fullPage: true });
+        await page.screenshot({ path: artifact(`ia-${name}.png`), fullPage: true });
       }
       expect(await page.content()).toContain("今すぐCRLを生成");
       expect(problems).toEqual([]);
