@@ -43,7 +43,7 @@ import { purgeExpired } from "./adapter.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
-import { isCardLoginFailure } from "../status/card-login-failure.ts";
+import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
 import { ensureSecret, sealPlaintextRows, type Sealer } from "./keys.ts";
 import { createOidcProvider } from "./provider.ts";
 import { openSsoSealer } from "./sealer.ts";
@@ -235,19 +235,17 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   router.post("/interaction/:uid/card", ...form, async (req, res, next) => {
     try {
       await attempt(req, res, "challenge", async (uid) => {
-        const b = agentResponse((req.body ?? {}) as Record<string, unknown>);
-        if (isCardLoginFailure(b)) {
-          // The card refused the PIN (the agent's report): the attempt uses up the challenge and
-          // is refused and audited like any other; the PIN itself never reaches us.
-          await consumeChallenge(db, parseChallenge(b.challenge.replace(/\r\n/g, "\n")), issuer, uid);
-          throw new PathValidationError(b.error, "reported by the card agent: the card refused the PIN");
-        }
-        if (typeof b.challenge !== "string" || typeof b.certificate !== "string" || typeof b.signature !== "string") {
-          throw new PathValidationError("challenge-invalid", "challenge, certificate and signature are required");
-        }
+        const b = agentResponseFields((req.body ?? {}) as Record<string, unknown>);
+        if (typeof b.challenge !== "string") throw new PathValidationError("challenge-invalid", "challenge, certificate and signature are required");
         const challenge = parseChallenge(b.challenge.replace(/\r\n/g, "\n"));
         // Any attempt consumes the nonce: a second presentation is a replay, whatever the first was.
         await consumeChallenge(db, challenge, issuer, uid);
+        // The card refused the PIN (the agent's report): refused and audited like any other
+        // attempt; the PIN itself never reaches us.
+        if (isCardLoginFailure(b)) throw new PathValidationError(b.error, "reported by the card agent: the card refused the PIN");
+        if (typeof b.certificate !== "string" || typeof b.signature !== "string") {
+          throw new PathValidationError("challenge-invalid", "challenge, certificate and signature are required");
+        }
         const certDer = fromPemOrDer(b.certificate.includes("-----BEGIN") ? b.certificate : Buffer.from(b.certificate, "base64"));
         const { path, identity } = await verifier.verify(certDer);
         try {
@@ -453,21 +451,6 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       }
     },
   };
-}
-
-/**
- * The fields of a card-login POST: sent as fields (challenge, certificate, signature) or, from the
- * login page, as `response` holding the JSON `hpki card login` printed (a signed challenge or a
- * CardLoginFailure). Unreadable JSON leaves the fields as they were (and the attempt fails on them).
- */
-function agentResponse(body: Record<string, unknown>): Record<string, unknown> {
-  if (typeof body.response !== "string") return body;
-  try {
-    const parsed = JSON.parse(body.response) as unknown;
-    return parsed && typeof parsed === "object" ? { ...body, ...(parsed as Record<string, unknown>) } : body;
-  } catch {
-    return body;
-  }
 }
 
 /** Grants what the consent prompt asks for: clients are admin-registered first-party services. */

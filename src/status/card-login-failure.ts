@@ -36,3 +36,20 @@ export function cardLoginFailure(err: unknown, challengeText: string): CardLogin
 export function isCardLoginFailure(body: Record<string, unknown>): body is Record<string, unknown> & CardLoginFailure {
   return typeof body.challenge === "string" && (body.error === "pin-incorrect" || body.error === "pin-locked");
 }
+
+/**
+ * The fields of a card-login POST (SSO center and consoles alike): sent as fields (challenge,
+ * certificate, signature) or, from a login page, as `response` holding the JSON `hpki card login`
+ * printed (a signed challenge or a CardLoginFailure), merged over the other fields. Unreadable JSON
+ * drops `certificate`, so the attempt fails as one without a signed response.
+ */
+export function agentResponseFields(body: Record<string, unknown>): Record<string, unknown> {
+  if (typeof body.response !== "string") return body;
+  try {
+    const parsed = JSON.parse(body.response) as unknown;
+    if (parsed && typeof parsed === "object") return { ...body, ...(parsed as Record<string, unknown>) };
+  } catch {
+    // fall through
+  }
+  return { ...body, certificate: undefined };
+}

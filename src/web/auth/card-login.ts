@@ -36,7 +36,7 @@ import { canonicalSerialHex } from "../../pki/serial.ts";
 import { PathValidationError } from "../../pki/path-validation.ts";
 import { parseCertificate } from "../../pki/x509-parse.ts";
 import type { CertificateIdentity } from "../../status/certificate-identity.ts";
-import { isCardLoginFailure } from "../../status/card-login-failure.ts";
+import { agentResponseFields, isCardLoginFailure } from "../../status/card-login-failure.ts";
 import { CardLoginVerifier, type VerifiedLogin } from "../../status/certificate-verifier.ts";
 import { verifyChallengeSignature } from "../../status/challenge-signature.ts";
 import type { Db } from "../../store/db.ts";
@@ -306,14 +306,7 @@ export function registerCardLoginRoutes(router: Router, o: CardLoginRouteOptions
   }));
 
   router.post("/login/card", limiter, kit.asyncHandler(async (req, res) => {
-    let body = (req.body ?? {}) as Record<string, unknown>;
-    if (typeof body.response === "string") {
-      try {
-        body = { ...body, ...(JSON.parse(body.response) as Record<string, unknown>) };
-      } catch {
-        body = { ...body, certificate: undefined };
-      }
-    }
+    const body = agentResponseFields((req.body ?? {}) as Record<string, unknown>);
     const audit = async (actor: string, role: string, objectId: string, action: string, details: Record<string, unknown>) =>
       db.transaction((trx) => appendAudit(trx, [{ actor, role, action, objectType: "operator", objectId, details: { ...details, method: "card", console: kit.console, ip: req.ip } }]));
     let identity: CertificateIdentity | undefined;
