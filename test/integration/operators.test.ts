@@ -9,15 +9,20 @@ import {
   setOperatorDisabled,
   totpCodeAt,
 } from "../../src/web/auth/operators.ts";
+import path from "node:path";
+import { hash as argon2Hash } from "@node-rs/argon2";
+import { loadConfig } from "../../src/config.ts";
+import { operatorSecrets, sealPlaintextTotpSecrets, useOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
 import { LOGIN_THROTTLE, LoginThrottledError, sourceKey, throttleDelayMs } from "../../src/web/auth/login-throttle.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
-import { createTestOperator } from "../helpers/operators.ts";
+import { createTestOperator, ensureTestOperatorSecrets } from "../helpers/operators.ts";
 
 const ADMIN = { actor: "test-admin", role: "admin" };
 let t: TestDb;
 
 beforeAll(async () => {
   t = await openTestDatabase();
+  await ensureTestOperatorSecrets(t.db);
 });
 afterAll(async () => {
   await t?.cleanup();
@@ -117,5 +122,57 @@ describe("regional associations and operators", () => {
     expect(sourceKey("2001:db8:1:2:aaaa::1")).toBe(sourceKey("2001:0db8:0001:0002:bbbb:cccc:dddd:eeee"));
     expect(sourceKey("2001:db8:1:2::1")).not.toBe(sourceKey("2001:db8:1:3::1"));
     expect(sourceKey(undefined)).toBe("local");
+  });
+});
+
+describe("TOTP secrets at rest (issue 10 §6)", () => {
+  it("are stored sealed, bound to their row: nothing in the clear, a copied value does not open", async () => {
+    const a = await createTestOperator(t.db, "ra_officer");
+    const b = await createTestOperator(t.db, "ra_officer");
+    const rows = await t.db("operators").whereIn("id", [a.operator.id, b.operator.id]).orderBy("id").select("id", "totp_secret", "totp_sealed");
+    for (const r of rows) {
+      expect(r.totp_secret).toBeNull();
+      expect(Buffer.from(r.totp_sealed).length).toBeGreaterThan(32);
+    }
+    const dump = (await t.db.raw("SELECT o::text AS t FROM operators o")).rows.map((r: { t: string }) => r.t).join("\n");
+    for (const op of [a, b]) {
+      expect(dump).not.toContain(op.totpSecret);
+      expect(dump).not.toContain(Buffer.from(op.totpSecret).toString("hex"));
+    }
+    const secrets = await operatorSecrets(t.db);
+    expect(await secrets.open(a.operator.id, rows[0].totp_sealed)).toBe(a.totpSecret);
+    await expect(secrets.open(b.operator.id, rows[0].totp_sealed)).rejects.toMatchObject({ code: "SEAL_OPEN_FAILED" });
+    // A plaintext column cannot be written next to the sealed one.
+    await expect(t.db("operators").where({ id: a.operator.id }).update({ totp_secret: "JBSWY3DPEHPK3PXP" })).rejects.toThrow(/operators_totp_one_form/);
+  });
+
+  it("secrets an earlier version stored in the clear are sealed and erased when the key is opened, audited, and still sign in", async () => {
+    const old = await openTestDatabase();
+    try {
+      const lra = await old.db("lras").insert({ code: "13-001", name: "東京都医師会" }).returning("id");
+      const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+      const hash = await argon2Hash("an-old-password-123", { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+      await old.db("operators").insert({ username: "legacy", display_name: "旧 太郎", role: "lra_reviewer", lra_id: lra[0].id, password_hash: hash, totp_secret: secret });
+      const h = await useOperatorSecrets(loadConfig({ HPKI_HOME: path.dirname(path.dirname(process.env.SOFTHSM2_CONF!)) }), old.db);
+      try {
+        const row = await old.db("operators").where({ username: "legacy" }).first();
+        expect(row.totp_secret).toBeNull();
+        expect(row.totp_sealed).not.toBeNull();
+        const dump = (await old.db.raw("SELECT o::text AS t FROM operators o")).rows.map((r: { t: string }) => r.t).join("\n");
+        expect(dump).not.toContain(secret);
+        const audit = await old.db("audit_log").where({ action: "operator.totp-sealed" }).select("details");
+        expect(audit).toHaveLength(1);
+        expect(JSON.stringify(audit)).toContain("legacy");
+        expect(JSON.stringify(audit)).not.toContain(secret);
+        const op = await authenticate(old.db, "legacy", "an-old-password-123", await totpCodeAt(secret));
+        expect(op.username).toBe("legacy");
+        // Opened again (another process, a restart): nothing left to seal, no second record.
+        expect(await sealPlaintextTotpSecrets(old.db, h.secrets)).toEqual([]);
+      } finally {
+        await h.release();
+      }
+    } finally {
+      await old.cleanup();
+    }
   });
 });

@@ -6,8 +6,10 @@
  * operators.totp_last_counter and later codes must be from a later step (replay refused).
  * Failed sign-ins delay further attempts from the same source progressively (login-throttle.ts);
  * there is no account lock that a stranger could trigger.
- * Every change writes its audit record in the same transaction; passwords, password hashes and
- * TOTP secrets never reach the audit log or any log line.
+ * TOTP secrets are stored sealed under the operators' HSM sealing key (operator-secrets.ts; the
+ * key must be open in this process: useOperatorSecrets). Every change writes its audit record in
+ * the same transaction; passwords, password hashes and TOTP secrets never reach the audit log or
+ * any log line.
  */
 import { randomInt } from "node:crypto";
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from "@node-rs/argon2";
@@ -18,6 +20,7 @@ import { AuthenticationError, ConflictError, ForbiddenError, NotFoundError, Vali
 import { OPERATOR_ROLES, isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
 import type { Db } from "../../store/db.ts";
 import { assertNotThrottled, clearLoginFailures, recordLoginFailure, sourceKey } from "./login-throttle.ts";
+import { openTotpSecret, operatorSecrets } from "./operator-secrets.ts";
 
 /** Who performs an administrative change, as written into the audit log (see auditActor()). */
 export type AuditActorFields = Pick<AuditEvent, "actor" | "role">;
@@ -97,7 +100,8 @@ interface OperatorRow {
   role: OperatorRole;
   lra_id: number | null;
   password_hash: string;
-  totp_secret: string;
+  totp_secret: string | null;
+  totp_sealed: Uint8Array | null;
   totp_last_counter: number | string | null;
   failed_logins: number;
   locked_until: Date | string | null;
@@ -168,6 +172,7 @@ export async function addOperator(
   const password = v.password ?? generatePassword();
   const passwordHash = await argon2Hash(password, ARGON2_OPTIONS);
   const totpSecret = generateSecret();
+  const secrets = await operatorSecrets(db);
   try {
     const operator = await db.transaction(async (trx) => {
       let lraId: number | null = null;
@@ -176,8 +181,12 @@ export async function addOperator(
         if (!lra) throw new ValidationError([{ field: "lraCode", message: `no regional association ${v.lraCode}`, messageJa: `地域受付審査局 ${v.lraCode} は登録されていません。` }]);
         lraId = Number(lra.id);
       }
+      // The id first: the sealed secret is bound to its row (AAD) and is stored with the insert.
+      const { rows: seq } = await trx.raw("SELECT nextval(pg_get_serial_sequence('operators', 'id')) AS id");
+      const id = Number(seq[0].id);
+      const totpSealed = await secrets.seal(id, totpSecret);
       const [row] = await trx("operators")
-        .insert({ username: v.username, display_name: v.displayName ?? v.username, role: v.role, lra_id: lraId, password_hash: passwordHash, totp_secret: totpSecret })
+        .insert({ id, username: v.username, display_name: v.displayName ?? v.username, role: v.role, lra_id: lraId, password_hash: passwordHash, totp_sealed: totpSealed })
         .returning(["id", "username", "display_name", "role", "lra_id"]);
       const op = toOperator(row);
       await appendAudit(trx, [
@@ -289,7 +298,7 @@ export async function authenticate(db: Db, username: string, password: string, t
     let totpStep: number | undefined;
     let totpFailure: "totp" | "totp_replay" | undefined;
     if (/^[0-9]{6}$/.test(code)) {
-      const secret = row.totp_secret;
+      const secret = await openTotpSecret(db, row);
       const epoch = Math.floor(now.getTime() / 1000);
       const r = await totpVerify({ secret, token: code, epoch, epochTolerance: TOTP_PERIOD, afterTimeStep: last });
       if (r.valid && "timeStep" in r) totpStep = r.timeStep;

@@ -26,6 +26,7 @@ import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import { getLra, loadActiveOperator } from "../auth/operators.ts";
 import { registerCardLoginRoutes } from "../auth/card-login.ts";
 import { registerLoginRoutes } from "../auth/login.ts";
+import { useOperatorSecrets } from "../auth/operator-secrets.ts";
 import { SESSION_MAX_MS, closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../auth/session.ts";
 import { loadCatalog, localized, requestLanguage, type Lang } from "../i18n.ts";
 import { refuseUnstorableBody } from "../input-guard.ts";
@@ -136,6 +137,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   const csrf = consoleCsrf({ secret, name: `hpki_${opts.console}_csrf`, cookiePath: base || "/", secure });
   const nav: NavItem[] = [];
   const store = sessionStore(deps.db);
+  // Operators' TOTP secrets are sealed in the HSM (operator-secrets.ts): open the key now so the
+  // first sign-in finds it; a failure is logged here and answered 503 at sign-in.
+  const opsSecrets = useOperatorSecrets(deps.cfg, deps.db);
+  opsSecrets.catch((err) => log.error({ err }, "operators' sealing key unavailable: password + TOTP sign-in refused"));
   const consoleTitle = CONSOLE_TITLE[opts.console];
 
   const router = express.Router() as ConsoleRouter;
@@ -326,7 +331,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(errorHandler);
 
   router.kit = kit;
-  router.close = async () => closeSessionStore(store);
+  router.close = async () => {
+    await closeSessionStore(store);
+    await (await opsSecrets.catch(() => null))?.release();
+  };
   return router;
 }
 
