@@ -18,6 +18,7 @@ import { z } from "zod";
 import { appendAudit, type AuditEvent } from "../../audit/log.ts";
 import { AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationError, jaMessage, parseInput } from "../../pipeline/errors.ts";
 import { OPERATOR_ROLES, isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
+import { textViolation } from "../../pki/text-rules.ts";
 import type { Db } from "../../store/db.ts";
 import { assertNotThrottled, clearLoginFailures, recordLoginFailure, sourceKey } from "./login-throttle.ts";
 import { openTotpSecret, operatorSecrets } from "./operator-secrets.ts";
@@ -67,7 +68,8 @@ const nfcText = (max: number) =>
   z
     .string()
     .transform((s) => s.normalize("NFC").trim())
-    .pipe(z.string().min(1).max(max).regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]*$/u, jaMessage("contains control characters", "制御文字が含まれています。")));
+    // One-line names: the shared rule set (text-rules.ts) without the line breaks notes may hold.
+    .pipe(z.string().min(1).max(max).refine((s) => !textViolation(s), jaMessage("contains control characters", "制御文字が含まれています。")));
 
 const lraSchema = z.strictObject({
   code: z.string().trim().regex(/^[0-9]{2}-[0-9]{3}$/, jaMessage('must look like "13-001"', "地域受付審査局コードは「13-001」の形式で入力してください。")),
