@@ -287,9 +287,10 @@ export async function authenticate(db: Db, username: string, password: string, t
     await argon2Verify(await timingDummyHash(), "x").catch(() => false);
     throw new AuthenticationError();
   }
-  await assertNotThrottled(db, name, source, now);
   const outcome = await db.transaction(async (trx): Promise<LoginOutcome> => {
     const row: OperatorRow | undefined = await trx("operators").where({ username: name }).forUpdate().first();
+    // After the row lock: concurrent attempts on one account each see the delay the previous set.
+    await assertNotThrottled(trx, name, source, now);
     if (!row) {
       await argon2Verify(await timingDummyHash(), pw).catch(() => false);
       await recordLoginFailure(trx, name, source, now);
