@@ -33,6 +33,7 @@ import { openDatabase } from "../store/db.ts";
 import { totpCodeAt } from "../web/auth/operators.ts";
 import { ROLE_NAMES } from "../web/role.ts";
 import { ROLE_FACTORIES } from "../web/roles.ts";
+import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
 import { startServer } from "../web/server.ts";
 import { DEMO_ORGANIZATION } from "./demo-data.ts";
 import { driveDemoApplications, setUpDemoRegistration, type DemoLogin, type DemoRunResult } from "./demo-pipeline.ts";
@@ -88,7 +89,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     await issueOrganizationCertificate(ctx, by, log);
 
     log("\n== 2. Regional associations, operators and the licence register");
-    const { logins, created } = await setUpDemoRegistration(db, cfg.home);
+    const { logins, created } = await withOperatorSecrets(cfg, db, () => setUpDemoRegistration(db, cfg.home));
     log(created ? `created ${logins.length} operators; imported policies/demo/licence-register.csv` : `(already set up in ${cfg.home})`);
 
     server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host });

@@ -158,7 +158,9 @@ export async function addDocument(db: Knex, op: Operator, applicationId: number,
     throw new ForbiddenError(`role ${op.role} may not add documents`, "書類を登録する権限がありません");
   }
   const sha256 = createHash("sha256").update(doc.bytes).digest();
-  const filename = doc.filename.normalize("NFC").replace(/[\u0000-\u001f\u007f/\\]/g, "_").slice(0, 200) || "document";
+  // Kept as the uploader named it (NFC), except path separators and what text-rules.ts refuses
+  // (controls, bidi overrides such as "報告\u202Efdp.exe", invisible characters): "_".
+  const filename = [...doc.filename.normalize("NFC").replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029/\\]/gu, "_")].slice(0, 200).join("") || "document";
   return db.transaction(async (trx) => {
     const app = await lockRow(trx, applicationMachine, applicationId, op);
     const open = doc.kind === "signed_receipt" ? ["shipped", "handed_over"] : ["received", "returned_to_lra", "forwarded"];

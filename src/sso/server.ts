@@ -37,6 +37,7 @@ import { MESSAGES, PathValidationError } from "../pki/path-validation.ts";
 import { loadPolicies } from "../policies.ts";
 import { createConsoleRouter } from "../web/console/router.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../web/role.ts";
+import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
 import { AccountLinkError, confirmLink, findPerson, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
@@ -134,7 +135,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   const verifier = await CardLoginVerifier.open({ db, ...options.verifier });
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
-  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" })];
+  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" }), refuseUnstorableBody({ respond: true })];
   const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";
   const langOf = (req: Request): Lang => languageOf(req.query, req.get("cookie"));
 
@@ -395,7 +396,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     }
   });
 
-  router.post("/api/links/confirm", express.json({ limit: "8kb" }), async (req, res, next) => {
+  router.post("/api/links/confirm", express.json({ limit: "8kb" }), refuseUnstorableBody({ respond: true }), async (req, res, next) => {
     try {
       const client = await basicClient(req);
       const link = await confirmLink(db, client.clientId, String((req.body as { personId?: unknown })?.personId ?? ""), { actor: `client:${client.clientId}`, role: "sso" });
