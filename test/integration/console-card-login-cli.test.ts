@@ -70,7 +70,7 @@ describe("hpki operators bind-card", { timeout: 240_000 }, () => {
    */
   async function cardSignIn(): Promise<{ status: number; body: any; audit: { action: string; actor: string; details: Record<string, unknown> }[] }> {
     const cfg = loadConfig({ HPKI_HOME: cli.home, HPKI_SESSION_SECRET: "card-unbind-console-secret-0123456789" });
-    const db = await openDatabase(cfg, cli.dbUrl ? { databaseUrl: cli.dbUrl } : { pgliteDir: path.join(cli.home, "db") });
+    const db = await openDatabase(cfg, { databaseUrl: cli.dbUrl });
     const server = await startServer({ cfg, db, roles: ["ra"], port: 0 });
     try {
       const before = Number((await db("audit_log").max({ n: "seq" }).first())?.n ?? 0);
@@ -149,7 +149,7 @@ describe("hpki operators bind-card", { timeout: 240_000 }, () => {
     expect((await cardSignIn()).status).toBe(401); // enabled again, but no card bound
 
     const cfg = loadConfig({ HPKI_HOME: cli.home });
-    const db = await openDatabase(cfg, cli.dbUrl ? { databaseUrl: cli.dbUrl } : { pgliteDir: path.join(cli.home, "db") });
+    const db = await openDatabase(cfg, { databaseUrl: cli.dbUrl });
     try {
       const unbound = await db("audit_log").where({ action: "operator.card_unbound" }).orderBy("seq").select("actor", "role", "details");
       expect(unbound).toHaveLength(2);

@@ -46,7 +46,7 @@ describe("hpki operators", { timeout: 300_000 }, () => {
       expect(out).not.toContain(password);
     }
 
-    const db = await openDatabase(loadConfig({ HPKI_HOME: h.home }), h.dbUrl ? { databaseUrl: h.dbUrl } : { pgliteDir: path.join(h.home, "db") });
+    const db = await openDatabase(loadConfig({ HPKI_HOME: h.home }), { databaseUrl: h.dbUrl });
     try {
       const rows = await db("operators").orderBy("username").select("username", "password_hash");
       for (const r of rows) expect(r.password_hash).toMatch(/^\$argon2id\$v=19\$/);
