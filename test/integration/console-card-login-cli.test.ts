@@ -63,8 +63,8 @@ describe("hpki operators bind-card", { timeout: 240_000 }, () => {
   });
 
   /**
-   * Runs the RA console on the harness database in this process (PGlite admits one process at a
-   * time, so it is closed again before the next `hpki` command touches the database) and signs in
+   * Runs the RA console on the harness database in this process (closed again
+   * afterwards) and signs in
    * with the card: the challenge is signed by `hpki card login` (a child process, card only).
    * Returns the sign-in response and the audit records the attempt wrote.
    */

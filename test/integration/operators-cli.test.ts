@@ -14,7 +14,7 @@ afterAll(async () => {
   await h?.cleanup();
 });
 
-// Each spawn opens PGlite and migrates: headroom on a loaded 2-core machine, as in cli.test.ts.
+// Each spawn opens the database and migrates: headroom on a loaded 2-core machine, as in cli.test.ts.
 describe("hpki operators", { timeout: 300_000 }, () => {
   it("creates an association and operators, shows the secrets once and stores only the argon2id hash", async () => {
     const lra = h.hpki("lra", "add", "--code", "13-001", "--name", "東京都医師会", "--json");
