@@ -59,7 +59,7 @@ export function registerDbCommands(program: Command): void {
           text: [
             `database: managed PostgreSQL ${s.version ?? ""} — ${state[0]}`,
             `データベース: 管理下の PostgreSQL ${s.version ?? ""} — ${state[1]}`,
-            `  data:   ${s.dataDir} (${mib(s.dataBytes)})`,
+            `  data:   ${s.dataDir} (${mib(s.dataBytes)}, OS user ${s.owner || "-"})`,
             `  socket: ${s.socketDir}`,
             `  url:    ${s.url}`,
           ].join("\n"),

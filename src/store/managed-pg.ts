@@ -384,7 +384,8 @@ export function managedClusterStatus(cfg: Pick<Config, "pgDir">): ClusterStatus 
   const running = clusterRunning(paths);
   let owner = "";
   try {
-    owner = String(fs.statSync(paths.pgDir).uid);
+    const uid = String(fs.statSync(paths.pgDir).uid);
+    owner = spawnSync("id", ["-nu", uid], { encoding: "utf8" }).stdout?.trim() || uid;
   } catch {
     // no cluster yet
   }

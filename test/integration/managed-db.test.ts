@@ -75,7 +75,7 @@ afterAll(async () => {
 });
 
 describe("the default database: a PostgreSQL cluster hpki manages under $HPKI_HOME/pg", { timeout: 900_000 }, () => {
-  it("serves many processes: two start at once on a fresh home, the CLI revokes and makes a CRL beside `hpki serve`, --workers 2 serves", async () => {
+  it("serves many processes: two start at once on a fresh home, two servers share it, the CLI revokes and makes a CRL beside them, --workers 2 serves", async () => {
     const home = tempDir("hpki-managed-");
     homes.push(home);
     fs.rmdirSync(home); // fresh: hpki creates it
@@ -104,8 +104,8 @@ describe("the default database: a PostgreSQL cluster hpki manages under $HPKI_HO
     expect(issued.code, issued.err).toBe(0);
     const serial = String(lastJson(issued).serialHex);
 
-    // The server runs; the CLI works beside it from other processes.
-    const server = await serve(home, "--role", "all");
+    // Two servers on one home (the IA and the repository), and the CLI beside them.
+    const [ia, server] = await Promise.all([serve(home, "--role", "ia"), serve(home, "--role", "repo")]);
     try {
       const revoked = await hpki(home, "revoke", "--ca", "demo-sign-ca", "--serial", serial, "--reason", "keyCompromise", "--json");
       expect(revoked.code, revoked.err).toBe(0);
@@ -113,13 +113,17 @@ describe("the default database: a PostgreSQL cluster hpki manages under $HPKI_HO
       const crl = await hpki(home, "crl", "generate", "--ca", "demo-sign-ca", "--out", crlFile, "--json");
       expect(crl.code, crl.err).toBe(0);
       expect(fs.statSync(crlFile).size).toBeGreaterThan(0);
-      // The server sees what the CLI wrote: the CRL it publishes lists the serial.
-      const published = await fetch(`${server.url}/crl/demo-sign-ca.crl`);
-      expect(published.status).toBe(200);
-      const der = Buffer.from(await published.arrayBuffer());
-      expect(der.toString("hex").toUpperCase()).toContain(serial.toUpperCase());
+      // The repository sees what the CLI wrote: the CRL it publishes lists the serial (its cache
+      // is refreshed within seconds: wait for that, not for a fixed time).
+      const listsSerial = async () => {
+        const published = await fetch(`${server.url}/crl/demo-sign-ca.crl`);
+        return published.status === 200 && Buffer.from(await published.arrayBuffer()).toString("hex").toUpperCase().includes(serial.toUpperCase());
+      };
+      const deadline = Date.now() + 120_000;
+      while (!(await listsSerial()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 500));
+      expect(await listsSerial()).toBe(true);
     } finally {
-      await server.stop();
+      await Promise.all([ia.stop(), server.stop()]);
     }
 
     const workers = await serve(home, "--role", "repo", "--workers", "2");
