@@ -69,12 +69,28 @@ export function secureHome(cfg: Pick<Config, "home" | "pgDir">): HomeCheck {
   // Root running the managed cluster as `postgres`: that group may traverse (x) the home, no more.
   const rootWithCluster = process.getuid?.() === 0 && home.gid !== 0 && home.gid === postgresGid();
   tighten(cfg.home, home, rootWithCluster ? 0o010 : 0);
+  // Other hpki processes may be running on this home (SoftHSM lock and temp files come and go):
+  // an entry that vanishes while we look is skipped, not an error.
+  const gone = (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT";
   const walk = (dir: string) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      if (gone(e)) return;
+      throw e;
+    }
+    for (const e of entries) {
       const p = path.join(dir, e.name);
       if (e.isSymbolicLink() || !(e.isFile() || e.isDirectory())) continue; // sockets, links: not data
-      const st = fs.lstatSync(p);
-      tighten(p, st, 0);
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      try {
+        tighten(p, st, 0);
+      } catch (err) {
+        if (!fs.existsSync(p)) continue;
+        throw err;
+      }
       if (e.isDirectory() && p !== cfg.pgDir) walk(p);
     }
   };
