@@ -1,5 +1,5 @@
 /**
- * `hpki demo` (npm run demo): hpki-ca end to end on the embedded defaults (PGlite + SoftHSM)
+ * `hpki demo` (npm run demo): hpki-ca end to end on the defaults (managed PostgreSQL + SoftHSM)
  * under $HPKI_HOME —
  *   1. the key ceremony (demo root + issuing CAs split by purpose), an organisation certificate
  *      from a CSR;
@@ -49,7 +49,7 @@ interface DemoOptions {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("run hpki-ca end to end on the embedded defaults (PGlite + SoftHSM) under $HPKI_HOME and serve the consoles")
+    .description("run hpki-ca end to end on the defaults (managed PostgreSQL + SoftHSM) under $HPKI_HOME and serve the consoles")
     .option("--exit", "exit when done instead of serving; the last line is one JSON object")
     .option("--port <port>", "TCP port of the consoles and repository (the demo CAs' URLs say 8080)", (v) => Number.parseInt(v, 10), 8080)
     .option("--host <host>", "address to listen on", "127.0.0.1")

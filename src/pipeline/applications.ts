@@ -121,7 +121,7 @@ async function refreshLicenceCheck(trx: Knex.Transaction, row: Row): Promise<Row
   return { ...row, licence_check: check };
 }
 
-/** A DATE column as YYYY-MM-DD (pg returns a local-midnight Date, PGlite a string or Date). */
+/** A DATE column as YYYY-MM-DD (pg returns a local-midnight Date, other drivers a string). */
 export function isoDate(v: unknown): string {
   if (v instanceof Date) {
     return `${v.getFullYear()}-${String(v.getMonth() + 1).padStart(2, "0")}-${String(v.getDate()).padStart(2, "0")}`;

@@ -17,8 +17,8 @@ export interface CliResult {
 
 export interface CliHarness {
   home: string;
-  /** Fresh Postgres database URL, or undefined for PGlite under home. */
-  dbUrl: string | undefined;
+  /** Fresh Postgres database URL (the CLI runs with it as DATABASE_URL). */
+  dbUrl: string;
   hpki(...args: string[]): CliResult;
   cleanup(): Promise<void>;
 }
@@ -34,8 +34,7 @@ export async function openCliHarness(prefix: string): Promise<CliHarness> {
       const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
       delete env.PKCS11_MODULE;
       delete env.HPKI_HSM_PIN;
-      if (db.url) env.DATABASE_URL = db.url;
-      else delete env.DATABASE_URL;
+      env.DATABASE_URL = db.url;
       const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env, encoding: "utf8" });
       return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
     },

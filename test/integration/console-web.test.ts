@@ -1,6 +1,6 @@
 /**
- * The console foundation over real HTTP (startServer, port 0) on Postgres (DATABASE_URL) or
- * PGlite: sign-in, sessions, CSRF, roles, headers, errors, i18n.
+ * The console foundation over real HTTP (startServer, port 0) on a fresh PostgreSQL
+ * database: sign-in, sessions, CSRF, roles, headers, errors, i18n.
  */
 import fs from "node:fs";
 import os from "node:os";

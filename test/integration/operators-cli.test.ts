@@ -15,7 +15,7 @@ afterAll(async () => {
   await h?.cleanup();
 });
 
-// Each spawn opens PGlite and migrates: headroom on a loaded 2-core machine, as in cli.test.ts.
+// Each spawn opens the database and migrates: headroom on a loaded 2-core machine, as in cli.test.ts.
 describe("hpki operators", { timeout: 300_000 }, () => {
   it("creates an association and operators, shows the secrets once and stores only the argon2id hash", async () => {
     const lra = h.hpki("lra", "add", "--code", "13-001", "--name", "東京都医師会", "--json");
@@ -47,7 +47,7 @@ describe("hpki operators", { timeout: 300_000 }, () => {
       expect(out).not.toContain(password);
     }
 
-    const db = await openDatabase(loadConfig({ HPKI_HOME: h.home }), h.dbUrl ? { databaseUrl: h.dbUrl } : { pgliteDir: path.join(h.home, "db") });
+    const db = await openDatabase(loadConfig({ HPKI_HOME: h.home }), { databaseUrl: h.dbUrl });
     try {
       const rows = await db("operators").orderBy("username").select("username", "password_hash");
       for (const r of rows) expect(r.password_hash).toMatch(/^\$argon2id\$v=19\$/);
