@@ -306,8 +306,15 @@ function canonicalJson(v: unknown): string {
  */
 export function requestFingerprint(req: IssuanceRequest): Buffer {
   return createHash("sha256")
-    .update(canonicalJson({ profile: req.profile, subject: req.subject, spki: Buffer.from(req.subjectPublicKeyInfo).toString("base64") }))
+    .update(canonicalJson({ profile: req.profile, subject: askedSubject(req.subject), spki: Buffer.from(req.subjectPublicKeyInfo).toString("base64") }))
     .digest();
+}
+
+/** The subject as asked for: without hcRoleEntry, which the hcRole table derives (and may restate). */
+function askedSubject(subject: unknown): unknown {
+  if (!subject || typeof subject !== "object") return subject;
+  const { hcRoleEntry: _derived, ...asked } = subject as Record<string, unknown>;
+  return asked;
 }
 
 /**
@@ -318,7 +325,7 @@ export function requestFingerprint(req: IssuanceRequest): Buffer {
 function assertSameRequest(key: string, prior: PriorRequest, req: IssuanceRequest): void {
   const same = prior.fingerprint
     ? prior.fingerprint.equals(requestFingerprint(req))
-    : prior.profile === req.profile && canonicalJson(prior.subject) === canonicalJson(req.subject);
+    : prior.profile === req.profile && canonicalJson(askedSubject(prior.subject)) === canonicalJson(askedSubject(req.subject));
   if (same && (!req.caName || req.caName === prior.cert.caName)) return;
   throw new ConflictError(
     `request key "${key}" was already used for ${prior.cert.caName} certificate ${prior.cert.serialHex} (profile ${prior.profile}, subscriber ${(prior.subject as { subscriberId?: string } | null)?.subscriberId ?? "?"}) with other input; give a new request key or repeat the first request unchanged`,

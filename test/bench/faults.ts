@@ -8,7 +8,8 @@
  * after-bind, after-keygen, after-sign, after-write (the n-th occurrence varying), each restarted
  * once the dead worker's lease (`lease` seconds) has lapsed; a last worker runs without fault.
  * Then: requests completed exactly once, correctably failed, duplicated, orphaned keys (private
- * keys on a card without their certificate), certificates on no card, cards set aside.
+ * keys on a card without their certificate), certificates on no card, cards set aside, and the
+ * longest time from a worker's death until no request is held under its lease (≤ the lease).
  *
  * Baseline in the same run: as many other requests worked by one worker without faults (the time
  * per request without crashes), against the fault run's time per request including restarts and
@@ -45,16 +46,21 @@ export async function run(args: string[]): Promise<void> {
     const ids = await idsOf(await approvedIssuanceRequests(t, s, requests));
     let injected = 0;
     let notReached = 0;
+    let releaseMax = 0;
+    let diedAt = 0;
     const f0 = performance.now();
     for (let k = 0; k < kills; k++) {
       const fault = `${POINTS[k % POINTS.length]}:${1 + (Math.floor(k / POINTS.length) % 2)}`;
       await waitForLeasesToLapse(t.ctx.db);
+      if (diedAt) releaseMax = Math.max(releaseMax, (performance.now() - diedAt) / 1000);
       const r = await runWorker(site, s.ia.operator, requests, { ...env, HPKI_FAULT: fault });
+      diedAt = performance.now();
       if (r.signal === "SIGKILL") injected++;
       else if (r.code === 0) notReached++; // the work ran out before that step came round
       else throw new Error(`worker with ${fault} failed: ${r.stderr}`);
     }
     await waitForLeasesToLapse(t.ctx.db);
+    if (diedAt) releaseMax = Math.max(releaseMax, (performance.now() - diedAt) / 1000);
     const last = await runWorker(site, s.ia.operator, requests, env);
     const faultSeconds = (performance.now() - f0) / 1000;
     if (last.code !== 0) throw new Error(`last worker failed: ${last.stderr}`);
@@ -73,6 +79,7 @@ export async function run(args: string[]): Promise<void> {
       ["cards set aside for inspection", o.cardsForInspection],
       ["unfinished", o.unfinished],
       ["lease (s)", Number(values.lease)],
+      ["dead worker's requests free again after (s, max)", releaseMax.toFixed(1)],
       ["fault run (s)", faultSeconds.toFixed(1)],
       [`baseline: ${requests} requests, no fault (s)`, baseSeconds.toFixed(1)],
       ["baseline completed exactly once", baseOutcome.issuedExactlyOnce],
@@ -83,7 +90,7 @@ export async function run(args: string[]): Promise<void> {
     process.stdout.write(`${JSON.stringify({
       bench: "faults", requests, killsInjected: injected, completedExactlyOnce: o.issuedExactlyOnce, correctablyFailed: o.correctablyFailed,
       duplicated: o.duplicated, orphanedKeys: o.orphanedKeys, certificatesNotOnCard: o.certificatesNotOnCard,
-      cardsForInspection: o.cardsForInspection, unfinished: o.unfinished, leaseSeconds: Number(values.lease),
+      cardsForInspection: o.cardsForInspection, unfinished: o.unfinished, leaseSeconds: Number(values.lease), releasedAfterKillMaxSeconds: Number(releaseMax.toFixed(2)),
       faultRunSeconds: Number(faultSeconds.toFixed(2)), baselineSeconds: Number(baseSeconds.toFixed(2)),
       baselineCompletedExactlyOnce: baseOutcome.issuedExactlyOnce,
     })}\n`);

@@ -13,7 +13,7 @@ import { personaliseApprovedRequests, readPinMailer } from "../../src/ia/card-pe
 import { pinMailerPath, provisionCards } from "../../src/ia/cards.ts";
 import { decideApplication, submitApplication } from "../../src/pipeline/applications.ts";
 import { LeaseLostError } from "../../src/pipeline/issuance-lease.ts";
-import { claimIssuanceRequests, completeIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
+import { claimIssuanceRequests, completeIssuanceRequest, retryIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
 import { faultOutcome, runWorker, waitForLeasesToLapse, type WorkerSite } from "../helpers/ia-faults.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
 import { applicationInputFor, demoRegisterRows } from "../helpers/pipeline.ts";
@@ -91,6 +91,31 @@ describe.skipIf(!process.env.DATABASE_URL)("IA issuance under faults (real proce
     // Each request claimed once: A's heartbeat kept its leases for the whole batch.
     expect((await db()("issuance_requests").whereIn("id", ids).select("attempts")).map((r) => r.attempts)).toEqual(ids.map(() => 1));
     expect(await faultOutcome(db(), site, ids)).toMatchObject({ requests: 5, issuedExactlyOnce: 5, duplicated: 0, orphanedKeys: 0 });
+  });
+
+  it("removes the key pair it made when no certificate can be issued for it; the retry then issues once", async () => {
+    const [id] = await requestIdsOf(await approvedIssuanceRequests(t, s, 1));
+    // The signature CA is unavailable to a fresh worker: the failure comes after the key pair is made.
+    await db()("certificate_authorities").where({ purpose: "sign" }).update({ purpose: "sign-suspended" });
+    let failedRun;
+    try {
+      failedRun = await runWorker(site, s.ia.operator, 10, LEASE);
+    } finally {
+      await db()("certificate_authorities").where({ purpose: "sign-suspended" }).update({ purpose: "sign" });
+    }
+    expect(failedRun.code, failedRun.stderr).toBe(0);
+    expect(failedRun.result!.failed.map((f) => f.requestId)).toEqual([id]);
+    expect(failedRun.result!.failed[0].error).toMatch(/no issuing CA for profile "sign"/);
+    expect(await db()("issuance_card_keys").where({ request_id: id }).select("profile", "step")).toEqual([{ profile: "sign", step: "removed" }]);
+    expect(await db()("audit_log").where({ action: "card.key_removed" }).whereRaw("details->>'request' = ?", [String(id)]).first()).toBeTruthy();
+    expect((await faultOutcome(db(), site, [id])).orphanedKeys).toBe(0);
+    // Retried (as the IA console's retry does), it resumes on the same card and issues once.
+    const card = (await db()("issuance_requests").where({ id }).first()).card_label;
+    await retryIssuanceRequest(db(), s.ia.operator, id);
+    const retry = await runWorker(site, s.ia.operator, 10, LEASE);
+    expect(retry.result!.issued).toEqual([id]);
+    expect((await db()("issuance_requests").where({ id }).first()).card_label).toBe(card);
+    expect(await faultOutcome(db(), site, [id])).toMatchObject({ issuedExactlyOnce: 1, duplicated: 0, orphanedKeys: 0, certificatesNotOnCard: 0 });
   });
 
   it("refuses a write under a lease another worker has taken", async () => {
