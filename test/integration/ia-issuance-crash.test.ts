@@ -3,14 +3,15 @@
  * IA workers (test/integration/helpers/ia-worker-child.ts) on one SoftHSM home and one Postgres
  * database, killed with SIGKILL by the fault hook at chosen steps of personalisation and restarted;
  * two workers side by side on a batch longer than the lease. Also, in process: a write under a
- * lease that was taken is refused; a planted key puts the card aside for inspection; the
- * application of a failed request can be withdrawn and applied for again.
+ * lease that was taken is refused; a job counts only what it can take; a planted key puts the card
+ * aside for inspection; the application of a failed request can be withdrawn and applied for again.
  */
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { personaliseApprovedRequests, readPinMailer } from "../../src/ia/card-personalisation.ts";
 import { pinMailerPath, provisionCards } from "../../src/ia/cards.ts";
+import { IssuanceJobRunner } from "../../src/ia/issuance-jobs.ts";
 import { decideApplication, submitApplication } from "../../src/pipeline/applications.ts";
 import { LeaseLostError } from "../../src/pipeline/issuance-lease.ts";
 import { claimIssuanceRequests, completeIssuanceRequest, retryIssuanceRequest } from "../../src/pipeline/issuance-requests.ts";
@@ -116,6 +117,22 @@ describe.skipIf(!process.env.DATABASE_URL)("IA issuance under faults (real proce
     expect(retry.result!.issued).toEqual([id]);
     expect((await db()("issuance_requests").where({ id }).first()).card_label).toBe(card);
     expect(await faultOutcome(db(), site, [id])).toMatchObject({ issuedExactlyOnce: 1, duplicated: 0, orphanedKeys: 0, certificatesNotOnCard: 0 });
+  });
+
+  it("a job started while a dead worker's leases run counts only what it can take, and takes them once they lapse", async () => {
+    const ids = await requestIdsOf(await approvedIssuanceRequests(t, s, 2));
+    // A worker claims both under a 1.5-second lease and dies (its heartbeat never runs).
+    expect(await claimIssuanceRequests(db(), s.ia.operator, 5, { leaseMs: 1500 })).toHaveLength(2);
+    const runner = new IssuanceJobRunner(t.ctx, { lease: { leaseMs: 60_000, heartbeatMs: 20_000 } });
+    const early = await runner.start(s.ia.operator, 50);
+    await runner.idle();
+    expect(runner.get(early.id)).toMatchObject({ state: "finished", total: 0, done: 0 });
+    await waitForLeasesToLapse(db());
+    const late = await runner.start(s.ia.operator, 50);
+    expect(late.total).toBe(2);
+    await runner.idle();
+    expect(runner.get(late.id)!.issued.map((c) => c.requestId).sort((a, b) => a - b)).toEqual(ids);
+    expect(runner.get(late.id)).toMatchObject({ done: 2, total: 2, failed: [] });
   });
 
   it("refuses a write under a lease another worker has taken", async () => {
