@@ -15,6 +15,7 @@ import { ConflictError, ForbiddenError, NotFoundError, parseInput, ValidationErr
 import { compareLicence } from "./licence-check.ts";
 import { lookupLicence } from "./licence-register.ts";
 import { applyTransition, assertScope, lockRow, type Row } from "./machine.ts";
+import { withdrawIssuanceRequestOf } from "./issuance-requests.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
 
 /** Largest scanned document accepted, in bytes (a 300 dpi A4 colour JPEG is about 2–3 MB). */
@@ -264,7 +265,9 @@ export async function decideApplication(
       if (decision === "ra_approve") patch.subscriber_id = await subscriberIdFor(trx, row);
     }
     if (decision === "withdraw") patch.lra_batch_id = null;
-    return applyTransition(trx, applicationMachine, decision, applicationId, op, { patch, expectedVersion: opts.expectedVersion, details: reason ? { reason } : {} });
+    const row = await applyTransition(trx, applicationMachine, decision, applicationId, op, { patch, expectedVersion: opts.expectedVersion, details: reason ? { reason } : {} });
+    if (decision === "withdraw") await withdrawIssuanceRequestOf(trx, op, applicationId);
+    return row;
   });
 }
 
