@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { registerAuditCommands } from "./audit.ts";
 import { registerCaCommands } from "./ca.ts";
+import { registerConfigCommands } from "./config.ts";
 import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
@@ -26,6 +27,7 @@ const program = new Command()
   .configureHelp({ sortSubcommands: true });
 
 registerCaCommands(program);
+registerConfigCommands(program);
 registerCardCommands(program);
 registerIssueCommands(program);
 registerRevocationCommands(program);
