@@ -13,10 +13,10 @@ import {
   basicConstraintsValue,
   certificatePoliciesValue,
   crlDistributionPointsValue,
-  directoryNameGeneralNames,
   extension,
   extKeyUsageValue,
   keyUsageValue,
+  subjectAltNameValue,
   subjectKeyIdentifier,
 } from "./extensions.ts";
 import { encodeHcRoleExtension } from "./hcrole.ts";
@@ -178,12 +178,15 @@ function compileExtension(e: ProfileExtension, profile: CertificateProfile, issu
     case "subjectAltName":
       return (v) => {
         const s = (v.subject as { subject: SubscriberSubject }).subject;
-        if (!s.name.kanji) {
-          if (e.kanjiDirectoryName === "required") throw new TbsError(`${profile.name}: subjectAltName needs name.kanji`);
-          return undefined;
+        const kanji = e.kanjiDirectoryName ? s.name.kanji : undefined;
+        const hosts = e.dNSName ? (s.dnsNames ?? []) : [];
+        if (!kanji && e.kanjiDirectoryName === "required") throw new TbsError(`${profile.name}: subjectAltName needs name.kanji`);
+        if (hosts.length === 0 && e.dNSName === "required") {
+          throw new TbsError(`${profile.name}: subjectAltName needs at least one dNSName (dnsNames in the subject, or the CSR's subjectAltName)`);
         }
-        const dn = encodeKanjiDirectoryName({ organizationKanji: s.organization?.kanji, kanjiName: s.name.kanji, serialNumber: s.subscriberId });
-        return extension(OID.subjectAltName, e.critical, directoryNameGeneralNames(dn));
+        if (!kanji && hosts.length === 0) return undefined;
+        const dn = kanji && encodeKanjiDirectoryName({ organizationKanji: s.organization?.kanji, kanjiName: kanji, serialNumber: s.subscriberId });
+        return extension(OID.subjectAltName, e.critical, subjectAltNameValue(dn || undefined, hosts));
       };
     case "subjectDirectoryAttributes": {
       const byRole = new Map<string, Buffer>(); // a handful of roles: encode each once

@@ -222,7 +222,8 @@ describe("lint rules catch tampered tbsCertificates", () => {
     const apTbs = compileTbsTemplate(ap, ca.issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(ap, now) });
     expect(codes(apTbs, ap)).toEqual([]);
     const wrongEku = withExtensions((e) => e.map((x) => (x.indexOf(oid(OID.extKeyUsage)) === 2 ? extension(OID.extKeyUsage, false, sequence(oid(OID.idKpServerAuth))) : x)), apTbs);
-    expect(codes(wrongEku, ap)).toEqual(["eku.purposes"]);
+    // serverAuth also needs a SAN dNSName, whatever the profile says.
+    expect(codes(wrongEku, ap)).toEqual(["eku.purposes", "san.server-auth-dns"]);
 
     const caProfile = loadProfile("issuing-ca");
     const caTbs = childrenOf(ca.cert, readSingle(ca.cert))[0];
@@ -284,6 +285,25 @@ describe("lint rules catch tampered tbsCertificates", () => {
 
 
 describe("lint rule coverage", () => {
+  it("san.* for the TLS server certificate (auth-org): dNSName required, valid host names only", () => {
+    const org = loadProfile("auth-org");
+    const orgSubject = { kind: "organization" as const, subscriberId: "ORG0001", name: { latin: "Example EMR" }, organization: { latin: "Example Hospital" }, director: false, dnsNames: ["emr.example.jp"] };
+    const orgTbs = compileTbsTemplate(org, ca.issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: orgSubject }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(org, now) });
+    expect(codes(orgTbs, org)).toEqual([]);
+    const sanOid = oid(OID.subjectAltName);
+    const withSan = (value: Buffer | undefined) =>
+      withExtensions((e) => e.flatMap((x) => (x.indexOf(sanOid) === 2 ? (value ? [extension(OID.subjectAltName, false, value)] : []) : [x])), orgTbs);
+    const dns = (h: string) => tlv(0x82, Buffer.from(h, "latin1"));
+    // No SAN at all: the profile's required extension and the serverAuth rule both fire.
+    expect(codes(withSan(undefined), org)).toEqual(["ext.missing", "san.server-auth-dns"]);
+    // A SAN without a dNSName (an rfc822Name instead).
+    expect(codes(withSan(sequence(tlv(0x81, Buffer.from("it@example.jp")))), org)).toEqual(["san.form", "san.dns-missing", "san.server-auth-dns"]);
+    for (const bad of ["*.example.jp", "localhost", "emr_1.example.jp", "-emr.example.jp", "10.0.0.1", "EMR.example.jp", ""]) {
+      expect(codes(withSan(sequence(dns(bad))), org), bad).toEqual(["san.dns-name"]);
+    }
+    expect(codes(withSan(sequence(dns("emr.example.jp"), dns("api.emr.example.jp"))), org)).toEqual([]);
+  });
+
   it("every violation code the lint can report is exercised in this file", () => {
     const src = ["lint.ts", "lint-name.ts", "lint-extensions.ts"].map((f) => readFileSync(new URL(`../../src/pki/${f}`, import.meta.url), "utf8")).join("\n");
     const test = readFileSync(new URL(import.meta.url), "utf8");
