@@ -8,6 +8,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEMO_REPO_URL, parseEnvironment } from "./config/schema.ts";
+import type { CertificateUrls } from "./pki/tbs.ts";
 
 export { ConfigError } from "./config/schema.ts";
 
@@ -120,4 +121,9 @@ export function loadConfig(env?: NodeJS.ProcessEnv): Config {
 /** The configuration of this process (process.env, parsed on first use and kept). @throws ConfigError. */
 export function processConfig(): Config {
   return (current ??= loadConfig(process.env));
+}
+
+/** Where this deployment's certificate URLs point (`{repoUrl}`), and whether only public hosts may appear. */
+export function certificateUrls(cfg: Pick<Config, "repoUrl" | "mode">): CertificateUrls {
+  return { repoUrl: cfg.repoUrl, publicUrlsOnly: cfg.mode === "production" };
 }

@@ -19,7 +19,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { verifyAuditChain } from "../audit/verify.ts";
-import { loadConfig } from "../config.ts";
+import { certificateUrls, loadConfig } from "../config.ts";
 import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
 import { openIaContext, type IaContext } from "../ia/context.ts";
@@ -28,7 +28,6 @@ import { applicationMachine } from "../pipeline/application.ts";
 import { checkCsrKey, parseCertificationRequest } from "../pki/csr.ts";
 import { toPem } from "../pki/pem.ts";
 import { parseSubscriberSubject, withDnsNames } from "../pki/subject.ts";
-import { POLICIES_DIR } from "../policies.ts";
 import { openDatabase } from "../store/db.ts";
 import { totpCodeAt } from "../web/auth/operators.ts";
 import { ROLE_NAMES } from "../web/role.ts";
@@ -80,8 +79,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const by = { actor: "demo", role: "ia" };
     log("== 1. Key ceremony (policies/ceremony.demo.yaml)");
     const cas = await runCeremony(
-      { db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir },
-      readCeremonyFile(path.join(POLICIES_DIR, "ceremony.demo.yaml")),
+      { db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir, urls: certificateUrls(cfg) },
+      readCeremonyFile(path.join(cfg.policiesDir, "ceremony.demo.yaml")),
       by,
     );
     log(table([["CA", "result", "subject"], ...cas.map((c) => [c.name, c.result, c.subject])]));

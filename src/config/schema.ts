@@ -8,11 +8,10 @@
  * (src/config/table.ts, `npm run docs:config`).
  */
 import { z } from "zod";
-import { certificateUrlProblem } from "../pki/public-url.ts";
+import { DEMO_REPO_URL, certificateUrlProblem } from "../pki/public-url.ts";
 import { flag, int, list, oneOf, text, url, type Area, type Setting } from "./settings.ts";
 
-/** The repository URL of the demo (`hpki demo` serves it on port 8080); refused in production. */
-export const DEMO_REPO_URL = "http://localhost:8080";
+export { DEMO_REPO_URL };
 
 export const AREAS = {
   core: {

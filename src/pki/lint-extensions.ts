@@ -9,6 +9,7 @@ import { DerReadError, bytesEqual, childrenOf, contentOf, decodeOid, latin1Text,
 import { encodeHcRoleExtension } from "./hcrole.ts";
 import { dnsNameProblem } from "./dns-name.ts";
 import { lintName, type Report } from "./lint-name.ts";
+import { certificateUrlProblem } from "./public-url.ts";
 import { OID } from "./oids.ts";
 import { KEY_PURPOSES, KEY_USAGE_BITS, type CertificateProfile, type ProfileExtension, type SubjectAttributeName } from "./profile.ts";
 import { crlDistributionPointUrl, expandTemplate, type IssuerContext } from "./tbs.ts";
@@ -92,6 +93,7 @@ export function lintExtensions(buf: Uint8Array, exts: Tlv | undefined, input: Ex
       (e.name === "subjectAltName" && e.kanjiDirectoryName !== "required" && e.dNSName !== "required") || (e.name === "subjectDirectoryAttributes" && e.hcRole === "optional");
     if (!optional && !seen.includes(e.name)) report(e.name === "subjectDirectoryAttributes" ? "hcrole.missing" : "ext.missing", `required extension ${e.name} is missing`);
   }
+  if (input.issuer.publicUrlsOnly) lintPublicUrls(profile, input.issuer, report);
   if (facts.serverAuth && facts.dnsNames === 0) report("san.server-auth-dns", "a serverAuth certificate needs a subjectAltName dNSName (RFC 6125 §6.4.4; the CN is not used)");
   const expectedOrder = profile.extensions.map((e) => e.name).filter((n) => seen.includes(n));
   if (new Set(seen).size === seen.length && seen.join() !== expectedOrder.join()) report("ext.order", `extensions out of profile order: ${seen.join(", ")}`);
@@ -244,25 +246,48 @@ function checkPolicies(b: Uint8Array, top: Tlv, expected: readonly string[], rep
 const canonicalHcRoles = new Map<string, Buffer>();
 
 /**
+ * Production (issuer.publicUrlsOnly): every URL the certificate carries — CRLDP, CPS qualifiers,
+ * AIA OCSP — must name a public DNS host (url.not-public). The URLs checked are the expected ones;
+ * crldp.url / cp.mismatch / aia.mismatch already refuse any other value in the DER.
+ */
+function lintPublicUrls(profile: CertificateProfile, issuer: IssuerContext, report: Report): void {
+  const e = expected(profile, issuer);
+  const aia = profile.extensions.find((x) => x.name === "authorityInfoAccess");
+  const urls = [e.crlUrl, ...e.cpsUris, aia?.name === "authorityInfoAccess" ? expandTemplate(aia.ocspUrlTemplate, issuer) : undefined];
+  for (const url of urls) {
+    const why = url === undefined ? undefined : certificateUrlProblem(url);
+    if (why) report("url.not-public", `production: ${why.en}`);
+  }
+}
+
+/**
  * Expected CRL URL and policy list for (profile, issuer), derived once per pair: the lint runs per
  * certificate and these depend only on the pair. IssuerContext and profile objects are treated as
  * immutable (as compileTbsTemplate does).
  */
-function expected(profile: CertificateProfile, issuer: IssuerContext): { crlUrl?: string; policies: string[] } {
+function expected(profile: CertificateProfile, issuer: IssuerContext): Expected {
   let byIssuer = expectedCache.get(profile);
   if (!byIssuer) expectedCache.set(profile, (byIssuer = new WeakMap()));
   let e = byIssuer.get(issuer);
   if (!e) {
     const cp = profile.extensions.find((x) => x.name === "certificatePolicies");
+    const policies = cp?.name === "certificatePolicies" ? cp.policies : [];
+    const cps = policies.map((p) => (p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""));
     e = {
       crlUrl: crlDistributionPointUrl(profile, issuer),
-      policies: (cp?.name === "certificatePolicies" ? cp.policies : []).map((p) => `${p.oid} ${p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""}`),
+      policies: policies.map((p, i) => `${p.oid} ${cps[i]}`),
+      cpsUris: cps.filter(Boolean),
     };
     byIssuer.set(issuer, e);
   }
   return e;
 }
-const expectedCache = new WeakMap<CertificateProfile, WeakMap<IssuerContext, { crlUrl?: string; policies: string[] }>>();
+interface Expected {
+  crlUrl?: string;
+  policies: string[];
+  cpsUris: string[];
+}
+const expectedCache = new WeakMap<CertificateProfile, WeakMap<IssuerContext, Expected>>();
 
 /** The hcRole: walk to codeDataFreeText, then demand the canonical encoding of that role. */
 function checkHcRole(b: Uint8Array, top: Tlv, report: Report): void {

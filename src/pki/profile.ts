@@ -68,7 +68,10 @@ const extensionSchema = z.discriminatedUnion("name", [
   z.strictObject({
     name: z.literal("cRLDistributionPoints"),
     critical,
-    /** Used when the issuer context supplies no URL; `{caName}` is replaced by the issuer's name. */
+    /**
+     * Used when the issuer context supplies no URL; `{caName}` is replaced by the issuer's name and
+     * `{repoUrl}` by the deployment's repository URL (HPKI_REPO_URL), as in cpsUri and ocspUrlTemplate.
+     */
     urlTemplate: z.string().min(1).optional(),
   }),
   z.strictObject({ name: z.literal("subjectDirectoryAttributes"), critical, hcRole: presence }),

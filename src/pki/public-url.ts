@@ -5,6 +5,9 @@
  * address (addresses change hands; certificates outlive them), not a single-label name.
  */
 
+/** `{repoUrl}` when the issuer context names none: where `hpki demo` serves its repository. */
+export const DEMO_REPO_URL = "http://localhost:8080";
+
 /** Why `url` may not go into a production certificate, in English and Japanese; undefined = fine. */
 export function certificateUrlProblem(url: string): { en: string; ja: string } | undefined {
   let u: URL;

@@ -304,6 +304,26 @@ describe("lint rule coverage", () => {
     expect(codes(withSan(sequence(dns("emr.example.jp"), dns("api.emr.example.jp"))), org)).toEqual([]);
   });
 
+  it("url.not-public: in production every certificate URL (CRLDP, CPS) must name a public DNS host", () => {
+    // The demo's {repoUrl} (http://localhost:8080) is fine outside production…
+    expect(codes(good)).toEqual([]);
+    // …and refused in production, for the CRL URL and the CPS URI alike.
+    const strict = { ...ca.issuer, publicUrlsOnly: true };
+    const v = lintTbsCertificate(good, sign, strict);
+    expect(v.map((x) => x.code)).toEqual(["url.not-public", "url.not-public"]);
+    expect(v[0].message).toContain("localhost");
+    for (const repoUrl of ["http://127.0.0.1:8080", "http://[::1]", "http://203.0.113.7/repo", "http://repo"]) {
+      const issuer = { ...ca.issuer, repoUrl, publicUrlsOnly: true };
+      const tbs = compileTbsTemplate(sign, issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(sign, now) });
+      expect(codes(tbs, sign, issuer), repoUrl).toContain("url.not-public");
+    }
+    const pub = { ...ca.issuer, repoUrl: "https://repo.hpki.example.jp/", publicUrlsOnly: true };
+    const pubTbs = compileTbsTemplate(sign, pub)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(sign, now) });
+    expect(codes(pubTbs, sign, pub)).toEqual([]);
+    expect(pubTbs.includes(Buffer.from("https://repo.hpki.example.jp/crl/test-ca.crl"))).toBe(true);
+    expect(pubTbs.includes(Buffer.from("https://repo.hpki.example.jp/cps/"))).toBe(true);
+  });
+
   it("every violation code the lint can report is exercised in this file", () => {
     const src = ["lint.ts", "lint-name.ts", "lint-extensions.ts"].map((f) => readFileSync(new URL(`../../src/pki/${f}`, import.meta.url), "utf8")).join("\n");
     const test = readFileSync(new URL(import.meta.url), "utf8");
