@@ -1,6 +1,7 @@
 /** `hpki ca init | list | export`: the key ceremony and the CA hierarchy. */
 import fs from "node:fs";
 import type { Command } from "commander";
+import { certificateUrls } from "../config.ts";
 import { listCas, findCaByName } from "../ia/ca-registry.ts";
 import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
@@ -19,7 +20,7 @@ export function registerCaCommands(program: Command): void {
       withIa(o, async (ctx) => {
         const file = readCeremonyFile(o.ceremony);
         const outcomes = await runCeremony(
-          { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
+          { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir, urls: certificateUrls(ctx.cfg) },
           file,
           cliActor(),
         );

@@ -6,7 +6,7 @@ import { issueOntoCard } from "../ia/cards.ts";
 import { csrKeyPolicy } from "../ia/csr-policy.ts";
 import { parseCertificationRequest, checkCsrKey } from "../pki/csr.ts";
 import { toPem } from "../pki/pem.ts";
-import { parseSubscriberSubject } from "../pki/subject.ts";
+import { parseSubscriberSubject, withDnsNames } from "../pki/subject.ts";
 import { cliActor, withIa } from "./run.ts";
 
 interface IssueOptions {
@@ -28,7 +28,7 @@ export function registerIssueCommands(program: Command): void {
     .description("issue an end-entity certificate: key pair made on a card (--card) or from a PKCS#10 request (--csr)")
     // Not requiredOption: commander would demand them of `hpki issue recover` too (issue 10 §4).
     .option("--profile <name>", "sign | auth-person | auth-org (required)")
-    .option("--subject <file>", 'subject JSON: {"hcRole", "subscriberId", "name": {"latin", "kanji"}, "organization": {…}} (required)')
+    .option("--subject <file>", 'subject JSON: {"hcRole", "subscriberId", "name": {"latin", "kanji"}, "organization": {…}, "dnsNames": [host…] (auth-org)} (required)')
     .option("--card <label>", "card (token) label, e.g. card-0123456789AB")
     .option("--pin <pin>", "card user PIN")
     .option("--pin-file <file>", "read the card user PIN from this file (first line)")
@@ -52,17 +52,20 @@ export function registerIssueCommands(program: Command): void {
         } catch (e) {
           throw new Error(`${o.subject}: not valid JSON (${(e as Error).message})`);
         }
-        const subject = parseSubscriberSubject(json, profile, ctx.policies.hcRoles);
+        let subject = parseSubscriberSubject(json, profile, ctx.policies.hcRoles);
         const by = cliActor();
         let cert;
         if (o.card) {
           const pin = o.pin ?? (o.pinFile ? fs.readFileSync(o.pinFile, "utf8").split(/\r?\n/)[0] : undefined);
           if (!pin) throw new Error("--card needs --pin or --pin-file");
+          subject = withDnsNames(subject, profile, []);
           cert = await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, { cardLabel: o.card, pin, profile: o.profile, subject, caName: o.ca, requestKey: o.requestKey }, by);
         } else {
           const csrBytes = fs.readFileSync(o.csr!);
           const csr = await parseCertificationRequest(csrBytes);
           checkCsrKey(csr, csrKeyPolicy(profile));
+          // Host names for SAN dNSName: the subject file's and the CSR's requested subjectAltName.
+          subject = withDnsNames(subject, profile, csr.dnsNames);
           const requestKey = o.requestKey ?? `csr:${createHash("sha256").update(csrBytes).digest("hex")}:${o.profile}`;
           cert = await ctx.issuance.issue({ profile: o.profile, subject, subjectPublicKeyInfo: csr.subjectPublicKeyInfo, requestKey, caName: o.ca }, by);
         }

@@ -7,6 +7,7 @@ import { loadConfig } from "../config.ts";
 import { describeHomeCheck, secureHome } from "../store/home-permissions.ts";
 import { registerAuditCommands } from "./audit.ts";
 import { registerCaCommands } from "./ca.ts";
+import { registerConfigCommands } from "./config.ts";
 import { registerDbCommands } from "./db.ts";
 import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
@@ -29,6 +30,7 @@ const program = new Command()
   .configureHelp({ sortSubcommands: true });
 
 registerCaCommands(program);
+registerConfigCommands(program);
 registerCardCommands(program);
 registerIssueCommands(program);
 registerRevocationCommands(program);

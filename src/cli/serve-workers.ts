@@ -8,6 +8,7 @@
  * Refused: the IA (its schedulers and workers run once per host by design).
  */
 import cluster from "node:cluster";
+import { processConfig } from "../config.ts";
 import type { RoleName } from "../web/role.ts";
 
 /** Roles that may run in several processes: no background job of their own that must run once. */
@@ -74,7 +75,7 @@ export async function runPrimary(workers: number): Promise<{ url: string; pids: 
 }
 
 /** True in a worker forked by runPrimary. */
-export const isServeWorker = (): boolean => cluster.isWorker && process.env.HPKI_SERVE_WORKER === "1";
+export const isServeWorker = (): boolean => cluster.isWorker && processConfig().serveWorker;
 
 /** In a worker: tells the primary it listens at `url`. */
 export function reportListening(url: string): void {

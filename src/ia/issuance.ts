@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit, type AuditEvent } from "../audit/log.ts";
 import type { CaKeyStore, HsmKeyRef } from "../hsm/ca-keys.ts";
-import { encodeCertificate, compileTbsTemplate, type IssuerContext } from "../pki/tbs.ts";
+import { encodeCertificate, compileTbsTemplate, type CertificateUrls, type IssuerContext } from "../pki/tbs.ts";
 import { assertLintClean } from "../pki/lint.ts";
 import { computeValidity } from "../pki/validity.ts";
 import { newSerialNumber, serialHex } from "../pki/serial.ts";
@@ -78,13 +78,15 @@ export class IssuanceService {
 
   /**
    * `profiles` maps profile name → parsed profile (policies/profiles/*.yaml); `keys` signs with
-   * the CA keys in the HSM. `now` is injectable for tests.
+   * the CA keys in the HSM. `now` is injectable for tests. `urls`: the deployment's repository URL
+   * and production strictness (certificateUrls(cfg)); default the demo's.
    */
   constructor(
     private readonly db: Knex,
     private readonly keys: CaKeyStore,
     private readonly profiles: ReadonlyMap<string, CertificateProfile>,
     private readonly now: () => Date = () => new Date(),
+    private readonly urls: CertificateUrls = {},
   ) {}
 
   /** Issues one certificate; see `issueMany`. */
@@ -242,7 +244,7 @@ export class IssuanceService {
     const { ca, parent } = await resolveIssuingCa(this.db, profileName, caName);
     const key = await this.keys.findKey(ca.key.label);
     if (!key) throw new Error(`CA key "${ca.key.label}" of ${ca.name} is not in the HSM`);
-    const context = issuerContextFor(ca, parent);
+    const context = issuerContextFor(ca, parent, this.urls);
     const prepared = { ca, context, key, template: compileTbsTemplate(profile, context) };
     this.issuers.set(cacheKey, prepared);
     return prepared;

@@ -21,6 +21,7 @@
  * under an AES key on the SSO center's own token (keys.ts, sealer.ts) and opened into memory at
  * start; the role opens that token and never the CA token.
  */
+import type { Config } from "../config.ts";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -51,7 +52,7 @@ import { openSsoSealer } from "./sealer.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions } from "../status/certificate-verifier.ts";
 import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
 
-/** SSO-specific settings (environment: see ssoOptionsFromEnv). */
+/** SSO-specific settings (configuration: see ssoOptionsFromConfig). */
 export interface SsoOptions {
   /** Dedicated HTTPS listener for TLS client authentication. */
   tls?: { port: number; host?: string; key: Buffer; cert: Buffer; publicUrl?: string };
@@ -61,30 +62,24 @@ export interface SsoOptions {
 }
 
 /**
- * Reads SsoOptions from the environment: HPKI_SSO_TLS_PORT + HPKI_SSO_TLS_CERT + HPKI_SSO_TLS_KEY
- * (PEM files), HPKI_SSO_TRUSTED_PROXIES (comma-separated addresses), HPKI_SSO_ANCHORS and
- * HPKI_SSO_CAS (comma-separated certificate files of other HPKI CAs), HPKI_SSO_CRLS (files or
- * URLs), HPKI_SSO_REFRESH_MS (revocation refresh period), HPKI_SSO_MAX_STALENESS_MS,
- * HPKI_SSO_OCSP_URLS (comma-separated OCSP responder URLs for certificates without an AIA OCSP URL),
- * HPKI_SSO_OCSP_FALLBACK ("off" = no OCSP: the revocation index alone).
+ * SsoOptions from the checked configuration (cfg.sso; variables HPKI_SSO_*, see
+ * src/config/schema.ts): the TLS listener (PEM files read here), trusted proxies, other HPKI
+ * anchors/CAs/CRLs, the revocation refresh and staleness periods, OCSP responders and fallback.
  */
-export function ssoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SsoOptions {
-  const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
+export function ssoOptionsFromConfig(sso: Config["sso"]): SsoOptions {
   const opts: SsoOptions = {
-    trustedProxies: list(env.HPKI_SSO_TRUSTED_PROXIES),
+    trustedProxies: sso.trustedProxies,
     verifier: {
-      foreignAnchors: list(env.HPKI_SSO_ANCHORS).map((f) => fs.readFileSync(f)),
-      foreignCas: list(env.HPKI_SSO_CAS).map((f) => fs.readFileSync(f)),
-      foreignCrls: list(env.HPKI_SSO_CRLS),
-      refreshIntervalMs: env.HPKI_SSO_REFRESH_MS ? Number(env.HPKI_SSO_REFRESH_MS) : undefined,
-      maxStalenessMs: env.HPKI_SSO_MAX_STALENESS_MS ? Number(env.HPKI_SSO_MAX_STALENESS_MS) : undefined,
-      ocspResponders: list(env.HPKI_SSO_OCSP_URLS),
-      ocspFallback: !/^(off|0|false|no)$/i.test(env.HPKI_SSO_OCSP_FALLBACK ?? ""),
+      foreignAnchors: sso.anchorFiles.map((f) => fs.readFileSync(f)),
+      foreignCas: sso.caFiles.map((f) => fs.readFileSync(f)),
+      foreignCrls: sso.crls,
+      refreshIntervalMs: sso.refreshMs,
+      maxStalenessMs: sso.maxStalenessMs,
+      ocspResponders: sso.ocspUrls,
+      ocspFallback: sso.ocspFallback,
     },
   };
-  if (env.HPKI_SSO_TLS_PORT && env.HPKI_SSO_TLS_CERT && env.HPKI_SSO_TLS_KEY) {
-    opts.tls = { port: Number(env.HPKI_SSO_TLS_PORT), cert: fs.readFileSync(env.HPKI_SSO_TLS_CERT), key: fs.readFileSync(env.HPKI_SSO_TLS_KEY) };
-  }
+  if (sso.tls) opts.tls = { port: sso.tls.port, cert: fs.readFileSync(sso.tls.certFile), key: fs.readFileSync(sso.tls.keyFile) };
   return opts;
 }
 
@@ -107,7 +102,7 @@ type LoginMethod = "challenge" | "tls" | "proxy-header";
  * @throws when the database, the HSM (HsmError, e.g. "TOKEN_NOT_FOUND" with a Japanese message too)
  *   or the TLS files are unusable.
  */
-export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoOptionsFromEnv()): Promise<SsoServer> {
+export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoOptionsFromConfig(deps.cfg.sso)): Promise<SsoServer> {
   const sealer = await openSsoSealer(deps.cfg, deps.db);
   try {
     await sealPlaintextRows(deps.db, sealer.key);

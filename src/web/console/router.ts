@@ -125,7 +125,7 @@ function staticFiles(dir: string, base: string, cache: boolean): { handler: Requ
 export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions): ConsoleRouter {
   const base = (opts.basePath ?? ROLE_PREFIX[opts.console]).replace(/\/$/, "");
   const viewsDir = opts.viewsDir ?? VIEWS_DIR;
-  const cache = opts.cacheViews ?? process.env.NODE_ENV === "production";
+  const cache = opts.cacheViews ?? deps.cfg.mode === "production";
   const secure = deps.publicUrl.startsWith("https:");
   const secret = opts.sessionSecret ?? consoleSecret(deps.cfg);
   const allowed: OperatorRole[] = [...new Set([...opts.roles, ...EVERY_CONSOLE_ROLES])];
