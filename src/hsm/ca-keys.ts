@@ -59,13 +59,19 @@ export class CaKeyStore {
 
   /**
    * The key pair labelled `label` (its public half gives the SPKI), or null when no private key has
-   * that label. @throws HsmError "KEY_AMBIGUOUS" when several do, "KEY_NOT_FOUND" when the public
+   * that label on the token (a token that vanished is healed by the pool, or reported
+   * "TOKEN_UNAVAILABLE" — never a null that says the key does not exist). @throws HsmError "KEY_AMBIGUOUS" when several do, "KEY_NOT_FOUND" when the public
    * half is missing (the SPKI cannot be built).
    */
   findKey(label: string): Promise<HsmKeyRef | null> {
     return this.pool.run((session) => {
       const found = findKeyPair(session, { label });
-      if (!found) return null;
+      if (!found) {
+        // A vanished token directory shows as "no such key" on the open session: heal, not null.
+        assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
+        this.pool.assertTokenPresent();
+        return null;
+      }
       if (!found.publicKey) throw new HsmError(`public key for "${label}" not found on token`, "KEY_NOT_FOUND");
       const id = objectId(session, found.privateKey);
       return { label, id, algorithm: found.algorithm, spki: publicKeySpki(session, found.publicKey, found.algorithm) };
@@ -119,7 +125,11 @@ export class CaKeyStore {
         }
       }
       const found = findKeyPair(session, { id: key.id, label: key.label });
-      if (!found) assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
+      if (!found) {
+        assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
+        // The token itself gone (directory moved away): the pool re-initialises and retries.
+        this.pool.assertTokenPresent();
+      }
       if (!found) throw new HsmError(`key "${key.label}" (id ${key.id.toString("hex")}) not found on token "${this.pool.tokenLabel}"`, "KEY_NOT_FOUND");
       handle = found.privateKey;
       cache.set(cacheKey, handle);

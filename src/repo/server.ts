@@ -11,11 +11,13 @@
  * costs several times what a pre-signed answer does. CRLs and certificates go through the router.
  *
  * Holds no CA key and never opens the CA token: it opens only the OCSP token, for live
- * responses to requests with a nonce (see ocsp-responder.ts). Writes nothing to the database.
+ * responses to requests with a nonce (see ocsp-responder.ts). Writes to the database only the audit
+ * records of OCSP-token outages (token lost / back, src/audit/hsm-transitions.ts).
  */
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express from "express";
+import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
 import { loadOcspPolicy, openOcspKeys } from "../ocsp/responders.ts";
@@ -52,6 +54,8 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
     ocspKeys.pool.close();
     throw e;
   }
+  // The one write of this role: token lost / back, once per transition (audit trail of outages).
+  auditTokenTransitions(deps.db, ocspKeys.pool.health, "repo", (e) => process.stderr.write(`hpki repo: audit of an HSM token transition: ${(e as Error).message}\n`));
   const publication = new RepositoryPublication(deps.db, policy.repository.crlMaxAgeSeconds);
 
   const router = express.Router();
@@ -83,6 +87,7 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
     role: "repo",
     router,
     preRoute,
+    health: () => ({ hsm: [ocspKeys.pool.health.report()] }),
     async close() {
       await ocsp.stop();
       ocspKeys.pool.close();

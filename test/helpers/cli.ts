@@ -20,6 +20,8 @@ export interface CliHarness {
   /** Fresh Postgres database URL, or undefined for PGlite under home. */
   dbUrl: string | undefined;
   hpki(...args: string[]): CliResult;
+  /** The environment `hpki` runs in (for spawning long-running commands such as `hpki serve`). */
+  env(): NodeJS.ProcessEnv;
   cleanup(): Promise<void>;
 }
 
@@ -27,16 +29,20 @@ export interface CliHarness {
 export async function openCliHarness(prefix: string): Promise<CliHarness> {
   const home = tempDir(prefix);
   const db = await freshDatabaseUrl();
+  const env = (): NodeJS.ProcessEnv => {
+    const e: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
+    delete e.PKCS11_MODULE;
+    delete e.HPKI_HSM_PIN;
+    if (db.url) e.DATABASE_URL = db.url;
+    else delete e.DATABASE_URL;
+    return e;
+  };
   return {
     home,
     dbUrl: db.url,
+    env,
     hpki: (...args) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
-      delete env.PKCS11_MODULE;
-      delete env.HPKI_HSM_PIN;
-      if (db.url) env.DATABASE_URL = db.url;
-      else delete env.DATABASE_URL;
-      const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env, encoding: "utf8" });
+      const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env: env(), encoding: "utf8" });
       return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
     },
     cleanup: async () => {

@@ -87,6 +87,10 @@ export function toHpkiError(err: unknown): HpkiError | null {
     if (e.code === "LIMIT_FILE_SIZE") return new HpkiError("The file is too large.", "ファイルが大きすぎます。", 413, "file_too_large");
     return new ValidationError([{ field: e.field ?? "file", message: `upload refused (${e.code})`, messageJa: "アップロードできませんでした。ファイルの数や形式を確認してください。" }]);
   }
+  // The HSM token is away (src/hsm/pool.ts reconnects): a temporary condition, not a server fault.
+  if (e?.name === "HsmError" && e.code === "TOKEN_UNAVAILABLE") {
+    return new HpkiError((err as Error).message, (err as { messageJa?: string }).messageJa ?? "HSM が一時的に利用できません。しばらくしてからやり直してください。", 503, "hsm_unavailable");
+  }
   if (e?.type === "entity.too.large") return new HpkiError("The request is too large.", "送信内容が大きすぎます。", 413, "too_large");
   const status = e?.status ?? e?.statusCode;
   if (status === 404) return new NotFoundError();
