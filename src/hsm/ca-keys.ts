@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type graphene from "graphene-pk11";
+import { certificateTemplate, readCertificates } from "./cert-object.ts";
 import { HsmError, pkcs11ErrorName } from "./errors.ts";
 import { findKeyPair, generateKeyPairOn, objectId, objectsWithLabel, privateKeyFlags, publicKeySpki, signDigestOn, signOn } from "./keys.ts";
 import { assertLoggedIn } from "./login.ts";
@@ -105,6 +106,21 @@ export class CaKeyStore {
     return this.withPrivateKey(key, (session, handle) => {
       const { sensitive, extractable, alwaysSensitive, neverExtractable } = privateKeyFlags(session, handle);
       return { sensitive, extractable, alwaysSensitive, neverExtractable };
+    });
+  }
+
+  /** The X.509 certificate object stored on the token with `key`'s CKA_ID, or null (PKCS#11 v2.40 §4.6.3). */
+  readCertificate(key: HsmKeyRef): Promise<Buffer | null> {
+    return this.pool.run((session) => readCertificates(session).find((c) => c.id.equals(key.id))?.der ?? null);
+  }
+
+  /**
+   * Stores `der` on the token as a certificate object (CKO_CERTIFICATE / CKC_X_509) with `key`'s
+   * CKA_ID and label, so the certificate travels with its key. @throws HsmError "BAD_CERTIFICATE".
+   */
+  writeCertificate(key: HsmKeyRef, der: Uint8Array): Promise<void> {
+    return this.pool.run((session) => {
+      session.lib.C_CreateObject(session.handle, certificateTemplate(key.id, der, key.label));
     });
   }
 

@@ -6,6 +6,7 @@
  *   GET  /certs/<ca-name>.cer          CA certificate (DER)        application/pkix-cert
  *   POST /ocsp                         OCSPRequest → OCSPResponse  application/ocsp-request / -response
  *   GET  /ocsp/<url-encoded base64 of the DER OCSPRequest>        (RFC 6960 Appendix A.1)
+ *   GET  /audit/checkpoints[/latest|/<id>]  signed audit checkpoints (src/audit/checkpoint-publication.ts)
  *
  * /ocsp is answered on node:http before express (RoleServer.preRoute): express routing alone
  * costs several times what a pre-signed answer does. CRLs and certificates go through the router.
@@ -17,6 +18,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express from "express";
+import { auditCheckpointRouter } from "../audit/checkpoint-publication.ts";
 import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
@@ -60,6 +62,7 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
 
   const router = express.Router();
   router.use(publication.handle);
+  router.use(auditCheckpointRouter(deps.db));
 
   /** POST /ocsp and GET /ocsp/<base64> straight on node:http (RoleServer.preRoute): the hot path. */
   const preRoute = (req: IncomingMessage, res: ServerResponse): boolean => {

@@ -2,6 +2,9 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import type { Knex } from "knex";
+import { loadConfig } from "../../src/config.ts";
+import { openDatabase } from "../../src/store/db.ts";
 import { freshDatabaseUrl } from "./db.ts";
 import { tempDir } from "./openssl.ts";
 
@@ -22,6 +25,8 @@ export interface CliHarness {
   hpki(...args: string[]): CliResult;
   /** The environment `hpki` runs in (for spawning long-running commands such as `hpki serve`). */
   env(): NodeJS.ProcessEnv;
+  /** Runs `body` on the CLI's own database, opened in this process between CLI runs (PGlite serves one process). */
+  withDb(body: (db: Knex) => Promise<void>): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -41,6 +46,14 @@ export async function openCliHarness(prefix: string): Promise<CliHarness> {
     home,
     dbUrl: db.url,
     env,
+    withDb: async (body) => {
+      const handle = await openDatabase(loadConfig({ HPKI_HOME: home, ...(db.url ? { DATABASE_URL: db.url } : {}) }));
+      try {
+        await body(handle);
+      } finally {
+        await handle.destroy();
+      }
+    },
     hpki: (...args) => {
       const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env: env(), encoding: "utf8" });
       return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
