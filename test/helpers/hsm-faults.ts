@@ -24,8 +24,8 @@ export const FAULT_CA = "demo-sign-ca";
 /** A running server with a signed-in IA operator and the probes. */
 export interface FaultServer {
   url: string;
-  /** POST /ia/cas/<FAULT_CA>/crl as JSON: HTTP status and, on failure, the error body. */
-  generateCrl(): Promise<{ status: number; body: any }>;
+  /** POST /ia/cas/<FAULT_CA>/crl as JSON: HTTP status, Retry-After and, on failure, the error body. */
+  generateCrl(): Promise<{ status: number; retryAfter: string | null; body: any }>;
   /** A live (nonce) OCSP request for a random serial: the OCSPResponseStatus (0 successful, 2 internalError, 3 tryLater). */
   liveOcsp(): Promise<number>;
   /** GET /healthz, parsed. */
@@ -70,7 +70,7 @@ export async function startFaultServer(cli: CliHarness): Promise<FaultServer> {
       url,
       async generateCrl() {
         const r = await ia.postJson(`/cas/${FAULT_CA}/crl`, {});
-        return { status: r.status, body: r.status === 200 ? r.json() : safeJson(r.text) };
+        return { status: r.status, retryAfter: r.headers.get("retry-after"), body: r.status === 200 ? r.json() : safeJson(r.text) };
       },
       async liveOcsp() {
         const certId = encodeCertId("sha256", h.issuerNameHash, h.issuerKeyHash, Buffer.concat([Buffer.from([0x11]), randomBytes(15)]));

@@ -41,6 +41,7 @@ describe("HSM token directories moved away and back under hpki serve", { timeout
       const crl = await s.generateCrl();
       expect(crl.status, JSON.stringify(crl.body)).toBe(503);
       expect(crl.body).toMatchObject({ code: "hsm_unavailable" });
+      expect(crl.retryAfter).toBe("1");
       expect(crl.body.error).toContain(`HSM token "${cfg.caTokenLabel}" is unavailable`);
       expect(crl.body.errorJa).toContain("利用できません");
       expect(await s.liveOcsp()).toBe(OCSP_TRY_LATER);

@@ -299,6 +299,8 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
     const e = toHpkiError(err) ?? new HpkiError("Internal error. The problem was logged; please tell the administrator.", "内部エラーが発生しました。記録しましたので管理者に連絡してください。", 500, "internal");
     if (e.status === 500) log.error({ err, method: req.method, path: `${req.baseUrl}${req.path}` }, "console request failed");
     const issues = e instanceof ValidationError ? e.issues : [];
+    // RFC 9110 §10.2.3: the HSM pool retries the token every second.
+    if (e.code === "hsm_unavailable") res.setHeader("Retry-After", "1");
     if (wantsJson(req)) {
       res.status(e.status).json({ error: e.message, errorJa: e.messageJa, code: e.code, issues });
       return;
