@@ -6,6 +6,7 @@ import os from "node:os";
 import { certificateUrls, type Config } from "../config.ts";
 import { CaKeyStore } from "../hsm/ca-keys.ts";
 import { CardStation } from "../hsm/cards.ts";
+import type { TokenHealthReport } from "../hsm/health.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { SessionPool } from "../hsm/pool.ts";
 import { ensureCaToken, ensureSoftHsmConfig } from "../hsm/softhsm.ts";
@@ -29,6 +30,8 @@ export interface IaContext {
    * responder key pairs are generated and responses pre-signed. Never the CA token.
    */
   ocspKeys(): OcspKeys;
+  /** Health of the CA token and (once opened) the OCSP token, as their pools last saw them. */
+  hsmHealth(): TokenHealthReport[];
   close(): Promise<void>;
 }
 
@@ -67,6 +70,7 @@ export async function openIaContext(cfg: Config, opts: OpenIaOptions = {}): Prom
   return {
     cfg, db, module, pool, keys, cards, policies, issuance,
     ocspKeys: () => (ocsp ??= openOcspKeys(module, cfg, opts.poolSize ?? os.availableParallelism() * 2)),
+    hsmHealth: () => [pool.health.report(), ...(ocsp ? [ocsp.pool.health.report()] : [])],
     async close() {
       ocsp?.pool.close();
       pool.close();

@@ -11,6 +11,7 @@
  *     so a change is either in the CRL or stamped after it. The check is one indexed EXISTS per CA.
  *   - when OCSP is configured: renews responder certificates close to expiry (at most hourly) and
  *     runs one pre-signing pass (new certificates, changed statuses, responses near nextUpdate).
+ *   - signs an audit checkpoint when one is due (src/audit/checkpoint.ts).
  *
  * Stated latency: a committed revocation is in the CRL and in the pre-signed OCSP responses after
  * at most one poll interval plus the time to generate and sign them — with the default 15 s, well
@@ -18,6 +19,7 @@
  * its own poll (2 s). Polling needs nothing of the database; LISTEN/NOTIFY would only
  * shorten the wait and is not used.
  */
+import { maybeSignAuditCheckpoint } from "../audit/checkpoint.ts";
 import type { Knex } from "knex";
 import type { CaKeyStore } from "../hsm/ca-keys.ts";
 import type { CrlPolicy } from "../pki/crl-policy.ts";
@@ -40,6 +42,8 @@ export interface CrlSchedulerDeps {
   /** A CRL older than this is regenerated even without changes; default 24 h. */
   regenerateAfterMs?: number;
   now?: () => Date;
+  /** Sign audit checkpoints when due (every 1,000 records, or hourly while records are added); default true. */
+  auditCheckpoints?: boolean;
   /** Called with each error of a tick (the tick goes on with the next CA); default: stderr. */
   onError?: (e: unknown, what: string) => void;
 }
@@ -51,6 +55,8 @@ export interface SchedulerTick {
   ocsp: PresignOutcome | null;
   /** Responder certificates created or renewed in this tick. */
   responders: string[];
+  /** The signed audit checkpoint of this tick, if one was due (src/audit/checkpoint.ts). */
+  auditCheckpoint?: { id: number; seq: number };
 }
 
 const RESPONDER_CHECK_MS = 3_600_000;
@@ -142,6 +148,14 @@ export class CrlScheduler {
         out.ocsp = await this.presigner.refresh(by);
       } catch (e) {
         this.report(e, "OCSP pre-signing");
+      }
+    }
+    if (this.deps.auditCheckpoints !== false) {
+      try {
+        const cp = await maybeSignAuditCheckpoint(db, this.deps.keys, by, { now });
+        if (cp) out.auditCheckpoint = { id: cp.id, seq: cp.seq };
+      } catch (e) {
+        this.report(e, "audit checkpoint");
       }
     }
     return out;

@@ -12,13 +12,15 @@
  *
  * Answers: malformedRequest for anything that is not a DER OCSPRequest; unauthorized when a CertID
  * names an issuer we do not answer for (an unknown CA, an unsupported hash, the root, a CA without
- * a responder, or CertIDs of two CAs in one request); internalError when the HSM fails.
+ * a responder, or CertIDs of two CAs in one request); tryLater while the OCSP token is away
+ * (HsmError TOKEN_UNAVAILABLE: the pool is reconnecting), internalError for other HSM failures.
  *
  * Freshness: cached entries are dropped when ocsp_responses.status_changed_at moves (polled every
  * `pollMs`, default 2 s) and are not served within 5 minutes of their nextUpdate.
  */
 import type { Knex } from "knex";
 import type { CaKeyStore } from "../hsm/ca-keys.ts";
+import { HsmError } from "../hsm/errors.ts";
 import { parseOcspRequest, OcspRequestError, type OcspRequest } from "../pki/ocsp-request.ts";
 import { ocspErrorResponse } from "../pki/ocsp-response.ts";
 import type { OcspPolicy } from "../pki/ocsp-policy.ts";
@@ -58,6 +60,7 @@ export interface OcspResponderOptions {
 const MALFORMED = ocspErrorResponse("malformedRequest");
 const UNAUTHORIZED = ocspErrorResponse("unauthorized");
 const INTERNAL_ERROR = ocspErrorResponse("internalError");
+const TRY_LATER = ocspErrorResponse("tryLater");
 /** Not served from the cache this close to nextUpdate: read again from the database. */
 const NEXT_UPDATE_MARGIN_MS = 5 * 60_000;
 /** Re-read changes this far behind the watermark: transactions commit out of stamp order. */
@@ -173,6 +176,8 @@ export class OcspResponderService {
       return { body: await this.live(issuer!, responder, req), path: "live" };
     } catch (e) {
       process.stderr.write(`hpki repo: OCSP: ${(e as Error).message}\n`);
+      // The OCSP token is away for now (the pool is getting it back): RFC 6960 §2.3 tryLater.
+      if (e instanceof HsmError && e.code === "TOKEN_UNAVAILABLE") return { body: TRY_LATER, path: "error" };
       return { body: INTERNAL_ERROR, path: "error" };
     }
   }

@@ -32,6 +32,7 @@ import { doubleCsrf } from "csrf-csrf";
 import express, { type Request, type Response } from "express";
 import type { Knex } from "knex";
 import type Provider from "oidc-provider";
+import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { appendAudit } from "../audit/log.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
 import { MESSAGES, PathValidationError } from "../pki/path-validation.ts";
@@ -107,8 +108,10 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
   try {
     await sealPlaintextRows(deps.db, sealer.key);
     const server = await buildSsoServer(deps, options, sealer.key);
+    auditTokenTransitions(deps.db, sealer.health, "sso", (e) => process.stderr.write(`hpki sso: audit of an HSM token transition: ${(e as Error).message}\n`));
     return {
       ...server,
+      health: () => ({ hsm: [sealer.health.report()] }),
       async close() {
         try {
           await server.close();

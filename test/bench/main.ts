@@ -10,6 +10,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   sso: () => import("./sso.ts"),
   ocsp: () => import("./ocsp.ts"),
   faults: () => import("./faults.ts"),
+  "faults-hsm": () => import("./faults-hsm.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);

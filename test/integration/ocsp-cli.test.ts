@@ -34,10 +34,7 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
     expect(g.code, g.err).toBe(0);
 
     // The repository in its own process.
-    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: cli.home };
-    delete env.PKCS11_MODULE;
-    delete env.HPKI_HSM_PIN;
-    env.DATABASE_URL = cli.dbUrl;
+    const env = cli.env();
     const serve = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "repo", "--port", "0", "--json"], { cwd: repo, env });
     try {
       const url = await new Promise<string>((resolve, reject) => {

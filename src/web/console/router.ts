@@ -90,6 +90,10 @@ export function toHpkiError(err: unknown): HpkiError | null {
     if (e.code === "LIMIT_FILE_SIZE") return new HpkiError("The file is too large.", "ファイルが大きすぎます。", 413, "file_too_large");
     return new ValidationError([{ field: e.field ?? "file", message: `upload refused (${e.code})`, messageJa: "アップロードできませんでした。ファイルの数や形式を確認してください。" }]);
   }
+  // The HSM token is away (src/hsm/pool.ts reconnects): a temporary condition, not a server fault.
+  if (e?.name === "HsmError" && e.code === "TOKEN_UNAVAILABLE") {
+    return new HpkiError((err as Error).message, (err as { messageJa?: string }).messageJa ?? "HSM が一時的に利用できません。しばらくしてからやり直してください。", 503, "hsm_unavailable");
+  }
   if (e?.type === "entity.too.large") return new HpkiError("The request is too large.", "送信内容が大きすぎます。", 413, "too_large");
   const status = e?.status ?? e?.statusCode;
   if (status === 404) return new NotFoundError();
@@ -304,6 +308,8 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
     const e = toHpkiError(err) ?? new HpkiError("Internal error. The problem was logged; please tell the administrator.", "内部エラーが発生しました。記録しましたので管理者に連絡してください。", 500, "internal");
     if (e.status === 500) log.error({ err, method: req.method, path: `${req.baseUrl}${req.path}` }, "console request failed");
     const issues = e instanceof ValidationError ? e.issues : [];
+    // RFC 9110 §10.2.3: the HSM pool retries the token every second.
+    if (e.code === "hsm_unavailable") res.setHeader("Retry-After", "1");
     if (wantsJson(req)) {
       res.status(e.status).json({ error: e.message, errorJa: e.messageJa, code: e.code, issues });
       return;
