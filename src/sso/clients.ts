@@ -24,6 +24,8 @@ export interface SsoClient {
   /** hcRole strings (NFC) allowed to log in; empty = any role. */
   allowedHcRoles: string[];
   accountMapping: AccountMapping;
+  /** OIDC Back-Channel Logout 1.0 endpoint of the service, or null. */
+  backchannelLogoutUri: string | null;
   secretSha256: Buffer;
   disabled: boolean;
 }
@@ -44,6 +46,8 @@ export const NewClientSchema = z.strictObject({
   postLogoutRedirectUris: z.array(httpUrl).default([]),
   allowedHcRoles: z.array(z.string().min(1)).default([]),
   accountMapping: z.enum(["linked", "pairwise"]).default("linked"),
+  /** Where logout tokens are posted (OIDC Back-Channel Logout 1.0 §2.2); absent = no notices. */
+  backchannelLogoutUri: httpUrl.nullish(),
 });
 export type NewClient = z.input<typeof NewClientSchema>;
 
@@ -90,11 +94,12 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       allowed_hc_roles: JSON.stringify(roles),
       account_mapping: c.accountMapping,
+      backchannel_logout_uri: c.backchannelLogoutUri ?? null,
       created_by: by.actor,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
-      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping },
+      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null },
     }]);
   });
   return { client: (await findClient(db, c.clientId))!, secret };
@@ -112,21 +117,25 @@ async function lockClient(trx: Knex.Transaction, clientId: string): Promise<SsoC
 }
 
 /**
- * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping) in one
- * transaction with its audit record ("sso.client-updated", the changed fields before and after).
+ * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping, and the
+ * back-channel logout URI when given: a form without the field keeps it) in one transaction with
+ * its audit record ("sso.client-updated", the changed fields before and after).
  * Takes effect at the client's next request: the provider reads clients from the database.
  * @throws ValidationError (field issues) or SsoClientError UNKNOWN_CLIENT.
  */
 export async function updateClient(db: Knex, clientId: string, input: ClientSettings, by: { actor: string; role: string }): Promise<SsoClient> {
   const c = parseInput(ClientSettingsSchema, input);
-  const after = { name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping };
   await db.transaction(async (trx) => {
     const before = await lockClient(trx, clientId);
+    const after = {
+      name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping,
+      backchannelLogoutUri: c.backchannelLogoutUri ?? before.backchannelLogoutUri,
+    };
     const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     if (changed.length === 0) return;
     await trx("sso_clients").where({ client_id: clientId }).update({
       name: after.name, redirect_uris: JSON.stringify(after.redirectUris), post_logout_redirect_uris: JSON.stringify(after.postLogoutRedirectUris),
-      allowed_hc_roles: JSON.stringify(after.allowedHcRoles), account_mapping: after.accountMapping,
+      allowed_hc_roles: JSON.stringify(after.allowedHcRoles), account_mapping: after.accountMapping, backchannel_logout_uri: after.backchannelLogoutUri,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-updated", objectType: "sso-client", objectId: clientId,
@@ -184,7 +193,7 @@ export const PORTAL_CLIENT_ID = "hpki-portal";
 export function portalClient(issuer: string): SsoClient {
   return {
     clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
-    allowedHcRoles: [], accountMapping: "pairwise", secretSha256: Buffer.alloc(0), disabled: false,
+    allowedHcRoles: [], accountMapping: "pairwise", backchannelLogoutUri: null, secretSha256: Buffer.alloc(0), disabled: false,
   };
 }
 
@@ -208,6 +217,7 @@ function clientFromRow(r: Record<string, any>): SsoClient {
     postLogoutRedirectUris: json(r.post_logout_redirect_uris),
     allowedHcRoles: json(r.allowed_hc_roles),
     accountMapping: r.account_mapping,
+    backchannelLogoutUri: r.backchannel_logout_uri ?? null,
     secretSha256: toBuffer(r.secret_sha256),
     disabled: r.disabled_at != null,
   };

@@ -174,10 +174,14 @@ describe("SSO center: OpenID provider + card login", () => {
     const config = await rpConfig("emr");
     const t = await oidc.refreshTokenGrant(config, refreshToken!);
     expect(t.access_token).toBeTruthy();
+    // Rotated at every use (reuse detection: sso-rp.test.ts).
+    expect(t.refresh_token).toBeTruthy();
+    expect(t.refresh_token).not.toBe(refreshToken);
+    refreshToken = t.refresh_token;
     expect(t.claims()?.sub).toBe(firstSub);
   });
 
-  it("the person asks for a link in the portal, the service confirms it, and sub becomes the mapped account id", async () => {
+  it("the person asks for a link in the portal, the service confirms it by the sub it saw; sub stays, service_account_id appears", async () => {
     const portal = await loggedIn.request(`${base}/sso/portal?lang=en`);
     expect(portal.status).toBe(200);
     expect(portal.body).toContain("Services open to you");
@@ -190,21 +194,33 @@ describe("SSO center: OpenID provider + card login", () => {
 
     const basic = (secret: string) => ({ authorization: `Basic ${Buffer.from(`emr:${secret}`).toString("base64")}` });
     expect((await fetch(`${base}/sso/api/links/pending`, { headers: basic("wrong") })).status).toBe(401);
-    const pending = (await (await fetch(`${base}/sso/api/links/pending`, { headers: basic(rp.emr.secret) })).json()) as { personId: string; accountId: string; nameKanji: string }[];
+    const pending = (await (await fetch(`${base}/sso/api/links/pending`, { headers: basic(rp.emr.secret) })).json()) as { sub: string; accountId: string; nameKanji: string }[];
     expect(pending).toHaveLength(1);
-    expect(pending[0]).toMatchObject({ accountId: "AAA", nameKanji: "山田　太郎" });
-    const confirmed = await fetch(`${base}/sso/api/links/confirm`, { method: "POST", headers: { ...basic(rp.emr.secret), "content-type": "application/json" }, body: JSON.stringify({ personId: pending[0].personId }) });
+    // The service is told the sub it saw at the login, never our internal person id.
+    expect(pending[0]).toMatchObject({ sub: firstSub, accountId: "AAA", nameKanji: "山田　太郎" });
+    expect(pending[0]).not.toHaveProperty("personId");
+    const confirm = (sub: string) => fetch(`${base}/sso/api/links/confirm`, { method: "POST", headers: { ...basic(rp.emr.secret), "content-type": "application/json" }, body: JSON.stringify({ sub }) });
+    expect((await confirm("not-a-sub-it-saw")).status).toBe(404);
+    const confirmed = await confirm(firstSub);
     expect(confirmed.status).toBe(200);
+    expect(await confirmed.json()).toMatchObject({ sub: firstSub, accountId: "AAA", status: "confirmed" });
 
-    // The session is still there: the next authorization needs no card, and sub is now "AAA".
+    // The session is still there: the next authorization needs no card; sub is unchanged and the
+    // service's account id is a claim of its own (OIDC Core §2: sub is never reassigned).
     const config = await rpConfig("emr");
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const url = oidc.buildAuthorizationUrl(config, { redirect_uri: rp.emr.redirect, scope: "openid hcrole", state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256" });
     const { stoppedAt } = await loggedIn.follow(url.toString(), rp.emr.redirect);
     const tokens = await oidc.authorizationCodeGrant(config, new URL(stoppedAt!), { pkceCodeVerifier: verifier, expectedState: state });
-    expect(tokens.claims()!.sub).toBe("AAA");
+    expect(tokens.claims()!.sub).toBe(firstSub);
+    expect(tokens.claims()!.service_account_id).toBe("AAA");
     expect(tokens.claims()!.hcRole).toBe("Medical Doctor");
+    // The refresh token from before the link still works (rotated) and keeps the sub.
+    const refreshed = await oidc.refreshTokenGrant(config, refreshToken!);
+    refreshToken = refreshed.refresh_token;
+    expect(refreshed.claims()!.sub).toBe(firstSub);
+    expect(refreshed.claims()!.service_account_id).toBe("AAA");
     expect(await auditCount("sso.link-confirmed")).toBe(1);
   });
 
@@ -248,6 +264,15 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(r.status).toBe(403);
     expect(r.json).toMatchObject({ error: "hcrole-not-allowed", messageJa: "この資格ではこのサービスにログインできません。" });
     expect(await auditCount("sso.login-refused", "hcrole-not-allowed")).toBe(1);
+    // "Return to the service": the RP gets access_denied with its state and a Japanese description.
+    const back = await s.browser.request((r.json as { returnUrl: string }).returnUrl, { body: new URLSearchParams({ reason: "hcrole-not-allowed" }) });
+    expect(back.status).toBe(303);
+    const { stoppedAt } = await s.browser.follow(new URL(back.location!, base).toString(), rp.emr.redirect);
+    const cb = new URL(stoppedAt!);
+    expect(cb.searchParams.get("error")).toBe("access_denied");
+    expect(cb.searchParams.get("state")).toBe(s.state);
+    expect(cb.searchParams.get("error_description")).toBe("この資格ではこのサービスにログインできません。");
+    await expect(oidc.authorizationCodeGrant(s.config, cb, { pkceCodeVerifier: s.verifier, expectedState: s.state })).rejects.toMatchObject({ error: "access_denied" });
     // The same pharmacist may log in where any role is allowed.
     const any = await startLogin("portal-any");
     const ok = await cardLogin(any, cards.pharmacist);
