@@ -10,6 +10,8 @@ command -v pkcs11-tool >/dev/null 2>&1 || missing+=(opensc)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 # Japanese font for the receipt (受領書) and packing-list PDFs.
 [ -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || missing+=(fonts-ipaexfont-gothic)
+# Tests: the SSO center's Python relying party (Authlib, as a clinical system's developer uses it).
+/usr/bin/python3 -c "import authlib, requests" >/dev/null 2>&1 || missing+=(python3-authlib python3-requests)
 if ((${#missing[@]})); then
   echo "setup: installing from Debian: ${missing[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
