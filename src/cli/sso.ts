@@ -40,16 +40,17 @@ export function registerSsoCommands(program: Command): void {
     .requiredOption("--redirect-uri <uri>", "redirect URI (repeatable)", collect)
     .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI (repeatable)", collect)
     .option("--allowed-hcrole <role>", 'hcRole allowed to log in, e.g. "Medical Doctor" (repeatable; none = any role)', collect)
-    .option("--account-mapping <mode>", "linked (sub = the account id the service confirmed) | pairwise", "linked")
+    .option("--account-mapping <mode>", "linked (a confirmed link adds the claim service_account_id; sub never changes) | pairwise", "linked")
+    .option("--backchannel-logout-uri <uri>", "where logout tokens are posted (OIDC Back-Channel Logout 1.0)")
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; json?: boolean }) =>
+    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
           const { client, secret } = await registerClient(db, {
             clientId: o.id, name: o.name ?? o.id, redirectUris: o.redirectUri, postLogoutRedirectUris: o.postLogoutRedirectUri ?? [],
-            allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise",
+            allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise", backchannelLogoutUri: o.backchannelLogoutUri,
           }, { ...cliActor(), role: "sso" });
-          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping };
+          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping, backchannelLogoutUri: client.backchannelLogoutUri };
           const text = [
             table([["client", "redirect URIs", "allowed hcRoles", "mapping"], [client.clientId, client.redirectUris.join(" "), client.allowedHcRoles.join(", ") || "(any)", client.accountMapping]]),
             `client secret (shown once / 一度だけ表示されます): ${secret}`,

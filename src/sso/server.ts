@@ -531,7 +531,21 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   });
   router.use("/admin", admin);
 
-  router.use(provider.callback() as unknown as express.RequestHandler);
+  // Behind a TLS-terminating proxy (issue 14 §6): oidc-provider builds every endpoint URL, redirect
+  // and cookie from the request's origin, so each request is presented to it on the public origin
+  // of the issuer (--public-url), whatever Host or X-Forwarded-* the client sent: the origin is
+  // configuration, never taken from a header. X-Forwarded-For (the client address oidc-provider
+  // logs) is kept only from an allowlisted proxy address (HPKI_SSO_TRUSTED_PROXIES).
+  const publicOrigin = new URL(issuer);
+  provider.proxy = true;
+  const callback = provider.callback() as unknown as express.RequestHandler;
+  router.use((req, res, next) => {
+    for (const h of ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded"]) delete req.headers[h];
+    if (!(options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) delete req.headers["x-forwarded-for"];
+    req.headers["x-forwarded-host"] = publicOrigin.host;
+    req.headers["x-forwarded-proto"] = publicOrigin.protocol.slice(0, -1);
+    callback(req, res, next);
+  });
 
   if (options.tls) {
     const tlsApp = express();

@@ -387,3 +387,33 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(accepted.json.redirectTo).toMatch(/\/sso\/auth\//);
   });
 });
+
+describe("SSO center behind a TLS-terminating proxy (--public-url)", () => {
+  it("discovery lists only https endpoints on the public origin whatever Host/X-Forwarded-* say, and openid-client accepts it", async () => {
+    const publicUrl = "https://sso.example.test";
+    const app = express();
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const local = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const proxied = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl }, { verifier: { refreshIntervalMs: 0 } });
+    app.use("/sso", proxied.router);
+    try {
+      // What the proxy forwards: plain HTTP, the internal Host, and headers a client may forge.
+      const meta = (await (await fetch(`${local}/sso/.well-known/openid-configuration`, {
+        headers: { host: "evil.test", "x-forwarded-host": "evil.test", "x-forwarded-proto": "http" },
+      })).json()) as Record<string, unknown>;
+      expect(meta.issuer).toBe(`${publicUrl}/sso`);
+      const urls = Object.entries(meta).filter(([k, v]) => typeof v === "string" && (k.endsWith("_endpoint") || k === "jwks_uri"));
+      expect(urls.length).toBeGreaterThanOrEqual(7);
+      for (const [k, v] of urls) expect(v, k).toMatch(/^https:\/\/sso\.example\.test\/sso\//);
+      // openid-client (no insecure-request allowance) discovers the https issuer through the proxy.
+      const viaProxy: oidc.CustomFetch = (url, options) => fetch(url.replace(publicUrl, local), options as RequestInit);
+      const config = await oidc.discovery(new URL(`${publicUrl}/sso`), rp.emr.id, rp.emr.secret, undefined, { [oidc.customFetch]: viaProxy });
+      expect(config.serverMetadata().token_endpoint).toBe(`${publicUrl}/sso/token`);
+    } finally {
+      await proxied.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
