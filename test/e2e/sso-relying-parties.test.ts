@@ -174,6 +174,7 @@ describe.skipIf(!hasPostgres)("SSO center with two independent relying parties (
     expect(meta.claims_supported).toEqual(expect.arrayContaining(["acr", "amr", "auth_time", "service_account_id"]));
   });
 
+
   let doctorSub: string;
   it("openid-client: code + PKCE with the card, acr/amr/auth_time, userinfo, refresh rotation with reuse detection, introspection and revocation", async () => {
     const s = await startLogin(issuer, emr);
@@ -203,7 +204,7 @@ describe.skipIf(!hasPostgres)("SSO center with two independent relying parties (
     // Token values are not in the database (only their SHA-256).
     const dump = JSON.stringify(await ia.ctx.db("sso_oidc_payloads").select());
     for (const v of [tokens.access_token, tokens.refresh_token!, r1.access_token, r1.refresh_token!]) expect(dump).not.toContain(v);
-  });
+  }, 180_000);
 
   it("the service links the account by the sub it saw: sub unchanged, service_account_id appears; RP-initiated logout notifies the RP", async () => {
     const browser = new TestBrowser();
@@ -229,7 +230,7 @@ describe.skipIf(!hasPostgres)("SSO center with two independent relying parties (
     const { payload } = await jwtVerify(got.token, jwks, { issuer, audience: emr.id });
     expect(payload).toMatchObject({ sub: doctorSub, sid: after.claims()!.sid, events: { "http://schemas.openid.net/event/backchannel-logout": {} } });
     expect(payload.nonce).toBeUndefined();
-  });
+  }, 180_000);
 
   it("Authlib (Python): code + PKCE, ID token checked, userinfo, refresh, logout", async () => {
     const browser = new TestBrowser();
@@ -258,7 +259,7 @@ describe.skipIf(!hasPostgres)("SSO center with two independent relying parties (
     expect(back.searchParams.get("error")).toBe("login_required");
     // offline_access was granted: that refresh token outlives the session (OIDC Core §11; README).
     expect((await pyRp("refresh", { refresh_token: r.refresh_token })).ok).toBe(true);
-  });
+  }, 180_000);
 
   it("a certificate put on hold mid-session: refresh (both RPs) and prompt=none fail within the bound; both RPs get a valid back-channel logout token", async () => {
     const browser = new TestBrowser();
@@ -313,5 +314,5 @@ describe.skipIf(!hasPostgres)("SSO center with two independent relying parties (
     const ended = await ia.ctx.db("audit_log").where({ action: "sso.sessions-ended" }).first("details", "at");
     console.log(`revocation → sessions ended (audit): ${new Date(ended.at).getTime() - revokedAt} ms`);
     expect(typeof ended.details === "string" ? JSON.parse(ended.details) : ended.details).toMatchObject({ reason: "revoked", clients: expect.arrayContaining([emr.id, py.id]) });
-  });
+  }, 180_000);
 });

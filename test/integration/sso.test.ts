@@ -345,6 +345,31 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(await auditCount("sso.login-refused", "untrusted-issuer")).toBe(1);
   });
 
+  it("acr_values asking for card + PIN: the TLS login is not offered and is refused (acr-not-met); the card login gives that acr", async () => {
+    const plain = await startLogin("emr");
+    const config = await rpConfig("emr");
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: rp.emr.redirect, scope: "openid", state, acr_values: "urn:hpki-ca:acr:card-pin",
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    });
+    const browser = new TestBrowser();
+    const { stoppedAt } = await browser.follow(url.toString(), `${base}/sso/interaction/`);
+    const page = (await browser.request(stoppedAt!, { json: true })).json as { uid: string; challenge: string; submit: string; tlsLogin?: string };
+    expect(page.tlsLogin).toBeUndefined();
+    const tls = plain.tlsLogin.replace(/interaction\/[^/]+\/tls$/, `interaction/${page.uid}/tls`);
+    const refused = await browser.tlsGet(tls, { key: tlsFiles.clientKey, cert: tlsFiles.clientCert, ca: tlsFiles.serverCert });
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: "acr-not-met" });
+    const signed = await signLoginChallenge(ia.ctx.cards, cards.doctor.label, cards.doctor.pin, page.challenge);
+    const ok = await browser.request(page.submit, { body: signed, json: true });
+    expect(ok.status, ok.body).toBe(200);
+    const back = await browser.follow((ok.json as { redirectTo: string }).redirectTo, rp.emr.redirect);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(back.stoppedAt!), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.claims()!.acr).toBe("urn:hpki-ca:acr:card-pin");
+  });
+
   it("TLS client authentication with an auth certificate from our CA succeeds; after revocation and an index refresh it is refused", async () => {
     const s = await startLogin("emr");
     expect(s.tlsLogin).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/sso\/interaction\/.+\/tls$/);
@@ -412,6 +437,41 @@ describe("SSO center behind a TLS-terminating proxy (--public-url)", () => {
       expect(config.serverMetadata().token_endpoint).toBe(`${publicUrl}/sso/token`);
     } finally {
       await proxied.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe("SSO session idle timeout", () => {
+  it("a session unused for longer than the idle timeout is gone: prompt=none comes back with login_required", async () => {
+    const app = express();
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const short = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl: url }, { verifier: { refreshIntervalMs: 0 }, session: { idleTimeoutS: 4 } });
+    app.use("/sso", short.router);
+    try {
+      const s = await startLoginAt(short.issuer, rp.emr);
+      const r = await cardLoginWith(ia.ctx.cards, s, cards.doctor);
+      await finishLogin(s, rp.emr, (r.json as { redirectTo: string }).redirectTo);
+      const silent = async () => {
+        const state = oidc.randomState();
+        const u = oidc.buildAuthorizationUrl(s.config, {
+          redirect_uri: rp.emr.redirect, scope: "openid", state, prompt: "none",
+          code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+        });
+        return new URL((await s.browser.follow(u.toString(), rp.emr.redirect)).stoppedAt!);
+      };
+      const before = await silent();
+      // Within the idle timeout the session answers silently (each use extends it)…
+      expect(before.searchParams.get("error")).toBeNull();
+      expect(before.searchParams.get("code")).toBeTruthy();
+      // …and once unused for longer, it is gone.
+      await new Promise((r) => setTimeout(r, 5000));
+      expect((await silent()).searchParams.get("error")).toBe("login_required");
+    } finally {
+      await short.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     }
