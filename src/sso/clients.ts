@@ -118,7 +118,7 @@ async function lockClient(trx: Knex.Transaction, clientId: string): Promise<SsoC
 
 /**
  * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping, and the
- * back-channel logout URI when given: a form without the field keeps it) in one transaction with
+ * back-channel logout URI when given — null removes it, absent keeps it) in one transaction with
  * its audit record ("sso.client-updated", the changed fields before and after).
  * Takes effect at the client's next request: the provider reads clients from the database.
  * @throws ValidationError (field issues) or SsoClientError UNKNOWN_CLIENT.
@@ -129,7 +129,7 @@ export async function updateClient(db: Knex, clientId: string, input: ClientSett
     const before = await lockClient(trx, clientId);
     const after = {
       name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping,
-      backchannelLogoutUri: c.backchannelLogoutUri ?? before.backchannelLogoutUri,
+      backchannelLogoutUri: c.backchannelLogoutUri === undefined ? before.backchannelLogoutUri : c.backchannelLogoutUri,
     };
     const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     if (changed.length === 0) return;

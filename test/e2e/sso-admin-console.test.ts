@@ -71,7 +71,7 @@ describe("SSO administration console", () => {
     expect(form.text).toContain('value="Medical Doctor"');
     const r = await admin.post("/clients", {
       accept: "html",
-      form: { clientId: "emr", name: "地域医療連携EMR", redirectUris: `${emr.redirect}\r\nhttp://rp-emr.test/cb2`, allowedHcRoles: "Medical Doctor", accountMapping: "linked" },
+      form: { clientId: "emr", name: "地域医療連携EMR", redirectUris: `${emr.redirect}\r\nhttp://rp-emr.test/cb2`, allowedHcRoles: "Medical Doctor", accountMapping: "linked", backchannelLogoutUri: "http://rp-emr.test/bcl" },
     });
     expect(r.status, r.text.slice(0, 800)).toBe(201);
     expect(r.headers.get("cache-control")).toBe("no-store");
@@ -80,6 +80,7 @@ describe("SSO administration console", () => {
     const row = await ia.ctx.db("sso_clients").where({ client_id: "emr" }).first();
     expect(Buffer.from(row.secret_sha256).equals(createHash("sha256").update(emr.secret).digest())).toBe(true);
     expect(row.name).toBe("地域医療連携EMR");
+    expect(row.backchannel_logout_uri).toBe("http://rp-emr.test/bcl");
     const a = await lastAudit("sso.client-registered");
     expect(a.actor).toBe(adminOp.username);
     expect(a.details.allowedHcRoles).toEqual(["Medical Doctor"]);
