@@ -186,6 +186,22 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   let tlsServer: https.Server | undefined;
   let tlsUrl: string | undefined;
 
+  // Behind a TLS-terminating proxy (issue 14 §6): oidc-provider builds every endpoint URL, redirect
+  // and cookie from the request's origin, so every request (ours use the provider's context too)
+  // is presented on the public origin of the issuer (--public-url), whatever Host or X-Forwarded-*
+  // the client sent: the origin is configuration, never taken from a header. X-Forwarded-For (the
+  // client address oidc-provider logs) is kept only from an allowlisted proxy address
+  // (HPKI_SSO_TRUSTED_PROXIES). Express itself keeps "trust proxy" off.
+  const publicOrigin = new URL(issuer);
+  provider.proxy = true;
+  router.use((req, _res, next) => {
+    for (const h of ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded"]) delete req.headers[h];
+    if (!(options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) delete req.headers["x-forwarded-for"];
+    req.headers["x-forwarded-host"] = publicOrigin.host;
+    req.headers["x-forwarded-proto"] = publicOrigin.protocol.slice(0, -1);
+    next();
+  });
+
   router.use((req, res, next) => {
     if (req.query.lang === "en" || req.query.lang === "ja") res.append("Set-Cookie", `hpki_lang=${req.query.lang}; Path=/; SameSite=Lax; HttpOnly`);
     next();
@@ -531,21 +547,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   });
   router.use("/admin", admin);
 
-  // Behind a TLS-terminating proxy (issue 14 §6): oidc-provider builds every endpoint URL, redirect
-  // and cookie from the request's origin, so each request is presented to it on the public origin
-  // of the issuer (--public-url), whatever Host or X-Forwarded-* the client sent: the origin is
-  // configuration, never taken from a header. X-Forwarded-For (the client address oidc-provider
-  // logs) is kept only from an allowlisted proxy address (HPKI_SSO_TRUSTED_PROXIES).
-  const publicOrigin = new URL(issuer);
-  provider.proxy = true;
-  const callback = provider.callback() as unknown as express.RequestHandler;
-  router.use((req, res, next) => {
-    for (const h of ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded"]) delete req.headers[h];
-    if (!(options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) delete req.headers["x-forwarded-for"];
-    req.headers["x-forwarded-host"] = publicOrigin.host;
-    req.headers["x-forwarded-proto"] = publicOrigin.protocol.slice(0, -1);
-    callback(req, res, next);
-  });
+  router.use(provider.callback() as unknown as express.RequestHandler);
 
   if (options.tls) {
     const tlsApp = express();

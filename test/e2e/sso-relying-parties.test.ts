@@ -24,6 +24,7 @@ import { issueAuthCard, openTestIa, type TestIa } from "../helpers/ia.ts";
 import { runDemoCeremony } from "../helpers/ia.ts";
 import { tempDir } from "../helpers/openssl.ts";
 import { cardLogin, finishLogin, rpConfig, startLogin, type TestRp } from "../helpers/sso-login.ts";
+import { childEnv, serveSso } from "../helpers/sso-serve.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const PY_RP = path.join(repo, "test/helpers/authlib_rp.py");
@@ -48,27 +49,6 @@ async function issueCard(name: string, subject: Record<string, unknown>): Promis
   const card = await issueAuthCard(ia.ctx, subject, by);
   const row = await ia.ctx.db("certificates").where({ subscriber_id: subject.subscriberId }).orderBy("id", "desc").first("serial_hex");
   cards[name] = { ...card, serialHex: row.serial_hex };
-}
-
-/** `hpki serve --role sso --port 0 --json` as a child process; resolves once it listens. */
-function serveSso(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<number | null> }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "sso", "--port", "0", "--json"], { cwd: repo, env });
-    let out = "";
-    let err = "";
-    const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
-    p.stderr.on("data", (d) => (err += d));
-    p.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (!line) return;
-      const j = JSON.parse(line) as { url?: string; error?: string };
-      if (j.url) resolve({ url: j.url, stop: () => (p.kill("SIGTERM"), exited) });
-      else reject(new Error(`hpki serve failed: ${line}\n${err}`));
-    });
-    p.on("error", reject);
-    void exited.then((code) => reject(new Error(`hpki serve exited ${code} before listening: ${err}${out}`)));
-  });
 }
 
 /** One step of the Authlib relying party (a python3 child; asynchronous, so this process's back-channel receiver keeps answering). */
@@ -145,9 +125,7 @@ beforeAll(async () => {
   }, admin)).secret;
 
   home = tempDir("sso-rp-child-");
-  const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home, DATABASE_URL: ia.databaseUrl, HPKI_SSO_REFRESH_MS: String(REFRESH_MS), HPKI_SSO_IDLE_TIMEOUT_S: "900" };
-  for (const v of ["PKCS11_MODULE", "HPKI_HSM_PIN", "HPKI_SSO_PIN", "HPKI_SSO_TOKEN", "SOFTHSM2_CONF"]) delete env[v];
-  child = await serveSso(env);
+  child = await serveSso({ ...childEnv(home, ia.databaseUrl), HPKI_SSO_REFRESH_MS: String(REFRESH_MS), HPKI_SSO_IDLE_TIMEOUT_S: "900" });
   issuer = `${child.url}/sso`;
 }, 300_000);
 
