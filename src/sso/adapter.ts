@@ -36,6 +36,8 @@ export function clientMetadata(c: SsoClient): AdapterPayload {
     id_token_signed_response_alg: "RS256",
     // auth_time in every ID token (issue 14 §3).
     require_auth_time: true,
+    // oidc-provider answers invalid_scope to a request for any other scope.
+    ...(c.allowedScopes ? { scope: c.allowedScopes.join(" ") } : {}),
     ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }

@@ -22,13 +22,13 @@ import Provider, { interactionPolicy, type Configuration, type KoaContextWithOID
 import { timingSafeEqual } from "node:crypto";
 import { findPerson, serviceAccountId } from "./accounts.ts";
 import { knexAdapter } from "./adapter.ts";
-import { resolveClient, secretHash } from "./clients.ts";
+import { resolveClient, SCOPES, secretHash } from "./clients.ts";
 import { ensureSecret, ensureSigningKeys, type Sealer } from "./keys.ts";
 import { parseAccountId, type LoginCertificates } from "./login-binding.ts";
 import { Subjects } from "./subjects.ts";
 import { renderPage, languageOf, textsFor } from "./views.ts";
 
-export const SCOPES = ["openid", "offline_access", "profile", "hcrole", "subscriber", "organization"];
+export { SCOPES } from "./clients.ts";
 
 /**
  * Authentication context classes (OIDC Core §2 acr; issue 14 §3):
@@ -119,7 +119,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     jwks: { keys: jwks as never },
     cookies: { keys: [cookieKey.toString("base64url")] },
     pkce: { required: () => true },
-    scopes: SCOPES,
+    scopes: [...SCOPES],
     subjectTypes: ["pairwise"],
     // Only what works (issue 14 §5): code flow, secrets compared as hashes (so no
     // client_secret_jwt), public clients (the portal) with PKCE.

@@ -40,6 +40,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0040_expiry_notices_claimed_at": () => import("../../migrations/0040_expiry_notices_claimed_at.ts"),
   "0050_sso_sealed_keys": () => import("../../migrations/0050_sso_sealed_keys.ts"),
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
+  "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

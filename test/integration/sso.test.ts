@@ -345,6 +345,25 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(await auditCount("sso.login-refused", "untrusted-issuer")).toBe(1);
   });
 
+  it("a client registered with allowed scopes gets invalid_scope for any other (no subscriber id to correlate persons)", async () => {
+    const narrow = { id: "narrow", redirect: "http://rp-narrow.test/cb", secret: "" };
+    narrow.secret = (await registerClient(ia.ctx.db, { clientId: narrow.id, name: "narrow", redirectUris: [narrow.redirect], allowedScopes: ["hcrole"] }, admin)).secret;
+    const config = await rpConfigOf(sso.issuer, narrow);
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: narrow.redirect, scope: "openid hcrole subscriber", state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+    });
+    const back = new URL((await new TestBrowser().follow(url.toString(), narrow.redirect)).stoppedAt!);
+    expect(back.searchParams.get("error")).toBe("invalid_scope");
+    expect(back.searchParams.get("state")).toBe(state);
+    const s = await startLoginAt(sso.issuer, narrow, new TestBrowser(), "openid hcrole");
+    const r = await cardLogin(s, cards.doctor);
+    const claims = (await finishLogin(s, narrow, (r.json as { redirectTo: string }).redirectTo)).claims()!;
+    expect(claims.hcRole).toBe("Medical Doctor");
+    expect(claims.subscriberId).toBeUndefined();
+  });
+
   it("acr_values asking for card + PIN: the TLS login is not offered and is refused (acr-not-met); the card login gives that acr", async () => {
     const plain = await startLogin("emr");
     const config = await rpConfig("emr");
