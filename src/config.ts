@@ -2,8 +2,8 @@
  * Process configuration from the environment. One place, read once: everything else takes a
  * Config argument so tests can point at their own directories.
  *
- * - HPKI_HOME       state directory (default ./var): db/, hsm/, repo/, mail/
- * - DATABASE_URL    Postgres URL; when unset, the embedded PGlite database in $HPKI_HOME/db
+ * - HPKI_HOME       state directory (default ./var): pg/, hsm/, repo/, mail/
+ * - DATABASE_URL    Postgres URL; when unset, the PostgreSQL cluster hpki manages in $HPKI_HOME/pg
  * - PKCS11_MODULE   PKCS#11 module path; when unset, SoftHSM2 with tokens in $HPKI_HOME/hsm
  * - HPKI_HSM_TOKEN  label of the CA token (default "hpki-ca")
  * - HPKI_HSM_PIN    user PIN of the CA token; embedded default: $HPKI_HOME/hsm/ca-token.pin (0600)
@@ -18,8 +18,8 @@ import path from "node:path";
 export interface Config {
   home: string;
   databaseUrl: string | undefined;
-  /** PGlite data directory, used when databaseUrl is unset. */
-  pgliteDir: string;
+  /** Directory of the managed PostgreSQL cluster (src/store/managed-pg.ts), used when databaseUrl is unset. */
+  pgDir: string;
   pkcs11Module: string;
   /** True when hpki-ca manages SoftHSM2 itself (config file + token directory under home). */
   embeddedHsm: boolean;
@@ -49,7 +49,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     home,
     databaseUrl: env.DATABASE_URL || undefined,
-    pgliteDir: path.join(home, "db"),
+    pgDir: path.join(home, "pg"),
     pkcs11Module: env.PKCS11_MODULE || SOFTHSM2_MODULE,
     embeddedHsm,
     softhsmConf: path.join(home, "hsm", "softhsm2.conf"),

@@ -1,5 +1,5 @@
 /**
- * `hpki demo` (npm run demo): hpki-ca end to end on the embedded defaults (PGlite + SoftHSM)
+ * `hpki demo` (npm run demo): hpki-ca end to end on the defaults (managed PostgreSQL + SoftHSM)
  * under $HPKI_HOME —
  *   1. the key ceremony (demo root + issuing CAs split by purpose), an organisation certificate
  *      from a CSR;
@@ -33,6 +33,7 @@ import { openDatabase } from "../store/db.ts";
 import { totpCodeAt } from "../web/auth/operators.ts";
 import { ROLE_NAMES } from "../web/role.ts";
 import { ROLE_FACTORIES } from "../web/roles.ts";
+import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
 import { startServer } from "../web/server.ts";
 import { DEMO_ORGANIZATION } from "./demo-data.ts";
 import { driveDemoApplications, setUpDemoRegistration, type DemoLogin, type DemoRunResult } from "./demo-pipeline.ts";
@@ -48,7 +49,7 @@ interface DemoOptions {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("run hpki-ca end to end on the embedded defaults (PGlite + SoftHSM) under $HPKI_HOME and serve the consoles")
+    .description("run hpki-ca end to end on the defaults (managed PostgreSQL + SoftHSM) under $HPKI_HOME and serve the consoles")
     .option("--exit", "exit when done instead of serving; the last line is one JSON object")
     .option("--port <port>", "TCP port of the consoles and repository (the demo CAs' URLs say 8080)", (v) => Number.parseInt(v, 10), 8080)
     .option("--host <host>", "address to listen on", "127.0.0.1")
@@ -88,7 +89,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     await issueOrganizationCertificate(ctx, by, log);
 
     log("\n== 2. Regional associations, operators and the licence register");
-    const { logins, created } = await setUpDemoRegistration(db, cfg.home);
+    const { logins, created } = await withOperatorSecrets(cfg, db, () => setUpDemoRegistration(db, cfg.home));
     log(created ? `created ${logins.length} operators; imported policies/demo/licence-register.csv` : `(already set up in ${cfg.home})`);
 
     server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host });

@@ -26,18 +26,21 @@ export function registerIssueCommands(program: Command): void {
   const issue = program
     .command("issue")
     .description("issue an end-entity certificate: key pair made on a card (--card) or from a PKCS#10 request (--csr)")
-    .requiredOption("--profile <name>", "sign | auth-person | auth-org")
-    .requiredOption("--subject <file>", 'subject JSON: {"hcRole", "subscriberId", "name": {"latin", "kanji"}, "organization": {…}}')
+    // Not requiredOption: commander would demand them of `hpki issue recover` too (issue 10 §4).
+    .option("--profile <name>", "sign | auth-person | auth-org (required)")
+    .option("--subject <file>", 'subject JSON: {"hcRole", "subscriberId", "name": {"latin", "kanji"}, "organization": {…}} (required)')
     .option("--card <label>", "card (token) label, e.g. card-0123456789AB")
     .option("--pin <pin>", "card user PIN")
     .option("--pin-file <file>", "read the card user PIN from this file (first line)")
     .option("--csr <file>", "PKCS#10 request (PEM or DER); its signature is checked (proof of possession)")
-    .requiredOption("--out <file>", "where to write the certificate (PEM)")
+    .option("--out <file>", "where to write the certificate (PEM) (required)")
     .option("--ca <name>", "issuing CA (default: the one for the profile)")
     .option("--request-key <key>", "idempotency key (default: card:<label>:<profile> or csr:<sha256>:<profile>)")
     .option("--json", "print one JSON object")
     .action(async (o: IssueOptions) =>
       withIa(o, async (ctx) => {
+        const missing = (["profile", "subject", "out"] as const).filter((k) => !o[k]).map((k) => `--${k}`);
+        if (missing.length) throw new Error(`required option(s) ${missing.join(", ")} not specified / 必須オプション ${missing.join("、")} を指定してください`);
         if (!!o.card === !!o.csr) throw new Error("give exactly one of --card or --csr");
         const profile = ctx.policies.profiles.get(o.profile);
         if (!profile || profile.kind !== "end-entity") {
@@ -85,8 +88,9 @@ export function registerIssueCommands(program: Command): void {
     .command("recover")
     .description("complete issuance intents left by a crash (re-signs the recorded tbsCertificate)")
     .option("--json", "print one JSON object")
-    .action(async (o: { json?: boolean }) =>
-      withIa(o, async (ctx) => {
+    // --json may land on `issue` (commander gives a parent's option to the parent): read both.
+    .action(async (_o: { json?: boolean }, cmd: Command) =>
+      withIa(cmd.optsWithGlobals<{ json?: boolean }>(), async (ctx) => {
         const done = await ctx.issuance.resumeIntents(cliActor());
         return {
           text: done.length ? done.map((c) => `completed ${c.caName} ${c.serialHex}`).join("\n") : "No pending intents.",

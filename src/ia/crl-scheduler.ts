@@ -15,7 +15,7 @@
  * Stated latency: a committed revocation is in the CRL and in the pre-signed OCSP responses after
  * at most one poll interval plus the time to generate and sign them — with the default 15 s, well
  * within the 1 minute the issue asks for; the repository picks changed OCSP responses up within
- * its own poll (2 s). Polling works the same on Postgres and PGlite; LISTEN/NOTIFY would only
+ * its own poll (2 s). Polling needs nothing of the database; LISTEN/NOTIFY would only
  * shorten the wait and is not used.
  */
 import type { Knex } from "knex";

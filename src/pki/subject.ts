@@ -8,6 +8,7 @@ import { z } from "zod";
 import { isPrintableString } from "./der.ts";
 import type { CertificateProfile } from "./profile.ts";
 import { profileExtension } from "./profile.ts";
+import { textViolation, textViolationMessages } from "./text-rules.ts";
 
 /** X.520 upper bounds (characters) for CN, O and serialNumber. */
 export const UB_NAME = 64;
@@ -59,8 +60,6 @@ const subjectJsonSchema = z.strictObject({
   organization: z.strictObject({ latin: text.optional(), kanji: text.optional() }).optional(),
 });
 
-// C0/C1 controls, line/paragraph separators, bidi overrides/isolates and BOM: never valid in a name.
-const FORBIDDEN = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
 // A kanji name's family/given separator may arrive as ASCII or ideographic space(s): one U+3000.
 const KANJI_SEPARATOR = /[ \u3000]+/g;
 
@@ -97,7 +96,12 @@ export function parseSubscriberSubject(
       if (required) issues.push(issue(field, "is required and must not be empty", "必須項目です（空欄は不可）"));
       return undefined;
     }
-    if (FORBIDDEN.test(s)) issues.push(issue(field, "contains control characters", "制御文字が含まれています"));
+    // The shared rule set (text-rules.ts): controls, bidi, invisible/format characters never in a name.
+    const bad = textViolation(s);
+    if (bad) {
+      const m = textViolationMessages(bad);
+      issues.push(issue(field, `contains control characters: ${m.message}`, m.messageJa));
+    }
     if ([...s].length > UB_NAME) issues.push(issue(field, `is longer than ${UB_NAME} characters (X.520)`, `${UB_NAME}文字を超えています`));
     return s;
   };

@@ -16,7 +16,6 @@ import { Pkcs11Module } from "../hsm/module.ts";
 import { SessionPool } from "../hsm/pool.ts";
 import { SealingKey } from "../hsm/sealing-key.ts";
 import { ensureSoftHsmConfig, ensureSsoToken } from "../hsm/softhsm.ts";
-import { isEmbedded } from "../store/db.ts";
 import { withSsoKeyLock } from "./keys.ts";
 
 /** CKA_LABEL of the SSO center's sealing key on its token. */
@@ -45,7 +44,7 @@ export interface SsoSealer {
 export async function openSsoSealer(cfg: Config, db: Knex): Promise<SsoSealer> {
   ensureSoftHsmConfig(cfg);
   const mod = Pkcs11Module.open(cfg.pkcs11Module);
-  const viewMayBeStale = cfg.embeddedHsm && !isEmbedded(db);
+  const viewMayBeStale = cfg.embeddedHsm;
   const reread = async () => {
     mod.reinitialize();
     await mod.whenReady();

@@ -45,6 +45,7 @@ import { MESSAGES, PathValidationError } from "../pki/path-validation.ts";
 import { loadPolicies } from "../policies.ts";
 import { createConsoleRouter } from "../web/console/router.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../web/role.ts";
+import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
 import { AccountLinkError, confirmLink, findPerson, linkByService, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
@@ -179,7 +180,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   watch.start();
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
-  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" })];
+  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" }), refuseUnstorableBody({ respond: true })];
   const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";
   const langOf = (req: Request, uiLocales?: unknown): Lang => languageOf(req.query, req.get("cookie"), uiLocales);
 
@@ -511,7 +512,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   });
 
   // The service confirms the request of the person it knows as {sub}.
-  router.post("/api/links/confirm", express.json({ limit: "8kb" }), async (req, res, next) => {
+  router.post("/api/links/confirm", express.json({ limit: "8kb" }), refuseUnstorableBody({ respond: true }), async (req, res, next) => {
     try {
       const client = await basicClient(req);
       const personId = await personOfSub(client, (req.body as { sub?: unknown })?.sub);
@@ -526,7 +527,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
 
   // Linking driven by the service: after a login it names the person by {sub} and gives its own
   // {accountId}; the link is confirmed at once (the service vouches for its own account).
-  router.post("/api/links", express.json({ limit: "8kb" }), async (req, res, next) => {
+  router.post("/api/links", express.json({ limit: "8kb" }), refuseUnstorableBody({ respond: true }), async (req, res, next) => {
     try {
       const client = await basicClient(req);
       const b = (req.body ?? {}) as { sub?: unknown; accountId?: unknown };

@@ -7,6 +7,7 @@ import http from "node:http";
 import express from "express";
 import type { Config } from "../config.ts";
 import type { Db } from "../store/db.ts";
+import { refuseUnstorablePathAndQuery } from "./input-guard.ts";
 import { ROLE_PREFIX, type RoleName, type RoleServer } from "./role.ts";
 import { ROLE_FACTORIES } from "./roles.ts";
 
@@ -39,6 +40,8 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
   app.disable("x-powered-by");
   // Behind a reverse proxy the operator sets this explicitly; never trust X-Forwarded-* by default.
   app.set("trust proxy", false);
+  // NUL / lone surrogates in the path or query: 400 before any role (issue 10 §7).
+  app.use(refuseUnstorablePathAndQuery);
   const started: RoleServer[] = [];
   // Roles' hot paths first (RoleServer.preRoute), then express.
   const server = http.createServer((req, res) => {

@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   pipeline: () => import("./pipeline.ts"),
   sso: () => import("./sso.ts"),
   ocsp: () => import("./ocsp.ts"),
+  faults: () => import("./faults.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);

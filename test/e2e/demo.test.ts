@@ -1,5 +1,5 @@
 /**
- * `hpki demo --exit` as a user runs it (real process, embedded SoftHSM, PGlite or a fresh Postgres
+ * `hpki demo --exit` as a user runs it (real process, embedded SoftHSM, a fresh Postgres
  * database): 20 applications over HTTP to handover, the three that must stop, certificates that
  * OpenSSL accepts on the cards named, and `hpki audit verify` passing on the demo's log — then
  * reporting a row edited behind its back.

@@ -11,15 +11,19 @@ export interface CliResult {
   code: number | null;
   out: string;
   err: string;
+  /** The signal that ended the process (e.g. "SIGKILL"), or null. */
+  signal: NodeJS.Signals | null;
   /** The last stdout line parsed as JSON (for --json). */
   json(): any;
 }
 
 export interface CliHarness {
   home: string;
-  /** Fresh Postgres database URL, or undefined for PGlite under home. */
-  dbUrl: string | undefined;
+  /** Fresh Postgres database URL (the CLI runs with it as DATABASE_URL). */
+  dbUrl: string;
   hpki(...args: string[]): CliResult;
+  /** `hpki` with extra environment variables (e.g. HPKI_FAULT). */
+  hpkiEnv(extra: NodeJS.ProcessEnv, ...args: string[]): CliResult;
   cleanup(): Promise<void>;
 }
 
@@ -27,18 +31,19 @@ export interface CliHarness {
 export async function openCliHarness(prefix: string): Promise<CliHarness> {
   const home = tempDir(prefix);
   const db = await freshDatabaseUrl();
+  const run = (extra: NodeJS.ProcessEnv, args: string[]): CliResult => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
+    delete env.PKCS11_MODULE;
+    delete env.HPKI_HSM_PIN;
+    env.DATABASE_URL = db.url;
+    const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env: { ...env, ...extra }, encoding: "utf8" });
+    return { code: r.status, signal: r.signal, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
+  };
   return {
     home,
     dbUrl: db.url,
-    hpki: (...args) => {
-      const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
-      delete env.PKCS11_MODULE;
-      delete env.HPKI_HSM_PIN;
-      if (db.url) env.DATABASE_URL = db.url;
-      else delete env.DATABASE_URL;
-      const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env, encoding: "utf8" });
-      return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout.trim().split("\n").at(-1)!) };
-    },
+    hpki: (...args) => run({}, args),
+    hpkiEnv: (extra, ...args) => run(extra, args),
     cleanup: async () => {
       await db.cleanup();
       fs.rmSync(home, { recursive: true, force: true });

@@ -25,7 +25,7 @@ export function serveSso(env: NodeJS.ProcessEnv): Promise<{ url: string; stop():
   });
 }
 
-/** Environment for a child on `home`: embedded SoftHSM, the database `url` (PGlite under home when undefined). */
+/** Environment for a child on `home`: embedded SoftHSM, the database `url`. */
 export function childEnv(home: string, url: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
   for (const v of ["PKCS11_MODULE", "HPKI_HSM_PIN", "HPKI_SSO_PIN", "HPKI_SSO_TOKEN", "SOFTHSM2_CONF"]) delete env[v];

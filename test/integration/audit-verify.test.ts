@@ -103,7 +103,7 @@ describe("hpki audit verify (CLI process)", { timeout: 180_000 }, () => {
   });
   afterAll(async () => cli?.cleanup());
 
-  /** The CLI's own database, opened in this process between CLI runs (PGlite serves one process). */
+  /** The CLI's own database, opened in this process between CLI runs. */
   async function withCliDb(body: (db: Knex) => Promise<void>): Promise<void> {
     const db = await openDatabase(loadConfig({ HPKI_HOME: cli.home, ...(cli.dbUrl ? { DATABASE_URL: cli.dbUrl } : {}) }));
     try {

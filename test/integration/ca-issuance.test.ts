@@ -1,6 +1,5 @@
 /**
- * The CA core end to end on a real SoftHSM2 token and a real database (Postgres when
- * DATABASE_URL is set, else PGlite): key ceremony, card issuance, CSR issuance, lint refusal,
+ * The CA core end to end on a real SoftHSM2 token and a real PostgreSQL database: key ceremony, card issuance, CSR issuance, lint refusal,
  * bad input, idempotency and crash recovery — every certificate judged by OpenSSL.
  */
 import { execFileSync } from "node:child_process";

@@ -1,7 +1,7 @@
 /**
  * The card verifier's OCSP fallback (issue 5 §2) against the repository role as the real responder
  * over real HTTP (startServer on port 0, responder keys on a real SoftHSM2 OCSP token, a real
- * database: Postgres when DATABASE_URL is set, else PGlite).
+ * database: a fresh PostgreSQL database).
  *
  * The relying party here has a database of its own with no revocation list of our CAs: it knows
  * demo-root and demo-auth-ca as configured HPKI anchors, the root's ARL from the repository (so the

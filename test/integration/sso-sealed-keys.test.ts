@@ -4,7 +4,7 @@
  * database sealed on start (audited once) with the same kid and salt, a value moved between rows
  * refused, the role on its own opening only its token (`hpki serve --role sso`), a real HSM without
  * the token refused in both languages, and (Postgres) two processes starting at once.
- * Postgres when DATABASE_URL is set, else PGlite.
+ * a fresh PostgreSQL database.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type JsonWebKey } from "node:crypto";

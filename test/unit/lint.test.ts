@@ -137,6 +137,10 @@ describe("lint rules catch tampered tbsCertificates", () => {
   it("subject.*: NFC, control characters, length, PrintableString alphabet, empty values, Director rule", () => {
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, tlv(Tag.UTF8String, Buffer.from("Cafe\u0301"))), SN)))).toContain("subject.not-nfc");
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, utf8String("A\u0007B")), SN)))).toContain("subject.control-char");
+    // The intake rule set (text-rules.ts): bidi and invisible characters too (issue 10 §7).
+    for (const c of ["\u202e", "\u200b", "\ufeff", "\u00ad", "\u2066"]) {
+      expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, utf8String(`A${c}B`)), SN)))).toContain("subject.control-char");
+    }
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, utf8String("a".repeat(65))), SN)))).toContain("subject.too-long");
     expect(codes(withField(5, subjectRdns(C, CN, atv(OID.serialNumber, tlv(Tag.PrintableString, Buffer.from("a_b"))))))).toContain("subject.printable");
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, tlv(Tag.UTF8String, Buffer.alloc(0))), SN)))).toContain("subject.empty-value");

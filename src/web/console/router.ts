@@ -4,7 +4,8 @@
  *
  *   helmet (strict CSP: script-src 'self', no inline script or style) → /static (views/static,
  *   long-cached, ?v=<content hash>) → cookie-parser + language → express-session (knex store) →
- *   body parsers (urlencoded, JSON; multipart is the route's, with multer) → csrf-csrf on every
+ *   body parsers (urlencoded, JSON; multipart is the route's, with multer) → NUL/lone-surrogate
+ *   guard (input-guard.ts, 400) → csrf-csrf on every
  *   unsafe method → /login, /login/card (HPKI card), /logout → sign-in guard (req.operator loaded fresh from the database on
  *   every request: a disabled operator loses access at once) → the route module's routes
  *   (opts.mount) → the console home → 404 → the error handler (typed errors → pages or JSON).
@@ -25,8 +26,10 @@ import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import { getLra, loadActiveOperator } from "../auth/operators.ts";
 import { registerCardLoginRoutes } from "../auth/card-login.ts";
 import { registerLoginRoutes } from "../auth/login.ts";
+import { useOperatorSecrets } from "../auth/operator-secrets.ts";
 import { SESSION_MAX_MS, closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../auth/session.ts";
 import { loadCatalog, localized, requestLanguage, type Lang } from "../i18n.ts";
+import { refuseUnstorableBody } from "../input-guard.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../role.ts";
 import { createViewRenderer } from "../views.ts";
 import type { ConsoleKit, ConsoleName, FlashKind, NavItem, RenderOptions } from "./kit.ts";
@@ -134,6 +137,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   const csrf = consoleCsrf({ secret, name: `hpki_${opts.console}_csrf`, cookiePath: base || "/", secure });
   const nav: NavItem[] = [];
   const store = sessionStore(deps.db);
+  // Operators' TOTP secrets are sealed in the HSM (operator-secrets.ts): open the key now so the
+  // first sign-in finds it; a failure is logged here and answered 503 at sign-in.
+  const opsSecrets = useOperatorSecrets(deps.cfg, deps.db);
+  opsSecrets.catch((err) => log.error({ err }, "operators' sealing key unavailable: password + TOTP sign-in refused"));
   const consoleTitle = CONSOLE_TITLE[opts.console];
 
   const router = express.Router() as ConsoleRouter;
@@ -248,6 +255,8 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(consoleSession({ store, secret, name: cookieName, cookiePath: base || "/", secure, idleMs: opts.sessionIdleMs }));
   router.use(express.urlencoded({ extended: false, limit: "200kb" }));
   router.use(express.json({ limit: "200kb" }));
+  // NUL / lone surrogates in the parsed body: 400 before sign-in or any route (issue 10 §7).
+  router.use(refuseUnstorableBody());
   router.use(csrf.protect);
 
   registerLoginRoutes(router, { db: deps.db, kit, allowedRoles: allowed, cookieName, cookiePath: base || "/", rateLimit: opts.loginRateLimit });
@@ -322,7 +331,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(errorHandler);
 
   router.kit = kit;
-  router.close = async () => closeSessionStore(store);
+  router.close = async () => {
+    await closeSessionStore(store);
+    await (await opsSecrets.catch(() => null))?.release();
+  };
   return router;
 }
 
