@@ -2,7 +2,8 @@
 # One-shot set-up for a fresh Debian 12 + Node 20 machine: installs what is missing, nothing else.
 # Called by `npm run demo`, `npm test` (with --test) and `npm run bench`; safe to run again.
 #   --test  also what only the tests need: Chromium (browser tests, driven by playwright-core
-#           without a browser download) and poppler-utils (pdftotext reads the PDFs back).
+#           without a browser download), poppler-utils (pdftotext reads the PDFs back) and
+#           python3-authlib + python3-requests (the SSO center's Python relying party).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=""
@@ -27,6 +28,8 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ -n "$for_tests" ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+  # The SSO center's Python relying party (Authlib, as a clinical system's developer uses it).
+  /usr/bin/python3 -c "import authlib, requests" >/dev/null 2>&1 || missing+=(python3-authlib python3-requests)
 fi
 if ((${#missing[@]})); then
   echo "setup: installing from Debian: ${missing[*]}" >&2

@@ -58,6 +58,9 @@ export interface Config {
     maxStalenessMs: number | undefined;
     ocspUrls: string[];
     ocspFallback: boolean;
+    /** SSO session idle timeout and maximum lifetime, seconds (undefined: the provider's defaults). */
+    idleTimeoutS: number | undefined;
+    sessionMaxS: number | undefined;
   };
 }
 
@@ -114,6 +117,8 @@ export function loadConfig(env?: NodeJS.ProcessEnv): Config {
       maxStalenessMs: sso.HPKI_SSO_MAX_STALENESS_MS,
       ocspUrls: sso.HPKI_SSO_OCSP_URLS,
       ocspFallback: sso.HPKI_SSO_OCSP_FALLBACK,
+      idleTimeoutS: sso.HPKI_SSO_IDLE_TIMEOUT_S,
+      sessionMaxS: sso.HPKI_SSO_SESSION_MAX_S,
     },
   };
 }

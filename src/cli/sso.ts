@@ -13,7 +13,7 @@ import { MESSAGES } from "../pki/path-validation.ts";
 import { signLoginChallenge } from "../sso/card-agent.ts";
 import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
-import { listClients, registerClient, rotateClientSecret, setClientDisabled } from "../sso/clients.ts";
+import { listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
 import { openDatabase, type Db } from "../store/db.ts";
 import { askSecret, cliActor, runCommand, table } from "./run.ts";
 
@@ -40,16 +40,19 @@ export function registerSsoCommands(program: Command): void {
     .requiredOption("--redirect-uri <uri>", "redirect URI (repeatable)", collect)
     .option("--post-logout-redirect-uri <uri>", "post-logout redirect URI (repeatable)", collect)
     .option("--allowed-hcrole <role>", 'hcRole allowed to log in, e.g. "Medical Doctor" (repeatable; none = any role)', collect)
-    .option("--account-mapping <mode>", "linked (sub = the account id the service confirmed) | pairwise", "linked")
+    .option("--account-mapping <mode>", "linked (a confirmed link adds the claim service_account_id; sub never changes) | pairwise", "linked")
+    .option("--backchannel-logout-uri <uri>", "where logout tokens are posted (OIDC Back-Channel Logout 1.0)")
+    .option("--allowed-scope <scope>", "a scope the service may ask for (repeatable; none = every scope: openid offline_access profile hcrole subscriber organization)", collect)
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; json?: boolean }) =>
+    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
           const { client, secret } = await registerClient(db, {
             clientId: o.id, name: o.name ?? o.id, redirectUris: o.redirectUri, postLogoutRedirectUris: o.postLogoutRedirectUri ?? [],
-            allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise",
+            allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise", backchannelLogoutUri: o.backchannelLogoutUri,
+            allowedScopes: o.allowedScope as NewClient["allowedScopes"],
           }, { ...cliActor(), role: "sso" });
-          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping };
+          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping, backchannelLogoutUri: client.backchannelLogoutUri, allowedScopes: client.allowedScopes };
           const text = [
             table([["client", "redirect URIs", "allowed hcRoles", "mapping"], [client.clientId, client.redirectUris.join(" "), client.allowedHcRoles.join(", ") || "(any)", client.accountMapping]]),
             `client secret (shown once / 一度だけ表示されます): ${secret}`,

@@ -76,6 +76,8 @@ export const AREAS = {
     HPKI_SSO_MAX_STALENESS_MS: int(1000, 604_800_000, "how long a revocation read may be relied on, ms", { default: "120000" }),
     HPKI_SSO_OCSP_URLS: list("OCSP responders for certificates without an AIA OCSP URL (comma-separated)", { default: "none" }),
     HPKI_SSO_OCSP_FALLBACK: flag(true, "`off`: no OCSP fallback, the revocation index alone"),
+    HPKI_SSO_IDLE_TIMEOUT_S: int(1, 86_400, "SSO session idle timeout, seconds (shared workstations): a session unused this long ends", { default: "`1800`" }),
+    HPKI_SSO_SESSION_MAX_S: int(1, 2_592_000, "SSO session maximum lifetime, seconds", { default: "`28800`" }),
   },
   internal: {
     HPKI_SERVE_WORKER: oneOf(["1"] as const, "set by `hpki serve --workers N` on its worker processes; never set it yourself", { default: "unset" }),

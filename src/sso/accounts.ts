@@ -4,7 +4,7 @@
  * a link ("my account at service A is AAA"); the service confirms it with its client credentials
  * or an administrator does on the CLI. Each change is one transaction with its audit record.
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import { SsoRequestError } from "./errors.ts";
@@ -101,6 +101,25 @@ export async function confirmLink(db: Knex, clientId: string, personId: string, 
 }
 
 /**
+ * The service links the person it knows (by sub, resolved by the caller) to its own account
+ * `accountId`, confirmed at once; replaces an earlier request or link of that person there.
+ * Audited "sso.link-confirmed" with `by` (the client).
+ * @throws AccountLinkError BAD_ACCOUNT_ID or ACCOUNT_TAKEN (confirmed for another person).
+ */
+export async function linkByService(db: Knex, clientId: string, personId: string, accountId: string, by: { actor: string; role: string }, at: Date = new Date()): Promise<AccountLink> {
+  const account = accountId.normalize("NFC").trim();
+  if (!account || account.length > 200) throw new AccountLinkError("BAD_ACCOUNT_ID", "account id must be 1–200 characters", "アカウントIDは1〜200文字で入力してください");
+  return db.transaction(async (trx) => {
+    const taken = await trx("sso_account_links").where({ client_id: clientId, account_id: account }).whereNot({ person_id: personId }).forUpdate().first("id");
+    if (taken) throw new AccountLinkError("ACCOUNT_TAKEN", `account ${account} is linked to another person`, "このアカウントは既に別の方と連携されています");
+    await trx("sso_account_links").where({ person_id: personId, client_id: clientId }).delete();
+    await trx("sso_account_links").insert({ person_id: personId, client_id: clientId, account_id: account, status: "confirmed", requested_at: at, confirmed_at: at, confirmed_by: by.actor });
+    await appendAudit(trx, [{ ...by, action: "sso.link-confirmed", objectType: "sso-link", objectId: `${clientId}:${personId}`, details: { accountId: account, by: "service" } }]);
+    return { personId, clientId, accountId: account, status: "confirmed" as const, requestedAt: at, confirmedAt: at };
+  });
+}
+
+/**
  * Removes the link (requested or confirmed) of `personId` at `clientId`: the person unlinks in the
  * portal, or an administrator rejects a request or removes a link. From then on `sub` at that
  * client is the pairwise pseudonym again. Audited "sso.link-removed" with who and the account id.
@@ -137,14 +156,11 @@ function linkFromRow(r: Record<string, any>): AccountLink {
 }
 
 /**
- * `sub` for a person at a client (OIDC Core §8): the confirmed account id when the client maps
- * accounts ("linked"), otherwise a pairwise pseudonym HMAC-SHA256(salt, clientId ‖ personId),
- * base64url (§8.1), so services cannot correlate unlinked persons.
+ * The service's own account id for the person (claim `service_account_id`): the confirmed link at
+ * a client that maps accounts ("linked"), else undefined. `sub` never carries it (subjects.ts).
  */
-export async function subjectFor(db: Knex, personId: string, client: { clientId: string; accountMapping: string }, pairwiseSalt: Buffer): Promise<string> {
-  if (client.accountMapping === "linked") {
-    const link = await db("sso_account_links").where({ person_id: personId, client_id: client.clientId, status: "confirmed" }).first("account_id");
-    if (link) return link.account_id;
-  }
-  return createHmac("sha256", pairwiseSalt).update(`${client.clientId}\u0000${personId}`).digest("base64url");
+export async function serviceAccountId(db: Knex, personId: string, client: { clientId: string; accountMapping: string }): Promise<string | undefined> {
+  if (client.accountMapping !== "linked") return undefined;
+  const link = await db("sso_account_links").where({ person_id: personId, client_id: client.clientId, status: "confirmed" }).first("account_id");
+  return link?.account_id;
 }

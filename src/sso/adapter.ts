@@ -5,7 +5,14 @@
  * Clients are not stored here: the "Client" kind reads the admin-registered sso_clients table.
  * Protocol state (codes, tokens, sessions) is not audited row by row; logins, refusals, client
  * registration and links are (server.ts, clients.ts, accounts.ts).
+ *
+ * Token values at rest (issue 10 §6): for the bearer kinds (access and refresh tokens,
+ * authorization codes, …) the row key is base64url SHA-256 of the token value and the payload is
+ * stored without its `jti` (the value), which find() restores from the value presented. A
+ * database reader sees no usable token. Rows also carry the payload's accountId (column
+ * account_id) so the revocation watch finds a login's sessions and grants.
  */
+import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import type { Adapter, AdapterPayload } from "oidc-provider";
 import { resolveClient, type SsoClient } from "./clients.ts";
@@ -27,19 +34,39 @@ export function clientMetadata(c: SsoClient): AdapterPayload {
     token_endpoint_auth_method: isPublic ? "none" : "client_secret_basic",
     subject_type: "pairwise",
     id_token_signed_response_alg: "RS256",
+    // auth_time in every ID token (issue 14 §3).
+    require_auth_time: true,
+    // oidc-provider answers invalid_scope to a request for any other scope.
+    ...(c.allowedScopes ? { scope: c.allowedScopes.join(" ") } : {}),
+    ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }
+
+/** Kinds whose id is a bearer value: stored under its hash, never in the clear. */
+const BEARER_KINDS = new Set(["AccessToken", "RefreshToken", "AuthorizationCode", "ClientCredentials", "DeviceCode", "BackchannelAuthenticationRequest", "PushedAuthorizationRequest"]);
+
+/** Row key of a bearer value (base64url SHA-256). */
+export const tokenKey = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
 
 /** Builds the adapter class for `db` and `issuer` (oidc-provider instantiates it once per model name). */
 export function knexAdapter(db: Knex, issuer: string): new (name: string) => Adapter {
   return class KnexOidcAdapter implements Adapter {
-    constructor(private readonly kind: string) {}
+    private readonly hashed: boolean;
+    constructor(private readonly kind: string) {
+      this.hashed = BEARER_KINDS.has(kind);
+    }
+
+    private key(id: string): string {
+      return this.hashed ? tokenKey(id) : id;
+    }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
+      const stored = this.hashed ? { ...payload, jti: undefined } : payload;
       const row = {
         kind: this.kind,
-        id,
-        payload: JSON.stringify(payload),
+        id: this.key(id),
+        payload: JSON.stringify(stored),
+        account_id: payload.accountId ?? null,
         grant_id: payload.grantId ?? null,
         uid: payload.uid ?? null,
         user_code: payload.userCode ?? null,
@@ -53,7 +80,8 @@ export function knexAdapter(db: Knex, issuer: string): new (name: string) => Ada
         const c = await resolveClient(db, issuer, id);
         return c && !c.disabled ? clientMetadata(c) : undefined;
       }
-      return this.one({ kind: this.kind, id });
+      const p = await this.one({ kind: this.kind, id: this.key(id) });
+      return p && this.hashed ? { ...p, jti: id } : p;
     }
 
     findByUid(uid: string): Promise<AdapterPayload | undefined> {
@@ -65,11 +93,11 @@ export function knexAdapter(db: Knex, issuer: string): new (name: string) => Ada
     }
 
     async consume(id: string): Promise<void> {
-      await db("sso_oidc_payloads").where({ kind: this.kind, id }).update({ consumed_at: new Date() });
+      await db("sso_oidc_payloads").where({ kind: this.kind, id: this.key(id) }).update({ consumed_at: new Date() });
     }
 
     async destroy(id: string): Promise<void> {
-      await db("sso_oidc_payloads").where({ kind: this.kind, id }).delete();
+      await db("sso_oidc_payloads").where({ kind: this.kind, id: this.key(id) }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {

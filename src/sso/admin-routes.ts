@@ -40,6 +40,8 @@ function settingsFrom(body: Record<string, unknown>): ClientSettings {
     postLogoutRedirectUris: list(body.postLogoutRedirectUris, true),
     allowedHcRoles: list(body.allowedHcRoles, false),
     accountMapping: body.accountMapping === "pairwise" ? "pairwise" : "linked",
+    // Absent: unchanged; empty: none (no back-channel logout notices).
+    ...("backchannelLogoutUri" in body ? { backchannelLogoutUri: typeof body.backchannelLogoutUri === "string" && body.backchannelLogoutUri.trim() ? body.backchannelLogoutUri.trim() : null } : {}),
   };
 }
 
@@ -47,7 +49,7 @@ function settingsFrom(body: Record<string, unknown>): ClientSettings {
 function clientView(c: SsoClient) {
   return {
     clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris,
-    allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled,
+    allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri, disabled: c.disabled,
   };
 }
 

@@ -15,6 +15,10 @@ import { SsoRequestError } from "./errors.ts";
 
 export type AccountMapping = "linked" | "pairwise";
 
+/** The scopes the SSO center offers (claims per scope: provider.ts). */
+export const SCOPES = ["openid", "offline_access", "profile", "hcrole", "subscriber", "organization"] as const;
+export type Scope = (typeof SCOPES)[number];
+
 /** A registered client as the SSO center uses it. */
 export interface SsoClient {
   clientId: string;
@@ -24,6 +28,10 @@ export interface SsoClient {
   /** hcRole strings (NFC) allowed to log in; empty = any role. */
   allowedHcRoles: string[];
   accountMapping: AccountMapping;
+  /** Scopes the service may ask for (openid always), or null = every scope. */
+  allowedScopes: Scope[] | null;
+  /** OIDC Back-Channel Logout 1.0 endpoint of the service, or null. */
+  backchannelLogoutUri: string | null;
   secretSha256: Buffer;
   disabled: boolean;
 }
@@ -44,6 +52,10 @@ export const NewClientSchema = z.strictObject({
   postLogoutRedirectUris: z.array(httpUrl).default([]),
   allowedHcRoles: z.array(z.string().min(1)).default([]),
   accountMapping: z.enum(["linked", "pairwise"]).default("linked"),
+  /** Where logout tokens are posted (OIDC Back-Channel Logout 1.0 §2.2); absent = no notices. */
+  backchannelLogoutUri: httpUrl.nullish(),
+  /** Scopes the service may ask for; absent/null = every scope. A request for another gets invalid_scope. */
+  allowedScopes: z.array(z.enum(SCOPES)).nullish(),
 });
 export type NewClient = z.input<typeof NewClientSchema>;
 
@@ -90,17 +102,21 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
       post_logout_redirect_uris: JSON.stringify(c.postLogoutRedirectUris),
       allowed_hc_roles: JSON.stringify(roles),
       account_mapping: c.accountMapping,
+      backchannel_logout_uri: c.backchannelLogoutUri ?? null,
+      allowed_scopes: c.allowedScopes ? JSON.stringify(scopeList(c.allowedScopes)) : null,
       created_by: by.actor,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
-      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping },
+      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null },
     }]);
   });
   return { client: (await findClient(db, c.clientId))!, secret };
 }
 
 const newSecret = () => randomBytes(32).toString("base64url");
+/** openid first, then the others once each. */
+const scopeList = (scopes: readonly Scope[]): Scope[] => ["openid", ...new Set(scopes.filter((s) => s !== "openid"))];
 const nfcRoles = (roles: readonly string[]) => [...new Set(roles.map((r) => r.normalize("NFC").trim()).filter(Boolean))];
 const unknownClient = (clientId: string) => new SsoClientError("UNKNOWN_CLIENT", `no client "${clientId}"`, `クライアント「${clientId}」は登録されていません`);
 
@@ -112,21 +128,27 @@ async function lockClient(trx: Knex.Transaction, clientId: string): Promise<SsoC
 }
 
 /**
- * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping) in one
- * transaction with its audit record ("sso.client-updated", the changed fields before and after).
+ * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping, and the
+ * back-channel logout URI when given — null removes it, absent keeps it) in one transaction with
+ * its audit record ("sso.client-updated", the changed fields before and after).
  * Takes effect at the client's next request: the provider reads clients from the database.
  * @throws ValidationError (field issues) or SsoClientError UNKNOWN_CLIENT.
  */
 export async function updateClient(db: Knex, clientId: string, input: ClientSettings, by: { actor: string; role: string }): Promise<SsoClient> {
   const c = parseInput(ClientSettingsSchema, input);
-  const after = { name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping };
   await db.transaction(async (trx) => {
     const before = await lockClient(trx, clientId);
+    const after = {
+      name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping,
+      backchannelLogoutUri: c.backchannelLogoutUri === undefined ? before.backchannelLogoutUri : c.backchannelLogoutUri,
+      allowedScopes: c.allowedScopes === undefined ? before.allowedScopes : c.allowedScopes && scopeList(c.allowedScopes),
+    };
     const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     if (changed.length === 0) return;
     await trx("sso_clients").where({ client_id: clientId }).update({
       name: after.name, redirect_uris: JSON.stringify(after.redirectUris), post_logout_redirect_uris: JSON.stringify(after.postLogoutRedirectUris),
-      allowed_hc_roles: JSON.stringify(after.allowedHcRoles), account_mapping: after.accountMapping,
+      allowed_hc_roles: JSON.stringify(after.allowedHcRoles), account_mapping: after.accountMapping, backchannel_logout_uri: after.backchannelLogoutUri,
+      allowed_scopes: after.allowedScopes ? JSON.stringify(after.allowedScopes) : null,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-updated", objectType: "sso-client", objectId: clientId,
@@ -184,7 +206,7 @@ export const PORTAL_CLIENT_ID = "hpki-portal";
 export function portalClient(issuer: string): SsoClient {
   return {
     clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
-    allowedHcRoles: [], accountMapping: "pairwise", secretSha256: Buffer.alloc(0), disabled: false,
+    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], backchannelLogoutUri: null, secretSha256: Buffer.alloc(0), disabled: false,
   };
 }
 
@@ -208,6 +230,8 @@ function clientFromRow(r: Record<string, any>): SsoClient {
     postLogoutRedirectUris: json(r.post_logout_redirect_uris),
     allowedHcRoles: json(r.allowed_hc_roles),
     accountMapping: r.account_mapping,
+    backchannelLogoutUri: r.backchannel_logout_uri ?? null,
+    allowedScopes: r.allowed_scopes == null ? null : (json(r.allowed_scopes) as Scope[]),
     secretSha256: toBuffer(r.secret_sha256),
     disabled: r.disabled_at != null,
   };

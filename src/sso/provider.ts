@@ -20,32 +20,93 @@
 import type { Knex } from "knex";
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
 import { timingSafeEqual } from "node:crypto";
-import { findPerson, subjectFor } from "./accounts.ts";
+import { findPerson, serviceAccountId } from "./accounts.ts";
 import { knexAdapter } from "./adapter.ts";
-import { resolveClient, secretHash } from "./clients.ts";
+import { resolveClient, SCOPES, secretHash } from "./clients.ts";
 import { ensureSecret, ensureSigningKeys, type Sealer } from "./keys.ts";
+import { parseAccountId, type LoginCertificates } from "./login-binding.ts";
+import { Subjects } from "./subjects.ts";
 import { renderPage, languageOf, textsFor } from "./views.ts";
 
-export const SCOPES = ["openid", "offline_access", "profile", "hcrole", "subscriber", "organization"];
+export { SCOPES } from "./clients.ts";
+
+/**
+ * Authentication context classes (OIDC Core §2 acr; issue 14 §3):
+ * - ACR_CARD_PIN: the card signed the login challenge with its authentication key after the card
+ *   checked the PIN (amr ["hwk", "mfa", "pin", "sc"], RFC 8176 §2);
+ * - ACR_CERTIFICATE: TLS client authentication (or a trusted proxy's header) with an HPKI
+ *   authentication certificate; we cannot see whether a card or a PIN was involved, so no amr.
+ * ACR_CARD_PIN satisfies a request for either.
+ */
+export const ACR_CARD_PIN = "urn:hpki-ca:acr:card-pin";
+export const ACR_CERTIFICATE = "urn:hpki-ca:acr:certificate";
+export const ACR_VALUES = [ACR_CARD_PIN, ACR_CERTIFICATE];
+export const AMR_CARD_PIN = ["hwk", "mfa", "pin", "sc"];
+
+/** Session lifetimes: idle timeout (each authorization with the session extends it) and the cap from the login. */
+export interface SessionTimes {
+  /** Seconds without an authorization after which the session ends (default 1800). */
+  idleTimeoutS: number;
+  /** Seconds from the login after which the session ends regardless (default 28,800). */
+  maxS: number;
+}
+
+/** What the provider needs besides the database and keys. */
+export interface ProviderDeps {
+  /** Login certificates: every use of a session or token re-checks its certificate (login-binding.ts). */
+  logins: LoginCertificates;
+  session?: Partial<SessionTimes>;
+}
+
+/** The acr values a request asks for (acr_values, or an essential acr in the claims parameter), or undefined. */
+export function requestedAcrs(params: Record<string, unknown>): string[] | undefined {
+  if (typeof params.acr_values === "string" && params.acr_values.trim()) return params.acr_values.trim().split(/\s+/);
+  if (typeof params.claims !== "string") return undefined;
+  try {
+    const acr = (JSON.parse(params.claims) as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } } }).id_token?.acr;
+    if (!acr?.essential) return undefined;
+    return acr.values ?? (acr.value ? [acr.value] : undefined);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a login of class `acr` meets `requested` (undefined = anything does). */
+export const acrSatisfies = (acr: string | undefined, requested: string[] | undefined): boolean =>
+  !requested || requested.includes(acr ?? "") || (acr === ACR_CARD_PIN && requested.includes(ACR_CERTIFICATE));
 
 /**
  * Builds the provider for `issuer` (e.g. "https://sso.example.jp/sso"); `sealer` opens (and, on
  * first start, seals) its keys. Run keys.ts sealPlaintextRows before, on a database upgraded from
  * plaintext keys.
  */
-export async function createOidcProvider(db: Knex, issuer: string, sealer: Sealer): Promise<Provider> {
+export async function createOidcProvider(db: Knex, issuer: string, sealer: Sealer, deps: ProviderDeps): Promise<{ provider: Provider; subjects: Subjects }> {
   const basePath = new URL(issuer).pathname.replace(/\/$/, "");
   const jwks = await ensureSigningKeys(db, sealer);
   const cookieKey = await ensureSecret(db, sealer, "cookie-key-1");
   const pairwiseSalt = await ensureSecret(db, sealer, "pairwise-salt");
+  const subjects = new Subjects(db, pairwiseSalt);
+  const times: SessionTimes = { idleTimeoutS: deps.session?.idleTimeoutS ?? 1800, maxS: deps.session?.maxS ?? 8 * 3600 };
+  const { NO_NEED_TO_PROMPT, REQUEST_PROMPT } = interactionPolicy.Check;
 
   const policy = interactionPolicy.base();
-  policy.get("login")!.checks.add(
+  const login = policy.get("login")!;
+  // The session's certificate no longer holds (revoked, on hold, expired; findAccount found no
+  // account): a new card login, or login_required for prompt=none.
+  login.checks.add(new interactionPolicy.Check("login_no_longer_valid", "the certificate of the session's login is no longer valid", (ctx) =>
+    ctx.oidc.session?.accountId && !ctx.oidc.account ? REQUEST_PROMPT : NO_NEED_TO_PROMPT), 0);
+  // acr_values (voluntary in OIDC Core §3.1.2.1, honoured here): a weaker session logs in again.
+  login.checks.add(new interactionPolicy.Check("acr_values_not_met", "the session's acr does not meet acr_values", (ctx) => {
+    const session = ctx.oidc.session;
+    if (!session?.accountId || ctx.oidc.result?.login) return NO_NEED_TO_PROMPT;
+    return acrSatisfies(session.acr, requestedAcrs(ctx.oidc.params as Record<string, unknown>)) ? NO_NEED_TO_PROMPT : REQUEST_PROMPT;
+  }));
+  login.checks.add(
     new interactionPolicy.Check("hcrole_not_allowed", "the client does not admit the session's hcRole", async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;
       if (!accountId || !clientId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const [person, client] = await Promise.all([findPerson(db, accountId), resolveClient(db, issuer, clientId)]);
+      const [person, client] = await Promise.all([findPerson(db, parseAccountId(accountId).personId), resolveClient(db, issuer, clientId)]);
       if (!person || !client) return interactionPolicy.Check.REQUEST_PROMPT;
       const ok = client.allowedHcRoles.length === 0 || client.allowedHcRoles.includes(person.hcRole ?? "");
       return ok ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
@@ -58,18 +119,36 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     jwks: { keys: jwks as never },
     cookies: { keys: [cookieKey.toString("base64url")] },
     pkce: { required: () => true },
-    scopes: SCOPES,
-    subjectTypes: ["public", "pairwise"],
+    scopes: [...SCOPES],
+    subjectTypes: ["pairwise"],
+    // Only what works (issue 14 §5): code flow, secrets compared as hashes (so no
+    // client_secret_jwt), public clients (the portal) with PKCE.
+    responseTypes: ["code"],
+    clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
+    acrValues: ACR_VALUES,
     claims: {
-      openid: ["sub"],
+      openid: ["sub", "acr", "amr", "auth_time", "sid", "service_account_id"],
       profile: ["name", "name#ja-Hani-JP"],
       hcrole: ["hcRole"],
       subscriber: ["subscriberId", "issuer_dn"],
       organization: ["organization", "organization#ja-Hani-JP"],
     },
     conformIdTokenClaims: false,
+    // Refresh tokens rotate at every use; presenting a used one revokes the whole grant (reuse
+    // detection, RFC 9700 §4.14.2).
+    rotateRefreshToken: () => true,
+    // Outgoing requests are only logout tokens to back-channel URIs an administrator registered;
+    // hospital services live on private addresses, which oidc-provider's SSRF guard would refuse.
+    fetch: (url, options) => {
+      if (options) delete (options as { dispatcher?: unknown }).dispatcher;
+      return globalThis.fetch(url, options);
+    },
     features: {
       devInteractions: { enabled: false },
+      backchannelLogout: { enabled: true },
+      claimsParameter: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx: KoaContextWithOIDC, form: string) => {
@@ -90,13 +169,21 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
       policy,
       url: (_ctx, interaction) => `${basePath}/interaction/${interaction.uid}`,
     },
-    findAccount: async (_ctx, id) => {
-      const person = await findPerson(db, id);
+    // Every authorization, code or refresh-token exchange and userinfo call comes here: the login's
+    // certificate is validated again (login-binding.ts); a failure is "no such account".
+    findAccount: async (ctx, id) => {
+      const check = await deps.logins.check(id);
+      if (!check.ok) return undefined;
+      const person = await findPerson(db, check.personId);
       if (!person) return undefined;
+      const clientId = ctx?.oidc?.client?.clientId;
+      const client = clientId ? await resolveClient(db, issuer, clientId) : undefined;
+      const linked = client ? await serviceAccountId(db, person.id, client) : undefined;
       return {
         accountId: id,
         claims: () => ({
           sub: id,
+          service_account_id: linked,
           name: person.nameLatin ?? undefined,
           "name#ja-Hani-JP": person.nameKanji ?? undefined,
           hcRole: person.hcRole ?? undefined,
@@ -107,16 +194,18 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
         }),
       };
     },
-    pairwiseIdentifier: async (_ctx, accountId, client) => {
-      const c = await resolveClient(db, issuer, client.clientId);
-      return subjectFor(db, accountId, { clientId: client.clientId, accountMapping: c?.accountMapping ?? "pairwise" }, pairwiseSalt);
-    },
+    // The sub a client has seen never changes (subjects.ts); links add service_account_id.
+    pairwiseIdentifier: (_ctx, accountId, client) => subjects.subFor(parseAccountId(accountId).personId, client.clientId),
     ttl: {
       AccessToken: 600,
       AuthorizationCode: 60,
       IdToken: 3600,
       Interaction: 600,
-      Session: 8 * 3600,
+      // Idle timeout: the session is saved again at every authorization that uses it.
+      Session: (_ctx, session) => {
+        const left = session.loginTs ? session.loginTs + times.maxS - Math.floor(Date.now() / 1000) : times.maxS;
+        return Math.max(1, Math.min(times.idleTimeoutS, left));
+      },
       Grant: 14 * 86400,
       RefreshToken: 14 * 86400,
     },
@@ -133,5 +222,5 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
       const stored = Buffer.from(this.clientSecret, "base64url");
       return stored.length === 32 && timingSafeEqual(stored, secretHash(actual));
     };
-  return provider;
+  return { provider, subjects };
 }

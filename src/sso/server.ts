@@ -7,15 +7,23 @@
  *   GET  /interaction/:uid           login page with a fresh challenge (JSON with Accept: application/json);
  *                                    a consent prompt is granted at once (admin-registered first-party clients)
  *   POST /interaction/:uid/card      signed challenge {challenge, certificate, signature} (JSON or form)
+ *   POST /interaction/:uid/abort     "return to the service": the relying party gets error=access_denied
+ *                                    (RFC 6749 §4.1.2.1) with an error_description in the request's language
  *   GET  /interaction/:uid/tls       TLS client certificate (dedicated listener) or the proxy header from an
  *                                    allowlisted address
  *   GET  /portal, POST /portal/links the person's services, links and recent logins
  *   GET  /portal/login, /portal/callback   the portal's own card login (built-in public client)
- *   GET  /api/links/pending, POST /api/links/confirm   for services, HTTP Basic with client credentials
+ *   GET  /api/links/pending, POST /api/links/confirm, POST /api/links   for services, HTTP Basic with client
+ *                                    credentials; persons are named by the sub the service saw
  *   /admin/…                         the administration console (operators: clients, links; admin-routes.ts)
  *
  * Every refusal is answered with a page (or JSON) in Japanese/English and written to the audit log
- * and the login history in one transaction.
+ * and the login history in one transaction; the page's "return to the service" button (JSON:
+ * `returnUrl`) sends the refusal to the relying party as access_denied.
+ *
+ * Sessions and tokens hold only while the login certificate does (login-binding.ts); the
+ * revocation watch (revocation-watch.ts) ends the sessions of revoked or expired certificates and
+ * sends back-channel logout tokens.
  *
  * Key material (ID-token signing key, cookie keys, pairwise salt, portal CSRF key) is stored sealed
  * under an AES key on the SSO center's own token (keys.ts, sealer.ts) and opened into memory at
@@ -41,17 +49,28 @@ import { createConsoleRouter } from "../web/console/router.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../web/role.ts";
 import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
-import { AccountLinkError, confirmLink, findPerson, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
+import { AccountLinkError, confirmLink, findPerson, linkByService, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
 import { ensureSecret, sealPlaintextRows, type Sealer } from "./keys.ts";
-import { createOidcProvider } from "./provider.ts";
+import { LoginCertificates, parseAccountId } from "./login-binding.ts";
+import { ACR_CARD_PIN, ACR_CERTIFICATE, acrSatisfies, AMR_CARD_PIN, createOidcProvider, requestedAcrs, type SessionTimes } from "./provider.ts";
+import { RevocationWatch } from "./revocation-watch.ts";
+import { isRefusalCode, refusalText, type Refusal } from "./refusals.ts";
+import type { Subjects } from "./subjects.ts";
 import { openSsoSealer } from "./sealer.ts";
-import { CardLoginVerifier, type CardLoginVerifierOptions } from "../status/certificate-verifier.ts";
+import { CardLoginVerifier, type CardLoginVerifierOptions, type VerifiedLogin } from "../status/certificate-verifier.ts";
 import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
+
+/** A refusal of the SSO center's own (not the verifier's): see refusals.ts for the texts. */
+class SsoRefusal extends Error implements Refusal {
+  constructor(readonly code: string, readonly detail: string) {
+    super(detail);
+  }
+}
 
 /** SSO-specific settings (configuration: see ssoOptionsFromConfig). */
 export interface SsoOptions {
@@ -59,13 +78,17 @@ export interface SsoOptions {
   tls?: { port: number; host?: string; key: Buffer; cert: Buffer; publicUrl?: string };
   /** Reverse-proxy addresses whose client-certificate header (X-SSL-Client-Cert, URL-escaped PEM) is accepted. */
   trustedProxies?: string[];
+  /** refreshIntervalMs also paces the revocation watch (refresh + sweep); 0 = no timer. */
   verifier?: Omit<CardLoginVerifierOptions, "db">;
+  /** Session idle timeout and maximum, seconds. */
+  session?: Partial<SessionTimes>;
 }
 
 /**
  * SsoOptions from the checked configuration (cfg.sso; variables HPKI_SSO_*, see
  * src/config/schema.ts): the TLS listener (PEM files read here), trusted proxies, other HPKI
- * anchors/CAs/CRLs, the revocation refresh and staleness periods, OCSP responders and fallback.
+ * anchors/CAs/CRLs, the revocation refresh and staleness periods, OCSP responders and fallback, the session
+ * idle timeout and maximum.
  */
 export function ssoOptionsFromConfig(sso: Config["sso"]): SsoOptions {
   const opts: SsoOptions = {
@@ -79,15 +102,23 @@ export function ssoOptionsFromConfig(sso: Config["sso"]): SsoOptions {
       ocspResponders: sso.ocspUrls,
       ocspFallback: sso.ocspFallback,
     },
+    session: {
+      idleTimeoutS: sso.idleTimeoutS,
+      maxS: sso.sessionMaxS,
+    },
   };
   if (sso.tls) opts.tls = { port: sso.tls.port, cert: fs.readFileSync(sso.tls.certFile), key: fs.readFileSync(sso.tls.keyFile) };
   return opts;
 }
 
+
 /** The running SSO role: the RoleServer plus what tests and operators need to reach. */
 export interface SsoServer extends RoleServer {
   provider: Provider;
   verifier: CardLoginVerifier;
+  /** Refreshes the revocation index and ends the sessions of revoked certificates (runs on a timer too). */
+  watch: RevocationWatch;
+  subjects: Subjects;
   issuer: string;
   /** Base URL of the TLS client-authentication listener, when configured. */
   tlsUrl?: string;
@@ -129,24 +160,52 @@ export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoO
 async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Sealer): Promise<SsoServer> {
   const { db } = deps;
   const issuer = `${deps.publicUrl}/sso`;
-  const provider = await createOidcProvider(db, issuer, sealer);
-  const verifier = await CardLoginVerifier.open({ db, ...options.verifier });
+  // The watch paces the index refresh, so the sweep follows each refresh at once.
+  const verifier = await CardLoginVerifier.open({ db, ...options.verifier, refreshIntervalMs: 0 });
+  const logins = new LoginCertificates(db, verifier);
+  const { provider, subjects } = await createOidcProvider(db, issuer, sealer, { logins, session: options.session });
+  provider.on("server_error", (_ctx: unknown, err: Error) => process.stderr.write(`sso: provider error: ${err.stack ?? err.message}\n`));
+  const watch = new RevocationWatch({
+    db, provider, verifier, logins, intervalMs: options.verifier?.refreshIntervalMs ?? 30_000,
+    // Grants and refresh tokens live 14 days; a login older than that has nothing left to end.
+    lookbackMs: 15 * 86400_000,
+  });
+  watch.start();
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
   const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" }), refuseUnstorableBody({ respond: true })];
   const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";
-  const langOf = (req: Request): Lang => languageOf(req.query, req.get("cookie"));
+  const langOf = (req: Request, uiLocales?: unknown): Lang => languageOf(req.query, req.get("cookie"), uiLocales);
 
   let tlsServer: https.Server | undefined;
   let tlsUrl: string | undefined;
+
+  // Behind a TLS-terminating proxy (issue 14 §6): oidc-provider builds every endpoint URL, redirect
+  // and cookie from the request's origin, so every request (ours use the provider's context too)
+  // is presented on the public origin of the issuer (--public-url), whatever Host or X-Forwarded-*
+  // the client sent: the origin is configuration, never taken from a header. X-Forwarded-For (the
+  // client address oidc-provider logs) is kept only from an allowlisted proxy address
+  // (HPKI_SSO_TRUSTED_PROXIES). Express itself keeps "trust proxy" off.
+  const publicOrigin = new URL(issuer);
+  provider.proxy = true;
+  router.use((req, _res, next) => {
+    for (const h of ["x-forwarded-host", "x-forwarded-proto", "x-forwarded-port", "forwarded"]) delete req.headers[h];
+    if (!(options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) delete req.headers["x-forwarded-for"];
+    req.headers["x-forwarded-host"] = publicOrigin.host;
+    req.headers["x-forwarded-proto"] = publicOrigin.protocol.slice(0, -1);
+    next();
+  });
 
   router.use((req, res, next) => {
     if (req.query.lang === "en" || req.query.lang === "ja") res.append("Set-Cookie", `hpki_lang=${req.query.lang}; Path=/; SameSite=Lax; HttpOnly`);
     next();
   });
 
-  /** Writes a refusal (audit + login history, one transaction) and answers 403 with the reason. */
-  async function refuse(req: Request, res: Response, uid: string, clientId: string | undefined, method: LoginMethod, err: PathValidationError, identity?: CertificateIdentity) {
+  /**
+   * Writes a refusal (audit + login history, one transaction) and answers 403 with the reason, a
+   * retry link and the "return to the service" form (JSON: returnUrl, POST {reason}).
+   */
+  async function refuse(req: Request, res: Response, uid: string, clientId: string | undefined, method: LoginMethod, err: Refusal, identity: CertificateIdentity | undefined, lang: Lang) {
     await db.transaction(async (trx) => {
       // A known person sees refused attempts with their certificate among their recent logins.
       const person = identity ? await trx("sso_persons").where({ issuer: identity.issuer, subscriber_id: identity.subscriberId }).first("id") : undefined;
@@ -159,36 +218,42 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
         objectType: "sso-interaction", objectId: uid, details: { code: err.code, detail: err.detail, method, clientId, remote: req.socket.remoteAddress },
       }]);
     });
-    const lang = langOf(req);
+    const returnUrl = `${issuer}/interaction/${uid}/abort`;
     res.status(403);
     if (wantsJson(req)) {
-      res.json({ error: err.code, message: MESSAGES[err.code].en, messageJa: MESSAGES[err.code].ja });
+      res.json({ error: err.code, message: refusalText(err.code, "en"), messageJa: refusalText(err.code, "ja"), returnUrl });
       return;
     }
-    res.type("html").send(renderPage("refused", lang, { message: MESSAGES[err.code][lang], code: err.code, retryUrl: `${issuer}/interaction/${uid}` }));
+    res.type("html").send(renderPage("refused", lang, { message: refusalText(err.code, lang), code: err.code, retryUrl: `${issuer}/interaction/${uid}`, returnUrl }));
   }
 
   /** Checks the verified certificate against the client, records the login and finishes the interaction. */
-  async function completeLogin(req: Request, res: Response, uid: string, client: SsoClient, identity: CertificateIdentity, method: LoginMethod) {
+  async function completeLogin(req: Request, res: Response, uid: string, client: SsoClient, login: VerifiedLogin, method: LoginMethod, requested: string[] | undefined) {
+    const { identity } = login;
     checkHcRole(identity, client.allowedHcRoles);
+    // acr (issue 14 §3): a card signature after the card checked the PIN, or a certificate alone.
+    const acr = method === "challenge" ? ACR_CARD_PIN : ACR_CERTIFICATE;
+    if (!acrSatisfies(acr, requested)) throw new SsoRefusal("acr-not-met", `${method} gives ${acr}; requested ${requested!.join(" ")}`);
     const at = new Date();
-    const personId = await db.transaction(async (trx) => {
+    const accountId = await db.transaction(async (trx) => {
       const id = await upsertPerson(trx, identity, at);
+      const account = await logins.record(trx, id, login.path, at);
       await trx("sso_logins").insert({ person_id: id, client_id: client.clientId, method, outcome: "success", certificate_serial: identity.serialHex, issuer: identity.issuer, at });
       await appendAudit(trx, [{
         actor: `${identity.issuer}/${identity.subscriberId}`, role: "sso", action: "sso.login", objectType: "sso-interaction", objectId: uid,
-        details: { personId: id, clientId: client.clientId, method, hcRole: identity.hcRole, serial: identity.serialHex },
+        details: { personId: id, clientId: client.clientId, method, hcRole: identity.hcRole, serial: identity.serialHex, acr },
       }]);
-      return id;
+      return account;
     });
-    // amr (RFC 8176 §2): a card signature unlocked by its PIN, or proof of possession of the TLS key.
-    const redirectTo = await provider.interactionResult(req, res, { login: { accountId: personId, amr: method === "challenge" ? ["sc", "pin"] : ["pop"] } }, { mergeWithLastSubmission: false });
+    // amr (RFC 8176 §2) only where we know it: a card key unlocked by its PIN.
+    const result = { login: { accountId, acr, ...(method === "challenge" ? { amr: AMR_CARD_PIN } : {}) } };
+    const redirectTo = await provider.interactionResult(req, res, result, { mergeWithLastSubmission: false });
     if (wantsJson(req)) res.json({ redirectTo });
     else res.redirect(303, redirectTo);
   }
 
   /** Runs a login attempt: verification errors become refusals, anything else a 500. */
-  async function attempt(req: Request, res: Response, method: LoginMethod, body: (uid: string, client: SsoClient) => Promise<CertificateIdentity>) {
+  async function attempt(req: Request, res: Response, method: LoginMethod, body: (uid: string, client: SsoClient) => Promise<VerifiedLogin>) {
     let details;
     try {
       details = await provider.interactionDetails(req, res);
@@ -205,13 +270,42 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     }
     let identity: CertificateIdentity | undefined;
     try {
-      identity = await body(uid, client);
-      await completeLogin(req, res, uid, client, identity, method);
+      const login = await body(uid, client);
+      identity = login.identity;
+      await completeLogin(req, res, uid, client, login, method, requestedAcrs(details.params));
     } catch (e) {
-      if (e instanceof PathValidationError) return refuse(req, res, uid, clientId, method, e, identity ?? (e as { identity?: CertificateIdentity }).identity);
+      const lang = langOf(req, details.params.ui_locales);
+      if (e instanceof PathValidationError) return refuse(req, res, uid, clientId, method, e, identity ?? (e as { identity?: CertificateIdentity }).identity, lang);
+      if (e instanceof SsoRefusal) return refuse(req, res, uid, clientId, method, e, identity, lang);
       throw e;
     }
   }
+
+  // "Return to the service": the refusal (or the person's cancel) goes back to the relying party
+  // as access_denied with state (oidc-provider adds it) and a description in the request's language.
+  router.post("/interaction/:uid/abort", ...form, async (req, res, next) => {
+    try {
+      let details;
+      try {
+        details = await provider.interactionDetails(req, res);
+      } catch {
+        return void res.status(400).type("html").send(renderPage("refused", langOf(req), { message: MESSAGES["challenge-invalid"][langOf(req)], code: "interaction-not-found" }));
+      }
+      const reason = (req.body as { reason?: unknown } | undefined)?.reason;
+      const code = isRefusalCode(reason) ? reason : "cancelled";
+      const lang = langOf(req, details.params.ui_locales);
+      const redirectTo = await provider.interactionResult(req, res, { error: "access_denied", error_description: refusalText(code, lang) }, { mergeWithLastSubmission: false });
+      if (code === "cancelled") {
+        await db.transaction((trx) => appendAudit(trx, [{
+          actor: "anonymous", role: "sso", action: "sso.login-cancelled", objectType: "sso-interaction", objectId: details.uid, details: { clientId: details.params.client_id },
+        }]));
+      }
+      if (wantsJson(req)) res.json({ redirectTo });
+      else res.redirect(303, redirectTo);
+    } catch (e) {
+      next(e);
+    }
+  });
 
   router.get("/interaction/:uid", async (req, res, next) => {
     try {
@@ -221,10 +315,13 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       const client = await resolveClient(db, issuer, String(details.params.client_id));
       const challenge = await issueChallenge(db, issuer, details.uid);
       const submitUrl = `${issuer}/interaction/${details.uid}/card`;
-      const tlsLogin = tlsUrl ? `${tlsUrl}/sso/interaction/${details.uid}/tls` : undefined;
-      if (wantsJson(req)) return void res.json({ uid: details.uid, challenge: challenge.text, submit: submitUrl, tlsLogin });
-      res.type("html").send(renderPage("login", langOf(req), {
-        clientName: client?.name ?? details.params.client_id, allowedRoles: client?.allowedHcRoles ?? [], challenge: challenge.text, submitUrl, tlsUrl: tlsLogin,
+      const abortUrl = `${issuer}/interaction/${details.uid}/abort`;
+      // TLS client authentication gives ACR_CERTIFICATE only: not offered when the request needs more.
+      const tlsOk = acrSatisfies(ACR_CERTIFICATE, requestedAcrs(details.params));
+      const tlsLogin = tlsUrl && tlsOk ? `${tlsUrl}/sso/interaction/${details.uid}/tls` : undefined;
+      if (wantsJson(req)) return void res.json({ uid: details.uid, challenge: challenge.text, submit: submitUrl, tlsLogin, abort: abortUrl });
+      res.type("html").send(renderPage("login", langOf(req, details.params.ui_locales), {
+        clientName: client?.name ?? details.params.client_id, allowedRoles: client?.allowedHcRoles ?? [], challenge: challenge.text, submitUrl, tlsUrl: tlsLogin, abortUrl,
       }));
     } catch (e) {
       next(e);
@@ -246,14 +343,15 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
           throw new PathValidationError("challenge-invalid", "challenge, certificate and signature are required");
         }
         const certDer = fromPemOrDer(b.certificate.includes("-----BEGIN") ? b.certificate : Buffer.from(b.certificate, "base64"));
-        const { path, identity } = await verifier.verify(certDer);
+        const verified = await verifier.verify(certDer);
+        const { path, identity } = verified;
         try {
           verifyChallengeSignature(path.leaf.spki, challenge.text, Buffer.from(b.signature, "base64"));
         } catch (e) {
           Object.assign(e as object, { identity });
           throw e;
         }
-        return identity;
+        return verified;
       });
     } catch (e) {
       next(e);
@@ -271,7 +369,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
         if (fromTls?.raw) der = fromTls.raw;
         else if (proxied && (options.trustedProxies ?? []).includes(req.socket.remoteAddress ?? "")) der = fromPemOrDer(decodeURIComponent(proxied));
         if (!der) throw new PathValidationError("malformed-certificate", "no client certificate presented");
-        return (await verifier.verify(der)).identity;
+        return verifier.verify(der);
       });
     } catch (e) {
       next(e);
@@ -282,7 +380,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   async function portalSession(req: Request, res: Response): Promise<{ personId: string; uid: string } | undefined> {
     const ctx = provider.createContext(req, res);
     const session = await provider.Session.get(ctx);
-    return session.accountId ? { personId: session.accountId, uid: session.uid } : undefined;
+    return session.accountId ? { personId: parseAccountId(session.accountId).personId, uid: session.uid } : undefined;
   }
   // The portal's forms: csrf-csrf double submit, the token bound to the provider session's uid.
   const portalCsrf = doubleCsrf({
@@ -382,26 +480,56 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     return authenticateClient(db, decodeURIComponent(id ?? ""), decodeURIComponent(secret ?? ""));
   }
 
+  const clientAuthFailed = (res: Response, e: SsoClientError) => void res.status(401).set("WWW-Authenticate", 'Basic realm="hpki-sso"').json({ error: e.code });
+  /** The person behind the `sub` this client saw; @throws AccountLinkError NO_SUCH_LINK ("unknown sub"). */
+  async function personOfSub(client: SsoClient, sub: unknown): Promise<string> {
+    const personId = typeof sub === "string" ? await subjects.personFor(client.clientId, sub) : undefined;
+    if (!personId) throw new AccountLinkError("NO_SUCH_LINK", "this client has never been given that sub", "このサービスに発行したことのない sub です");
+    return personId;
+  }
+
+  // Pending link requests, each with the sub the service sees for the person (never our person id).
   router.get("/api/links/pending", async (req, res, next) => {
     try {
       const client = await basicClient(req);
       const rows = await db("sso_account_links as l").join("sso_persons as p", "p.id", "l.person_id").where({ "l.client_id": client.clientId, "l.status": "requested" })
         .select("l.person_id", "l.account_id", "l.requested_at", "p.name_latin", "p.name_kanji", "p.hc_role", "p.subscriber_id", "p.issuer");
-      res.json(rows.map((r) => ({ personId: r.person_id, accountId: r.account_id, requestedAt: new Date(r.requested_at).toISOString(), name: r.name_latin, nameKanji: r.name_kanji, hcRole: r.hc_role, subscriberId: r.subscriber_id, issuer: r.issuer })));
+      res.json(await Promise.all(rows.map(async (r) => ({
+        sub: await subjects.subFor(r.person_id, client.clientId), accountId: r.account_id, requestedAt: new Date(r.requested_at).toISOString(),
+        name: r.name_latin, nameKanji: r.name_kanji, hcRole: r.hc_role, subscriberId: r.subscriber_id, issuer: r.issuer,
+      }))));
     } catch (e) {
-      if (e instanceof SsoClientError) return void res.status(401).set("WWW-Authenticate", 'Basic realm="hpki-sso"').json({ error: e.code });
+      if (e instanceof SsoClientError) return clientAuthFailed(res, e);
       next(e);
     }
   });
 
+  // The service confirms the request of the person it knows as {sub}.
   router.post("/api/links/confirm", express.json({ limit: "8kb" }), refuseUnstorableBody({ respond: true }), async (req, res, next) => {
     try {
       const client = await basicClient(req);
-      const link = await confirmLink(db, client.clientId, String((req.body as { personId?: unknown })?.personId ?? ""), { actor: `client:${client.clientId}`, role: "sso" });
-      res.json({ personId: link.personId, accountId: link.accountId, status: link.status });
+      const personId = await personOfSub(client, (req.body as { sub?: unknown })?.sub);
+      const link = await confirmLink(db, client.clientId, personId, { actor: `client:${client.clientId}`, role: "sso" });
+      res.json({ sub: (req.body as { sub: string }).sub, accountId: link.accountId, status: link.status });
     } catch (e) {
-      if (e instanceof SsoClientError) return void res.status(401).set("WWW-Authenticate", 'Basic realm="hpki-sso"').json({ error: e.code });
-      if (e instanceof AccountLinkError) return void res.status(409).json({ error: e.code, message: e.message, messageJa: e.messageJa });
+      if (e instanceof SsoClientError) return clientAuthFailed(res, e);
+      if (e instanceof AccountLinkError) return void res.status(e.code === "NO_SUCH_LINK" ? 404 : 409).json({ error: e.code, message: e.message, messageJa: e.messageJa });
+      next(e);
+    }
+  });
+
+  // Linking driven by the service: after a login it names the person by {sub} and gives its own
+  // {accountId}; the link is confirmed at once (the service vouches for its own account).
+  router.post("/api/links", express.json({ limit: "8kb" }), refuseUnstorableBody({ respond: true }), async (req, res, next) => {
+    try {
+      const client = await basicClient(req);
+      const b = (req.body ?? {}) as { sub?: unknown; accountId?: unknown };
+      const personId = await personOfSub(client, b.sub);
+      const link = await linkByService(db, client.clientId, personId, String(b.accountId ?? ""), { actor: `client:${client.clientId}`, role: "sso" });
+      res.status(201).json({ sub: b.sub, accountId: link.accountId, status: link.status });
+    } catch (e) {
+      if (e instanceof SsoClientError) return clientAuthFailed(res, e);
+      if (e instanceof AccountLinkError) return void res.status(e.code === "NO_SUCH_LINK" ? 404 : e.code === "BAD_ACCOUNT_ID" ? 400 : 409).json({ error: e.code, message: e.message, messageJa: e.messageJa });
       next(e);
     }
   });
@@ -438,10 +566,13 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     router,
     provider,
     verifier,
+    watch,
+    subjects,
     issuer,
     tlsUrl,
     async close() {
       clearInterval(purge);
+      watch.stop();
       await admin.close();
       verifier.close();
       if (tlsServer) {

@@ -30,11 +30,22 @@ function template(name: string): Handlebars.TemplateDelegate {
 /** The texts of `lang`. */
 export const textsFor = (lang: Lang): Record<string, string> => texts[lang];
 
-/** Picks the language from ?lang=, then the hpki_lang cookie, else Japanese. */
-export function languageOf(query: unknown, cookieHeader: string | undefined): Lang {
+/**
+ * Picks the language from ?lang=, then the hpki_lang cookie, then the authorization request's
+ * ui_locales (OIDC Core §3.1.2.1: space-separated BCP 47 tags, first supported wins), else Japanese.
+ */
+export function languageOf(query: unknown, cookieHeader: string | undefined, uiLocales?: unknown): Lang {
   const q = (query as { lang?: unknown } | undefined)?.lang;
   if (q === "en" || q === "ja") return q;
-  return /(?:^|;\s*)hpki_lang=en(?:;|$)/.test(cookieHeader ?? "") ? "en" : "ja";
+  const c = /(?:^|;\s*)hpki_lang=(en|ja)(?:;|$)/.exec(cookieHeader ?? "");
+  if (c) return c[1] as Lang;
+  if (typeof uiLocales === "string") {
+    for (const tag of uiLocales.trim().split(/\s+/)) {
+      const primary = tag.toLowerCase().split("-")[0];
+      if (primary === "ja" || primary === "en") return primary;
+    }
+  }
+  return "ja";
 }
 
 /** Renders views/sso/<name>.hbs inside the layout with `data` and the language's texts. */

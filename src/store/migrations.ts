@@ -43,6 +43,8 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0080_audit_checkpoints": () => import("../../migrations/0080_audit_checkpoints.ts"),
   "0090_login_failures": () => import("../../migrations/0090_login_failures.ts"),
   "0091_operator_totp_sealed": () => import("../../migrations/0091_operator_totp_sealed.ts"),
+  "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
+  "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

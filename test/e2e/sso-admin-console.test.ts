@@ -71,7 +71,7 @@ describe("SSO administration console", () => {
     expect(form.text).toContain('value="Medical Doctor"');
     const r = await admin.post("/clients", {
       accept: "html",
-      form: { clientId: "emr", name: "地域医療連携EMR", redirectUris: `${emr.redirect}\r\nhttp://rp-emr.test/cb2`, allowedHcRoles: "Medical Doctor", accountMapping: "linked" },
+      form: { clientId: "emr", name: "地域医療連携EMR", redirectUris: `${emr.redirect}\r\nhttp://rp-emr.test/cb2`, allowedHcRoles: "Medical Doctor", accountMapping: "linked", backchannelLogoutUri: "http://rp-emr.test/bcl" },
     });
     expect(r.status, r.text.slice(0, 800)).toBe(201);
     expect(r.headers.get("cache-control")).toBe("no-store");
@@ -80,6 +80,7 @@ describe("SSO administration console", () => {
     const row = await ia.ctx.db("sso_clients").where({ client_id: "emr" }).first();
     expect(Buffer.from(row.secret_sha256).equals(createHash("sha256").update(emr.secret).digest())).toBe(true);
     expect(row.name).toBe("地域医療連携EMR");
+    expect(row.backchannel_logout_uri).toBe("http://rp-emr.test/bcl");
     const a = await lastAudit("sso.client-registered");
     expect(a.actor).toBe(adminOp.username);
     expect(a.details.allowedHcRoles).toEqual(["Medical Doctor"]);
@@ -121,7 +122,8 @@ describe("SSO administration console", () => {
     expect((await new ConsoleClient(server.url, "/sso/admin").getJson("/clients")).status).toBe(401);
   });
 
-  it("the person asks for a link in the portal, the administrator confirms it in the console, and sub becomes the account id; the person removes it", async () => {
+  it("the person asks for a link in the portal, the administrator confirms it in the console, and service_account_id appears (sub unchanged); the person removes it", async () => {
+    const subBefore = (await authorizeWithSession(issuer, emr, person)).claims()!.sub;
     const portal = await person.request(`${issuer}/portal`);
     const csrf = /name="csrf" value="([^"]+)"/.exec(portal.body)![1];
     expect((await person.request(`${issuer}/portal/links`, { body: new URLSearchParams({ csrf, clientId: "emr", accountId: "EMR-0042" }) })).status).toBe(303);
@@ -134,7 +136,7 @@ describe("SSO administration console", () => {
     const confirmed = await admin.post(`/clients/emr/links/${link.personId}/confirm`, { accept: "html", form: {} });
     expect(confirmed.status).toBe(303);
     expect((await lastAudit("sso.link-confirmed")).actor).toBe(adminOp.username);
-    expect((await authorizeWithSession(issuer, emr, person)).claims()!.sub).toBe("EMR-0042");
+    expect((await authorizeWithSession(issuer, emr, person)).claims()!).toMatchObject({ sub: subBefore, service_account_id: "EMR-0042" });
 
     const again = await person.request(`${issuer}/portal`);
     expect(again.body).toContain("連携を解除");
@@ -144,9 +146,10 @@ describe("SSO administration console", () => {
     const removed = await lastAudit("sso.link-removed");
     expect(removed.actor).toBe(link.personId);
     expect(removed.details).toMatchObject({ accountId: "EMR-0042", status: "confirmed" });
-    const sub = (await authorizeWithSession(issuer, emr, person)).claims()!.sub;
-    expect(sub).not.toBe("EMR-0042");
-    expect(sub).toMatch(/^[A-Za-z0-9_-]{43}$/); // pairwise pseudonym
+    const unlinked = (await authorizeWithSession(issuer, emr, person)).claims()!;
+    expect(unlinked.sub).toBe(subBefore);
+    expect(unlinked.sub).toMatch(/^[A-Za-z0-9_-]{43}$/); // pairwise pseudonym
+    expect(unlinked.service_account_id).toBeUndefined();
 
     // A request the administrator rejects is gone; confirming it afterwards finds nothing.
     const csrf3 = /name="csrf" value="([^"]+)"/.exec((await person.request(`${issuer}/portal`)).body)![1];

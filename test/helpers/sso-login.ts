@@ -58,8 +58,8 @@ export async function cardLogin(cards: CardStation, s: StartedLogin, card: { lab
 
 /** After a successful login step, follows consent to the RP callback and redeems the code. */
 export async function finishLogin(s: StartedLogin, rp: TestRp, redirectTo: string) {
-  const { stoppedAt } = await s.browser.follow(redirectTo, rp.redirect);
-  expect(stoppedAt).toBeDefined();
+  const { stoppedAt, last } = await s.browser.follow(redirectTo, rp.redirect);
+  expect(stoppedAt, `${last.status} ${last.url} ${last.body.slice(0, 1500)}`).toBeDefined();
   return oidc.authorizationCodeGrant(s.config, new URL(stoppedAt!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
 }
 

@@ -27,6 +27,7 @@ import { freshDatabaseUrl, openTestDatabase } from "../helpers/db.ts";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { tempDir } from "../helpers/openssl.ts";
 import { cardLogin, finishLogin, startLogin } from "../helpers/sso-login.ts";
+import { childEnv, serveSso } from "../helpers/sso-serve.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 const by = { actor: "test", role: "ia" };
@@ -234,36 +235,6 @@ describe("SSO key material sealed in the database", () => {
     expect(() => ensureSsoToken(ia.ctx.module, ocsp)).toThrow(expect.objectContaining({ code: "TOKEN_CONFLICT", message: expect.stringContaining("OCSP token's") }));
   });
 });
-
-/** `hpki serve --role sso --port 0 --json` as a child process; resolves once it listens. */
-function serveSso(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<number | null> }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "sso", "--port", "0", "--json"], { cwd: repo, env });
-    let out = "";
-    let err = "";
-    const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
-    p.stderr.on("data", (d) => (err += d));
-    p.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (!line) return;
-      const j = JSON.parse(line) as { url?: string; error?: string };
-      if (j.url) resolve({ url: j.url, stop: () => (p.kill("SIGTERM"), exited) });
-      else reject(new Error(`hpki serve failed: ${line}\n${err}`));
-    });
-    p.on("error", reject);
-    void exited.then((code) => reject(new Error(`hpki serve exited ${code} before listening: ${err}${out}`)));
-  });
-}
-
-/** Environment for a child on `home`: embedded SoftHSM, the database `url`. */
-function childEnv(home: string, url: string | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
-  for (const v of ["PKCS11_MODULE", "HPKI_HSM_PIN", "HPKI_SSO_PIN", "HPKI_SSO_TOKEN", "SOFTHSM2_CONF"]) delete env[v];
-  if (url) env.DATABASE_URL = url;
-  else delete env.DATABASE_URL;
-  return env;
-}
 
 /** Token labels of the embedded SoftHSM under `home` (softhsm2-util in its own process). */
 function tokenLabels(home: string): string[] {

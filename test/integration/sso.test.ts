@@ -174,10 +174,14 @@ describe("SSO center: OpenID provider + card login", () => {
     const config = await rpConfig("emr");
     const t = await oidc.refreshTokenGrant(config, refreshToken!);
     expect(t.access_token).toBeTruthy();
+    // Rotated at every use (reuse detection: sso-rp.test.ts).
+    expect(t.refresh_token).toBeTruthy();
+    expect(t.refresh_token).not.toBe(refreshToken);
+    refreshToken = t.refresh_token;
     expect(t.claims()?.sub).toBe(firstSub);
   });
 
-  it("the person asks for a link in the portal, the service confirms it, and sub becomes the mapped account id", async () => {
+  it("the person asks for a link in the portal, the service confirms it by the sub it saw; sub stays, service_account_id appears", async () => {
     const portal = await loggedIn.request(`${base}/sso/portal?lang=en`);
     expect(portal.status).toBe(200);
     expect(portal.body).toContain("Services open to you");
@@ -190,21 +194,33 @@ describe("SSO center: OpenID provider + card login", () => {
 
     const basic = (secret: string) => ({ authorization: `Basic ${Buffer.from(`emr:${secret}`).toString("base64")}` });
     expect((await fetch(`${base}/sso/api/links/pending`, { headers: basic("wrong") })).status).toBe(401);
-    const pending = (await (await fetch(`${base}/sso/api/links/pending`, { headers: basic(rp.emr.secret) })).json()) as { personId: string; accountId: string; nameKanji: string }[];
+    const pending = (await (await fetch(`${base}/sso/api/links/pending`, { headers: basic(rp.emr.secret) })).json()) as { sub: string; accountId: string; nameKanji: string }[];
     expect(pending).toHaveLength(1);
-    expect(pending[0]).toMatchObject({ accountId: "AAA", nameKanji: "山田　太郎" });
-    const confirmed = await fetch(`${base}/sso/api/links/confirm`, { method: "POST", headers: { ...basic(rp.emr.secret), "content-type": "application/json" }, body: JSON.stringify({ personId: pending[0].personId }) });
+    // The service is told the sub it saw at the login, never our internal person id.
+    expect(pending[0]).toMatchObject({ sub: firstSub, accountId: "AAA", nameKanji: "山田　太郎" });
+    expect(pending[0]).not.toHaveProperty("personId");
+    const confirm = (sub: string) => fetch(`${base}/sso/api/links/confirm`, { method: "POST", headers: { ...basic(rp.emr.secret), "content-type": "application/json" }, body: JSON.stringify({ sub }) });
+    expect((await confirm("not-a-sub-it-saw")).status).toBe(404);
+    const confirmed = await confirm(firstSub);
     expect(confirmed.status).toBe(200);
+    expect(await confirmed.json()).toMatchObject({ sub: firstSub, accountId: "AAA", status: "confirmed" });
 
-    // The session is still there: the next authorization needs no card, and sub is now "AAA".
+    // The session is still there: the next authorization needs no card; sub is unchanged and the
+    // service's account id is a claim of its own (OIDC Core §2: sub is never reassigned).
     const config = await rpConfig("emr");
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const url = oidc.buildAuthorizationUrl(config, { redirect_uri: rp.emr.redirect, scope: "openid hcrole", state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256" });
     const { stoppedAt } = await loggedIn.follow(url.toString(), rp.emr.redirect);
     const tokens = await oidc.authorizationCodeGrant(config, new URL(stoppedAt!), { pkceCodeVerifier: verifier, expectedState: state });
-    expect(tokens.claims()!.sub).toBe("AAA");
+    expect(tokens.claims()!.sub).toBe(firstSub);
+    expect(tokens.claims()!.service_account_id).toBe("AAA");
     expect(tokens.claims()!.hcRole).toBe("Medical Doctor");
+    // The refresh token from before the link still works (rotated) and keeps the sub.
+    const refreshed = await oidc.refreshTokenGrant(config, refreshToken!);
+    refreshToken = refreshed.refresh_token;
+    expect(refreshed.claims()!.sub).toBe(firstSub);
+    expect(refreshed.claims()!.service_account_id).toBe("AAA");
     expect(await auditCount("sso.link-confirmed")).toBe(1);
   });
 
@@ -248,6 +264,15 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(r.status).toBe(403);
     expect(r.json).toMatchObject({ error: "hcrole-not-allowed", messageJa: "この資格ではこのサービスにログインできません。" });
     expect(await auditCount("sso.login-refused", "hcrole-not-allowed")).toBe(1);
+    // "Return to the service": the RP gets access_denied with its state and a Japanese description.
+    const back = await s.browser.request((r.json as { returnUrl: string }).returnUrl, { body: new URLSearchParams({ reason: "hcrole-not-allowed" }) });
+    expect(back.status).toBe(303);
+    const { stoppedAt } = await s.browser.follow(new URL(back.location!, base).toString(), rp.emr.redirect);
+    const cb = new URL(stoppedAt!);
+    expect(cb.searchParams.get("error")).toBe("access_denied");
+    expect(cb.searchParams.get("state")).toBe(s.state);
+    expect(cb.searchParams.get("error_description")).toBe("この資格ではこのサービスにログインできません。");
+    await expect(oidc.authorizationCodeGrant(s.config, cb, { pkceCodeVerifier: s.verifier, expectedState: s.state })).rejects.toMatchObject({ error: "access_denied" });
     // The same pharmacist may log in where any role is allowed.
     const any = await startLogin("portal-any");
     const ok = await cardLogin(any, cards.pharmacist);
@@ -320,6 +345,50 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(await auditCount("sso.login-refused", "untrusted-issuer")).toBe(1);
   });
 
+  it("a client registered with allowed scopes gets invalid_scope for any other (no subscriber id to correlate persons)", async () => {
+    const narrow = { id: "narrow", redirect: "http://rp-narrow.test/cb", secret: "" };
+    narrow.secret = (await registerClient(ia.ctx.db, { clientId: narrow.id, name: "narrow", redirectUris: [narrow.redirect], allowedScopes: ["hcrole"] }, admin)).secret;
+    const config = await rpConfigOf(sso.issuer, narrow);
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: narrow.redirect, scope: "openid hcrole subscriber", state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+    });
+    const back = new URL((await new TestBrowser().follow(url.toString(), narrow.redirect)).stoppedAt!);
+    expect(back.searchParams.get("error")).toBe("invalid_scope");
+    expect(back.searchParams.get("state")).toBe(state);
+    const s = await startLoginAt(sso.issuer, narrow, new TestBrowser(), "openid hcrole");
+    const r = await cardLogin(s, cards.doctor);
+    const claims = (await finishLogin(s, narrow, (r.json as { redirectTo: string }).redirectTo)).claims()!;
+    expect(claims.hcRole).toBe("Medical Doctor");
+    expect(claims.subscriberId).toBeUndefined();
+  });
+
+  it("acr_values asking for card + PIN: the TLS login is not offered and is refused (acr-not-met); the card login gives that acr", async () => {
+    const plain = await startLogin("emr");
+    const config = await rpConfig("emr");
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: rp.emr.redirect, scope: "openid", state, acr_values: "urn:hpki-ca:acr:card-pin",
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    });
+    const browser = new TestBrowser();
+    const { stoppedAt } = await browser.follow(url.toString(), `${base}/sso/interaction/`);
+    const page = (await browser.request(stoppedAt!, { json: true })).json as { uid: string; challenge: string; submit: string; tlsLogin?: string };
+    expect(page.tlsLogin).toBeUndefined();
+    const tls = plain.tlsLogin.replace(/interaction\/[^/]+\/tls$/, `interaction/${page.uid}/tls`);
+    const refused = await browser.tlsGet(tls, { key: tlsFiles.clientKey, cert: tlsFiles.clientCert, ca: tlsFiles.serverCert });
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({ error: "acr-not-met" });
+    const signed = await signLoginChallenge(ia.ctx.cards, cards.doctor.label, cards.doctor.pin, page.challenge);
+    const ok = await browser.request(page.submit, { body: signed, json: true });
+    expect(ok.status, ok.body).toBe(200);
+    const back = await browser.follow((ok.json as { redirectTo: string }).redirectTo, rp.emr.redirect);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(back.stoppedAt!), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.claims()!.acr).toBe("urn:hpki-ca:acr:card-pin");
+  });
+
   it("TLS client authentication with an auth certificate from our CA succeeds; after revocation and an index refresh it is refused", async () => {
     const s = await startLogin("emr");
     expect(s.tlsLogin).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/sso\/interaction\/.+\/tls$/);
@@ -360,5 +429,70 @@ describe("SSO center: OpenID provider + card login", () => {
     const accepted = await viaProxy(await startLogin("portal-any"));
     expect(accepted.status).toBe(200);
     expect(accepted.json.redirectTo).toMatch(/\/sso\/auth\//);
+  });
+});
+
+describe("SSO center behind a TLS-terminating proxy (--public-url)", () => {
+  it("discovery lists only https endpoints on the public origin whatever Host/X-Forwarded-* say, and openid-client accepts it", async () => {
+    const publicUrl = "https://sso.example.test";
+    const app = express();
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const local = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const proxied = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl }, { verifier: { refreshIntervalMs: 0 } });
+    app.use("/sso", proxied.router);
+    try {
+      // What the proxy forwards: plain HTTP, the internal Host, and headers a client may forge.
+      const meta = (await (await fetch(`${local}/sso/.well-known/openid-configuration`, {
+        headers: { host: "evil.test", "x-forwarded-host": "evil.test", "x-forwarded-proto": "http" },
+      })).json()) as Record<string, unknown>;
+      expect(meta.issuer).toBe(`${publicUrl}/sso`);
+      const urls = Object.entries(meta).filter(([k, v]) => typeof v === "string" && (k.endsWith("_endpoint") || k === "jwks_uri"));
+      expect(urls.length).toBeGreaterThanOrEqual(7);
+      for (const [k, v] of urls) expect(v, k).toMatch(/^https:\/\/sso\.example\.test\/sso\//);
+      // openid-client (no insecure-request allowance) discovers the https issuer through the proxy.
+      const viaProxy: oidc.CustomFetch = (url, options) => fetch(url.replace(publicUrl, local), options as RequestInit);
+      const config = await oidc.discovery(new URL(`${publicUrl}/sso`), rp.emr.id, rp.emr.secret, undefined, { [oidc.customFetch]: viaProxy });
+      expect(config.serverMetadata().token_endpoint).toBe(`${publicUrl}/sso/token`);
+    } finally {
+      await proxied.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe("SSO session idle timeout", () => {
+  it("a session unused for longer than the idle timeout is gone: prompt=none comes back with login_required", async () => {
+    const app = express();
+    const server = http.createServer(app);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const short = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl: url }, { verifier: { refreshIntervalMs: 0 }, session: { idleTimeoutS: 4 } });
+    app.use("/sso", short.router);
+    try {
+      const s = await startLoginAt(short.issuer, rp.emr);
+      const r = await cardLoginWith(ia.ctx.cards, s, cards.doctor);
+      await finishLogin(s, rp.emr, (r.json as { redirectTo: string }).redirectTo);
+      const silent = async () => {
+        const state = oidc.randomState();
+        const u = oidc.buildAuthorizationUrl(s.config, {
+          redirect_uri: rp.emr.redirect, scope: "openid", state, prompt: "none",
+          code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+        });
+        return new URL((await s.browser.follow(u.toString(), rp.emr.redirect)).stoppedAt!);
+      };
+      const before = await silent();
+      // Within the idle timeout the session answers silently (each use extends it)…
+      expect(before.searchParams.get("error")).toBeNull();
+      expect(before.searchParams.get("code")).toBeTruthy();
+      // …and once unused for longer, it is gone.
+      await new Promise((r) => setTimeout(r, 5000));
+      expect((await silent()).searchParams.get("error")).toBe("login_required");
+    } finally {
+      await short.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

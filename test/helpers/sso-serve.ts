@@ -1,0 +1,36 @@
+/** `hpki serve --role sso` as a child process for tests: its own $HPKI_HOME and embedded SoftHSM. */
+import { spawn } from "node:child_process";
+import path from "node:path";
+
+const repo = path.resolve(import.meta.dirname, "../..");
+
+/** `hpki serve --role sso --port 0 --json` as a child process; resolves once it listens. */
+export function serveSso(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<number | null> }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "sso", "--port", "0", "--json"], { cwd: repo, env });
+    let out = "";
+    let err = "";
+    const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
+    p.stderr.on("data", (d) => (err += d));
+    p.stdout.on("data", (d) => {
+      out += d;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (!line) return;
+      const j = JSON.parse(line) as { url?: string; error?: string };
+      if (j.url) resolve({ url: j.url, stop: () => (p.kill("SIGTERM"), exited) });
+      else reject(new Error(`hpki serve failed: ${line}\n${err}`));
+    });
+    p.on("error", reject);
+    void exited.then((code) => reject(new Error(`hpki serve exited ${code} before listening: ${err}${out}`)));
+  });
+}
+
+/** Environment for a child on `home`: embedded SoftHSM, the database `url`. */
+export function childEnv(home: string, url: string | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
+  for (const v of ["PKCS11_MODULE", "HPKI_HSM_PIN", "HPKI_SSO_PIN", "HPKI_SSO_TOKEN", "SOFTHSM2_CONF"]) delete env[v];
+  if (url) env.DATABASE_URL = url;
+  else delete env.DATABASE_URL;
+  return env;
+}
+
