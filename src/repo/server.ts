@@ -62,7 +62,7 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
     const url = req.url ?? "";
     if (req.method === "POST" && (url === "/ocsp" || url.startsWith("/ocsp?"))) {
       readBody(req, MAX_OCSP_REQUEST_BYTES)
-        .then(async (body) => sendOcsp(res, body === null ? null : await ocsp.respond(body), false))
+        .then(async (body) => sendOcsp(res, body === null ? null : await ocsp.respond(body, req.socket.remoteAddress), false))
         .catch((e) => failOcsp(res, e));
       return true;
     }
@@ -73,7 +73,7 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
       } catch {
         der = null;
       }
-      (der && der.length ? ocsp.respond(der) : Promise.resolve(null)).then((a) => sendOcsp(res, a, true)).catch((e) => failOcsp(res, e));
+      (der && der.length ? ocsp.respond(der, req.socket.remoteAddress) : Promise.resolve(null)).then((a) => sendOcsp(res, a, true)).catch((e) => failOcsp(res, e));
       return true;
     }
     return false;

@@ -39,6 +39,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0030_operator_certificates": () => import("../../migrations/0030_operator_certificates.ts"),
   "0040_expiry_notices_claimed_at": () => import("../../migrations/0040_expiry_notices_claimed_at.ts"),
   "0050_sso_sealed_keys": () => import("../../migrations/0050_sso_sealed_keys.ts"),
+  "0100_ocsp_responses_freshness": () => import("../../migrations/0100_ocsp_responses_freshness.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
