@@ -53,7 +53,8 @@ interface Presigned {
 /** The responder's answer: the OCSPResponse DER, plus validity when it is a cacheable pre-signed one. */
 export interface OcspAnswer {
   body: Buffer;
-  presigned?: { thisUpdate: Date; nextUpdate: Date };
+  /** HTTP validators of a pre-signed answer (RFC 5019 §6.2), made once per cached response. */
+  presigned?: { thisUpdate: Date; nextUpdate: Date; lastModified: string; expires: string; etag: string };
   /**
    * How the answer was made, for logs and the benchmark: "limited" is a pre-signed answer to a
    * nonce-bearing request over the live-signing limit (no nonce), or tryLater.
@@ -77,6 +78,15 @@ const MALFORMED = ocspErrorResponse("malformedRequest");
 const UNAUTHORIZED = ocspErrorResponse("unauthorized");
 const INTERNAL_ERROR = ocspErrorResponse("internalError");
 const TRY_LATER = ocspErrorResponse("tryLater");
+
+/** A cached pre-signed answer by the exact request bytes: valid while `entry` is still the cached response of `key`. */
+interface ByRequest {
+  key: string;
+  entry: Presigned;
+  answer: OcspAnswer;
+  /** Not served after this (nextUpdate minus the margin, or the responder's notAfter). */
+  validUntilMs: number;
+}
 /** Not served from the cache this close to nextUpdate: read again from the database. */
 const NEXT_UPDATE_MARGIN_MS = 5 * 60_000;
 /** Re-read changes this far behind the watermark: transactions commit out of stamp order. */
@@ -88,6 +98,8 @@ export class OcspResponderService {
   private issuers = new Map<string, OcspIssuer>();
   private responders = new Map<number, OcspResponder>();
   private readonly cache = new Map<string, Presigned>();
+  /** The fast path (cachedAnswer): request DER (latin1) → answer; entries die with their `cache` entry. */
+  private readonly byRequest = new Map<string, ByRequest>();
   private readonly cacheEntries: number;
   private watermark: Date | null = null;
   /** Changes already acted on within the re-read window: "caId:serial" → status_changed_at (ms). */
@@ -178,6 +190,23 @@ export class OcspResponderService {
   }
 
   /**
+   * The fast path, without a promise or parsing: the cached pre-signed answer to exactly these
+   * request bytes (a single CertID without nonce answered from the cache before), or null — then
+   * call respond(). Eviction of the response (a revocation) ends it at once: an entry is valid only
+   * while the response it was made from is still the cached one.
+   */
+  cachedAnswer(der: Buffer): OcspAnswer | null {
+    const k = der.toString("latin1");
+    const hit = this.byRequest.get(k);
+    if (!hit) return null;
+    if (this.cache.get(hit.key) !== hit.entry || hit.validUntilMs <= this.now().getTime()) {
+      this.byRequest.delete(k);
+      return null;
+    }
+    return hit.answer;
+  }
+
+  /**
    * Answers one DER OCSPRequest (the POST body, or the decoded GET path) from `source` (the
    * client's address, for the live-signing limit). Never throws: failures become
    * malformedRequest, unauthorized, tryLater or internalError responses.
@@ -210,9 +239,23 @@ export class OcspResponderService {
       const one = req.requests[0];
       const single = req.requests.length === 1 && one.serialHex !== null;
       const fromPresigned = async (path: OcspAnswer["path"]): Promise<OcspAnswer | null> => {
-        const hit = await this.presigned(issuer!.caId, one.serialHex!);
+        const key = `${issuer!.caId}:${one.serialHex}`;
+        const hit = await this.presigned(key);
         if (!hit) return null;
-        return { body: one.hashAlgorithm === "sha1" ? hit.sha1 : hit.sha256, presigned: { thisUpdate: hit.thisUpdate, nextUpdate: new Date(hit.nextUpdateMs) }, path };
+        const body = one.hashAlgorithm === "sha1" ? hit.sha1 : hit.sha256;
+        const nextUpdate = new Date(hit.nextUpdateMs);
+        const answer: OcspAnswer = {
+          body,
+          // ETag: the last octets of the signature, unique per signed response and free to compute.
+          presigned: { thisUpdate: hit.thisUpdate, nextUpdate, lastModified: hit.thisUpdate.toUTCString(), expires: nextUpdate.toUTCString(), etag: `"${body.subarray(-16).toString("hex")}"` },
+          path,
+        };
+        if (path === "presigned" && this.cache.get(key) === hit) {
+          if (this.byRequest.size >= this.cacheEntries * 2) this.byRequest.clear();
+          const validUntilMs = Math.min(hit.nextUpdateMs - NEXT_UPDATE_MARGIN_MS, responder.notAfter.getTime());
+          this.byRequest.set(Buffer.from(der).toString("latin1"), { key, entry: hit, answer, validUntilMs });
+        }
+        return answer;
       };
       if (single && !req.nonce) {
         const hit = await fromPresigned("presigned");
@@ -230,8 +273,10 @@ export class OcspResponderService {
   }
 
   /** The pre-signed responses of one certificate, from the cache or the database; null when there are none fresh. */
-  private async presigned(caId: number, serialHex: string): Promise<Presigned | null> {
-    const key = `${caId}:${serialHex}`;
+  private async presigned(key: string): Promise<Presigned | null> {
+    const i = key.indexOf(":");
+    const caId = Number(key.slice(0, i));
+    const serialHex = key.slice(i + 1);
     const nowMs = this.now().getTime();
     const cached = this.cache.get(key);
     if (cached && cached.nextUpdateMs - nowMs > NEXT_UPDATE_MARGIN_MS) {
