@@ -40,8 +40,8 @@ export interface CaStatusRefresh {
 
 /**
  * For each CA in `changed` (CA name → serials changed), re-signs those serials' OCSP responses,
- * then generates the CRL, then refreshes this host's registered export directories. Never throws:
- * each failure is reported in its CA's entry.
+ * then generates the CRL; then refreshes this host's registered export directories once (the
+ * same outcome in every entry). Never throws: each failure is reported in its CA's entry.
  */
 export async function refreshStatusAfterRevocation(deps: StatusRefreshDeps, changed: Map<string, string[]>, by: Actor): Promise<CaStatusRefresh[]> {
   const out: CaStatusRefresh[] = [];
@@ -59,13 +59,16 @@ export async function refreshStatusAfterRevocation(deps: StatusRefreshDeps, chan
     } catch (e) {
       r.crl = { error: (e as Error).message };
     }
-    try {
-      r.exported = await exportRegisteredDirs(deps.db, () => deps.ocsp().policy);
-    } catch (e) {
-      r.exported = { error: (e as Error).message };
-    }
     out.push(r);
   }
+  // One export pass covers every CA: it reads what was written since its watermark.
+  let exported: CaStatusRefresh["exported"];
+  try {
+    exported = await exportRegisteredDirs(deps.db, () => deps.ocsp().policy);
+  } catch (e) {
+    exported = { error: (e as Error).message };
+  }
+  for (const r of out) r.exported = exported;
   return out;
 }
 

@@ -8,6 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { exportedFileFor } from "../../src/ocsp/export.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 import { runAsync } from "../helpers/openssl.ts";
@@ -97,6 +98,11 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
     expect(issued.code, issued.err).toBe(0);
     const serial = issued.json().serialHex as string;
     expect(hpki("ocsp", "refresh").code).toBe(0);
+    const exportDir = file("export");
+    const exported = hpki("ocsp", "export", "--dir", exportDir, "--json");
+    expect(exported.code, exported.err).toBe(0);
+    expect(exported.json()).toMatchObject({ registered: true });
+    expect(exported.json().written).toBeGreaterThanOrEqual(2);
     const { url, stop } = await serveRepo();
     try {
       fs.writeFileSync(caPem, toPem(Buffer.from(await (await fetch(`${url}/certs/demo-sign-ca.cer`)).arrayBuffer())));
@@ -120,6 +126,11 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
       expect(revoked.code, revoked.err).toBe(0);
       expect(revoked.out).toMatch(/OCSP: the pre-signed response was invalidated with the revocation and re-signed \(1 certificate\(s\)\)/);
       expect(revoked.out).toMatch(/CRL: demo-sign-ca CRL #\d+ generated \(1 entries/);
+      // The registered export directory was brought up to date by the revoking command too.
+      expect(revoked.out).toContain(`OCSP export: ${exportDir}: 2 file(s) written, 0 removed.`);
+      const exportedFile = exportedFileFor(exportDir, fs.readFileSync(file("get.der")));
+      const fromFile = await run("openssl", "ocsp", "-respin", exportedFile, "-issuer", caPem, "-cert", file("status.pem"), "-CAfile", file("chain.pem"), "-no_nonce");
+      expect(fromFile.out).toMatch(/status\.pem: revoked[\s\S]+Reason: keyCompromise/);
 
       // No waiting: the very next requests.
       const after = await noNonce();
