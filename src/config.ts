@@ -1,25 +1,24 @@
 /**
- * Process configuration from the environment. One place, read once: everything else takes a
- * Config argument so tests can point at their own directories.
- *
- * - HPKI_HOME       state directory (default ./var): db/, hsm/, repo/, mail/
- * - DATABASE_URL    Postgres URL; when unset, the embedded PGlite database in $HPKI_HOME/db
- * - PKCS11_MODULE   PKCS#11 module path; when unset, SoftHSM2 with tokens in $HPKI_HOME/hsm
- * - HPKI_HSM_TOKEN  label of the CA token (default "hpki-ca")
- * - HPKI_HSM_PIN    user PIN of the CA token; embedded default: $HPKI_HOME/hsm/ca-token.pin (0600)
- * - HPKI_OCSP_TOKEN label of the OCSP responder token (default "hpki-ocsp"); never the CA token
- * - HPKI_OCSP_PIN   user PIN of the OCSP token; embedded default: $HPKI_HOME/hsm/ocsp-token.pin (0600)
- * - HPKI_SSO_TOKEN  label of the SSO center's token (default "hpki-sso"): its sealing key only;
- *                   never the CA or OCSP token
- * - HPKI_SSO_PIN    user PIN of the SSO token; embedded default: $HPKI_HOME/hsm/sso-token.pin (0600)
+ * Process configuration: the environment checked against one schema (src/config/schema.ts, which
+ * lists and documents every variable) and turned into a Config. Read once at start
+ * (`processConfig`, checked by bin/hpki.js before anything else loads); everything else takes a
+ * Config argument so tests can point at their own directories. A bad value, a half-set group or an
+ * unknown HPKI_* name stops the start with a ConfigError (English and Japanese, naming the variable).
  */
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { DEMO_REPO_URL, parseEnvironment } from "./config/schema.ts";
+import type { CertificateUrls } from "./pki/tbs.ts";
+
+export { ConfigError } from "./config/schema.ts";
 
 export interface Config {
+  /** production (NODE_ENV=production): public certificate URLs only; demo otherwise. */
+  mode: "production" | "demo";
   home: string;
   databaseUrl: string | undefined;
-  /** PGlite data directory, used when databaseUrl is unset. */
-  pgliteDir: string;
+  /** Directory of the managed PostgreSQL cluster (src/store/managed-pg.ts), used when databaseUrl is unset. */
+  pgDir: string;
   pkcs11Module: string;
   /** True when hpki-ca manages SoftHSM2 itself (config file + token directory under home). */
   embeddedHsm: boolean;
@@ -38,32 +37,93 @@ export interface Config {
   ssoTokenPinFile: string;
   repoDir: string;
   mailDir: string;
+  /** Certificate profiles, hcRole table, ceremony files (HPKI_POLICIES). */
+  policiesDir: string;
+  /** Public base URL of the repository written into certificates, no trailing "/" (HPKI_REPO_URL). */
+  repoUrl: string;
+  /** Consoles' session/CSRF secret when set (HPKI_SESSION_SECRET); else a file under home. */
+  sessionSecret: string | undefined;
+  mail: { smtpUrl: string | undefined; from: string | undefined };
+  /** Japanese font for delivery PDFs (HPKI_PDF_FONT). */
+  pdfFont: string | undefined;
+  /** This process is a worker of `hpki serve --workers N` (HPKI_SERVE_WORKER, set by the primary). */
+  serveWorker: boolean;
+  sso: {
+    tls: { port: number; certFile: string; keyFile: string } | undefined;
+    trustedProxies: string[];
+    anchorFiles: string[];
+    caFiles: string[];
+    crls: string[];
+    refreshMs: number | undefined;
+    maxStalenessMs: number | undefined;
+    ocspUrls: string[];
+    ocspFallback: boolean;
+  };
 }
 
 export const SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so";
+/** The repository's own policies/ directory. */
+export const REPOSITORY_POLICIES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "policies");
 
-/** Builds the configuration from `env` (default process.env). Pure apart from reading cwd. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const home = path.resolve(env.HPKI_HOME || "var");
-  const embeddedHsm = !env.PKCS11_MODULE;
+let current: Config | undefined;
+
+/**
+ * Builds the configuration from `env`; without an argument, the process environment, parsed
+ * once and kept (processConfig). Pure apart from reading cwd. @throws ConfigError (bilingual,
+ * every problem listed) on a value the schema refuses.
+ */
+export function loadConfig(env?: NodeJS.ProcessEnv): Config {
+  if (env === undefined) return processConfig();
+  const e = parseEnvironment(env);
+  const home = path.resolve(e.core.HPKI_HOME ?? "var");
+  const { sso } = e;
   return {
+    mode: e.core.NODE_ENV === "production" ? "production" : "demo",
     home,
-    databaseUrl: env.DATABASE_URL || undefined,
-    pgliteDir: path.join(home, "db"),
-    pkcs11Module: env.PKCS11_MODULE || SOFTHSM2_MODULE,
-    embeddedHsm,
+    databaseUrl: e.database.DATABASE_URL,
+    pgDir: path.join(home, "pg"),
+    pkcs11Module: e.hsm.PKCS11_MODULE ?? SOFTHSM2_MODULE,
+    embeddedHsm: !e.hsm.PKCS11_MODULE,
     softhsmConf: path.join(home, "hsm", "softhsm2.conf"),
     softhsmTokenDir: path.join(home, "hsm", "tokens"),
-    caTokenLabel: env.HPKI_HSM_TOKEN || "hpki-ca",
-    caTokenPinEnv: env.HPKI_HSM_PIN || undefined,
+    caTokenLabel: e.hsm.HPKI_HSM_TOKEN ?? "hpki-ca",
+    caTokenPinEnv: e.hsm.HPKI_HSM_PIN,
     caTokenPinFile: path.join(home, "hsm", "ca-token.pin"),
-    ocspTokenLabel: env.HPKI_OCSP_TOKEN || "hpki-ocsp",
-    ocspTokenPinEnv: env.HPKI_OCSP_PIN || undefined,
+    ocspTokenLabel: e.hsm.HPKI_OCSP_TOKEN ?? "hpki-ocsp",
+    ocspTokenPinEnv: e.hsm.HPKI_OCSP_PIN,
     ocspTokenPinFile: path.join(home, "hsm", "ocsp-token.pin"),
-    ssoTokenLabel: env.HPKI_SSO_TOKEN || "hpki-sso",
-    ssoTokenPinEnv: env.HPKI_SSO_PIN || undefined,
+    ssoTokenLabel: e.hsm.HPKI_SSO_TOKEN ?? "hpki-sso",
+    ssoTokenPinEnv: e.hsm.HPKI_SSO_PIN,
     ssoTokenPinFile: path.join(home, "hsm", "sso-token.pin"),
     repoDir: path.join(home, "repo"),
     mailDir: path.join(home, "mail"),
+    policiesDir: e.core.HPKI_POLICIES ? path.resolve(e.core.HPKI_POLICIES) : REPOSITORY_POLICIES_DIR,
+    repoUrl: (e.urls.HPKI_REPO_URL ?? DEMO_REPO_URL).replace(/\/+$/, ""),
+    sessionSecret: e.web.HPKI_SESSION_SECRET,
+    mail: { smtpUrl: e.mail.HPKI_SMTP_URL, from: e.mail.HPKI_MAIL_FROM },
+    pdfFont: e.documents.HPKI_PDF_FONT,
+    serveWorker: e.internal.HPKI_SERVE_WORKER === "1",
+    sso: {
+      // parseEnvironment refuses a half-set group, so one defined means all three are.
+      tls: sso.HPKI_SSO_TLS_PORT !== undefined ? { port: sso.HPKI_SSO_TLS_PORT, certFile: sso.HPKI_SSO_TLS_CERT!, keyFile: sso.HPKI_SSO_TLS_KEY! } : undefined,
+      trustedProxies: sso.HPKI_SSO_TRUSTED_PROXIES,
+      anchorFiles: sso.HPKI_SSO_ANCHORS,
+      caFiles: sso.HPKI_SSO_CAS,
+      crls: sso.HPKI_SSO_CRLS,
+      refreshMs: sso.HPKI_SSO_REFRESH_MS,
+      maxStalenessMs: sso.HPKI_SSO_MAX_STALENESS_MS,
+      ocspUrls: sso.HPKI_SSO_OCSP_URLS,
+      ocspFallback: sso.HPKI_SSO_OCSP_FALLBACK,
+    },
   };
+}
+
+/** The configuration of this process (process.env, parsed on first use and kept). @throws ConfigError. */
+export function processConfig(): Config {
+  return (current ??= loadConfig(process.env));
+}
+
+/** Where this deployment's certificate URLs point (`{repoUrl}`), and whether only public hosts may appear. */
+export function certificateUrls(cfg: Pick<Config, "repoUrl" | "mode">): CertificateUrls {
+  return { repoUrl: cfg.repoUrl, publicUrlsOnly: cfg.mode === "production" };
 }

@@ -5,14 +5,12 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { processConfig } from "./config.ts";
 import { parseProfile, type CertificateProfile } from "./pki/profile.ts";
 import { parseHcRoleTable } from "./pki/hcrole-table.ts";
 
-/** The repository's policies/ directory (overridable for tests and deployments: HPKI_POLICIES). */
-export const POLICIES_DIR = process.env.HPKI_POLICIES
-  ? path.resolve(process.env.HPKI_POLICIES)
-  : path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "policies");
+/** The policies/ directory of this process: HPKI_POLICIES, else the repository's (processConfig). */
+export const POLICIES_DIR = processConfig().policiesDir;
 
 export interface Policies {
   profiles: ReadonlyMap<string, CertificateProfile>;

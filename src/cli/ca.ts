@@ -1,6 +1,9 @@
 /** `hpki ca init | list | export`: the key ceremony and the CA hierarchy. */
 import fs from "node:fs";
 import type { Command } from "commander";
+import { appendAudit } from "../audit/log.ts";
+import { ensureAuditSigner } from "../audit/checkpoint-signer.ts";
+import { certificateUrls } from "../config.ts";
 import { listCas, findCaByName } from "../ia/ca-registry.ts";
 import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
@@ -19,16 +22,23 @@ export function registerCaCommands(program: Command): void {
       withIa(o, async (ctx) => {
         const file = readCeremonyFile(o.ceremony);
         const outcomes = await runCeremony(
-          { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir },
+          { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir, urls: certificateUrls(ctx.cfg) },
           file,
           cliActor(),
         );
         const changed = outcomes.filter((x) => x.result !== "unchanged").length;
+        // The audit checkpoint key lives on the CA token too (src/audit/checkpoint-signer.ts): made here, once.
+        const audit = await ensureAuditSigner(ctx.keys);
+        if (audit.created) {
+          await ctx.db.transaction((trx) => appendAudit(trx, [{ ...cliActor(), action: "audit.signing-key-created", objectType: "hsm-key", objectId: audit.signer.key.label,
+            details: { id: audit.signer.key.id.toString("hex"), algorithm: audit.signer.key.algorithm, certificateSha256: audit.signer.sha256 } }]));
+        }
         const text = [
           table([["CA", "kind", "result", "serial", "subject"], ...outcomes.map((x) => [x.name, x.kind, x.result, x.serialHex, x.subject])]),
           changed === 0 ? "Nothing changed: every CA in the ceremony file already exists." : `${changed} CA(s) created. PEMs in ${ctx.cfg.repoDir}`,
+          `Audit checkpoint key "${audit.signer.key.label}" ${audit.created ? "created" : "present"}; signer certificate SHA-256 ${audit.signer.sha256}`,
         ].join("\n");
-        return { text, json: { changed, cas: outcomes } };
+        return { text, json: { changed, cas: outcomes, auditSigner: { label: audit.signer.key.label, created: audit.created, certificateSha256: audit.signer.sha256 } } };
       }),
     );
 

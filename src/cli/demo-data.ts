@@ -20,9 +20,15 @@ export const DEMO_SUBSCRIBERS = [
   },
 ] as const;
 
-/** An organisation (server) certificate requested with a CSR. */
+/**
+ * An organisation (server) certificate requested with a CSR. The CN is the system's name; the host
+ * name travels in the CSR's subjectAltName and lands in SAN dNSName, where TLS clients look.
+ */
 export const DEMO_ORGANIZATION = {
   subscriberId: "DEMOORG0001",
-  name: { latin: "ehr.tokyo-chuo-hospital.example" },
+  name: { latin: "Tokyo Chuo Hospital EHR" },
   organization: { latin: "Tokyo Chuo Hospital", kanji: "東京中央病院" },
 } as const;
+
+/** The demo organisation's server host name (SAN dNSName of its certificate). */
+export const DEMO_ORGANIZATION_HOST = "ehr.tokyo-chuo-hospital.example";

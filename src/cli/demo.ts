@@ -1,5 +1,5 @@
 /**
- * `hpki demo` (npm run demo): hpki-ca end to end on the embedded defaults (PGlite + SoftHSM)
+ * `hpki demo` (npm run demo): hpki-ca end to end on the defaults (managed PostgreSQL + SoftHSM)
  * under $HPKI_HOME —
  *   1. the key ceremony (demo root + issuing CAs split by purpose), an organisation certificate
  *      from a CSR;
@@ -19,7 +19,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { verifyAuditChain } from "../audit/verify.ts";
-import { loadConfig } from "../config.ts";
+import { certificateUrls, loadConfig } from "../config.ts";
 import { readCeremonyFile } from "../ia/ceremony-file.ts";
 import { runCeremony } from "../ia/ceremony.ts";
 import { openIaContext, type IaContext } from "../ia/context.ts";
@@ -27,14 +27,14 @@ import { csrKeyPolicy } from "../ia/csr-policy.ts";
 import { applicationMachine } from "../pipeline/application.ts";
 import { checkCsrKey, parseCertificationRequest } from "../pki/csr.ts";
 import { toPem } from "../pki/pem.ts";
-import { parseSubscriberSubject } from "../pki/subject.ts";
-import { POLICIES_DIR } from "../policies.ts";
+import { parseSubscriberSubject, withDnsNames } from "../pki/subject.ts";
 import { openDatabase } from "../store/db.ts";
 import { totpCodeAt } from "../web/auth/operators.ts";
 import { ROLE_NAMES } from "../web/role.ts";
 import { ROLE_FACTORIES } from "../web/roles.ts";
+import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
 import { startServer } from "../web/server.ts";
-import { DEMO_ORGANIZATION } from "./demo-data.ts";
+import { DEMO_ORGANIZATION, DEMO_ORGANIZATION_HOST } from "./demo-data.ts";
 import { driveDemoApplications, setUpDemoRegistration, type DemoLogin, type DemoRunResult } from "./demo-pipeline.ts";
 import { printJson, table } from "./run.ts";
 
@@ -48,7 +48,7 @@ interface DemoOptions {
 export function registerDemoCommand(program: Command): void {
   program
     .command("demo")
-    .description("run hpki-ca end to end on the embedded defaults (PGlite + SoftHSM) under $HPKI_HOME and serve the consoles")
+    .description("run hpki-ca end to end on the defaults (managed PostgreSQL + SoftHSM) under $HPKI_HOME and serve the consoles")
     .option("--exit", "exit when done instead of serving; the last line is one JSON object")
     .option("--port <port>", "TCP port of the consoles and repository (the demo CAs' URLs say 8080)", (v) => Number.parseInt(v, 10), 8080)
     .option("--host <host>", "address to listen on", "127.0.0.1")
@@ -80,15 +80,15 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const by = { actor: "demo", role: "ia" };
     log("== 1. Key ceremony (policies/ceremony.demo.yaml)");
     const cas = await runCeremony(
-      { db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir },
-      readCeremonyFile(path.join(POLICIES_DIR, "ceremony.demo.yaml")),
+      { db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: cfg.repoDir, urls: certificateUrls(cfg) },
+      readCeremonyFile(path.join(cfg.policiesDir, "ceremony.demo.yaml")),
       by,
     );
     log(table([["CA", "result", "subject"], ...cas.map((c) => [c.name, c.result, c.subject])]));
     await issueOrganizationCertificate(ctx, by, log);
 
     log("\n== 2. Regional associations, operators and the licence register");
-    const { logins, created } = await setUpDemoRegistration(db, cfg.home);
+    const { logins, created } = await withOperatorSecrets(cfg, db, () => setUpDemoRegistration(db, cfg.home));
     log(created ? `created ${logins.length} operators; imported policies/demo/licence-register.csv` : `(already set up in ${cfg.home})`);
 
     server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host });
@@ -103,11 +103,12 @@ async function runDemo(o: DemoOptions): Promise<void> {
       log(`(applications already driven in ${cfg.home}; delete it to start over)`);
     }
 
-    log("\n== 4. Certificates on the cards, checked by OpenSSL (openssl verify -x509_strict)");
+    log("\n== 4. Every certificate issued, exported to $HPKI_HOME/demo/certs and checked by OpenSSL (openssl verify -x509_strict)");
     const { certificates, cards, failures } = await exportAndVerify(ctx, log);
+    const organization = await exportOrganizationCertificate(ctx, log);
     const audit = await verifyAuditChain(db);
     log(`audit log: ${audit.records} records, ${audit.ok ? "chain intact" : `BROKEN at ${audit.firstBroken?.seq}`} (hpki audit verify)`);
-    if (failures || !audit.ok) process.exitCode = 1;
+    if (failures || !organization.ok || !audit.ok) process.exitCode = 1;
 
     log("\n== Summary");
     const apps = await db("applications as a").leftJoin("lras as l", "l.id", "a.lra_id").leftJoin("issuance_requests as r", "r.application_id", "a.id")
@@ -120,7 +121,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     log(`Repository: ${server.url}/crl/demo-sign-ca.crl  ${server.url}/certs/demo-root.cer  OCSP ${server.url}/ocsp   SSO portal: ${server.url}/sso/`);
     log(table([["login", "role", "console", "password"], ...logins.map((l) => [l.username, l.role, `${server!.url}/${l.console}/`, l.password])]));
     log(`One-time codes (TOTP): add the secret in $HPKI_HOME/demo-logins.json to an authenticator app, or run: hpki demo --totp <login>`);
-    const summary = { applications: result.applications, completed: result.completed, stopped: result.stopped, certificates, cards };
+    const summary = { applications: result.applications, completed: result.completed, stopped: result.stopped, certificates, cards, organizationCertificate: organization.file };
     if (o.exit) {
       printJson(summary);
       return;
@@ -140,19 +141,22 @@ async function runDemo(o: DemoOptions): Promise<void> {
   }
 }
 
-/** The organisation (server) certificate from a CSR: the hospital makes its own key pair. */
+/**
+ * The organisation (server) certificate from a CSR: the hospital makes its own key pair and asks
+ * for its host name in the CSR's subjectAltName, which becomes the certificate's SAN dNSName.
+ */
 async function issueOrganizationCertificate(ctx: IaContext, by: { actor: string; role: string }, log: (s: string) => void): Promise<void> {
   const orgKey = `demo:${DEMO_ORGANIZATION.subscriberId}:auth-org`;
   if (await ctx.db("certificates").where({ request_key: orgKey }).first()) return;
   const tmp = fs.mkdtempSync(path.join(ctx.cfg.home, "csr-"));
   try {
     execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path.join(tmp, "key.pem"),
-      "-subj", `/CN=${DEMO_ORGANIZATION.name.latin}`, "-out", path.join(tmp, "req.pem")], { stdio: "ignore" });
+      "-subj", `/CN=${DEMO_ORGANIZATION.name.latin}`, "-addext", `subjectAltName=DNS:${DEMO_ORGANIZATION_HOST}`, "-out", path.join(tmp, "req.pem")], { stdio: "ignore" });
     const csr = await parseCertificationRequest(fs.readFileSync(path.join(tmp, "req.pem")));
     const profile = ctx.policies.profiles.get("auth-org")!;
     checkCsrKey(csr, csrKeyPolicy(profile));
     await ctx.issuance.issue({
-      profile: "auth-org", subject: parseSubscriberSubject(DEMO_ORGANIZATION, profile, ctx.policies.hcRoles),
+      profile: "auth-org", subject: withDnsNames(parseSubscriberSubject(DEMO_ORGANIZATION, profile, ctx.policies.hcRoles), profile, csr.dnsNames),
       subjectPublicKeyInfo: csr.subjectPublicKeyInfo, requestKey: orgKey,
     }, by);
     log(`CSR  ${DEMO_ORGANIZATION.organization.kanji}  auth-org certificate (key pair made by the hospital, proof of possession checked)`);
@@ -161,10 +165,21 @@ async function issueOrganizationCertificate(ctx: IaContext, by: { actor: string;
   }
 }
 
-/** Writes every card certificate to $HPKI_HOME/certs/<application>-<profile>.pem and has OpenSSL verify it. */
+/** Where the demo exports every certificate it issued: $HPKI_HOME/demo/certs. */
+export function demoCertDir(home: string): string {
+  return path.join(home, "demo", "certs");
+}
+
+/**
+ * Writes the CA certificates (<ca>.pem) and every card certificate (<application>-<profile>.pem) to
+ * demoCertDir and has OpenSSL verify each card certificate against its chain.
+ */
 async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promise<{ certificates: string[]; cards: string[]; failures: number }> {
-  const certDir = path.join(ctx.cfg.home, "certs");
+  const certDir = demoCertDir(ctx.cfg.home);
   fs.mkdirSync(certDir, { recursive: true });
+  for (const ca of await ctx.db("certificate_authorities").select("name", "certificate")) {
+    fs.writeFileSync(path.join(certDir, `${ca.name}.pem`), toPem(Buffer.from(ca.certificate)));
+  }
   const rows = await ctx.db("certificates as c")
     .join("certificate_authorities as ca", "ca.id", "c.ca_id")
     .join("issuance_requests as r", ctx.db.raw("c.request_key like 'ir:' || r.id || ':%'"))
@@ -188,4 +203,29 @@ async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promis
   const cards = [...new Set(rows.map((r) => r.card_label as string).filter(Boolean))];
   log(`${certificates.length - failures}/${certificates.length} certificates OK on ${cards.length} cards (PEMs in ${certDir})`);
   return { certificates, cards, failures };
+}
+
+/**
+ * Writes the organisation certificate to demoCertDir as org-<subscriber>-auth-org.pem and has OpenSSL
+ * verify it as a TLS server certificate for its host name (-purpose sslserver -verify_hostname;
+ * its CN is not a host name, so only SAN dNSName can make that pass).
+ */
+async function exportOrganizationCertificate(ctx: IaContext, log: (s: string) => void): Promise<{ file: string; ok: boolean }> {
+  const row = await ctx.db("certificates as c").join("certificate_authorities as ca", "ca.id", "c.ca_id")
+    .where("c.request_key", `demo:${DEMO_ORGANIZATION.subscriberId}:auth-org`).where("c.status", "issued").first("c.der", "ca.name as ca_name");
+  const file = path.join(demoCertDir(ctx.cfg.home), `org-${DEMO_ORGANIZATION.subscriberId}-auth-org.pem`);
+  if (!row) {
+    log(`FAILED: no organisation certificate issued`);
+    return { file, ok: false };
+  }
+  fs.writeFileSync(file, toPem(Buffer.from(row.der)));
+  try {
+    execFileSync("openssl", ["verify", "-x509_strict", "-purpose", "sslserver", "-verify_hostname", DEMO_ORGANIZATION_HOST,
+      "-CAfile", path.join(ctx.cfg.repoDir, "demo-root.pem"), "-untrusted", path.join(ctx.cfg.repoDir, `${row.ca_name}.pem`), file], { encoding: "utf8" });
+    log(`organisation certificate OK for TLS server ${DEMO_ORGANIZATION_HOST} (SAN dNSName): ${file}`);
+    return { file, ok: true };
+  } catch (e) {
+    log(`FAILED ${file}: ${String((e as { stdout?: string }).stdout ?? e).trim()}`);
+    return { file, ok: false };
+  }
 }

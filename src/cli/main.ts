@@ -3,8 +3,12 @@
  * --json). Errors print "hpki: <message>" on stderr (or {"error": …} with --json) and exit 1.
  */
 import { Command } from "commander";
+import { loadConfig } from "../config.ts";
+import { describeHomeCheck, secureHome } from "../store/home-permissions.ts";
 import { registerAuditCommands } from "./audit.ts";
 import { registerCaCommands } from "./ca.ts";
+import { registerConfigCommands } from "./config.ts";
+import { registerDbCommands } from "./db.ts";
 import { registerCardCommands } from "./cards.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerInspectCommand } from "./inspect.ts";
@@ -26,6 +30,7 @@ const program = new Command()
   .configureHelp({ sortSubcommands: true });
 
 registerCaCommands(program);
+registerConfigCommands(program);
 registerCardCommands(program);
 registerIssueCommands(program);
 registerRevocationCommands(program);
@@ -40,5 +45,20 @@ registerOperatorCommands(program);
 registerLicenceCommands(program);
 registerAuditCommands(program);
 registerSsoCommands(program);
+registerDbCommands(program);
+
+// Secrets at rest: whatever this process creates is private to its user (files 0600, dirs 0700),
+// and before any command runs $HPKI_HOME is checked and repaired (src/store/home-permissions.ts).
+process.umask(0o077);
+program.hook("preAction", () => {
+  try {
+    const cfg = loadConfig();
+    process.stderr.write(describeHomeCheck(cfg, secureHome(cfg)));
+  } catch (e) {
+    const err = e as Error & { messageJa?: string };
+    process.stderr.write(`hpki: ${err.message}\n${err.messageJa ? `hpki: ${err.messageJa}\n` : ""}`);
+    process.exit(1);
+  }
+});
 
 await program.parseAsync(process.argv);

@@ -17,6 +17,7 @@ import { ValidationError } from "../pipeline/errors.ts";
 import { OPERATOR_ROLES } from "../pipeline/operator.ts";
 import { openDatabase, type Db } from "../store/db.ts";
 import { bindOperatorCertificate, listOperatorCertificates, unbindOperatorCertificate, type UnbindSelector } from "../web/auth/card-login.ts";
+import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
 import { addOperator, listOperators, setOperatorDisabled, type AuditActorFields } from "../web/auth/operators.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
 import { runCommand, table } from "./run.ts";
@@ -54,7 +55,8 @@ export function registerOperatorCommands(program: Command): void {
     .option("--json", "print one JSON object")
     .action(async (o: { username: string; role: string; lra?: string; displayName?: string; password?: string; json?: boolean }) =>
       withDatabase(o, async (db) => {
-        const r = await addOperator(db, { username: o.username, role: o.role, lraCode: o.lra, displayName: o.displayName, password: o.password }, cliAdminActor());
+        const input = { username: o.username, role: o.role, lraCode: o.lra, displayName: o.displayName, password: o.password };
+        const r = await withOperatorSecrets(loadConfig(), db, () => addOperator(db, input, cliAdminActor()));
         const json = { ...r.operator, lraCode: o.lra ?? null, password: r.passwordGenerated ? r.password : undefined, totpSecret: r.totpSecret, otpauthUri: r.otpauthUri };
         const lines = [
           `operator ${r.operator.username} (${r.operator.role}${o.lra ? `, ${o.lra}` : ""}) created`,

@@ -18,6 +18,8 @@ import { auditActor, type Operator } from "../pipeline/operator.ts";
 import { listRevocationRequests, retryRevocationRequest } from "../pipeline/revocation-requests.ts";
 import { REVOCATION_REQUEST_STATES } from "../pipeline/revocation-request.ts";
 import type { Db } from "../store/db.ts";
+import { loadConfig } from "../config.ts";
+import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
 import { authenticate } from "../web/auth/operators.ts";
 import { withDatabase } from "./operators.ts";
 import { statusRefreshDeps } from "./revocation.ts";
@@ -87,7 +89,7 @@ export function registerRevocationRequestCommands(program: Command): void {
       withDatabase(o, async (db) => {
         const password = o.passwordFile ? fs.readFileSync(o.passwordFile, "utf8").replace(/\r?\n$/, "") : await askSecret({ en: "password", ja: "パスワード" }, "--password-file");
         const totp = o.totp ?? (await askSecret({ en: "TOTP code", ja: "ワンタイムコード" }, "--totp", { echo: true }));
-        const op = await authenticate(db, o.username, password, totp, { allowedRoles: ["ra_approver"], console: "cli" });
+        const op = await withOperatorSecrets(loadConfig(), db, () => authenticate(db, o.username, password, totp, { allowedRoles: ["ra_approver"], console: "cli" }));
         const row = await retryRevocationRequest(db, op, await requestId(db, o.id), { note: o.note });
         return {
           text: `${row.request_no} is back in the IA's queue (retried by ${op.username}) / 失効申請 ${row.request_no} を再処理に回しました`,

@@ -5,27 +5,26 @@
  * shared but the port. This is how the repository's OCSP responder uses more than one core: one
  * Node process tops out at one core of HTTP work (`npm run bench -- ocsp`).
  *
- * Refused: the IA (its schedulers and workers run once per host by design) and PGlite (the
- * embedded database belongs to one process).
+ * Refused: the IA (its schedulers and workers run once per host by design).
  */
 import cluster from "node:cluster";
+import { processConfig } from "../config.ts";
 import type { RoleName } from "../web/role.ts";
 
 /** Roles that may run in several processes: no background job of their own that must run once. */
 export const MULTI_PROCESS_ROLES: readonly RoleName[] = ["repo", "sso", "lra", "ra"];
 
 /**
- * Checks that `roles` may run in `workers` processes on a database at `databaseUrl`.
+ * Checks that `roles` may run in `workers` processes (any database: external or managed PostgreSQL).
  * @throws Error (English and Japanese) naming the reason.
  */
-export function checkWorkers(workers: number, roles: readonly RoleName[], databaseUrl: string | undefined): void {
+export function checkWorkers(workers: number, roles: readonly RoleName[]): void {
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error(`--workers must be 1–64 / --workers は 1〜64 で指定してください`);
   if (workers === 1) return;
   const single = roles.filter((r) => !MULTI_PROCESS_ROLES.includes(r));
   if (single.length) {
     throw new Error(`--workers: ${single.join(", ")} must run in one process (its schedulers run once per host) / ${single.join(", ")} は1プロセスで動かしてください（スケジューラは1つだけ動かします）`);
   }
-  if (!databaseUrl) throw new Error("--workers needs Postgres (DATABASE_URL): the embedded PGlite belongs to one process / --workers には Postgres（DATABASE_URL）が必要です（PGlite は1プロセス専用です）");
 }
 
 /** What a worker tells the primary once it listens. */
@@ -76,7 +75,7 @@ export async function runPrimary(workers: number): Promise<{ url: string; pids: 
 }
 
 /** True in a worker forked by runPrimary. */
-export const isServeWorker = (): boolean => cluster.isWorker && process.env.HPKI_SERVE_WORKER === "1";
+export const isServeWorker = (): boolean => cluster.isWorker && processConfig().serveWorker;
 
 /** In a worker: tells the primary it listens at `url`. */
 export function reportListening(url: string): void {

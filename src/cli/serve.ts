@@ -1,7 +1,7 @@
 /**
  * `hpki serve --role lra|ra|ia|sso|repo|all [--port P] [--host H] [--workers N]`: runs authority
  * roles over HTTP until SIGINT/SIGTERM. One role per process in production (DESIGN §1); `all` for
- * the embedded default; `--workers` runs the stateless roles in N processes on one port
+ * a single host; `--workers` runs the stateless roles in N processes on one port
  * (serve-workers.ts).
  */
 import type { Command } from "commander";
@@ -30,13 +30,13 @@ export function registerServeCommand(program: Command): void {
     .option("--port <port>", "TCP port", (v) => Number.parseInt(v, 10), 8080)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--public-url <url>", "base URL as clients see it (default http://host:port)")
-    .option("--workers <n>", `processes sharing the port (${MULTI_PROCESS_ROLES.join(", ")} only; needs Postgres)`, (v) => Number.parseInt(v, 10), 1)
+    .option("--workers <n>", `processes sharing the port (${MULTI_PROCESS_ROLES.join(", ")} only)`, (v) => Number.parseInt(v, 10), 1)
     .option("--json", "print one JSON line {url, roles} once listening")
     .action(async (o: { role: string; port: number; host: string; publicUrl?: string; workers: number; json?: boolean }) => {
       await runCommand(o, async () => {
         const cfg = loadConfig();
         const roles = parseRoles(o.role);
-        checkWorkers(o.workers, roles, cfg.databaseUrl);
+        checkWorkers(o.workers, roles);
         if (o.workers > 1 && !isServeWorker()) {
           const { url, pids } = await runPrimary(o.workers);
           return { text: `hpki serve: ${roles.join(", ")} on ${url} in ${pids.length} processes (Ctrl-C to stop)`, json: { url, roles, workers: pids } };

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type graphene from "graphene-pk11";
+import { certificateTemplate, readCertificates } from "./cert-object.ts";
 import { HsmError, pkcs11ErrorName } from "./errors.ts";
 import { findKeyPair, generateKeyPairOn, objectId, objectsWithLabel, privateKeyFlags, publicKeySpki, signDigestOn, signOn } from "./keys.ts";
 import { assertLoggedIn } from "./login.ts";
@@ -59,13 +60,19 @@ export class CaKeyStore {
 
   /**
    * The key pair labelled `label` (its public half gives the SPKI), or null when no private key has
-   * that label. @throws HsmError "KEY_AMBIGUOUS" when several do, "KEY_NOT_FOUND" when the public
+   * that label on the token (a token that vanished is healed by the pool, or reported
+   * "TOKEN_UNAVAILABLE" — never a null that says the key does not exist). @throws HsmError "KEY_AMBIGUOUS" when several do, "KEY_NOT_FOUND" when the public
    * half is missing (the SPKI cannot be built).
    */
   findKey(label: string): Promise<HsmKeyRef | null> {
     return this.pool.run((session) => {
       const found = findKeyPair(session, { label });
-      if (!found) return null;
+      if (!found) {
+        // A vanished token directory shows as "no such key" on the open session: heal, not null.
+        assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
+        this.pool.assertTokenPresent();
+        return null;
+      }
       if (!found.publicKey) throw new HsmError(`public key for "${label}" not found on token`, "KEY_NOT_FOUND");
       const id = objectId(session, found.privateKey);
       return { label, id, algorithm: found.algorithm, spki: publicKeySpki(session, found.publicKey, found.algorithm) };
@@ -102,6 +109,21 @@ export class CaKeyStore {
     });
   }
 
+  /** The X.509 certificate object stored on the token with `key`'s CKA_ID, or null (PKCS#11 v2.40 §4.6.3). */
+  readCertificate(key: HsmKeyRef): Promise<Buffer | null> {
+    return this.pool.run((session) => readCertificates(session).find((c) => c.id.equals(key.id))?.der ?? null);
+  }
+
+  /**
+   * Stores `der` on the token as a certificate object (CKO_CERTIFICATE / CKC_X_509) with `key`'s
+   * CKA_ID and label, so the certificate travels with its key. @throws HsmError "BAD_CERTIFICATE".
+   */
+  writeCertificate(key: HsmKeyRef, der: Uint8Array): Promise<void> {
+    return this.pool.run((session) => {
+      session.lib.C_CreateObject(session.handle, certificateTemplate(key.id, der, key.label));
+    });
+  }
+
   /** Runs `fn` with the (cached) private key handle; a stale handle is looked up again once. */
   private withPrivateKey<T>(key: HsmKeyRef, fn: (session: graphene.Session, handle: Buffer) => T | Promise<T>): Promise<T> {
     const cacheKey = `${key.id.toString("hex")}/${key.label}`;
@@ -119,7 +141,11 @@ export class CaKeyStore {
         }
       }
       const found = findKeyPair(session, { id: key.id, label: key.label });
-      if (!found) assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
+      if (!found) {
+        assertLoggedIn(session, `token "${this.pool.tokenLabel}"`);
+        // The token itself gone (directory moved away): the pool re-initialises and retries.
+        this.pool.assertTokenPresent();
+      }
       if (!found) throw new HsmError(`key "${key.label}" (id ${key.id.toString("hex")}) not found on token "${this.pool.tokenLabel}"`, "KEY_NOT_FOUND");
       handle = found.privateKey;
       cache.set(cacheKey, handle);

@@ -7,7 +7,11 @@ import { randomBytes } from "node:crypto";
 import graphene from "graphene-pk11";
 import { certificateTemplate, readCertificates } from "./cert-object.ts";
 import { HsmError, toHsmError } from "./errors.ts";
-import { findKeyPair, generateKeyPairOn, objectsWithLabel, privateKeyFlags, publicKeySpki, signOn, type PrivateKeyFlags } from "./keys.ts";
+import pkcs11 from "pkcs11js";
+import {
+  findKeyPair, findObjects, generateKeyPairOn, getAttributes, keyAlgorithmOf, objectsWithLabel, privateKeyFlags, publicKeySpki, signOn,
+  type PrivateKeyFlags,
+} from "./keys.ts";
 import { assertLoggedIn, loginUser } from "./login.ts";
 import type { Pkcs11Module } from "./module.ts";
 import { randomAlphanumeric, randomDigits } from "./softhsm.ts";
@@ -55,6 +59,17 @@ export interface CardSession {
    * @throws HsmError "KEY_NOT_FOUND".
    */
   sign(id: Buffer, data: Uint8Array): Promise<Buffer>;
+  /**
+   * The key objects on the card, for personalisation recovery: one entry per CKA_ID with its
+   * CKA_LABEL, whether a private key exists and the SubjectPublicKeyInfo DER of the public key
+   * (null when the public key object is missing).
+   */
+  keyPairs(): Promise<{ id: Buffer; label: string; hasPrivateKey: boolean; spki: Buffer | null }[]>;
+  /**
+   * Destroys every key and certificate object with CKA_ID `id` (C_DestroyObject, v2.40 §5.7): used
+   * to remove a key pair personalisation made and cannot use. @returns how many objects were destroyed.
+   */
+  removeObjectsWithId(id: Buffer): Promise<number>;
   /** Logs out and closes the session; the card can then be opened again. Idempotent. */
   close(): void;
 }
@@ -186,6 +201,30 @@ class Card implements CardSession {
     return this.exec((s) => {
       const key = this.privateKey(s, id);
       return signOn(s, key.privateKey, key.algorithm, data);
+    });
+  }
+
+  keyPairs(): Promise<{ id: Buffer; label: string; hasPrivateKey: boolean; spki: Buffer | null }[]> {
+    return this.exec((s) => {
+      const byId = new Map<string, { id: Buffer; label: string; hasPrivateKey: boolean; spki: Buffer | null }>();
+      for (const cls of [pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY]) {
+        for (const h of findObjects(s, [{ type: pkcs11.CKA_CLASS, value: cls }])) {
+          const [id, label] = getAttributes(s, h, [pkcs11.CKA_ID, pkcs11.CKA_LABEL]);
+          const e = byId.get(id.toString("hex")) ?? { id, label: label.toString("utf8"), hasPrivateKey: false, spki: null };
+          if (cls === pkcs11.CKO_PRIVATE_KEY) e.hasPrivateKey = true;
+          else e.spki = publicKeySpki(s, h, keyAlgorithmOf(s, h));
+          byId.set(id.toString("hex"), e);
+        }
+      }
+      return [...byId.values()];
+    });
+  }
+
+  removeObjectsWithId(id: Buffer): Promise<number> {
+    return this.exec((s) => {
+      const objects = findObjects(s, [{ type: pkcs11.CKA_ID, value: id }]);
+      for (const h of objects) s.lib.C_DestroyObject(s.handle, h);
+      return objects.length;
     });
   }
 

@@ -38,6 +38,32 @@ export const REINIT_RVS: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * Failures that say the token itself is gone or unreadable rather than one session being bad:
+ * device removed / token not present (PKCS#11 v2.40 §5.1), a token whose directory vanished
+ * (SoftHSM2 then drops it from the slot list: "TOKEN_NOT_FOUND" when looked up by label, or
+ * CKR_TOKEN_NOT_PRESENT from SessionPool.assertTokenPresent when a key vanished with it), and login
+ * failures a half-read token gives (CKR_TOKEN_NOT_RECOGNIZED, CKR_GENERAL_ERROR, CKR_DEVICE_ERROR;
+ * not CKR_USER_PIN_NOT_INITIALIZED, which means another process is still initialising the token
+ * and is handled where tokens are created, src/sso/sealer.ts). The pool answers them with a rate-limited module
+ * re-initialisation, a retry, and the token's health marked degraded while they last. Never a
+ * wrong PIN: retrying CKR_PIN_INCORRECT would lock the token.
+ */
+export const TOKEN_LOSS_CODES: ReadonlySet<string> = new Set([
+  "CKR_DEVICE_REMOVED",
+  "CKR_TOKEN_NOT_PRESENT",
+  "CKR_DEVICE_ERROR",
+  "CKR_GENERAL_ERROR",
+  "CKR_TOKEN_NOT_RECOGNIZED",
+  "TOKEN_NOT_FOUND",
+]);
+
+/** True when `err` is one of {@link TOKEN_LOSS_CODES} (a CKR_ name or an HsmError code). */
+export function isTokenLossError(err: unknown): boolean {
+  const code = err instanceof HsmError ? err.code : pkcs11ErrorName(err);
+  return code !== undefined && TOKEN_LOSS_CODES.has(code);
+}
+
+/**
  * The CKR_ name of a PKCS#11 error (from pkcs11js, graphene or {@link HsmError}), or `undefined` when
  * `err` is not a PKCS#11 error. Unknown vendor codes come back as "CKR_0x…" (hex CK_RV).
  */
@@ -63,7 +89,8 @@ export function isRecoverablePkcs11Error(err: unknown): boolean {
  * An HSM-layer failure with a stable `code`: a CKR_ name when PKCS#11 returned one, otherwise one of
  * "TOKEN_NOT_FOUND", "CARD_NOT_FOUND", "CARD_BUSY", "KEY_EXISTS", "KEY_NOT_FOUND", "TOKEN_EXISTS", "NO_FREE_SLOT",
  * "PIN_UNAVAILABLE", "PIN_FILE_INSECURE", "BAD_CERTIFICATE", "POOL_CLOSED", "TOKEN_CONFLICT", "KEY_AMBIGUOUS",
- * "KEY_UNSAFE", "SEALED_MALFORMED", "SEAL_OPEN_FAILED". Messages never contain PINs. Errors an
+ * "KEY_UNSAFE", "SEALED_MALFORMED", "SEAL_OPEN_FAILED", "TOKEN_UNAVAILABLE" (the token is gone or
+ * unreadable right now; the pool keeps trying to get it back — answer 503 / OCSP tryLater). Messages never contain PINs. Errors an
  * operator must act on at start-up (a missing token, no PIN) also carry `messageJa`, which the CLI
  * prints under the English message.
  */

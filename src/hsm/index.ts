@@ -9,7 +9,8 @@
  */
 export { Pkcs11Module, MAX_TOKEN_LABEL } from "./module.ts";
 export { SessionPool, type PoolStats } from "./pool.ts";
-export { HsmError, isRecoverablePkcs11Error, pkcs11ErrorName, RECOVERABLE_RVS, REINIT_RVS } from "./errors.ts";
+export { HsmError, isRecoverablePkcs11Error, isTokenLossError, pkcs11ErrorName, RECOVERABLE_RVS, REINIT_RVS, TOKEN_LOSS_CODES } from "./errors.ts";
+export { TokenHealth, type TokenHealthReport, type TokenTransition } from "./health.ts";
 export { CaKeyStore, type HsmKeyRef, type KeyAlgorithm } from "./ca-keys.ts";
 export { CardStation, CARD_LABEL_PREFIX, type BlankCard, type CardSession } from "./cards.ts";
 export { ensureCaToken, ensureOcspToken, ensureSoftHsmConfig, ensureSsoToken, renderSoftHsmConfig } from "./softhsm.ts";

@@ -29,6 +29,8 @@ export class Pkcs11Module {
   readonly graphene: graphene.Module;
   private gen = 0;
   private initialized = false;
+  /** Date.now() of the last (queued or run) re-initialisation, for {@link reinitializeIfDue}. */
+  private lastReinitAt = -Infinity;
   /** Holders that will {@link release} the module (every {@link open} counts one). */
   private users = 0;
   private active = 0;
@@ -116,6 +118,7 @@ export class Pkcs11Module {
    *   CKR_CRYPTOKI_NOT_INITIALIZED on the next call, which pools heal).
    */
   reinitialize(): void {
+    this.lastReinitAt = Date.now();
     if (this.active === 0 && this.exclusiveQueue.length === 0) {
       this.reinitNow();
       return;
@@ -123,6 +126,20 @@ export class Pkcs11Module {
     this.exclusive(() => this.reinitNow()).catch(() => {
       /* surfaces as CKR_CRYPTOKI_NOT_INITIALIZED on the next call */
     });
+  }
+
+  /**
+   * Re-initialises (as {@link reinitialize}) unless one was asked for less than `minIntervalMs` ago
+   * (default 1,000 ms), by anyone in this process. For a token that vanished: SoftHSM2 reads its
+   * token directory at C_Initialize, so a token directory moved back is seen only after one; the
+   * rate limit keeps requests arriving while the token is away from re-initialising per request
+   * (every re-initialisation kills every session of every token, cards included).
+   * @returns true when a re-initialisation was run or queued now; false when throttled.
+   */
+  reinitializeIfDue(minIntervalMs = 1_000): boolean {
+    if (Date.now() - this.lastReinitAt < minIntervalMs) return false;
+    this.reinitialize();
+    return true;
   }
 
   /** Resolves once every queued re-initialisation / exclusive task has run. Never rejects. */

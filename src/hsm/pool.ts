@@ -4,7 +4,8 @@
  */
 import os from "node:os";
 import graphene from "graphene-pk11";
-import { HsmError, REINIT_RVS, isRecoverablePkcs11Error, pkcs11ErrorName, toHsmError } from "./errors.ts";
+import { HsmError, REINIT_RVS, isRecoverablePkcs11Error, isTokenLossError, pkcs11ErrorName, toHsmError } from "./errors.ts";
+import { TokenHealth } from "./health.ts";
 import type { Pkcs11Module } from "./module.ts";
 import { loginUser } from "./login.ts";
 
@@ -23,6 +24,8 @@ export interface PoolStats {
   retries: number;
   /** Module re-initialisations this pool asked for. */
   reinitializations: number;
+  /** Calls answered TOKEN_UNAVAILABLE (the token was gone; no retry left or re-initialisation throttled). */
+  unavailable: number;
 }
 
 /**
@@ -37,24 +40,36 @@ export class SessionPool {
   readonly size: number;
   /** Label of the token the sessions are on. */
   readonly tokenLabel: string;
-  readonly stats: PoolStats = { opened: 0, retries: 0, reinitializations: 0 };
+  readonly stats: PoolStats = { opened: 0, retries: 0, reinitializations: 0, unavailable: 0 };
+  /** The token's health as this pool sees it (for /healthz, the IA console, audit of transitions). */
+  readonly health: TokenHealth;
   private readonly pin: string;
   private readonly entries: Entry[];
   private waiters: { resolve: (e: Entry) => void; reject: (err: unknown) => void }[] = [];
   private closed = false;
+  /** Set by the first successful operation: before it, a missing token is a configuration error, not a loss. */
+  private established = false;
+  private readonly reinitIntervalMs: number;
+  private readonly probeIntervalMs: number;
+  private probe: NodeJS.Timeout | null = null;
 
   /**
    * @param mod an open module (see Pkcs11Module.open)
    * @param opts.tokenLabel token to use, resolved by label on every (re)open
    * @param opts.pin the token's user PIN; kept in memory only, never logged
    * @param opts.size maximum sessions, ≥ 1
+   * @param opts.reinitIntervalMs least time between re-initialisations for a lost token (module-wide; default 1,000 ms)
+   * @param opts.probeIntervalMs while degraded, how often a background probe tries to get the token back (default 1,000 ms)
    */
   constructor(
     readonly mod: Pkcs11Module,
-    opts: { tokenLabel: string; pin: string; size?: number },
+    opts: { tokenLabel: string; pin: string; size?: number; reinitIntervalMs?: number; probeIntervalMs?: number },
   ) {
     this.tokenLabel = opts.tokenLabel;
     this.pin = opts.pin;
+    this.health = new TokenHealth(opts.tokenLabel);
+    this.reinitIntervalMs = opts.reinitIntervalMs ?? 1_000;
+    this.probeIntervalMs = opts.probeIntervalMs ?? 1_000;
     this.size = Math.max(1, opts.size ?? os.availableParallelism() * 2);
     this.entries = Array.from({ length: this.size }, () => ({ session: null, generation: -1, busy: false }));
   }
@@ -73,26 +88,34 @@ export class SessionPool {
    * before use without trying it. So `op` may run twice: it must be safe to repeat. `op` must not
    * call run() on the same pool or await Pkcs11Module.whenReady/exclusive (it would wait for itself).
    *
+   * Token loss (errors.ts TOKEN_LOSS_CODES, after the pool once worked): the token's directory was
+   * moved away or its device removed. The token is marked degraded ({@link health}), the module
+   * re-initialised — at most once per `reinitIntervalMs` in the process, since SoftHSM2 sees a
+   * restored token directory only in C_Initialize — and `op` retried once on the token found
+   * again. While the token stays away the call fails at once with "TOKEN_UNAVAILABLE" (no wait),
+   * and a background probe keeps re-trying every `probeIntervalMs`, so the token is back in
+   * service within about one interval of its return even when no request comes.
+   *
    * @throws HsmError with a CKR_ code for PKCS#11 failures (e.g. CKR_PIN_INCORRECT at login,
-   *   "TOKEN_NOT_FOUND", "POOL_CLOSED"); errors thrown by `op` that are not PKCS#11 pass unchanged.
+   *   "TOKEN_NOT_FOUND" before the first success, "TOKEN_UNAVAILABLE" after, "POOL_CLOSED");
+   *   errors thrown by `op` that are not PKCS#11 pass unchanged.
    */
   async run<T>(op: (session: graphene.Session) => T | Promise<T>): Promise<T> {
     const entry = await this.acquire();
     try {
       try {
-        this.ensureOpen(entry);
-        return await this.mod.track(() => op(entry.session!));
+        return await this.attempt(entry, op);
       } catch (err) {
         if (!this.isHealable(err)) throw toHsmError(err, `token "${this.tokenLabel}"`);
         await this.heal(entry, err);
         this.stats.retries++;
       }
       try {
-        this.ensureOpen(entry);
-        return await this.mod.track(() => op(entry.session!));
+        return await this.attempt(entry, op);
       } catch (err) {
         // Give the next user a fresh start rather than a session we know is bad.
         if (this.isHealable(err)) entry.session = null;
+        if (this.isTokenLoss(err)) throw this.unavailable(err);
         throw toHsmError(err, `token "${this.tokenLabel}" (after one retry)`);
       }
     } finally {
@@ -100,11 +123,65 @@ export class SessionPool {
     }
   }
 
+  /**
+   * Throws HsmError CKR_TOKEN_NOT_PRESENT when the pool's token is no longer in the module's slot
+   * list. Call it inside `op` when an object is unexpectedly missing: SoftHSM2 answers a vanished
+   * token directory with "no such object" on the still-open session, not with an error, so this
+   * is how a missing key becomes a token loss that {@link run} heals instead of a lasting
+   * "key not found".
+   */
+  assertTokenPresent(): void {
+    if (!this.mod.findSlotByTokenLabel(this.tokenLabel)) {
+      throw new HsmError(`token "${this.tokenLabel}" is no longer in the slot list`, "CKR_TOKEN_NOT_PRESENT");
+    }
+  }
+
+  private async attempt<T>(entry: Entry, op: (session: graphene.Session) => T | Promise<T>): Promise<T> {
+    this.ensureOpen(entry);
+    const result = await this.mod.track(() => op(entry.session!));
+    this.established = true;
+    this.health.succeeded();
+    return result;
+  }
+
   private isHealable(err: unknown): boolean {
-    return isRecoverablePkcs11Error(err) || pkcs11ErrorName(err) === "CKR_OPERATION_ACTIVE";
+    return isRecoverablePkcs11Error(err) || pkcs11ErrorName(err) === "CKR_OPERATION_ACTIVE" || this.isTokenLoss(err);
+  }
+
+  private isTokenLoss(err: unknown): boolean {
+    return this.established && isTokenLossError(err);
+  }
+
+  /** The fast answer while the token is away; marks it degraded and starts the probe. */
+  private unavailable(err: unknown): HsmError {
+    const cause = err instanceof Error ? err.message : String(err);
+    this.health.failed(cause);
+    this.startProbe();
+    this.stats.unavailable++;
+    const since = new Date(Date.now() - this.health.degradedForMs).toISOString();
+    return new HsmError(
+      `HSM token "${this.tokenLabel}" is unavailable (removed or unreadable) since ${since}: ${cause}; reconnecting every ${this.reinitIntervalMs / 1000} s, try again shortly`,
+      "TOKEN_UNAVAILABLE",
+      { cause: err, messageJa: `HSM トークン「${this.tokenLabel}」が利用できません(取り外されたか読み取れません。${since} から)。自動で再接続を試みています。しばらくしてからやり直してください。` },
+    );
   }
 
   private async heal(entry: Entry, err: unknown): Promise<void> {
+    if (this.isTokenLoss(err)) {
+      // Not marked degraded yet: a token back after one re-initialisation is no outage to report.
+      let reinitialized: boolean;
+      try {
+        reinitialized = this.mod.reinitializeIfDue(this.reinitIntervalMs);
+      } catch (e) {
+        throw this.unavailable(e);
+      }
+      // Re-initialised less than an interval ago (by any pool) and still gone: answer now.
+      if (!reinitialized) throw this.unavailable(err);
+      this.stats.reinitializations++;
+      await this.mod.whenReady();
+      entry.session = null;
+      return;
+    }
     const name = pkcs11ErrorName(err)!;
     if (REINIT_RVS.has(name) && entry.generation === this.mod.generation) {
       // Several sessions fail together after a hiccup; only the first one re-initialises.
@@ -125,6 +202,31 @@ export class SessionPool {
       }
     }
     entry.session = null;
+  }
+
+  /** While degraded, re-tries the token in the background so it comes back without waiting for a request. */
+  private startProbe(): void {
+    if (this.probe || this.closed) return;
+    let probing = false;
+    this.probe = setInterval(() => {
+      if (!this.health.degraded || this.closed) {
+        this.stopProbe();
+        return;
+      }
+      if (probing) return;
+      probing = true;
+      this.run(() => undefined)
+        .catch(() => undefined)
+        .finally(() => {
+          probing = false;
+        });
+    }, this.probeIntervalMs);
+    this.probe.unref();
+  }
+
+  private stopProbe(): void {
+    if (this.probe) clearInterval(this.probe);
+    this.probe = null;
   }
 
   private ensureOpen(entry: Entry): void {
@@ -184,6 +286,7 @@ export class SessionPool {
    */
   close(): void {
     this.closed = true;
+    this.stopProbe();
     for (const w of this.waiters.splice(0)) w.reject(new HsmError("session pool is closed", "POOL_CLOSED"));
     for (const e of this.entries) if (!e.busy) this.closeEntry(e);
   }

@@ -139,6 +139,24 @@ export function ensureSsoToken(mod: Pkcs11Module, cfg: Config): { pin: string; c
   });
 }
 
+/**
+ * The consoles' operator-secrets token (label `t.label`, default "hpki-ops", see
+ * src/web/auth/operator-secrets.ts), created in embedded mode like the SSO token. It holds only
+ * the sealing key of operators' TOTP secrets: the lra, ra, ia and sso consoles open it and never
+ * the CA or OCSP token for that.
+ * @throws HsmError as ensureCaToken; "TOKEN_CONFLICT" when its label is another token's.
+ */
+export function ensureOpsToken(mod: Pkcs11Module, cfg: Config, t: { label: string; pinEnv: string | undefined; pinFile: string }): { pin: string; created: boolean } {
+  for (const [other, label] of [["CA", cfg.caTokenLabel], ["OCSP", cfg.ocspTokenLabel], ["SSO", cfg.ssoTokenLabel]] as const) {
+    if (t.label === label) {
+      throw new HsmError(`the operators' token label "${label}" is the ${other} token's: operator secrets need a token of their own (HPKI_OPS_TOKEN)`, "TOKEN_CONFLICT", {
+        messageJa: `オペレータ用トークンのラベル「${label}」が ${other} トークンと同じです。専用のトークンが必要です(HPKI_OPS_TOKEN)。`,
+      });
+    }
+  }
+  return ensureToken(mod, cfg, { what: "operators' token", whatJa: "オペレータ用トークン", label: t.label, labelVariable: "HPKI_OPS_TOKEN", pinEnv: t.pinEnv, pinFile: t.pinFile, pinVariable: "HPKI_OPS_PIN" });
+}
+
 function ensureToken(mod: Pkcs11Module, cfg: Config, t: TokenSpec): { pin: string; created: boolean } {
   const exists = mod.findSlotByTokenLabel(t.label) !== null;
   if (!exists) {

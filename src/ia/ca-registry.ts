@@ -4,7 +4,7 @@
  */
 import type { Knex } from "knex";
 import type { HsmKeyRef, KeyAlgorithm } from "../hsm/ca-keys.ts";
-import type { IssuerContext, SignatureAlgorithmName } from "../pki/tbs.ts";
+import type { CertificateUrls, IssuerContext, SignatureAlgorithmName } from "../pki/tbs.ts";
 import { toBuffer } from "../store/rows.ts";
 
 export type CaPurpose = "root" | "sign" | "auth-person" | "auth-org";
@@ -68,10 +68,11 @@ export async function findCaByName(db: Knex, name: string): Promise<CaRecord | n
  * The IssuerContext for certificates signed by `ca` (RFC 5280 §4.1.2.4 issuer, §4.2.1.1 AKI):
  * AKI carries keyid plus the CA certificate's own issuer name and serial, as real HPKI
  * certificates do. `parent` is the CA that issued `ca`'s certificate (null for the root, whose
- * certificate is self-issued).
+ * certificate is self-issued). `urls`: the deployment's repository URL and production strictness.
  */
-export function issuerContextFor(ca: CaRecord, parent: CaRecord | null): IssuerContext {
+export function issuerContextFor(ca: CaRecord, parent: CaRecord | null, urls: CertificateUrls = {}): IssuerContext {
   return {
+    ...urls,
     caName: ca.name,
     name: ca.subjectDer,
     keyIdentifier: ca.ski,

@@ -116,9 +116,13 @@ export async function issueOntoCard(
     let keyId: Buffer;
     let spki: Buffer;
     if (prior?.card_key_id) {
-      // Retry: the key already exists on the card; reuse its public key from the stored tbs.
+      // Retry: the key already exists on the card; its public key is read back from the card.
       keyId = Buffer.from(prior.card_key_id);
-      spki = Buffer.alloc(0);
+      const onCard = (await card.keyPairs()).find((k) => k.id.equals(keyId));
+      if (!onCard?.spki || !onCard.hasPrivateKey) {
+        throw new Error(`card "${req.cardLabel}" no longer holds the key pair (CKA_ID ${keyId.toString("hex")}) of request "${requestKey}"; inspect the card`);
+      }
+      spki = onCard.spki;
     } else {
       ({ id: keyId, spki } = await card.generateKeyPair(keyLabel, req.keyAlgorithm ?? "RSA-2048"));
     }

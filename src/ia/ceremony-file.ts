@@ -2,6 +2,9 @@
  * The key-ceremony file (policies/ceremony.*.yaml): a reviewed description of the CA hierarchy —
  * root and issuing CAs, their HSM key labels and algorithms, subject names, policies and CRL
  * URLs — in the manner of Boulder's ceremony tool. Parsing only; `runCeremony` acts on it.
+ *
+ * CRL URLs: per CA in the file (`arlUrl`, `crlUrl`), or by default `{repoUrl}/crl/<name>.crl`;
+ * `{repoUrl}` is the deployment's public repository URL (HPKI_REPO_URL), expanded at the ceremony.
  */
 import fs from "node:fs";
 import { z } from "zod";
@@ -18,7 +21,7 @@ const subject = z.strictObject({
   ou: z.string().min(1).max(64).optional(),
   cn: z.string().min(1).max(64),
 });
-const httpUrl = z.string().regex(/^https?:\/\/\S+$/, "an http(s) URL");
+const httpUrl = z.string().regex(/^(https?:\/\/|\{repoUrl\}\/)\S+$/, "an http(s) URL, or {repoUrl}/…");
 const dottedOid = z.string().regex(/^[0-2](\.(0|[1-9]\d*))+$/, "a dotted OID");
 
 const ceremonySchema = z.strictObject({
@@ -28,8 +31,8 @@ const ceremonySchema = z.strictObject({
     profile: z.string().default("root"),
     key,
     subject,
-    /** Where the root publishes its ARL; written into the issuing CA certificates' CRLDP. */
-    arlUrl: httpUrl,
+    /** Where the root publishes its ARL; written into the issuing CA certificates' CRLDP. Default {repoUrl}/crl/<name>.crl. */
+    arlUrl: httpUrl.optional(),
   }),
   issuingCAs: z
     .array(
@@ -42,8 +45,8 @@ const ceremonySchema = z.strictObject({
         subject,
         /** The CA policy OIDs of this CA's certificate: a subset of the profile's list. */
         certificatePolicies: z.array(dottedOid).min(1).optional(),
-        /** Where this CA publishes its CRL; written into its end-entity certificates' CRLDP. */
-        crlUrl: httpUrl,
+        /** Where this CA publishes its CRL; written into its end-entity certificates' CRLDP. Default {repoUrl}/crl/<name>.crl. */
+        crlUrl: httpUrl.optional(),
       }),
     )
     .min(1),

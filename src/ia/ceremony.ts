@@ -18,6 +18,9 @@ import type { CertificateProfile } from "../pki/profile.ts";
 import { newSerialNumber, serialHex } from "../pki/serial.ts";
 import { buildTbsCertificate, subjectKeyIdentifier, type IssuerContext } from "../pki/tbs.ts";
 import { computeValidity } from "../pki/validity.ts";
+import { certificateUrlProblem } from "../pki/public-url.ts";
+import { expandTemplate, type CertificateUrls } from "../pki/tbs.ts";
+import { HpkiError } from "../pipeline/errors.ts";
 import { caFromRow, issuerContextFor, signatureAlgorithmFor, type CaRecord } from "./ca-registry.ts";
 import type { CeremonyFile, CeremonyIssuingCa, CeremonyRoot } from "./ceremony-file.ts";
 import { withCeremonyLock } from "./ceremony-lock.ts";
@@ -38,6 +41,8 @@ export interface CeremonyDeps {
   keys: CaKeyStore;
   profiles: ReadonlyMap<string, CertificateProfile>;
   repoDir: string;
+  /** The deployment's repository URL and production strictness (certificateUrls(cfg)); default: the demo's. */
+  urls?: CertificateUrls;
   now?: () => Date;
 }
 
@@ -49,14 +54,23 @@ export async function runCeremony(deps: CeremonyDeps, file: CeremonyFile, by: Ac
 async function runCeremonyLocked(deps: CeremonyDeps, file: CeremonyFile, by: Actor): Promise<CeremonyOutcome[]> {
   const now = deps.now ?? (() => new Date());
   fs.mkdirSync(deps.repoDir, { recursive: true });
-  // Refuse conflicts for every CA up front, so a bad file changes nothing at all.
+  // Refuse conflicts and (production) non-public CRL URLs for every CA up front, so a bad file
+  // changes nothing at all.
   for (const entry of [file.root, ...file.issuingCAs]) await checkNoConflict(deps.db, entry);
+  const crlUrl = (entry: CeremonyRoot | CeremonyIssuingCa) =>
+    expandTemplate(("arlUrl" in entry ? entry.arlUrl : "crlUrl" in entry ? entry.crlUrl : undefined) ?? "{repoUrl}/crl/{caName}.crl", { caName: entry.name, repoUrl: deps.urls?.repoUrl });
+  if (deps.urls?.publicUrlsOnly) {
+    for (const entry of [file.root, ...file.issuingCAs]) {
+      const why = certificateUrlProblem(crlUrl(entry));
+      if (why) throw new HpkiError(`CA ${entry.name}: ${why.en} (production)`, `CA ${entry.name}: ${why.ja}（本番モード）`, 400, "url_not_public");
+    }
+  }
 
   const out: CeremonyOutcome[] = [];
-  const rootResult = await ensureCa(deps, by, now(), { entry: file.root, kind: "root", purpose: "root", parent: null, crlUrl: file.root.arlUrl });
+  const rootResult = await ensureCa(deps, by, now(), { entry: file.root, kind: "root", purpose: "root", parent: null, crlUrl: crlUrl(file.root) });
   out.push(rootResult.outcome);
   for (const entry of file.issuingCAs) {
-    const r = await ensureCa(deps, by, now(), { entry, kind: "issuing", purpose: entry.purpose, parent: rootResult.ca, crlUrl: entry.crlUrl });
+    const r = await ensureCa(deps, by, now(), { entry, kind: "issuing", purpose: entry.purpose, parent: rootResult.ca, crlUrl: crlUrl(entry) });
     out.push(r.outcome);
   }
   return out;
@@ -105,8 +119,9 @@ async function ensureCa(deps: CeremonyDeps, by: Actor, now: Date, a: EnsureArgs)
   const ski = subjectKeyIdentifier(key.spki);
   const serial = newSerialNumber();
   const issuer: IssuerContext = a.parent
-    ? issuerContextFor(a.parent, null)
+    ? issuerContextFor(a.parent, null, deps.urls)
     : {
+        ...deps.urls,
         // Self-issued root: AKI names itself, like the MHLW root [CERT].
         caName: a.entry.name,
         name: subjectDer,

@@ -3,15 +3,17 @@
  * and policies, opened once per process and closed together. Only the IA role opens this.
  */
 import os from "node:os";
-import type { Config } from "../config.ts";
+import { certificateUrls, type Config } from "../config.ts";
 import { CaKeyStore } from "../hsm/ca-keys.ts";
 import { CardStation } from "../hsm/cards.ts";
+import type { TokenHealthReport } from "../hsm/health.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { SessionPool } from "../hsm/pool.ts";
 import { ensureCaToken, ensureSoftHsmConfig } from "../hsm/softhsm.ts";
 import { openOcspKeys, type OcspKeys } from "../ocsp/responders.ts";
 import { loadPolicies, type Policies } from "../policies.ts";
 import { openDatabase, type Db } from "../store/db.ts";
+import { assertPublicCertificateUrls } from "./certificate-urls.ts";
 import { IssuanceService } from "./issuance.ts";
 
 export interface IaContext {
@@ -28,6 +30,8 @@ export interface IaContext {
    * responder key pairs are generated and responses pre-signed. Never the CA token.
    */
   ocspKeys(): OcspKeys;
+  /** Health of the CA token and (once opened) the OCSP token, as their pools last saw them. */
+  hsmHealth(): TokenHealthReport[];
   close(): Promise<void>;
 }
 
@@ -37,11 +41,21 @@ export interface OpenIaOptions {
   db?: Db;
 }
 
-/** Opens the IA runtime for `cfg`. Throws with a clear message when the token or PIN is wrong. */
+/**
+ * Opens the IA runtime for `cfg`. Throws with a clear message when the token or PIN is wrong, and
+ * in production when a certificate URL names localhost or an IP address (certificate-urls.ts).
+ */
 export async function openIaContext(cfg: Config, opts: OpenIaOptions = {}): Promise<IaContext> {
   ensureSoftHsmConfig(cfg);
-  const policies = loadPolicies();
+  const policies = loadPolicies(cfg.policiesDir);
   const db = opts.db ?? (await openDatabase(cfg));
+  const urls = certificateUrls(cfg);
+  try {
+    await assertPublicCertificateUrls(db, policies.profiles, urls);
+  } catch (e) {
+    if (!opts.db) await db.destroy();
+    throw e;
+  }
   const module = Pkcs11Module.open(cfg.pkcs11Module);
   const { pin } = ensureCaToken(module, cfg);
   const pool = new SessionPool(module, {
@@ -51,11 +65,12 @@ export async function openIaContext(cfg: Config, opts: OpenIaOptions = {}): Prom
   });
   const keys = new CaKeyStore(pool);
   const cards = new CardStation(module);
-  const issuance = new IssuanceService(db, keys, policies.profiles);
+  const issuance = new IssuanceService(db, keys, policies.profiles, undefined, urls);
   let ocsp: OcspKeys | undefined;
   return {
     cfg, db, module, pool, keys, cards, policies, issuance,
     ocspKeys: () => (ocsp ??= openOcspKeys(module, cfg, opts.poolSize ?? os.availableParallelism() * 2)),
+    hsmHealth: () => [pool.health.report(), ...(ocsp ? [ocsp.pool.health.report()] : [])],
     async close() {
       ocsp?.pool.close();
       pool.close();

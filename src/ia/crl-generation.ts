@@ -6,8 +6,7 @@
  *
  * Why everything in one transaction: crlNumber and the CRL row commit together or not at all, so
  * the number never goes backwards or repeats across restarts; a second generator (another
- * process) waits on the CA row lock and then sees the first one's number. On PGlite (one
- * connection) every query of the run goes through that transaction, never beside it.
+ * process) waits on the CA row lock and then sees the first one's number.
  */
 import { createHash, createPublicKey, verify } from "node:crypto";
 import fs from "node:fs";

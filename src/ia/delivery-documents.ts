@@ -38,7 +38,7 @@ export interface DeliveryDocumentData {
 }
 
 export interface PdfOptions {
-  /** TrueType/OpenType font with Japanese glyphs; default HPKI_PDF_FONT or IPAEX_GOTHIC. */
+  /** TrueType/OpenType font with Japanese glyphs (cfg.pdfFont, HPKI_PDF_FONT); default IPAEX_GOTHIC. */
   fontPath?: string;
 }
 
@@ -55,7 +55,7 @@ function dateJa(d: Date): string {
 }
 
 function resolveFont(opts: PdfOptions): string {
-  const font = opts.fontPath ?? process.env.HPKI_PDF_FONT ?? IPAEX_GOTHIC;
+  const font = opts.fontPath ?? IPAEX_GOTHIC;
   if (!fs.existsSync(font)) {
     throw new Error(`Japanese font ${font} not found: install Debian's fonts-ipaexfont-gothic (scripts/setup.sh) or set HPKI_PDF_FONT`);
   }

@@ -8,15 +8,20 @@
  * with it. A second start while a job runs is refused with a ConflictError (409). Several IA
  * processes may still work the queue side by side (claims use FOR UPDATE SKIP LOCKED).
  *
- * A job is not persisted: the requests themselves carry their state in the database. After a
- * restart, requests left in "issuing" are resumed by the next job (the worker does that).
+ * A job claims its requests when it starts (under leases a heartbeat renews, see
+ * pipeline/issuance-lease.ts), so its total is exactly what it took: requests held by another
+ * live worker are not counted. A job is not persisted: the requests themselves carry their state
+ * in the database. Requests of a process that stopped are taken again by the next job once their
+ * lease has expired (seconds).
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { ConflictError, jaMessage, parseInput } from "../pipeline/errors.ts";
 import type { Operator } from "../pipeline/operator.ts";
-import { personaliseApprovedRequests, type FailedPersonalisation, type PersonalisedCard } from "./card-personalisation.ts";
+import type { LeaseSettings } from "../pipeline/issuance-lease.ts";
+import type { ClaimedRequest } from "../pipeline/issuance-requests.ts";
+import { claimForPersonalisation, personaliseClaimed, type FailedPersonalisation, type PersonalisedCard } from "./card-personalisation.ts";
 import type { IaContext } from "./context.ts";
 
 /** Most requests one job may take; the worker's own default is 50. */
@@ -34,7 +39,7 @@ export interface IssuanceJob {
   state: "running" | "finished";
   /** Requests handled so far (issued + failed). */
   done: number;
-  /** Requests in this run: estimated at start, exact from the first progress report on. */
+  /** Requests this run claimed (exact: only what it could take). */
   total: number;
   limit: number;
   startedAt: Date;
@@ -65,6 +70,8 @@ export function parseJobStart(body: unknown): { limit: number } {
  * the likely cause and what to do; the original message is shown beside it.
  */
 export function explainIssuanceFailureJa(error: string): string {
+  if (/lease has expired or was taken/.test(error)) return "処理中に発行依頼が別の発行処理に引き継がれたため、この処理では記録しませんでした。発行依頼の状態を確認してください。";
+  if (/needs inspection/.test(error)) return "カードの状態が記録と一致しないため、カードを点検対象として取り置きました。再発行では新しいカードを使います。";
   if (/^invalid subject:/.test(error)) {
     const fields = [...error.matchAll(/(?:: |; )([\w.]+): /g)].map((m) => m[1]);
     const names: Record<string, string> = {
@@ -88,7 +95,7 @@ export class IssuanceJobRunner {
 
   constructor(
     private readonly ctx: IaContext,
-    private readonly opts: { log?: Logger; keep?: number } = {},
+    private readonly opts: { log?: Logger; keep?: number; lease?: LeaseSettings } = {},
   ) {}
 
   /** The running job, if any. */
@@ -107,8 +114,8 @@ export class IssuanceJobRunner {
   }
 
   /**
-   * Starts a job issuing up to `limit` approved requests as `op` and returns it once its total is
-   * estimated; the work goes on in the background. @throws ConflictError while another job runs.
+   * Starts a job issuing up to `limit` requests as `op` and returns it once they are claimed (its
+   * total); the work goes on in the background. @throws ConflictError while another job runs.
    */
   async start(op: Operator, limit: number): Promise<IssuanceJob> {
     if (this.running) {
@@ -135,14 +142,16 @@ export class IssuanceJobRunner {
     let release!: () => void;
     this.running = { job, done: new Promise((r) => (release = r)) };
     this.remember(job);
+    let claims: ClaimedRequest[];
     try {
-      job.total = await this.estimate(limit);
+      claims = await claimForPersonalisation(this.ctx, op, { limit, lease: this.opts.lease });
+      job.total = claims.length;
     } catch (e) {
       this.finish(job, e);
       release();
       throw e;
     }
-    void this.run(job, op).finally(release);
+    void this.run(job, op, claims).finally(release);
     return job;
   }
 
@@ -151,15 +160,10 @@ export class IssuanceJobRunner {
     await this.running?.done;
   }
 
-  private async estimate(limit: number): Promise<number> {
-    const count = async (state: string) => Number((await this.ctx.db("issuance_requests").where({ state }).count({ n: "*" }).first())?.n ?? 0);
-    return (await count("issuing")) + Math.min(limit, await count("approved"));
-  }
-
-  private async run(job: IssuanceJob, op: Operator): Promise<void> {
+  private async run(job: IssuanceJob, op: Operator, claims: ClaimedRequest[]): Promise<void> {
     try {
-      await personaliseApprovedRequests(this.ctx, op, {
-        limit: job.limit,
+      await personaliseClaimed(this.ctx, op, claims, {
+        lease: this.opts.lease,
         onProgress: (done, total, outcome) => {
           job.done = done;
           job.total = total;

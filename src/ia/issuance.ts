@@ -7,21 +7,25 @@
  * Crash safety: the intent row holds the exact tbsCertificate, so `resumeIntents` re-signs it after
  * a crash and produces the certificate that would have been (same serial, same content) — never a
  * lost signed certificate, never a second one. A request carrying a `requestKey` already seen
- * returns the existing certificate (idempotent retry).
+ * returns the existing certificate (idempotent retry) when it asks for the same thing — same
+ * profile, subject and public key (request_fingerprint) — and is refused with a ConflictError
+ * naming the first certificate when it does not (issue 10 §8).
  */
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit, type AuditEvent } from "../audit/log.ts";
 import type { CaKeyStore, HsmKeyRef } from "../hsm/ca-keys.ts";
-import { encodeCertificate, compileTbsTemplate, type IssuerContext } from "../pki/tbs.ts";
+import { encodeCertificate, compileTbsTemplate, type CertificateUrls, type IssuerContext } from "../pki/tbs.ts";
 import { assertLintClean } from "../pki/lint.ts";
 import { computeValidity } from "../pki/validity.ts";
 import { newSerialNumber, serialHex } from "../pki/serial.ts";
 import type { CertificateProfile } from "../pki/profile.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
+import { ConflictError } from "../pipeline/errors.ts";
 import { insertRows } from "../store/bulk.ts";
 import { toBuffer } from "../store/rows.ts";
 import { issuerContextFor, resolveIssuingCa, type CaRecord } from "./ca-registry.ts";
+import { faultPoint } from "./fault-hook.ts";
 
 export interface IssuanceRequest {
   /** End-entity profile name: sign | auth-person | auth-org. */
@@ -29,7 +33,7 @@ export interface IssuanceRequest {
   subject: SubscriberSubject;
   /** SubjectPublicKeyInfo DER of the subscriber key (made on the card, or from a verified CSR). */
   subjectPublicKeyInfo: Uint8Array;
-  /** Idempotency key: a second request with the same key returns the first certificate. */
+  /** Idempotency key: a second identical request with the same key returns the first certificate; a different one is refused (409). */
   requestKey?: string;
   /** Issuing CA by name; default: the only issuing CA of the profile's purpose. */
   caName?: string;
@@ -74,13 +78,15 @@ export class IssuanceService {
 
   /**
    * `profiles` maps profile name → parsed profile (policies/profiles/*.yaml); `keys` signs with
-   * the CA keys in the HSM. `now` is injectable for tests.
+   * the CA keys in the HSM. `now` is injectable for tests. `urls`: the deployment's repository URL
+   * and production strictness (certificateUrls(cfg)); default the demo's.
    */
   constructor(
     private readonly db: Knex,
     private readonly keys: CaKeyStore,
     private readonly profiles: ReadonlyMap<string, CertificateProfile>,
     private readonly now: () => Date = () => new Date(),
+    private readonly urls: CertificateUrls = {},
   ) {}
 
   /** Issues one certificate; see `issueMany`. */
@@ -104,8 +110,16 @@ export class IssuanceService {
       const key = req.requestKey;
       const prior = key ? existing.get(key) : undefined;
       if (prior) {
+        assertSameRequest(key!, prior, req);
         out[index] = prior.status === "issued" ? prior.cert : await this.resumeOne(prior.id, by);
       } else if (key && firstIndexOfKey.has(key)) {
+        const first = reqs[firstIndexOfKey.get(key)!];
+        if (!requestFingerprint(first).equals(requestFingerprint(req)) || (req.caName ?? null) !== (first.caName ?? null)) {
+          throw new ConflictError(
+            `request key "${key}" appears twice in one batch with different input (subject, profile, key or CA)`,
+            `同じリクエストキー「${key}」で内容（主体者・プロファイル・鍵・CA）の異なる発行依頼が1つのバッチに含まれています`,
+          );
+        }
         repeats.push([index, firstIndexOfKey.get(key)!]);
       } else {
         if (key) firstIndexOfKey.set(key, index);
@@ -113,6 +127,7 @@ export class IssuanceService {
       }
     }
     const ids = await this.recordIntents(fresh, by);
+    if (fresh.length) await faultPoint("after-intent");
     const signatures = await Promise.all(fresh.map((p) => this.keys.sign(p.issuer.key, p.tbs)));
     const ders = fresh.map((p, i) => encodeCertificate(p.tbs, p.issuer.context.signatureAlgorithm, signatures[i]));
     if (fresh.length) {
@@ -179,13 +194,22 @@ export class IssuanceService {
 
   private async findExisting(reqs: IssuanceRequest[]) {
     const keys = reqs.map((r) => r.requestKey).filter((k): k is string => !!k);
-    const found = new Map<string, { id: number; status: string; cert: IssuedCertificate }>();
+    const found = new Map<string, PriorRequest>();
     if (keys.length === 0) return found;
     const rows = await this.db("certificates as c")
       .join("certificate_authorities as a", "a.id", "c.ca_id")
       .whereIn("c.request_key", keys)
       .select("c.*", "a.name as ca_name");
-    for (const r of rows) found.set(r.request_key, { id: Number(r.id), status: r.status, cert: rowToIssued(r, true) });
+    for (const r of rows) {
+      found.set(r.request_key, {
+        id: Number(r.id),
+        status: r.status,
+        cert: rowToIssued(r, true),
+        fingerprint: r.request_fingerprint ? toBuffer(r.request_fingerprint) : null,
+        profile: r.profile,
+        subject: typeof r.subject === "string" ? JSON.parse(r.subject) : r.subject,
+      });
+    }
     return found;
   }
 
@@ -220,7 +244,7 @@ export class IssuanceService {
     const { ca, parent } = await resolveIssuingCa(this.db, profileName, caName);
     const key = await this.keys.findKey(ca.key.label);
     if (!key) throw new Error(`CA key "${ca.key.label}" of ${ca.name} is not in the HSM`);
-    const context = issuerContextFor(ca, parent);
+    const context = issuerContextFor(ca, parent, this.urls);
     const prepared = { ca, context, key, template: compileTbsTemplate(profile, context) };
     this.issuers.set(cacheKey, prepared);
     return prepared;
@@ -244,6 +268,7 @@ export class IssuanceService {
         p.req.card?.keyId ?? null,
         p.notBefore,
         p.notAfter,
+        requestFingerprint(p.req),
       ]);
       const inserted = await insertRows(trx, "certificates", INTENT_COLUMNS, rows, "id");
       return inserted.map((r) => Number(r.id));
@@ -253,8 +278,62 @@ export class IssuanceService {
 
 const INTENT_COLUMNS = [
   "ca_id", "serial_hex", "profile", "status", "request_key", "tbs", "tbs_sha256", "subscriber_id",
-  "hc_role", "subject", "card_label", "card_key_id", "not_before", "not_after",
+  "hc_role", "subject", "card_label", "card_key_id", "not_before", "not_after", "request_fingerprint",
 ] as const;
+
+/** The certificate row already recorded under a request key, as findExisting reads it. */
+interface PriorRequest {
+  id: number;
+  status: string;
+  cert: IssuedCertificate;
+  /** Null on rows recorded before fingerprints (migration 0070). */
+  fingerprint: Buffer | null;
+  profile: string;
+  subject: unknown;
+}
+
+/** JSON with object keys sorted at every level: one text per value, whatever the key order. */
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    return `{${Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/**
+ * SHA-256 of what a request asks for — profile, subject and SubjectPublicKeyInfo — stored with the
+ * certificate so a replayed request key can be checked against it (issue 10 §8).
+ */
+export function requestFingerprint(req: IssuanceRequest): Buffer {
+  return createHash("sha256")
+    .update(canonicalJson({ profile: req.profile, subject: askedSubject(req.subject), spki: Buffer.from(req.subjectPublicKeyInfo).toString("base64") }))
+    .digest();
+}
+
+/** The subject as asked for: without hcRoleEntry, which the hcRole table derives (and may restate). */
+function askedSubject(subject: unknown): unknown {
+  if (!subject || typeof subject !== "object") return subject;
+  const { hcRoleEntry: _derived, ...asked } = subject as Record<string, unknown>;
+  return asked;
+}
+
+/**
+ * Idempotency that cannot lie (issue 10 §8): a request key already used answers with the first
+ * certificate only when the request is the same (profile, subject, public key, and the CA when one
+ * is named). @throws ConflictError (409) naming the first request's certificate otherwise.
+ */
+function assertSameRequest(key: string, prior: PriorRequest, req: IssuanceRequest): void {
+  const same = prior.fingerprint
+    ? prior.fingerprint.equals(requestFingerprint(req))
+    : prior.profile === req.profile && canonicalJson(askedSubject(prior.subject)) === canonicalJson(askedSubject(req.subject));
+  if (same && (!req.caName || req.caName === prior.cert.caName)) return;
+  throw new ConflictError(
+    `request key "${key}" was already used for ${prior.cert.caName} certificate ${prior.cert.serialHex} (profile ${prior.profile}, subscriber ${(prior.subject as { subscriberId?: string } | null)?.subscriberId ?? "?"}) with other input; give a new request key or repeat the first request unchanged`,
+    `リクエストキー「${key}」は証明書 ${prior.cert.caName} ${prior.cert.serialHex}（プロファイル ${prior.profile}）の発行に使用済みで、今回の内容（主体者・プロファイル・鍵・CA）と異なります。別のリクエストキーを指定するか、最初の依頼と同じ内容で再実行してください`,
+  );
+}
 
 function issuedEvent(by: Actor, caName: string, serial: string, req: IssuanceRequest): AuditEvent {
   return {

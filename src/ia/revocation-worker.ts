@@ -19,7 +19,7 @@
  * regenerates the CRLs at once; the status scheduler is the catch-up.
  *
  * Latency: on Postgres the worker LISTENs for the NOTIFY raised when a request becomes approved
- * and runs at once (tens of milliseconds). Without it (PGlite, a lost notification) a request
+ * and runs at once (tens of milliseconds). Without it (a lost notification) a request
  * approved at time t is executed by t + interval + execution time — with the default 5 s interval
  * at most ≈ 5 s, ≈ 2.5 s on average, plus a few milliseconds per certificate.
  */
@@ -28,7 +28,6 @@ import {
   claimApprovedRevocationRequest, completeRevocationRequest, failRevocationRequest, listenForApprovedRevocations, resolveRevocationTarget,
   type RevocationResult,
 } from "../pipeline/revocation-requests.ts";
-import { isEmbedded } from "../store/db.ts";
 import type { Row } from "../pipeline/machine.ts";
 import { auditActor, type Operator } from "../pipeline/operator.ts";
 import { startPollLoop } from "../pipeline/poll-loop.ts";
@@ -134,7 +133,7 @@ export interface RevocationWorkerOptions {
   onRun?: (r: { executed: ExecutedRevocationRequest[]; failed: FailedRevocationRequest[] }) => void;
   /** Called when a run throws (the loop goes on). */
   onError?: (e: unknown) => void;
-  /** Postgres: LISTEN for approvals and run at once (default true; ignored on PGlite). */
+  /** LISTEN for approvals and run at once (default true). */
   listen?: boolean;
   /** Called after a run that changed statuses, with CA name → serials changed (re-sign OCSP, regenerate CRLs). */
   afterRevocations?: (changed: Map<string, string[]>) => Promise<void>;
@@ -152,7 +151,7 @@ export function changedSerials(executed: ExecutedRevocationRequest[]): Map<strin
  * now and then every `intervalMs` (never two runs at once). On Postgres it also LISTENs for the
  * notification raised when a request is approved (or an emergency request created) and runs at
  * once — execution within tens of milliseconds; the poll interval remains the bound when a
- * notification is lost and on PGlite. `stop()` ends the loop (and the listening connection) and
+ * notification is lost. `stop()` ends the loop (and the listening connection) and
  * resolves once a run in progress has finished.
  */
 export function startRevocationWorker(ctx: Pick<IaContext, "db">, opts: RevocationWorkerOptions = {}): { stop(): Promise<void> } {
@@ -163,7 +162,7 @@ export function startRevocationWorker(ctx: Pick<IaContext, "db">, opts: Revocati
     if (changed.size && opts.afterRevocations) await opts.afterRevocations(changed);
   }, opts.intervalMs ?? DEFAULT_REVOCATION_POLL_MS, opts.onError);
   let stopped = false;
-  const listening = opts.listen === false || isEmbedded(ctx.db)
+  const listening = opts.listen === false
     ? Promise.resolve(null)
     : listenForApprovedRevocations(ctx.db, () => loop.wake(), opts.onError).catch((e: unknown) => {
       opts.onError?.(e);

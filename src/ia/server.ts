@@ -9,6 +9,7 @@
  * expiry notices (src/notices). All stop when the server closes, after any running issuance job.
  */
 import { pino } from "pino";
+import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { createMailer } from "../notices/mailer.ts";
 import { startExpiryNoticeLoop } from "../notices/expiry.ts";
 import { loadOcspPolicy } from "../ocsp/responders.ts";
@@ -40,6 +41,9 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
       mount: (r, kit) => mountIaRoutes(r, kit, { ctx, jobs, crlPolicy }),
     });
     const server = consoleRoleServer("ia", router);
+    const hsmAuditFailed = (err: unknown) => log.error({ err }, "audit of an HSM token transition failed");
+    auditTokenTransitions(ctx.db, ctx.pool.health, "ia", hsmAuditFailed);
+    auditTokenTransitions(ctx.db, ctx.ocspKeys().pool.health, "ia", hsmAuditFailed);
     const revocations = startRevocationWorker(ctx, {
       onRun: (r) => {
         if (r.executed.length || r.failed.length) log.info({ executed: r.executed.length, failed: r.failed.length }, "revocation requests executed");
@@ -66,6 +70,7 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
     });
     return {
       ...server,
+      health: () => ({ hsm: ctx.hsmHealth() }),
       async close() {
         await revocations.stop();
         await status.stop();

@@ -49,14 +49,14 @@ export interface Mailer {
 }
 
 /**
- * The mailer of this process: SMTP when `env.HPKI_SMTP_URL` is set, else .eml files under
- * `cfg.mailDir`/notices. @throws when HPKI_SMTP_URL is not a smtp: / smtps: URL.
+ * The mailer of this process: SMTP when `cfg.mail.smtpUrl` (HPKI_SMTP_URL) is set, else .eml files
+ * under `cfg.mailDir`/notices. @throws when the SMTP URL is not a smtp: / smtps: URL.
  */
-export function createMailer(cfg: Pick<Config, "mailDir">, env: NodeJS.ProcessEnv = process.env): Mailer {
-  const from = env.HPKI_MAIL_FROM || DEFAULT_MAIL_FROM;
+export function createMailer(cfg: Pick<Config, "mailDir" | "mail">): Mailer {
+  const from = cfg.mail.from || DEFAULT_MAIL_FROM;
   const domain = /@([^@\s<>"]+)>?\s*$/.exec(from)?.[1]?.toLowerCase() ?? "hpki-ca.invalid";
   const message = (m: OutgoingMail) => ({ from, to: m.to, subject: m.subject, text: m.text, ...(m.messageId ? { messageId: m.messageId } : {}) });
-  const url = env.HPKI_SMTP_URL;
+  const url = cfg.mail.smtpUrl;
   if (url) {
     const u = new URL(url);
     if (u.protocol !== "smtp:" && u.protocol !== "smtps:") throw new Error(`HPKI_SMTP_URL must be a smtp: or smtps: URL, not ${u.protocol}`);

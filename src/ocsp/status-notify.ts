@@ -1,23 +1,16 @@
 /**
  * Listening for OCSP_STATUS_CHANNEL (presigned-state.ts), so the repository drops a cached
- * pre-signed response the moment the revocation that made it stale commits:
- *   - Postgres: a dedicated connection outside the pool (notifications arrive within
- *     milliseconds of the commit, before the revoking client can have asked anything else);
- *   - PGlite (embedded, one process): PGlite's own listener, called while the committing query is
- *     being answered, so before the revoking code even sees its commit.
+ * pre-signed response the moment the revocation that made it stale commits: a dedicated Postgres
+ * connection outside the pool (notifications arrive within milliseconds of the commit, before the
+ * revoking client can have asked anything else).
  */
 import type { Knex } from "knex";
-import { isEmbedded } from "../store/db.ts";
 import { OCSP_STATUS_CHANNEL } from "./presigned-state.ts";
 
 interface PgConnection {
   query(sql: string): Promise<unknown>;
   on(event: "notification", cb: (n: { channel: string; payload?: string }) => void): void;
   on(event: "error" | "end", cb: (e?: Error) => void): void;
-}
-
-interface PgliteInstance {
-  listen(channel: string, cb: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
 /** An open LISTEN: `closed` turns true when the connection ends or fails (the caller reopens). */
@@ -37,18 +30,6 @@ export async function listenForStatusChanges(db: Knex, onChange: (caId: number, 
     onChange(Number(payload.slice(0, i)), payload.slice(i + 1));
   };
   let closed = false;
-  if (isEmbedded(db)) {
-    const unlisten = await (db.client as { pglite: PgliteInstance }).pglite.listen(OCSP_STATUS_CHANNEL, deliver);
-    return {
-      get closed() {
-        return closed;
-      },
-      async close() {
-        closed = true;
-        await unlisten().catch(() => undefined);
-      },
-    };
-  }
   const client = db.client as { acquireRawConnection(): Promise<PgConnection>; destroyRawConnection(c: PgConnection): Promise<void> };
   const conn = await client.acquireRawConnection();
   conn.on("notification", (n) => {

@@ -11,7 +11,8 @@
  *   ra_approved ──request_issuance──▶ issuance_requested ──issue (IA)──▶ issued
  *   issued ──ship (delivery batch)──▶ shipped ──hand_over (LRA desk, receipt)──▶ handed_over
  *   handed_over ──complete (RA reviewed the receipt)──▶ completed
- *   withdraw: before issuance, on the applicant's request.
+ *   withdraw: before issuance, on the applicant's request — also while the issuance request is
+ *   still waiting or has failed (never while the IA works on it); the request is withdrawn with it.
  *
  * Guards check the evidence an approval rests on: the face-to-face identity check, the licence
  * register comparison and the required scanned documents. The issuance request's own two-person
@@ -100,6 +101,22 @@ function handoverAtTheRightDesk(row: Row, op: Operator): void {
   }
 }
 
+/**
+ * An application whose issuance request is being worked by the IA ("issuing") or is issued cannot
+ * be withdrawn; one whose request waits or has failed can (the request is withdrawn with it, see
+ * withdrawIssuanceRequestOf).
+ */
+async function issuanceNotUnderWay(row: Row, _op: Operator, trx: Knex.Transaction): Promise<void> {
+  if (row.state !== "issuance_requested") return;
+  const ir = await trx("issuance_requests").where({ application_id: row.id }).first("id", "state");
+  if (ir && !["requested", "approved", "failed"].includes(ir.state)) {
+    throw new ConflictError(
+      `application ${row.application_no}: its issuance request ${ir.id} is ${ir.state}; withdraw once it has failed, or revoke after issuance`,
+      `申込 ${row.application_no} の発行依頼は処理中または発行済のため取り下げられません（発行失敗後に取り下げるか、発行後は失効を申請してください）`,
+    );
+  }
+}
+
 export const applicationMachine = {
   entity: "application",
   entityJa: "申込",
@@ -139,8 +156,9 @@ export const applicationMachine = {
     },
     complete: { from: ["handed_over"], to: "completed", roles: ["ra_officer", "ra_approver"], event: "application.completed", labelJa: "完了（受領書確認）" },
     withdraw: {
-      from: ["received", "lra_approved", "returned_to_lra", "forwarded", "ra_approved"], to: "withdrawn",
+      from: ["received", "lra_approved", "returned_to_lra", "forwarded", "ra_approved", "issuance_requested"], to: "withdrawn",
       roles: ["lra_reviewer", "lra_manager", "ra_officer", "ra_approver"], event: "application.withdrawn", labelJa: "取下げ",
+      guard: issuanceNotUnderWay,
     },
   },
 } as const satisfies Machine<ApplicationState, string>;

@@ -15,6 +15,7 @@ import { ConflictError, ForbiddenError, NotFoundError, parseInput, ValidationErr
 import { compareLicence } from "./licence-check.ts";
 import { lookupLicence } from "./licence-register.ts";
 import { applyTransition, assertScope, lockRow, type Row } from "./machine.ts";
+import { withdrawIssuanceRequestOf } from "./issuance-requests.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
 
 /** Largest scanned document accepted, in bytes (a 300 dpi A4 colour JPEG is about 2–3 MB). */
@@ -121,7 +122,7 @@ async function refreshLicenceCheck(trx: Knex.Transaction, row: Row): Promise<Row
   return { ...row, licence_check: check };
 }
 
-/** A DATE column as YYYY-MM-DD (pg returns a local-midnight Date, PGlite a string or Date). */
+/** A DATE column as YYYY-MM-DD (pg returns a local-midnight Date, other drivers a string). */
 export function isoDate(v: unknown): string {
   if (v instanceof Date) {
     return `${v.getFullYear()}-${String(v.getMonth() + 1).padStart(2, "0")}-${String(v.getDate()).padStart(2, "0")}`;
@@ -158,7 +159,9 @@ export async function addDocument(db: Knex, op: Operator, applicationId: number,
     throw new ForbiddenError(`role ${op.role} may not add documents`, "書類を登録する権限がありません");
   }
   const sha256 = createHash("sha256").update(doc.bytes).digest();
-  const filename = doc.filename.normalize("NFC").replace(/[\u0000-\u001f\u007f/\\]/g, "_").slice(0, 200) || "document";
+  // Kept as the uploader named it (NFC), except path separators and what text-rules.ts refuses
+  // (controls, bidi overrides such as "報告\u202Efdp.exe", invisible characters): "_".
+  const filename = [...doc.filename.normalize("NFC").replace(/[\p{Cc}\p{Cf}\p{Cs}\u2028\u2029/\\]/gu, "_")].slice(0, 200).join("") || "document";
   return db.transaction(async (trx) => {
     const app = await lockRow(trx, applicationMachine, applicationId, op);
     const open = doc.kind === "signed_receipt" ? ["shipped", "handed_over"] : ["received", "returned_to_lra", "forwarded"];
@@ -262,7 +265,9 @@ export async function decideApplication(
       if (decision === "ra_approve") patch.subscriber_id = await subscriberIdFor(trx, row);
     }
     if (decision === "withdraw") patch.lra_batch_id = null;
-    return applyTransition(trx, applicationMachine, decision, applicationId, op, { patch, expectedVersion: opts.expectedVersion, details: reason ? { reason } : {} });
+    const row = await applyTransition(trx, applicationMachine, decision, applicationId, op, { patch, expectedVersion: opts.expectedVersion, details: reason ? { reason } : {} });
+    if (decision === "withdraw") await withdrawIssuanceRequestOf(trx, op, applicationId);
+    return row;
   });
 }
 

@@ -7,6 +7,7 @@
  * (stable machine name). Messages are shown to operators: never put secrets in them.
  */
 import type { z } from "zod";
+import { normalizeText, textViolation, textViolationMessages } from "../pki/text-rules.ts";
 
 /** One problem with one input field: the field path ("applicant.birthDate") and both messages. */
 export interface FieldIssue {
@@ -167,12 +168,59 @@ export function validationErrorFromZod(error: z.ZodError, fieldPrefix = ""): Val
   );
 }
 
+// Secrets compared byte for byte later (a password hashed now, typed again at sign-in): never
+// normalised, only checked for what cannot be stored.
+const VERBATIM_FIELDS = new Set(["password", "pin", "totp", "_csrf"]);
+
+/**
+ * Intake text hygiene (issue 10 §7), applied by parseInput to every string of `input` (object
+ * keys, nested objects, arrays): each string is NFC-normalised and checked against the shared
+ * rule set (src/pki/text-rules.ts, the one the certificate lint uses; TAB/LF/CR allowed). Returns
+ * the cleaned copy and one FieldIssue per refused string, naming its field ("name.kanji",
+ * "items.2"). Fields named password/pin/totp are kept verbatim (only NUL/surrogates refused).
+ */
+export function cleanInputText(input: unknown, fieldPrefix = ""): { value: unknown; issues: FieldIssue[] } {
+  const issues: FieldIssue[] = [];
+  const walk = (v: unknown, path: string[]): unknown => {
+    if (typeof v === "string") {
+      const key = path[path.length - 1] ?? "";
+      const verbatim = VERBATIM_FIELDS.has(key);
+      const bad = textViolation(v, { lineBreaks: true });
+      if (bad && (!verbatim || bad.kind === "nul" || bad.kind === "lone-surrogate")) {
+        const field = fieldPrefix + (path.join(".") || "(form)");
+        const m = textViolationMessages(bad);
+        issues.push({ field, message: m.message, messageJa: `${m.messageJa}（項目: ${field}）` });
+        return v;
+      }
+      return verbatim ? v : normalizeText(v);
+    }
+    if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, String(i)]));
+    if (v !== null && typeof v === "object" && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null)) {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        const kb = textViolation(k);
+        if (kb) issues.push({ field: fieldPrefix + [...path, "(key)"].join("."), ...textViolationMessages(kb) });
+        // defineProperty: a JSON key "__proto__" stays a plain field, never the prototype.
+        Object.defineProperty(out, normalizeText(k), { value: walk(x, [...path, k]), enumerable: true, writable: true, configurable: true });
+      }
+      return out;
+    }
+    return v;
+  };
+  const value = walk(input, []);
+  return { value, issues };
+}
+
 /**
  * Parses `input` with `schema`; returns the parsed value or throws ValidationError (every issue,
- * with Japanese messages). The usual first line of a service call taking form input.
+ * with Japanese messages). Every string is first NFC-normalised and checked by cleanInputText
+ * (bidi controls, invisible characters, NUL, lone surrogates refused with the field named). The
+ * usual first line of a service call taking form input.
  */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const r = schema.safeParse(input);
+  const cleaned = cleanInputText(input);
+  if (cleaned.issues.length) throw new ValidationError(cleaned.issues);
+  const r = schema.safeParse(cleaned.value);
   if (!r.success) throw validationErrorFromZod(r.error);
   return r.data;
 }

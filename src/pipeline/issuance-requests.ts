@@ -1,13 +1,15 @@
 /**
  * Issuance requests (発行依頼): the RA creates one for an approved application, a second person
- * approves it, the IA claims approved requests (FOR UPDATE SKIP LOCKED, so several IA workers
- * share the queue without taking the same request), personalises the card and reports the
- * outcome. A failed request keeps its error and can be retried; the others go on.
+ * approves it, the IA claims approved requests under a lease (issuance-lease.ts: FOR UPDATE SKIP
+ * LOCKED, a fencing token, a heartbeat — one worker per request), personalises the card and
+ * reports the outcome. A failed request keeps its error and can be retried, or its application
+ * withdrawn; the others go on.
  */
 import type { Knex } from "knex";
 import { applicationMachine } from "./application.ts";
 import { appendAudit } from "../audit/log.ts";
-import { ForbiddenError } from "./errors.ts";
+import { ConflictError, ForbiddenError } from "./errors.ts";
+import { fenced, ISSUANCE_LEASE_MS, leaseHolder, NEW_LEASE_SQL, type IssuanceLease } from "./issuance-lease.ts";
 import { applyTransition, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
@@ -38,69 +40,75 @@ export async function approveIssuanceRequest(db: Knex, op: Operator, requestId: 
   }));
 }
 
-/** What the IA needs to personalise one card: the request and its applicant. */
+/** What the IA needs to personalise one card: the request, its applicant and the worker's lease. */
 export interface ClaimedRequest {
   request: Row;
   application: Row;
+  lease: IssuanceLease;
+  /** True when the request was taken over from a worker whose lease had expired. */
+  retaken: boolean;
 }
 
 /**
- * Claims up to `limit` approved requests for this IA worker (state issuing, attempts + 1) —
- * FOR UPDATE SKIP LOCKED, oldest first. Requests left in "issuing" by a crashed worker are
- * resumed with `resumable` (issuance onto a card is idempotent per request).
+ * Claims up to `limit` requests for this IA worker, oldest first, under FOR UPDATE SKIP LOCKED:
+ * approved ones (state issuing, audited "issuance_request.claimed") and "issuing" ones whose lease
+ * has expired — their worker died or stalled (audited "issuance_request.resumed" with the previous
+ * holder). Each gets a new lease (see issuance-lease.ts) and attempts + 1. Only what can be taken
+ * is returned: a request under a live lease of another worker is never counted.
+ * @throws ForbiddenError for roles other than ia_operator.
  */
-export async function claimIssuanceRequests(db: Knex, op: Operator, limit: number): Promise<ClaimedRequest[]> {
+export async function claimIssuanceRequests(
+  db: Knex,
+  op: Operator,
+  limit: number,
+  opts: { leaseMs?: number; holder?: string } = {},
+): Promise<ClaimedRequest[]> {
   if (op.role !== "ia_operator") throw new ForbiddenError(`role ${op.role} may not issue`, "発行する権限がありません");
+  const leaseMs = opts.leaseMs ?? ISSUANCE_LEASE_MS;
+  const holder = opts.holder ?? leaseHolder();
   return db.transaction(async (trx) => {
-    const ids = await trx("issuance_requests").where({ state: "approved" }).orderBy("id").limit(limit).forUpdate().skipLocked().select("id");
+    const rows = (await trx("issuance_requests")
+      .where({ state: "approved" })
+      .orWhere((w) => w.where({ state: "issuing" }).where((x) => x.whereNull("lease_expires_at").orWhereRaw("lease_expires_at <= now()")))
+      .orderBy("id").limit(limit).forUpdate().skipLocked()
+      .select("id", "state", "lease_holder", "lease_expires_at", "card_label")) as Row[];
     const out: ClaimedRequest[] = [];
-    for (const { id } of ids) {
-      const request = await applyTransition(trx, issuanceRequestMachine, "claim", id, op);
-      await trx("issuance_requests").where({ id }).increment("attempts", 1);
+    for (const row of rows) {
+      const id = Number(row.id);
+      const retaken = row.state === "issuing";
+      if (retaken) {
+        await appendAudit(trx, [{
+          ...auditActor(op), action: "issuance_request.resumed", objectType: "issuance_request", objectId: String(id),
+          details: { card: row.card_label ?? null, previousHolder: row.lease_holder ?? null, leaseExpiredAt: row.lease_expires_at ?? null, holder },
+        }]);
+      } else {
+        await applyTransition(trx, issuanceRequestMachine, "claim", id, op, { details: { holder } });
+      }
+      const updated = await trx.raw(
+        `UPDATE issuance_requests SET attempts = attempts + 1, updated_at = now(), ${NEW_LEASE_SQL} WHERE id = ? RETURNING *`,
+        [leaseMs / 1000, holder, id],
+      );
+      const request = updated.rows[0] as Row;
       const application = (await trx("applications").where({ id: request.application_id }).first()) as Row;
-      out.push({ request, application });
+      out.push({ request, application, lease: { requestId: id, token: Number(request.lease_token), leaseMs }, retaken });
     }
     return out;
   });
 }
-
-/** How long a request may sit in "issuing" untouched before another worker may resume it. */
-export const ISSUING_STALE_AFTER_MS = 10 * 60_000;
 
 /**
- * Takes over requests left in "issuing" by a worker that stopped: only those untouched for
- * `staleAfterMs` (database clock), so a request another IA process is working on right now is
- * never taken twice; each is re-claimed (updated_at bumped, audited) under FOR UPDATE SKIP LOCKED.
+ * Records a personalised card: request issued, application issued, card bound to the applicant —
+ * only while `lease` holds (else LeaseLostError, nothing written). The lease ends here.
  */
-export async function resumableIssuanceRequests(db: Knex, op: Operator, staleAfterMs = ISSUING_STALE_AFTER_MS): Promise<ClaimedRequest[]> {
-  if (op.role !== "ia_operator") throw new ForbiddenError(`role ${op.role} may not issue`, "発行する権限がありません");
-  return db.transaction(async (trx) => {
-    const reqs = (await trx("issuance_requests").where({ state: "issuing" })
-      .whereRaw("updated_at < now() - make_interval(secs => ?)", [staleAfterMs / 1000])
-      .orderBy("id").forUpdate().skipLocked()) as Row[];
-    const out: ClaimedRequest[] = [];
-    for (const request of reqs) {
-      await trx("issuance_requests").where({ id: request.id }).update({ updated_at: trx.fn.now() });
-      await appendAudit(trx, [{
-        ...auditActor(op), action: "issuance_request.resumed", objectType: "issuance_request", objectId: String(request.id),
-        details: { card: request.card_label ?? null, idleSince: request.updated_at },
-      }]);
-      out.push({ request, application: (await trx("applications").where({ id: request.application_id }).first()) as Row });
-    }
-    return out;
-  });
-}
-
-/** Records a personalised card: request issued, application issued, card bound to the applicant. */
 export async function completeIssuanceRequest(
   db: Knex,
   op: Operator,
-  requestId: number,
+  lease: IssuanceLease,
   result: { cardLabel: string; certificates: { caName: string; serialHex: string; profile: string }[] },
 ): Promise<Row> {
-  return db.transaction(async (trx) => {
-    const ir = await applyTransition(trx, issuanceRequestMachine, "complete", requestId, op, {
-      patch: { card_label: result.cardLabel, issued_at: trx.fn.now(), last_error: null },
+  return fenced(db, lease, async (trx) => {
+    const ir = await applyTransition(trx, issuanceRequestMachine, "complete", lease.requestId, op, {
+      patch: { card_label: result.cardLabel, issued_at: trx.fn.now(), last_error: null, lease_expires_at: null },
       details: { card: result.cardLabel, certificates: result.certificates },
     });
     await applyTransition(trx, applicationMachine, "issue", Number(ir.application_id), op, { details: { card: result.cardLabel } });
@@ -108,12 +116,49 @@ export async function completeIssuanceRequest(
   });
 }
 
-/** Records a failed personalisation with its error (never a PIN); the request can be retried. */
-export async function failIssuanceRequest(db: Knex, op: Operator, requestId: number, error: string): Promise<Row> {
-  return db.transaction((trx) => applyTransition(trx, issuanceRequestMachine, "fail", requestId, op, {
-    patch: { last_error: error.slice(0, 1000) },
+/**
+ * Records a failed personalisation with its error (never a PIN) while `lease` holds (else
+ * LeaseLostError); the request can be retried or its application withdrawn.
+ */
+export async function failIssuanceRequest(db: Knex, op: Operator, lease: IssuanceLease, error: string): Promise<Row> {
+  return fenced(db, lease, (trx) => applyTransition(trx, issuanceRequestMachine, "fail", lease.requestId, op, {
+    patch: { last_error: error.slice(0, 1000), lease_expires_at: null },
     details: { error: error.slice(0, 300) },
   }));
+}
+
+/**
+ * Withdraws the issuance request of an application being withdrawn, inside the caller's
+ * transaction (DESIGN §3 withdraw): allowed while the request is requested, approved or failed —
+ * never while a worker holds it ("issuing") or once issued. Its card, if one was bound, is
+ * released: "void" when nothing of this request is left on it, else "inspect" (a person checks
+ * and wipes it before any reuse). Certificates already issued for the request are listed in the
+ * audit record for revocation. No request: nothing to do.
+ * @throws ConflictError when the request is issuing or issued.
+ */
+export async function withdrawIssuanceRequestOf(trx: Knex.Transaction, op: Operator, applicationId: number): Promise<void> {
+  const ir = (await trx("issuance_requests").where({ application_id: applicationId }).forUpdate().first()) as Row | undefined;
+  if (!ir) return;
+  if (!["requested", "approved", "failed"].includes(ir.state)) {
+    throw new ConflictError(
+      `issuance request ${ir.id} is ${ir.state}; an application can be withdrawn while its issuance request is requested, approved or failed`,
+      `発行依頼 ${ir.id} は「${issuanceRequestMachine.stateJa[ir.state as keyof typeof issuanceRequestMachine.stateJa] ?? ir.state}」のため、申込を取り下げられません（発行失敗・承認待ち・発行待ちのときに取り下げられます）`,
+    );
+  }
+  const live = await trx("issuance_card_keys").where({ request_id: ir.id }).whereNotIn("step", ["removed", "abandoned"]).select("profile", "step", "card_label");
+  const certificates = await trx("certificates").where("request_key", "like", `ir:${ir.id}:%`).select("serial_hex", "status", "profile");
+  const card = (ir.card_label as string | null) ?? null;
+  const cardStatus = live.length || certificates.length ? "inspect" : "void";
+  await trx("issuance_requests").where({ id: ir.id }).update({ state: "withdrawn", version: Number(ir.version) + 1, updated_at: trx.fn.now(), lease_expires_at: null });
+  if (card) await trx("cards").where({ label: card }).update({ status: cardStatus });
+  await appendAudit(trx, [{
+    ...auditActor(op), action: "issuance_request.withdrawn", objectType: "issuance_request", objectId: String(ir.id),
+    details: {
+      from: ir.state, card, cardStatus: card ? cardStatus : null,
+      keysOnCard: live.map((k) => k.profile),
+      certificatesToRevoke: certificates.filter((c) => c.status === "issued").map((c) => ({ serial: c.serial_hex, profile: c.profile })),
+    },
+  }]);
 }
 
 /** Puts a failed request back in the queue. */

@@ -29,7 +29,7 @@ export const lraBatchMachine = {
   },
 } as const satisfies Machine<LraBatchState, string>;
 
-export const ISSUANCE_REQUEST_STATES = ["requested", "approved", "issuing", "issued", "failed"] as const;
+export const ISSUANCE_REQUEST_STATES = ["requested", "approved", "issuing", "issued", "failed", "withdrawn"] as const;
 export type IssuanceRequestState = (typeof ISSUANCE_REQUEST_STATES)[number];
 
 /**
@@ -42,7 +42,7 @@ export const issuanceRequestMachine = {
   table: "issuance_requests",
   states: ISSUANCE_REQUEST_STATES,
   numberColumn: "id",
-  stateJa: { requested: "承認待ち", approved: "発行待ち", issuing: "発行中", issued: "発行済", failed: "発行失敗" },
+  stateJa: { requested: "承認待ち", approved: "発行待ち", issuing: "発行中", issued: "発行済", failed: "発行失敗", withdrawn: "取下げ" },
   transitions: {
     approve: {
       from: ["requested"], to: "approved", roles: ["ra_approver"], event: "issuance_request.approved", labelJa: "承認",

@@ -11,7 +11,7 @@ import type { Knex } from "knex";
 import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
 import { canonicalSerialHex } from "../pki/serial.ts";
-import { ConflictError, ForbiddenError, NotFoundError, ValidationError, validationErrorFromZod, type FieldIssue } from "./errors.ts";
+import { ConflictError, ForbiddenError, NotFoundError, ValidationError, cleanInputText, validationErrorFromZod, type FieldIssue } from "./errors.ts";
 import { applyTransition, assertScope, type Row } from "./machine.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
 import {
@@ -100,8 +100,10 @@ function targetIssues(input: unknown): FieldIssue[] {
 
 /** Parses a request form: every field issue at once (zod's and the target's), Japanese messages. */
 function parseRequestInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const r = schema.safeParse(input);
-  const issues = [...(r.success ? [] : validationErrorFromZod(r.error).issues), ...targetIssues(input)];
+  const cleaned = cleanInputText(input);
+  if (cleaned.issues.length) throw new ValidationError(cleaned.issues);
+  const r = schema.safeParse(cleaned.value);
+  const issues = [...(r.success ? [] : validationErrorFromZod(r.error).issues), ...targetIssues(cleaned.value)];
   if (issues.length) throw new ValidationError(issues);
   return r.data as z.output<S>;
 }

@@ -50,6 +50,12 @@ export interface ParsedCsr {
   subject: { der: Buffer; text: string; rdns: NameAttribute[][] };
   /** OIDs of the request attributes (e.g. 1.2.840.113549.1.9.14 extensionRequest). */
   attributeTypes: string[];
+  /**
+   * dNSNames of a subjectAltName in the extensionRequest (PKCS #9 §5.4.2), as written (not yet
+   * validated as host names: the subject check does that). Other requested extensions are ignored:
+   * the profile decides the certificate's extensions.
+   */
+  dnsNames: string[];
 }
 
 /** One acceptable key kind for checkCsrKey. */
@@ -153,7 +159,28 @@ export async function parseCertificationRequest(input: Uint8Array | string): Pro
     signatureAlgorithmName: sigName,
     subject: { der: subjectDer, text: formatRdns(rdns), rdns },
     attributeTypes: (csr.attributes ?? []).map((a) => a.type),
+    dnsNames: requestedDnsNames(csr),
   };
+}
+
+const EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
+
+/** The dNSName GeneralNames [2] of a requested subjectAltName (RFC 5280 §4.2.1.6). */
+function requestedDnsNames(csr: pkijs.CertificationRequest): string[] {
+  const attr = (csr.attributes ?? []).find((a) => a.type === EXTENSION_REQUEST);
+  if (!attr) return [];
+  if (attr.values.length !== 1) malformed("extensionRequest must have exactly one value", "extensionRequest の値が1つではありません");
+  let extensions: pkijs.Extensions;
+  try {
+    extensions = new pkijs.Extensions({ schema: attr.values[0] });
+  } catch (e) {
+    return malformed(`extensionRequest is not Extensions (${(e as Error).message})`, "extensionRequest の構造が不正です");
+  }
+  const san = extensions.extensions.find((x) => x.extnID === OID.subjectAltName);
+  if (!san) return [];
+  const names = (san.parsedValue as pkijs.AltName | undefined)?.altNames;
+  if (!names) return malformed("requested subjectAltName does not decode", "要求された subjectAltName を解析できません");
+  return names.filter((n) => n.type === 2).map((n) => String(n.value));
 }
 
 /**

@@ -69,9 +69,14 @@ export function basicConstraintsValue(cA: boolean, pathLenConstraint?: number): 
   return pathLenConstraint === undefined ? sequence(derBoolean(true)) : sequence(derBoolean(true), smallInteger(pathLenConstraint));
 }
 
-/** GeneralNames holding one directoryName [4] (EXPLICIT, Name is a CHOICE): the kanji SAN. */
-export function directoryNameGeneralNames(nameDer: Uint8Array): Buffer {
-  return sequence(tlv(0xa4, nameDer));
+/**
+ * GeneralNames (RFC 5280 §4.2.1.6): an optional directoryName [4] (EXPLICIT, Name is a CHOICE; the
+ * kanji SAN) followed by dNSName [2] IA5String host names. `dnsNames` must already be valid ASCII.
+ */
+export function subjectAltNameValue(directoryName: Uint8Array | undefined, dnsNames: readonly string[] = []): Buffer {
+  const names = directoryName ? [tlv(0xa4, directoryName)] : [];
+  for (const d of dnsNames) names.push(tlv(0x82, Buffer.from(d, "ascii")));
+  return sequence(...names);
 }
 
 /**

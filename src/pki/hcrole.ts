@@ -1,7 +1,7 @@
 /**
  * hcRole codec: the ISO/TS 17090 healthcare-actor attribute (id-hcpki-at-healthcareactor,
  * 1.0.17090.0.1) carried in the subjectDirectoryAttributes extension (RFC 5280 §4.2.1.8), in the
- * Japanese HPKI profile (HPKI CP §7.1; ../shared/hpki/HPKI-PROFILE.md §6):
+ * Japanese HPKI profile (HPKI CP §7.1; docs/HPKI-PROFILE.md §6):
  *
  *   HCActorData ::= SET OF HCActor
  *   HCActor     ::= SEQUENCE { codedData [0] EXPLICIT CodedData, regionalHCActorData [1] … OPTIONAL }

@@ -7,7 +7,9 @@
 import { Tag, unsignedInteger } from "./der.ts";
 import { DerReadError, bytesEqual, childrenOf, contentOf, decodeOid, latin1Text, readDer, utf8Text, type Tlv } from "./der-cursor.ts";
 import { encodeHcRoleExtension } from "./hcrole.ts";
+import { dnsNameProblem } from "./dns-name.ts";
 import { lintName, type Report } from "./lint-name.ts";
+import { certificateUrlProblem } from "./public-url.ts";
 import { OID } from "./oids.ts";
 import { KEY_PURPOSES, KEY_USAGE_BITS, type CertificateProfile, type ProfileExtension, type SubjectAttributeName } from "./profile.ts";
 import { crlDistributionPointUrl, expandTemplate, type IssuerContext } from "./tbs.ts";
@@ -44,10 +46,13 @@ const SAN_ATTRIBUTES = [
 /**
  * Checks the Extensions SEQUENCE at `exts` (or their absence when `exts` is undefined) and
  * reports violations. Codes: ext.*, aki.*, ski.*, ku.*, eku.*, bc.*, crldp.*, cp.*, san.*,
- * hcrole.*, aia.*.
+ * hcrole.*, aia.*. Whatever the profile says, a certificate whose extKeyUsage includes serverAuth
+ * must carry at least one SAN dNSName (san.server-auth-dns; RFC 6125 §6.4.4: clients do not fall
+ * back to the CN when SAN is used, and browsers never do).
  */
 export function lintExtensions(buf: Uint8Array, exts: Tlv | undefined, input: ExtensionLintInput, report: Report): void {
   const { profile } = input;
+  const facts: Facts = { serverAuth: false, dnsNames: 0 };
   const seen: ProfileExtension["name"][] = [];
   const seenOids = new Set<string>();
   for (const ext of exts ? childrenOf(buf, exts) : []) {
@@ -77,21 +82,30 @@ export function lintExtensions(buf: Uint8Array, exts: Tlv | undefined, input: Ex
     if (critical !== spec.critical) report("ext.criticality", `${name}: critical must be ${spec.critical}`);
     const value = contentOf(buf, valueTlv);
     try {
-      checkValue(value, readDer(value), spec, input, report);
+      checkValue(value, readDer(value), spec, input, report, facts);
     } catch (e) {
       if (!(e instanceof DerReadError)) throw e;
       report("ext.malformed", `${name}: extnValue is not DER (${e.message})`);
     }
   }
   for (const e of profile.extensions) {
-    const optional = (e.name === "subjectAltName" && e.kanjiDirectoryName === "optional") || (e.name === "subjectDirectoryAttributes" && e.hcRole === "optional");
+    const optional =
+      (e.name === "subjectAltName" && e.kanjiDirectoryName !== "required" && e.dNSName !== "required") || (e.name === "subjectDirectoryAttributes" && e.hcRole === "optional");
     if (!optional && !seen.includes(e.name)) report(e.name === "subjectDirectoryAttributes" ? "hcrole.missing" : "ext.missing", `required extension ${e.name} is missing`);
   }
+  if (input.issuer.publicUrlsOnly) lintPublicUrls(profile, input.issuer, report);
+  if (facts.serverAuth && facts.dnsNames === 0) report("san.server-auth-dns", "a serverAuth certificate needs a subjectAltName dNSName (RFC 6125 §6.4.4; the CN is not used)");
   const expectedOrder = profile.extensions.map((e) => e.name).filter((n) => seen.includes(n));
   if (new Set(seen).size === seen.length && seen.join() !== expectedOrder.join()) report("ext.order", `extensions out of profile order: ${seen.join(", ")}`);
 }
 
-function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: ExtensionLintInput, report: Report): void {
+/** What one extension tells the rules that span several (serverAuth needs a dNSName). */
+interface Facts {
+  serverAuth: boolean;
+  dnsNames: number;
+}
+
+function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: ExtensionLintInput, report: Report, facts: Facts): void {
   switch (spec.name) {
     case "authorityKeyIdentifier":
       return checkAki(b, top, spec.form, input.issuer, report);
@@ -105,6 +119,7 @@ function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: Exte
     case "extKeyUsage": {
       const got = top.tag === Tag.SEQUENCE ? childrenOf(b, top).map((t) => decodeOid(contentOf(b, t))) : [];
       const want = spec.purposes.map((p) => KEY_PURPOSES[p as keyof typeof KEY_PURPOSES] ?? p);
+      facts.serverAuth = got.includes(KEY_PURPOSES.serverAuth);
       if (got.length !== want.length || want.some((w) => !got.includes(w))) report("eku.purposes", `extKeyUsage must be exactly ${spec.purposes.join(", ")}`);
       return;
     }
@@ -126,20 +141,39 @@ function checkValue(b: Uint8Array, top: Tlv, spec: ProfileExtension, input: Exte
     }
     case "certificatePolicies":
       return checkPolicies(b, top, expected(input.profile, input.issuer).policies, report);
-    case "subjectAltName": {
-      const names = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
-      if (names.length !== 1 || names[0].tag !== 0xa4) {
-        report("san.form", "subjectAltName must be exactly one directoryName (the kanji name)");
-        return;
-      }
-      const inner = childrenOf(b, names[0]);
-      if (inner.length !== 1) return report("san.form", "directoryName must wrap one Name");
-      const values = lintName(b, inner[0], "san", SAN_ATTRIBUTES, report);
-      if (values.get("serialNumber") !== input.subjectValues.get("serialNumber")) report("san.serial-number", "SAN serialNumber must equal the subject serialNumber");
-      return;
-    }
+    case "subjectAltName":
+      return checkSubjectAltName(b, top, spec, input, report, facts);
     case "subjectDirectoryAttributes":
       return checkHcRole(b, top, report);
+  }
+}
+
+/**
+ * subjectAltName (RFC 5280 §4.2.1.6) as the profile allows it: at most one directoryName (the kanji
+ * name, first) when kanjiDirectoryName is listed, then dNSNames when dNSName is listed, each a valid
+ * host name; no other GeneralName form; a "required" part present.
+ */
+function checkSubjectAltName(b: Uint8Array, top: Tlv, spec: Extract<ProfileExtension, { name: "subjectAltName" }>, input: ExtensionLintInput, report: Report, facts: Facts): void {
+  const names = top.tag === Tag.SEQUENCE ? childrenOf(b, top) : [];
+  if (names.length === 0) return report("san.form", "subjectAltName must hold at least one name (RFC 5280 §4.2.1.6)");
+  const dirs = names.filter((n) => n.tag === 0xa4);
+  const hosts = names.filter((n) => n.tag === 0x82);
+  const allowed = spec.kanjiDirectoryName ? "one directoryName (the kanji name)" : "dNSNames";
+  if (dirs.length + hosts.length !== names.length || (dirs.length && !spec.kanjiDirectoryName) || (hosts.length && !spec.dNSName) || dirs.length > 1 || (dirs.length && names[0] !== dirs[0])) {
+    report("san.form", `subjectAltName may hold only ${spec.dNSName && spec.kanjiDirectoryName ? "one directoryName then dNSNames" : allowed}`);
+  }
+  if (spec.kanjiDirectoryName === "required" && dirs.length === 0) report("san.form", "subjectAltName must hold the kanji directoryName");
+  if (spec.dNSName === "required" && hosts.length === 0) report("san.dns-missing", "subjectAltName must hold at least one dNSName");
+  facts.dnsNames += hosts.length;
+  for (const h of hosts) {
+    const why = dnsNameProblem(latin1Text(contentOf(b, h)));
+    if (why) report("san.dns-name", `dNSName ${why.en}`);
+  }
+  if (dirs.length === 1) {
+    const inner = childrenOf(b, dirs[0]);
+    if (inner.length !== 1) return report("san.form", "directoryName must wrap one Name");
+    const values = lintName(b, inner[0], "san", SAN_ATTRIBUTES, report);
+    if (values.get("serialNumber") !== input.subjectValues.get("serialNumber")) report("san.serial-number", "SAN serialNumber must equal the subject serialNumber");
   }
 }
 
@@ -212,25 +246,48 @@ function checkPolicies(b: Uint8Array, top: Tlv, expected: readonly string[], rep
 const canonicalHcRoles = new Map<string, Buffer>();
 
 /**
+ * Production (issuer.publicUrlsOnly): every URL the certificate carries — CRLDP, CPS qualifiers,
+ * AIA OCSP — must name a public DNS host (url.not-public). The URLs checked are the expected ones;
+ * crldp.url / cp.mismatch / aia.mismatch already refuse any other value in the DER.
+ */
+function lintPublicUrls(profile: CertificateProfile, issuer: IssuerContext, report: Report): void {
+  const e = expected(profile, issuer);
+  const aia = profile.extensions.find((x) => x.name === "authorityInfoAccess");
+  const urls = [e.crlUrl, ...e.cpsUris, aia?.name === "authorityInfoAccess" ? expandTemplate(aia.ocspUrlTemplate, issuer) : undefined];
+  for (const url of urls) {
+    const why = url === undefined ? undefined : certificateUrlProblem(url);
+    if (why) report("url.not-public", `production: ${why.en}`);
+  }
+}
+
+/**
  * Expected CRL URL and policy list for (profile, issuer), derived once per pair: the lint runs per
  * certificate and these depend only on the pair. IssuerContext and profile objects are treated as
  * immutable (as compileTbsTemplate does).
  */
-function expected(profile: CertificateProfile, issuer: IssuerContext): { crlUrl?: string; policies: string[] } {
+function expected(profile: CertificateProfile, issuer: IssuerContext): Expected {
   let byIssuer = expectedCache.get(profile);
   if (!byIssuer) expectedCache.set(profile, (byIssuer = new WeakMap()));
   let e = byIssuer.get(issuer);
   if (!e) {
     const cp = profile.extensions.find((x) => x.name === "certificatePolicies");
+    const policies = cp?.name === "certificatePolicies" ? cp.policies : [];
+    const cps = policies.map((p) => (p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""));
     e = {
       crlUrl: crlDistributionPointUrl(profile, issuer),
-      policies: (cp?.name === "certificatePolicies" ? cp.policies : []).map((p) => `${p.oid} ${p.cpsUri ? expandTemplate(p.cpsUri, issuer) : ""}`),
+      policies: policies.map((p, i) => `${p.oid} ${cps[i]}`),
+      cpsUris: cps.filter(Boolean),
     };
     byIssuer.set(issuer, e);
   }
   return e;
 }
-const expectedCache = new WeakMap<CertificateProfile, WeakMap<IssuerContext, { crlUrl?: string; policies: string[] }>>();
+interface Expected {
+  crlUrl?: string;
+  policies: string[];
+  cpsUris: string[];
+}
+const expectedCache = new WeakMap<CertificateProfile, WeakMap<IssuerContext, Expected>>();
 
 /** The hcRole: walk to codeDataFreeText, then demand the canonical encoding of that role. */
 function checkHcRole(b: Uint8Array, top: Tlv, report: Report): void {

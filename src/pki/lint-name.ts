@@ -1,13 +1,14 @@
 /**
  * Lint of an encoded X.501 Name against the HPKI DN rules (HPKI-PROFILE §2): one attribute per
  * RDN, attributes in the order C, O, OU, CN, serialNumber, C and serialNumber PrintableString,
- * the others UTF8String, NFC text, no control characters, X.520 upper bounds. Used for the subject
+ * the others UTF8String, NFC text, no control/bidi/invisible characters (text-rules.ts), X.520 upper bounds. Used for the subject
  * and for the kanji subjectAltName directoryName.
  */
 import { Tag } from "./der.ts";
 import { childrenOf, contentOf, decodeOid, utf8Text, type Tlv } from "./der-cursor.ts";
 import { HPKI_NAME_ATTRIBUTES } from "./name.ts";
 import { SUBJECT_ATTRIBUTES, type SubjectAttributeName } from "./profile.ts";
+import { codePointLabel, textViolation } from "./text-rules.ts";
 
 export type Report = (code: string, message: string) => void;
 
@@ -15,7 +16,6 @@ const BY_OID = new Map<string, { name: SubjectAttributeName; tag: number }>(
   HPKI_NAME_ATTRIBUTES.map((a, i) => [a.type, { name: SUBJECT_ATTRIBUTES[i], tag: a.stringType === "printable" ? Tag.PrintableString : Tag.UTF8String }]),
 );
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
 const UB = 64;
 
 /**
@@ -82,7 +82,9 @@ function lintValue(buf: Uint8Array, v: Tlv, spec: { name: SubjectAttributeName; 
   if (s.length === 0) report(`${prefix}.empty-value`, `${where}: empty value`);
   if (spec.tag === Tag.PrintableString && !PRINTABLE.test(s)) report(`${prefix}.printable`, `${where}: character outside the PrintableString alphabet`);
   if (!ascii && s.normalize("NFC") !== s) report(`${prefix}.not-nfc`, `${where}: not NFC-normalised`);
-  if (CONTROL.test(s)) report(`${prefix}.control-char`, `${where}: contains control characters`);
+  // The intake rule set (text-rules.ts): what the desk refuses, the lint refuses, and no more.
+  const bad = textViolation(s);
+  if (bad) report(`${prefix}.control-char`, `${where}: contains a ${bad.kind} character (${codePointLabel(bad.codePoint)})`);
   if ((ascii ? s.length : [...s].length) > UB) report(`${prefix}.too-long`, `${where}: longer than ${UB} characters (X.520)`);
   return s;
 }

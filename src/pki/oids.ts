@@ -1,6 +1,6 @@
 /**
  * Object identifiers used by hpki-ca, named by their standard names.
- * HPKI arcs follow ../shared/hpki/oids.json; "inferred" entries there are marked below.
+ * HPKI arcs follow docs/HPKI-PROFILE.md §7.3; "inferred" entries there are marked below.
  */
 export const OID = {
   // RFC 5280 §4.1.2.4 / X.520 attribute types

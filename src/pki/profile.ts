@@ -57,11 +57,21 @@ const extensionSchema = z.discriminatedUnion("name", [
     purposes: z.array(z.union([z.enum(Object.keys(KEY_PURPOSES) as [keyof typeof KEY_PURPOSES]), dottedOid])).min(1),
   }),
   z.strictObject({ name: z.literal("basicConstraints"), critical, cA: z.boolean(), pathLenConstraint: z.number().int().min(0).optional() }),
-  z.strictObject({ name: z.literal("subjectAltName"), critical, kanjiDirectoryName: presence }),
+  z.strictObject({
+    name: z.literal("subjectAltName"),
+    critical,
+    /** Person profiles: the kanji name as a directoryName (HPKI-PROFILE §3). */
+    kanjiDirectoryName: presence.optional(),
+    /** Organisation profiles: the host names (RFC 5280 §4.2.1.6; RFC 6125 §6.4 for TLS servers). */
+    dNSName: presence.optional(),
+  }),
   z.strictObject({
     name: z.literal("cRLDistributionPoints"),
     critical,
-    /** Used when the issuer context supplies no URL; `{caName}` is replaced by the issuer's name. */
+    /**
+     * Used when the issuer context supplies no URL; `{caName}` is replaced by the issuer's name and
+     * `{repoUrl}` by the deployment's repository URL (HPKI_REPO_URL), as in cpsUri and ocspUrlTemplate.
+     */
     urlTemplate: z.string().min(1).optional(),
   }),
   z.strictObject({ name: z.literal("subjectDirectoryAttributes"), critical, hcRole: presence }),
@@ -156,6 +166,14 @@ function crossCheck(p: CertificateProfile): string[] {
     if (!ku?.bits.includes("keyCertSign")) issues.push("extensions.keyUsage.bits: CA profiles need keyCertSign (RFC 5280 §4.2.1.3)");
     if (!profileExtension(p, "subjectKeyIdentifier")) issues.push("extensions: CA profiles need subjectKeyIdentifier (RFC 5280 §4.2.1.2)");
     if (profileExtension(p, "subjectAltName")) issues.push("extensions.subjectAltName: the kanji directoryName is for subscriber profiles");
+  }
+  const san = profileExtension(p, "subjectAltName");
+  if (san && !san.kanjiDirectoryName && !san.dNSName) issues.push("extensions.subjectAltName: needs kanjiDirectoryName or dNSName");
+  if (san?.dNSName && p.subscriber !== "organization") issues.push("extensions.subjectAltName.dNSName: host names are for organization profiles");
+  if (san?.kanjiDirectoryName && p.subscriber === "organization") issues.push("extensions.subjectAltName.kanjiDirectoryName: the kanji name is for person profiles");
+  // RFC 6125 §6.4.4 / CA/B Forum: a TLS server is identified by SAN dNSName, never by the CN alone.
+  if (profileExtension(p, "extKeyUsage")?.purposes.includes("serverAuth") && san?.dNSName !== "required") {
+    issues.push("extensions.subjectAltName.dNSName: must be required in a serverAuth profile (RFC 6125 §6.4.4)");
   }
   if (bc?.pathLenConstraint !== undefined && !bc.cA) issues.push("extensions.basicConstraints.pathLenConstraint: only with cA: true");
   if (profileExtension(p, "subjectDirectoryAttributes") && p.subscriber !== "person") {

@@ -6,8 +6,10 @@
  */
 import { z } from "zod";
 import { isPrintableString } from "./der.ts";
+import { dnsNameProblem, normalizeDnsName } from "./dns-name.ts";
 import type { CertificateProfile } from "./profile.ts";
 import { profileExtension } from "./profile.ts";
+import { textViolation, textViolationMessages } from "./text-rules.ts";
 
 /** X.520 upper bounds (characters) for CN, O and serialNumber. */
 export const UB_NAME = 64;
@@ -34,6 +36,8 @@ export interface SubscriberSubject {
   organization?: { latin: string; kanji?: string };
   /** True for manager roles: the subject gets OU=Director (HPKI-PROFILE §6.5). */
   director: boolean;
+  /** Organisations: host names for subjectAltName dNSName (lowercase, no trailing dot, valid). */
+  dnsNames?: string[];
 }
 
 /** One problem with the input: the JSON field path and the message in English and Japanese. */
@@ -57,10 +61,9 @@ const subjectJsonSchema = z.strictObject({
   subscriberId: text,
   name: z.strictObject({ latin: text, kanji: text.optional() }),
   organization: z.strictObject({ latin: text.optional(), kanji: text.optional() }).optional(),
+  dnsNames: z.array(text).optional(),
 });
 
-// C0/C1 controls, line/paragraph separators, bidi overrides/isolates and BOM: never valid in a name.
-const FORBIDDEN = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
 // A kanji name's family/given separator may arrive as ASCII or ideographic space(s): one U+3000.
 const KANJI_SEPARATOR = /[ \u3000]+/g;
 
@@ -70,7 +73,8 @@ const KANJI_SEPARATOR = /[ \u3000]+/g;
  * NFC-normalised and trimmed before validation; a kanji name's separator becomes U+3000.
  * Person profiles: hcRole required when the profile's hcRole is "required", must be in the table;
  * a manager role needs organization.latin and sets OU=Director. Organization profiles (auth-org):
- * organization.latin required, name.latin is the system/server name, hcRole and kanji not allowed.
+ * organization.latin required, name.latin is the system/server name, hcRole and kanji not allowed,
+ * dnsNames (host names for SAN dNSName; lowercased, each a valid host name) allowed only here.
  * Returns SubscriberSubject; throws SubjectError listing every issue (field, English, Japanese).
  */
 export function parseSubscriberSubject(
@@ -97,7 +101,12 @@ export function parseSubscriberSubject(
       if (required) issues.push(issue(field, "is required and must not be empty", "必須項目です（空欄は不可）"));
       return undefined;
     }
-    if (FORBIDDEN.test(s)) issues.push(issue(field, "contains control characters", "制御文字が含まれています"));
+    // The shared rule set (text-rules.ts): controls, bidi, invisible/format characters never in a name.
+    const bad = textViolation(s);
+    if (bad) {
+      const m = textViolationMessages(bad);
+      issues.push(issue(field, `contains control characters: ${m.message}`, m.messageJa));
+    }
     if ([...s].length > UB_NAME) issues.push(issue(field, `is longer than ${UB_NAME} characters (X.520)`, `${UB_NAME}文字を超えています`));
     return s;
   };
@@ -121,6 +130,7 @@ export function parseSubscriberSubject(
     if (kanji) issues.push(issue("name.kanji", "is not used in organization certificates", "組織用証明書には漢字氏名を記載しません"));
     kanji = undefined;
   } else {
+    if (raw.dnsNames?.length) issues.push(issue("dnsNames", "host names are only for organization certificates", "ホスト名は組織用証明書にのみ記載します"));
     const sda = profileExtension(profile, "subjectDirectoryAttributes");
     const code = raw.hcRole?.normalize("NFC").trim();
     if (!code) {
@@ -141,6 +151,7 @@ export function parseSubscriberSubject(
       }
     }
   }
+  const dnsNames = profile.subscriber === "organization" ? checkDnsNames(raw.dnsNames ?? [], "dnsNames", issues) : [];
   if (issues.length) throw new SubjectError(issues);
   return {
     kind: profile.subscriber,
@@ -149,7 +160,34 @@ export function parseSubscriberSubject(
     name: kanji ? { latin: latin!, kanji } : { latin: latin! },
     ...(orgLatin ? { organization: orgKanji ? { latin: orgLatin, kanji: orgKanji } : { latin: orgLatin } } : {}),
     director,
+    ...(dnsNames.length ? { dnsNames } : {}),
   };
+}
+
+/**
+ * `subject` with the host names `extra` (e.g. a CSR's subjectAltName dNSNames) added to its own,
+ * normalised and deduplicated. Throws SubjectError when a name is not a valid host name, or when
+ * the profile requires a dNSName (a serverAuth profile such as auth-org) and there is none.
+ */
+export function withDnsNames(subject: SubscriberSubject, profile: CertificateProfile, extra: readonly string[]): SubscriberSubject {
+  const issues: SubjectIssue[] = [];
+  const dnsNames = checkDnsNames([...(subject.dnsNames ?? []), ...extra], "dnsNames", issues);
+  if (profileExtension(profile, "subjectAltName")?.dNSName === "required" && dnsNames.length === 0 && issues.length === 0) {
+    issues.push(issue("dnsNames", `profile ${profile.name} needs at least one host name (subject dnsNames, or a CSR with subjectAltName DNS names)`, `プロファイル ${profile.name} ではホスト名が1つ以上必要です（主体者情報の dnsNames、または CSR の subjectAltName）`));
+  }
+  if (issues.length) throw new SubjectError(issues);
+  return dnsNames.length ? { ...subject, dnsNames } : subject;
+}
+
+function checkDnsNames(names: readonly string[], field: string, issues: SubjectIssue[]): string[] {
+  const out: string[] = [];
+  names.forEach((n, i) => {
+    const d = normalizeDnsName(n);
+    const why = dnsNameProblem(d);
+    if (why) issues.push(issue(`${field}[${i}]`, why.en, why.ja));
+    else if (!out.includes(d)) out.push(d);
+  });
+  return out;
 }
 
 /** The subject DN fields of a subscriber (HPKI order C, O, OU, CN, serialNumber). */

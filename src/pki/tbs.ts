@@ -13,14 +13,15 @@ import {
   basicConstraintsValue,
   certificatePoliciesValue,
   crlDistributionPointsValue,
-  directoryNameGeneralNames,
   extension,
   extKeyUsageValue,
   keyUsageValue,
+  subjectAltNameValue,
   subjectKeyIdentifier,
 } from "./extensions.ts";
 import { encodeHcRoleExtension } from "./hcrole.ts";
 import { encodeHpkiName, encodeKanjiDirectoryName } from "./name.ts";
+import { DEMO_REPO_URL } from "./public-url.ts";
 import { OID } from "./oids.ts";
 import type { CertificateProfile, ProfileExtension } from "./profile.ts";
 import { subscriberNameFields, type SubscriberSubject } from "./subject.ts";
@@ -42,9 +43,19 @@ export interface IssuerContext {
   /** The CA certificate's serial magnitude → AKI authorityCertSerialNumber. */
   authorityCertSerialNumber?: Uint8Array;
   signatureAlgorithm: SignatureAlgorithmName;
-  /** CRL URL (may contain `{caName}`); overrides the profile's urlTemplate. */
+  /** CRL URL (may contain `{caName}`, `{repoUrl}`); overrides the profile's urlTemplate. */
   crlDistributionPointUrl?: string;
+  /** Public repository base URL for `{repoUrl}` in URL templates (HPKI_REPO_URL); default DEMO_REPO_URL. */
+  repoUrl?: string;
+  /**
+   * Production: the lint refuses certificate URLs (CRLDP, CPS, AIA) naming localhost, loopback or
+   * an IP address (url.not-public; src/pki/public-url.ts).
+   */
+  publicUrlsOnly?: boolean;
 }
+
+/** The deployment's part of an IssuerContext: where certificate URLs point, and how strictly. */
+export type CertificateUrls = Pick<IssuerContext, "repoUrl" | "publicUrlsOnly">;
 
 export type TbsSubject =
   | { kind: "subscriber"; subject: SubscriberSubject }
@@ -128,9 +139,14 @@ export function buildTbsCertificate(req: TbsRequest): Buffer {
   return fn(req);
 }
 
-/** `{caName}` substitution; URLs go into IA5Strings, so they must be ASCII. */
-export function expandTemplate(template: string, issuer: IssuerContext): string {
-  const url = template.replaceAll("{caName}", encodeURIComponent(issuer.caName));
+/**
+ * `{repoUrl}` (the issuer's repoUrl, else DEMO_REPO_URL; no trailing "/") and `{caName}`
+ * substitution; URLs go into IA5Strings, so they must be ASCII. @throws TbsError otherwise.
+ */
+export function expandTemplate(template: string, issuer: Pick<IssuerContext, "caName" | "repoUrl">): string {
+  const url = template
+    .replaceAll("{repoUrl}", (issuer.repoUrl ?? DEMO_REPO_URL).replace(/\/+$/, ""))
+    .replaceAll("{caName}", encodeURIComponent(issuer.caName));
   if (!/^[\x21-\x7e]+$/.test(url)) throw new TbsError(`URL is not printable ASCII: ${JSON.stringify(url)}`);
   return url;
 }
@@ -178,12 +194,15 @@ function compileExtension(e: ProfileExtension, profile: CertificateProfile, issu
     case "subjectAltName":
       return (v) => {
         const s = (v.subject as { subject: SubscriberSubject }).subject;
-        if (!s.name.kanji) {
-          if (e.kanjiDirectoryName === "required") throw new TbsError(`${profile.name}: subjectAltName needs name.kanji`);
-          return undefined;
+        const kanji = e.kanjiDirectoryName ? s.name.kanji : undefined;
+        const hosts = e.dNSName ? (s.dnsNames ?? []) : [];
+        if (!kanji && e.kanjiDirectoryName === "required") throw new TbsError(`${profile.name}: subjectAltName needs name.kanji`);
+        if (hosts.length === 0 && e.dNSName === "required") {
+          throw new TbsError(`${profile.name}: subjectAltName needs at least one dNSName (dnsNames in the subject, or the CSR's subjectAltName)`);
         }
-        const dn = encodeKanjiDirectoryName({ organizationKanji: s.organization?.kanji, kanjiName: s.name.kanji, serialNumber: s.subscriberId });
-        return extension(OID.subjectAltName, e.critical, directoryNameGeneralNames(dn));
+        if (!kanji && hosts.length === 0) return undefined;
+        const dn = kanji && encodeKanjiDirectoryName({ organizationKanji: s.organization?.kanji, kanjiName: kanji, serialNumber: s.subscriberId });
+        return extension(OID.subjectAltName, e.critical, subjectAltNameValue(dn || undefined, hosts));
       };
     case "subjectDirectoryAttributes": {
       const byRole = new Map<string, Buffer>(); // a handful of roles: encode each once

@@ -12,14 +12,15 @@
  *
  * Answers: malformedRequest for anything that is not a DER OCSPRequest; unauthorized when a CertID
  * names an issuer we do not answer for (an unknown CA, an unsupported hash, the root, a CA without
- * a responder, or CertIDs of two CAs in one request); internalError when the HSM fails.
+ * a responder, or CertIDs of two CAs in one request); tryLater while the OCSP token is away
+ * (HsmError TOKEN_UNAVAILABLE: the pool is reconnecting), internalError for other HSM failures.
  *
  * Freshness (issue 11 §2): a pre-signed response is served only while it is current — not
  * invalidated, and carrying the status revocations say now (PRESIGNED_CURRENT_SQL, checked by the
  * database lookup itself, src/ocsp/presigned-state.ts). A revocation invalidates it in its own
  * transaction; from then on this responder signs live until the pre-signer re-signs it. Cached
- * copies are dropped when that transaction commits (LISTEN on OCSP_STATUS_CHANNEL: a dedicated
- * connection on Postgres, PGlite's own listener when embedded) and, as a fallback when the
+ * copies are dropped when that transaction commits (LISTEN on OCSP_STATUS_CHANNEL on a dedicated
+ * connection) and, as a fallback when the
  * listening connection is down, when
  * ocsp_responses.status_changed_at moves (polled every `pollMs`, default 2 s). A lookup that
  * raced with an eviction answers its own request but is not cached. Entries are not served within
@@ -31,6 +32,7 @@
  */
 import type { Knex } from "knex";
 import type { CaKeyStore } from "../hsm/ca-keys.ts";
+import { HsmError } from "../hsm/errors.ts";
 import { parseOcspRequest, OcspRequestError, type OcspRequest } from "../pki/ocsp-request.ts";
 import { ocspErrorResponse } from "../pki/ocsp-response.ts";
 import type { OcspPolicy } from "../pki/ocsp-policy.ts";
@@ -268,6 +270,8 @@ export class OcspResponderService {
       return { body: await this.live(issuer!, responder, req), path: "live" };
     } catch (e) {
       process.stderr.write(`hpki repo: OCSP: ${(e as Error).message}\n`);
+      // The OCSP token is away for now (the pool is getting it back): RFC 6960 §2.3 tryLater.
+      if (e instanceof HsmError && e.code === "TOKEN_UNAVAILABLE") return { body: TRY_LATER, path: "error" };
       return { body: INTERNAL_ERROR, path: "error" };
     }
   }

@@ -6,15 +6,19 @@
  *   GET  /certs/<ca-name>.cer          CA certificate (DER)        application/pkix-cert
  *   POST /ocsp                         OCSPRequest → OCSPResponse  application/ocsp-request / -response
  *   GET  /ocsp/<url-encoded base64 of the DER OCSPRequest>        (RFC 6960 Appendix A.1)
+ *   GET  /audit/checkpoints[/latest|/<id>]  signed audit checkpoints (src/audit/checkpoint-publication.ts)
  *
  * /ocsp is answered on node:http before express (RoleServer.preRoute): express routing alone
  * costs several times what a pre-signed answer does. CRLs and certificates go through the router.
  *
  * Holds no CA key and never opens the CA token: it opens only the OCSP token, for live
- * responses to requests with a nonce (see ocsp-responder.ts). Writes nothing to the database.
+ * responses to requests with a nonce (see ocsp-responder.ts). Writes to the database only the audit
+ * records of OCSP-token outages (token lost / back, src/audit/hsm-transitions.ts).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express from "express";
+import { auditCheckpointRouter } from "../audit/checkpoint-publication.ts";
+import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
 import { loadOcspPolicy, openOcspKeys } from "../ocsp/responders.ts";
@@ -51,10 +55,13 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
     ocspKeys.pool.close();
     throw e;
   }
+  // The one write of this role: token lost / back, once per transition (audit trail of outages).
+  auditTokenTransitions(deps.db, ocspKeys.pool.health, "repo", (e) => process.stderr.write(`hpki repo: audit of an HSM token transition: ${(e as Error).message}\n`));
   const publication = new RepositoryPublication(deps.db, policy.repository.crlMaxAgeSeconds);
 
   const router = express.Router();
   router.use(publication.handle);
+  router.use(auditCheckpointRouter(deps.db));
 
   /** POST /ocsp and GET /ocsp/<base64> straight on node:http (RoleServer.preRoute): the hot path. */
   const preRoute = (req: IncomingMessage, res: ServerResponse): boolean => {
@@ -91,6 +98,7 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
     role: "repo",
     router,
     preRoute,
+    health: () => ({ hsm: [ocspKeys.pool.health.report()] }),
     async close() {
       await ocsp.stop();
       ocspKeys.pool.close();

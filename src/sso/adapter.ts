@@ -1,6 +1,6 @@
 /**
  * oidc-provider's storage on our database (its Adapter interface; table sso_oidc_payloads), for
- * Postgres and PGlite alike. One row per model instance keyed by (kind, id) with the indexes the
+ * Postgres. One row per model instance keyed by (kind, id) with the indexes the
  * adapter lookups need. Expired rows are invisible to `find` and removed by `purgeExpired`.
  * Clients are not stored here: the "Client" kind reads the admin-registered sso_clients table.
  * Protocol state (codes, tokens, sessions) is not audited row by row; logins, refusals, client

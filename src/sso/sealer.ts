@@ -12,11 +12,11 @@ import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import type { Config } from "../config.ts";
 import { pkcs11ErrorName } from "../hsm/errors.ts";
+import type { TokenHealth } from "../hsm/health.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { SessionPool } from "../hsm/pool.ts";
 import { SealingKey } from "../hsm/sealing-key.ts";
 import { ensureSoftHsmConfig, ensureSsoToken } from "../hsm/softhsm.ts";
-import { isEmbedded } from "../store/db.ts";
 import { withSsoKeyLock } from "./keys.ts";
 
 /** CKA_LABEL of the SSO center's sealing key on its token. */
@@ -25,6 +25,8 @@ export const SSO_SEALING_KEY_LABEL = "hpki-sso-sealing-key";
 /** The opened sealing key; close() releases the pool and the module. */
 export interface SsoSealer {
   key: SealingKey;
+  /** The SSO token's health as its session pool sees it (src/hsm/health.ts; for /healthz and the audit of outages). */
+  health: TokenHealth;
   close(): Promise<void>;
 }
 
@@ -45,7 +47,7 @@ export interface SsoSealer {
 export async function openSsoSealer(cfg: Config, db: Knex): Promise<SsoSealer> {
   ensureSoftHsmConfig(cfg);
   const mod = Pkcs11Module.open(cfg.pkcs11Module);
-  const viewMayBeStale = cfg.embeddedHsm && !isEmbedded(db);
+  const viewMayBeStale = cfg.embeddedHsm;
   const reread = async () => {
     mod.reinitialize();
     await mod.whenReady();
@@ -82,6 +84,7 @@ export async function openSsoSealer(cfg: Config, db: Knex): Promise<SsoSealer> {
     const opened = pool!;
     return {
       key,
+      health: opened.health,
       async close() {
         opened.close();
         await mod.release();

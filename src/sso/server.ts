@@ -21,6 +21,7 @@
  * under an AES key on the SSO center's own token (keys.ts, sealer.ts) and opened into memory at
  * start; the role opens that token and never the CA token.
  */
+import type { Config } from "../config.ts";
 import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -31,12 +32,14 @@ import { doubleCsrf } from "csrf-csrf";
 import express, { type Request, type Response } from "express";
 import type { Knex } from "knex";
 import type Provider from "oidc-provider";
+import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { appendAudit } from "../audit/log.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
 import { MESSAGES, PathValidationError } from "../pki/path-validation.ts";
 import { loadPolicies } from "../policies.ts";
 import { createConsoleRouter } from "../web/console/router.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../web/role.ts";
+import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
 import { AccountLinkError, confirmLink, findPerson, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
@@ -50,7 +53,7 @@ import { openSsoSealer } from "./sealer.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions } from "../status/certificate-verifier.ts";
 import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
 
-/** SSO-specific settings (environment: see ssoOptionsFromEnv). */
+/** SSO-specific settings (configuration: see ssoOptionsFromConfig). */
 export interface SsoOptions {
   /** Dedicated HTTPS listener for TLS client authentication. */
   tls?: { port: number; host?: string; key: Buffer; cert: Buffer; publicUrl?: string };
@@ -60,30 +63,24 @@ export interface SsoOptions {
 }
 
 /**
- * Reads SsoOptions from the environment: HPKI_SSO_TLS_PORT + HPKI_SSO_TLS_CERT + HPKI_SSO_TLS_KEY
- * (PEM files), HPKI_SSO_TRUSTED_PROXIES (comma-separated addresses), HPKI_SSO_ANCHORS and
- * HPKI_SSO_CAS (comma-separated certificate files of other HPKI CAs), HPKI_SSO_CRLS (files or
- * URLs), HPKI_SSO_REFRESH_MS (revocation refresh period), HPKI_SSO_MAX_STALENESS_MS,
- * HPKI_SSO_OCSP_URLS (comma-separated OCSP responder URLs for certificates without an AIA OCSP URL),
- * HPKI_SSO_OCSP_FALLBACK ("off" = no OCSP: the revocation index alone).
+ * SsoOptions from the checked configuration (cfg.sso; variables HPKI_SSO_*, see
+ * src/config/schema.ts): the TLS listener (PEM files read here), trusted proxies, other HPKI
+ * anchors/CAs/CRLs, the revocation refresh and staleness periods, OCSP responders and fallback.
  */
-export function ssoOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SsoOptions {
-  const list = (v: string | undefined) => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
+export function ssoOptionsFromConfig(sso: Config["sso"]): SsoOptions {
   const opts: SsoOptions = {
-    trustedProxies: list(env.HPKI_SSO_TRUSTED_PROXIES),
+    trustedProxies: sso.trustedProxies,
     verifier: {
-      foreignAnchors: list(env.HPKI_SSO_ANCHORS).map((f) => fs.readFileSync(f)),
-      foreignCas: list(env.HPKI_SSO_CAS).map((f) => fs.readFileSync(f)),
-      foreignCrls: list(env.HPKI_SSO_CRLS),
-      refreshIntervalMs: env.HPKI_SSO_REFRESH_MS ? Number(env.HPKI_SSO_REFRESH_MS) : undefined,
-      maxStalenessMs: env.HPKI_SSO_MAX_STALENESS_MS ? Number(env.HPKI_SSO_MAX_STALENESS_MS) : undefined,
-      ocspResponders: list(env.HPKI_SSO_OCSP_URLS),
-      ocspFallback: !/^(off|0|false|no)$/i.test(env.HPKI_SSO_OCSP_FALLBACK ?? ""),
+      foreignAnchors: sso.anchorFiles.map((f) => fs.readFileSync(f)),
+      foreignCas: sso.caFiles.map((f) => fs.readFileSync(f)),
+      foreignCrls: sso.crls,
+      refreshIntervalMs: sso.refreshMs,
+      maxStalenessMs: sso.maxStalenessMs,
+      ocspResponders: sso.ocspUrls,
+      ocspFallback: sso.ocspFallback,
     },
   };
-  if (env.HPKI_SSO_TLS_PORT && env.HPKI_SSO_TLS_CERT && env.HPKI_SSO_TLS_KEY) {
-    opts.tls = { port: Number(env.HPKI_SSO_TLS_PORT), cert: fs.readFileSync(env.HPKI_SSO_TLS_CERT), key: fs.readFileSync(env.HPKI_SSO_TLS_KEY) };
-  }
+  if (sso.tls) opts.tls = { port: sso.tls.port, cert: fs.readFileSync(sso.tls.certFile), key: fs.readFileSync(sso.tls.keyFile) };
   return opts;
 }
 
@@ -106,13 +103,15 @@ type LoginMethod = "challenge" | "tls" | "proxy-header";
  * @throws when the database, the HSM (HsmError, e.g. "TOKEN_NOT_FOUND" with a Japanese message too)
  *   or the TLS files are unusable.
  */
-export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoOptionsFromEnv()): Promise<SsoServer> {
+export async function createSsoServer(deps: RoleDeps, options: SsoOptions = ssoOptionsFromConfig(deps.cfg.sso)): Promise<SsoServer> {
   const sealer = await openSsoSealer(deps.cfg, deps.db);
   try {
     await sealPlaintextRows(deps.db, sealer.key);
     const server = await buildSsoServer(deps, options, sealer.key);
+    auditTokenTransitions(deps.db, sealer.health, "sso", (e) => process.stderr.write(`hpki sso: audit of an HSM token transition: ${(e as Error).message}\n`));
     return {
       ...server,
+      health: () => ({ hsm: [sealer.health.report()] }),
       async close() {
         try {
           await server.close();
@@ -134,7 +133,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   const verifier = await CardLoginVerifier.open({ db, ...options.verifier });
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
-  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" })];
+  const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" }), refuseUnstorableBody({ respond: true })];
   const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";
   const langOf = (req: Request): Lang => languageOf(req.query, req.get("cookie"));
 
@@ -395,7 +394,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     }
   });
 
-  router.post("/api/links/confirm", express.json({ limit: "8kb" }), async (req, res, next) => {
+  router.post("/api/links/confirm", express.json({ limit: "8kb" }), refuseUnstorableBody({ respond: true }), async (req, res, next) => {
     try {
       const client = await basicClient(req);
       const link = await confirmLink(db, client.clientId, String((req.body as { personId?: unknown })?.personId ?? ""), { actor: `client:${client.clientId}`, role: "sso" });

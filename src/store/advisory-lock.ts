@@ -2,11 +2,9 @@
  * Critical sections of the form "find it, else create it" for things the database cannot make
  * unique by itself (keys in an HSM, one-of-a-kind rows): in-process by a promise chain; across
  * processes on Postgres by a transaction-scoped advisory lock (pg_advisory_xact_lock) held while
- * the section runs. Embedded PGlite is single-process by its lock file, and its one connection
- * could not hold a lock transaction open while the section queries, so there the chain suffices.
+ * the section runs.
  */
 import type { Knex } from "knex";
-import { isEmbedded } from "./db.ts";
 
 /** Runs `fn` while holding the lock; returns its result. Never call it again from inside `fn` (it would wait for itself). */
 export type LockRunner = <T>(db: Knex, fn: () => Promise<T>) => Promise<T>;
@@ -16,7 +14,6 @@ export function advisoryLock(key: number): LockRunner {
   let chain: Promise<unknown> = Promise.resolve();
   return <T>(db: Knex, fn: () => Promise<T>): Promise<T> => {
     const run = async () => {
-      if (isEmbedded(db)) return fn();
       return db.transaction(async (lock) => {
         await lock.raw("SELECT pg_advisory_xact_lock(?)", [key]);
         return fn();

@@ -39,6 +39,10 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0030_operator_certificates": () => import("../../migrations/0030_operator_certificates.ts"),
   "0040_expiry_notices_claimed_at": () => import("../../migrations/0040_expiry_notices_claimed_at.ts"),
   "0050_sso_sealed_keys": () => import("../../migrations/0050_sso_sealed_keys.ts"),
+  "0070_issuance_saga": () => import("../../migrations/0070_issuance_saga.ts"),
+  "0080_audit_checkpoints": () => import("../../migrations/0080_audit_checkpoints.ts"),
+  "0090_login_failures": () => import("../../migrations/0090_login_failures.ts"),
+  "0091_operator_totp_sealed": () => import("../../migrations/0091_operator_totp_sealed.ts"),
   "0100_ocsp_responses_freshness": () => import("../../migrations/0100_ocsp_responses_freshness.ts"),
 };
 

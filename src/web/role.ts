@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Router } from "express";
 import type { Config } from "../config.ts";
+import type { TokenHealthReport } from "../hsm/health.ts";
 import type { Db } from "../store/db.ts";
 
 export const ROLE_NAMES = ["lra", "ra", "ia", "sso", "repo"] as const;
@@ -40,6 +41,11 @@ export interface RoleServer {
    * stateless endpoints with their own parsing (the OCSP responder); everything else uses `router`.
    */
   preRoute?(req: IncomingMessage, res: ServerResponse): boolean;
+  /**
+   * The role's dependencies' health for GET /healthz: the HSM tokens it holds sessions on (none
+   * for lra and ra). Cheap and synchronous: it reports what the pools last saw, it does not probe.
+   */
+  health?(): { hsm: TokenHealthReport[] };
   /** Releases what the role opened; the database is closed by the caller. */
   close(): Promise<void>;
 }

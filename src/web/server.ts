@@ -6,7 +6,9 @@
 import http from "node:http";
 import express from "express";
 import type { Config } from "../config.ts";
+import type { TokenHealthReport } from "../hsm/health.ts";
 import type { Db } from "../store/db.ts";
+import { refuseUnstorablePathAndQuery } from "./input-guard.ts";
 import { ROLE_PREFIX, type RoleName, type RoleServer } from "./role.ts";
 import { ROLE_FACTORIES } from "./roles.ts";
 
@@ -39,7 +41,14 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
   app.disable("x-powered-by");
   // Behind a reverse proxy the operator sets this explicitly; never trust X-Forwarded-* by default.
   app.set("trust proxy", false);
+  // NUL / lone surrogates in the path or query: 400 before any role (issue 10 §7).
+  app.use(refuseUnstorablePathAndQuery);
   const started: RoleServer[] = [];
+  // Before the roles: the repository is mounted at "/" and would answer 404 for it.
+  app.get("/healthz", (_req, res) => {
+    res.setHeader("Cache-Control", "no-store");
+    res.json(healthReport(started));
+  });
   // Roles' hot paths first (RoleServer.preRoute), then express.
   const server = http.createServer((req, res) => {
     for (const r of started) if (r.preRoute?.(req, res)) return;
@@ -77,4 +86,24 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
       await Promise.allSettled(started.map((r) => r.close()));
     },
   };
+}
+
+/**
+ * GET /healthz of every role: `status` "ok", or "degraded" when an HSM token a role holds
+ * sessions on is gone (with since / lastError per token). Always HTTP 200 while the process
+ * answers: a degraded token stops some operations (they answer 503 / OCSP tryLater), not the role
+ * — the repository keeps serving CRLs and pre-signed OCSP responses — so a load balancer should
+ * not take it out of rotation; monitoring reads `status`.
+ */
+export function healthReport(roles: readonly RoleServer[]): { status: "ok" | "degraded"; roles: string[]; hsm: TokenHealthReport[] } {
+  const byToken = new Map<string, TokenHealthReport>();
+  for (const r of roles) {
+    // Several roles of one process may share a token's view (--role all): report each token once, the worst view.
+    for (const h of r.health?.().hsm ?? []) {
+      const seen = byToken.get(h.token);
+      if (!seen || (seen.state === "ok" && h.state === "degraded")) byToken.set(h.token, h);
+    }
+  }
+  const hsm = [...byToken.values()];
+  return { status: hsm.some((h) => h.state === "degraded") ? "degraded" : "ok", roles: roles.map((r) => r.role), hsm };
 }

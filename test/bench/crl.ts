@@ -5,12 +5,13 @@
  * database with set-based SQL, then builds the issuing CA's CRL through our path — the same
  * generateCrl as `hpki crl generate`: keyset-paged rows → streaming DER encoder → one HSM
  * signature → CRL row + audit → DER file — in a child process, so its peak RSS is that of the
- * CRL work alone (with PGlite the database lives in that process and counts too). In the same run
+ * CRL work alone (the database server is another process). In the same run
  * it writes an index.txt for the same set and has `openssl ca -gencrl` (RSA-2048 software key)
  * build that CRL. Both children are measured by /usr/bin/time -v when installed (wall seconds,
  * maximum RSS), else by their own reports / polling /proc. ratio = our seconds / OpenSSL's.
  *
- * Database: DATABASE_URL when set (Postgres), else embedded PGlite in a temp directory.
+ * Database: DATABASE_URL when set, else the PostgreSQL cluster hpki manages under the temp
+ * HPKI_HOME (the default set-up, fsync on).
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -36,8 +37,7 @@ export async function run(argv: string[]): Promise<void> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-crl-"));
   const cfg = loadConfig({ ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "" });
   const bench = await openBenchDatabase(cfg);
-  const dbUrl = bench.url ?? "";
-  let dropped = false;
+  const dbUrl = bench.url;
   try {
     const ctx = await openIaContext(cfg, { db: bench.db, poolSize: 2 });
     await runDemoCeremony(ctx, by);
@@ -53,11 +53,6 @@ export async function run(argv: string[]): Promise<void> {
     const t1 = Date.now();
     await writeOpensslCa(bench.db, opensslDir);
     const indexSeconds = (Date.now() - t1) / 1000;
-    if (!dbUrl) {
-      // PGlite: one process per directory; hand the database over to the child.
-      await bench.db.destroy();
-      dropped = true;
-    }
 
     const ourOut = path.join(home, "ours.crl");
     const ours = await measure(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "crl-child.ts"), CA, ourOut],
@@ -99,7 +94,7 @@ export async function run(argv: string[]): Promise<void> {
       ratio: Number(ratio.toFixed(3)),
     }));
   } finally {
-    if (!dropped) await bench.cleanup();
+    await bench.cleanup();
     fs.rmSync(home, { recursive: true, force: true });
   }
 }

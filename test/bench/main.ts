@@ -3,12 +3,15 @@
  * one JSON object. Figures are always reported next to a baseline measured in the same run.
  */
 const [name, ...args] = process.argv.slice(2);
-const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+const benches: Record<string, () => Promise<{ run(args: string[]): Promise<unknown> }>> = {
   issue: () => import("./issue.ts"),
   crl: () => import("./crl.ts"),
   pipeline: () => import("./pipeline.ts"),
   sso: () => import("./sso.ts"),
   ocsp: () => import("./ocsp.ts"),
+  faults: () => import("./faults.ts"),
+  "faults-issuance": () => import("./faults-issuance.ts"),
+  "faults-hsm": () => import("./faults-hsm.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);

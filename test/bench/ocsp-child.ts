@@ -1,7 +1,7 @@
 /**
  * Child process of `npm run bench -- ocsp`: `node --import tsx test/bench/ocsp-child.ts [ceiling]`.
  * Serves the repository role (`startServer`, roles ["repo"]) on 127.0.0.1, port 0, from the
- * environment's HPKI_HOME and DATABASE_URL (PGlite under HPKI_HOME when unset) — or, with
+ * environment's HPKI_HOME and DATABASE_URL (the managed cluster under HPKI_HOME when unset) — or, with
  * `ceiling`, a bare node:http server answering every request with a fixed 1,500-byte body (the
  * HTTP ceiling of one Node process on this machine, for comparison). Prints one JSON line {url}
  * once listening and, on SIGTERM, one JSON line {cpuMs, maxRssMb} before exiting.

@@ -16,7 +16,7 @@
  * Set-up (not timed): demo ceremony, --certs sign certificates, a quarter revoked, responder
  * certificates and pre-signed responses (the IA's `hpki ocsp init`). Every request body is checked
  * once before the run to get a successful response with the expected status.
- * Database: DATABASE_URL when set (Postgres), else PGlite under a temp HPKI_HOME.
+ * Database: DATABASE_URL when set, else the managed PostgreSQL cluster under a temp HPKI_HOME.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -114,7 +114,7 @@ export async function run(argv: string[]): Promise<void> {
     } finally {
       await ctx.close();
     }
-    // PGlite is one process's: hand the directory to the child.
+    // The parent's connections are not needed any more.
     await bench.db.destroy();
     dbClosed = true;
 

@@ -11,7 +11,7 @@
  * Prints applications/s and database round trips per application (every statement knex sends,
  * BEGIN/COMMIT included), and, measured in the same run on the same connection pool, the raw
  * round-trip rate (sequential `SELECT 1`) as the baseline: the pipeline is round-trip bound.
- * Database: DATABASE_URL when set (Postgres), else embedded PGlite in a temp directory.
+ * Database: DATABASE_URL when set, else the managed PostgreSQL cluster under a temp HPKI_HOME.
  */
 import fs from "node:fs";
 import os from "node:os";

@@ -11,7 +11,7 @@
  * incremental read), the bytes the index holds and, for comparison, the heap a Set of hex strings
  * takes for the same serials.
  *
- * Database: DATABASE_URL when set (Postgres), else embedded PGlite in a temp directory.
+ * Database: DATABASE_URL when set, else the managed PostgreSQL cluster under a temp HPKI_HOME.
  */
 import fs from "node:fs";
 import os from "node:os";

@@ -1,5 +1,5 @@
 /**
- * `hpki demo --exit` as a user runs it (real process, embedded SoftHSM, PGlite or a fresh Postgres
+ * `hpki demo --exit` as a user runs it (real process, embedded SoftHSM, a fresh Postgres
  * database): 20 applications over HTTP to handover, the three that must stop, certificates that
  * OpenSSL accepts on the cards named, and `hpki audit verify` passing on the demo's log — then
  * reporting a row edited behind its back.
@@ -20,7 +20,7 @@ import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 
 describe("hpki demo --exit", { timeout: 600_000 }, () => {
   let cli: CliHarness;
-  let summary: { applications: number; completed: number; stopped: { applicant: string; reason: string }[]; certificates: string[]; cards: string[] };
+  let summary: { applications: number; completed: number; stopped: { applicant: string; reason: string }[]; certificates: string[]; cards: string[]; organizationCertificate: string };
 
   beforeAll(async () => {
     cli = await openCliHarness("hpki-demo-");
@@ -49,6 +49,17 @@ describe("hpki demo --exit", { timeout: 600_000 }, () => {
       const v = spawnSync("openssl", ["verify", "-x509_strict", "-CAfile", path.join(repo, "demo-root.pem"), "-untrusted", path.join(repo, `${ca}.pem`), file], { encoding: "utf8" });
       expect(v.stdout.trim()).toBe(`${file}: OK`);
     }
+  });
+
+  it("exports the organisation certificate to $HPKI_HOME/demo/certs: a TLS server certificate by SAN dNSName, not by CN", () => {
+    const certs = path.join(cli.home, "demo", "certs");
+    expect(path.dirname(summary.organizationCertificate)).toBe(certs);
+    for (const f of [...summary.certificates, "demo-root.pem", "demo-org-auth-ca.pem"]) expect(fs.existsSync(path.resolve(certs, f)), f).toBe(true);
+    const repo = path.join(cli.home, "repo");
+    const asServer = (host: string) => spawnSync("openssl", ["verify", "-x509_strict", "-purpose", "sslserver", "-verify_hostname", host,
+      "-CAfile", path.join(repo, "demo-root.pem"), "-untrusted", path.join(repo, "demo-org-auth-ca.pem"), summary.organizationCertificate], { encoding: "utf8" });
+    expect(asServer("ehr.tokyo-chuo-hospital.example").stdout.trim()).toBe(`${summary.organizationCertificate}: OK`);
+    expect(asServer("tokyo-chuo-hospital.example").status).not.toBe(0);
   });
 
   it("the cards hold their certificates (read back over PKCS#11 with the PIN from the mailer)", async () => {

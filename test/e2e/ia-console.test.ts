@@ -1,6 +1,6 @@
 /**
  * The IA console over real HTTP (startServer on port 0, role "ia") with SoftHSM and the database
- * of the run (Postgres when DATABASE_URL is set, else PGlite): the issuance queue worked by a
+ * of the run (a fresh PostgreSQL database): the issuance queue worked by a
  * background job with a progress poll, one request failing while the others issue and its retry
  * once the cause is fixed, a second job refused while one runs, certificates judged by OpenSSL and
  * found on the cards, delivery batches with real PDFs (packing list, one receipt form per card),

@@ -65,7 +65,7 @@ describe("delivery, handover and receipt review over HTTP", () => {
     // The IA (services): personalise, pack and ship.
     const [claimed] = await claimIssuanceRequests(t.db, ia.operator, 5);
     expect(Number(claimed.request.id)).toBe(ir.id);
-    await completeIssuanceRequest(t.db, ia.operator, ir.id, { cardLabel: "CARD-E2E-0001", certificates: [] });
+    await completeIssuanceRequest(t.db, ia.operator, claimed.lease, { cardLabel: "CARD-E2E-0001", certificates: [] });
     const lraId = Number((await t.db("applications").where({ id }).first("lra_id")).lra_id);
     const { batch: delivery } = await createDeliveryBatch(t.db, ia.operator, lraId);
     await shipDeliveryBatch(t.db, ia.operator, Number(delivery.id));

@@ -1,6 +1,6 @@
 /**
  * The LRA and RA consoles over real HTTP (startServer on port 0; Postgres with DATABASE_URL,
- * else PGlite): intake → documents → identity check → licence check → LRA approval → batch
+ * a fresh PostgreSQL database): intake → documents → identity check → licence check → LRA approval → batch
  * forwarded → RA receipt and approval → issuance request → approval by a second person; and the
  * refusals: licence mismatch, bad uploads, double submit, concurrent approval, two-person rule,
  * cross-association access, wrong console.

@@ -60,8 +60,9 @@ describe("RA direct application over HTTP", () => {
     expect((await approver.postJson(`/issuance-requests/${ir.id}/approve`, {})).status).toBe(200);
 
     // IA (services): personalise and ship to the RA desk.
-    await claimIssuanceRequests(t.db, ia.operator, 5);
-    await completeIssuanceRequest(t.db, ia.operator, ir.id, { cardLabel: "CARD-E2E-RA-1", certificates: [] });
+    const [claimed] = await claimIssuanceRequests(t.db, ia.operator, 5);
+    expect(Number(claimed.request.id)).toBe(ir.id);
+    await completeIssuanceRequest(t.db, ia.operator, claimed.lease, { cardLabel: "CARD-E2E-RA-1", certificates: [] });
     const { batch } = await createDeliveryBatch(t.db, ia.operator, null);
     await shipDeliveryBatch(t.db, ia.operator, Number(batch.id));
 

@@ -42,8 +42,7 @@ export interface ConsoleTestServer {
 }
 
 /**
- * Starts the real role servers `roles` (port 0) on a fresh database (Postgres with DATABASE_URL,
- * else PGlite) with the demo licence register imported; call cleanup() in afterAll.
+ * Starts the real role servers `roles` (port 0) on a fresh database (PostgreSQL) with the demo licence register imported; call cleanup() in afterAll.
  */
 export async function startConsoleTestServer(roles: RoleName[] = ["lra", "ra"]): Promise<ConsoleTestServer> {
   const t = await openTestDatabase();

@@ -1,6 +1,7 @@
 /**
- * Test databases. With DATABASE_URL set (CI starts a throwaway cluster), every caller gets a
- * fresh Postgres database of its own, dropped afterwards; without it, an in-memory PGlite.
+ * Test databases: every caller gets a fresh Postgres database of its own on DATABASE_URL's server,
+ * dropped afterwards. DATABASE_URL is always set under vitest: the developer's or CI's, else the
+ * throwaway cluster test/global-setup.ts starts for the run.
  */
 import { randomBytes } from "node:crypto";
 import knexFactory from "knex";
@@ -9,16 +10,16 @@ import { openDatabase, type Db } from "../../src/store/db.ts";
 
 export interface TestDb {
   db: Db;
-  /** Connection URL of the fresh Postgres database, or undefined for PGlite. */
-  url: string | undefined;
+  /** Connection URL of the fresh Postgres database. */
+  url: string;
   cleanup(): Promise<void>;
 }
 
-/** A migrated database for one test file: fresh Postgres database or in-memory PGlite. */
+/** A migrated database for one test file: a fresh Postgres database. */
 export async function openTestDatabase(): Promise<TestDb> {
   const fresh = await freshDatabaseUrl();
   const cfg = loadConfig({ HPKI_HOME: "/nonexistent" });
-  const db = await openDatabase(cfg, fresh.url ? { databaseUrl: fresh.url } : { pgliteDir: "memory" });
+  const db = await openDatabase(cfg, { databaseUrl: fresh.url });
   return {
     db,
     url: fresh.url,
@@ -31,13 +32,13 @@ export async function openTestDatabase(): Promise<TestDb> {
 
 /**
  * A fresh, empty Postgres database on DATABASE_URL's server (dropped, connections and all, by
- * cleanup), or undefined when DATABASE_URL is unset so callers fall back to PGlite. Also used by
- * tests that run the CLI in a child process.
+ * cleanup). Also used by tests that run the CLI in a child process. @throws when `base` is unset
+ * (outside vitest's global set-up).
  */
 export async function freshDatabaseUrl(
   base: string | undefined = process.env.DATABASE_URL,
-): Promise<{ url: string | undefined; cleanup(): Promise<void> }> {
-  if (!base) return { url: undefined, cleanup: async () => {} };
+): Promise<{ url: string; cleanup(): Promise<void> }> {
+  if (!base) throw new Error("DATABASE_URL is unset: run the tests through vitest (test/global-setup.ts starts a cluster)");
   const name = `hpki_test_${randomBytes(6).toString("hex")}`;
   const admin = knexFactory({ client: "pg", connection: base, pool: { min: 0, max: 1 } });
   await admin.raw(`CREATE DATABASE ${name}`);

@@ -43,7 +43,7 @@ export interface TestIa {
   home: string;
   /** Scratch directory for files a test writes (PEMs, CSRs, CRLs). */
   work: string;
-  /** URL of the fresh Postgres database (for child processes), undefined on PGlite. */
+  /** URL of the fresh Postgres database (for child processes). */
   databaseUrl: string | undefined;
   /** Path of a CA's PEM in $HPKI_HOME/repo. */
   pem(caName: string): string;

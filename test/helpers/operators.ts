@@ -3,6 +3,11 @@
  * associations and operators through the real service, and compute TOTP codes that sign-in
  * accepts — each code from a time step later than the last accepted one (replay protection).
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { loadConfig } from "../../src/config.ts";
+import { hasOperatorSecrets, useOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
 import { addLra, addOperator, totpCodeAt } from "../../src/web/auth/operators.ts";
 import type { Operator, OperatorRole } from "../../src/pipeline/operator.ts";
 import type { Db } from "../../src/store/db.ts";
@@ -34,6 +39,18 @@ export async function ensureTestLra(db: Db, code = "13-001", name = "東京都�
 let counter = 0;
 
 /**
+ * Opens the operators' sealing key for `db` unless a console (or an earlier call) did: on the
+ * SoftHSM configuration this process already uses (an IA test's $HPKI_HOME), else in a fresh
+ * temporary $HPKI_HOME. Kept open for the rest of the test process.
+ */
+export async function ensureTestOperatorSecrets(db: Db): Promise<void> {
+  if (hasOperatorSecrets(db)) return;
+  const conf = process.env.SOFTHSM2_CONF;
+  const home = conf && path.basename(conf) === "softhsm2.conf" ? path.dirname(path.dirname(conf)) : fs.mkdtempSync(path.join(os.tmpdir(), "hpki-ops-"));
+  await useOperatorSecrets(loadConfig({ HPKI_HOME: home }), db);
+}
+
+/**
  * Creates an operator with role `role` (LRA roles get association `lraCode`, created if missing,
  * default "13-001"). Username defaults to "<role>-<n>"; the password is generated.
  */
@@ -46,6 +63,7 @@ export async function createTestOperator(
   const lraCode = lra ? (opts.lraCode ?? "13-001") : undefined;
   if (lraCode) await ensureTestLra(db, lraCode);
   const username = opts.username ?? `${role.replace("_", "-")}-${++counter}-${process.pid}`;
+  await ensureTestOperatorSecrets(db);
   const r = await addOperator(db, { username, role, lraCode, displayName: opts.displayName }, TEST_ACTOR);
   return {
     operator: r.operator,

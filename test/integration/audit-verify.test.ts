@@ -7,8 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Knex } from "knex";
 import { appendAudit, type AuditEvent } from "../../src/audit/log.ts";
 import { verifyAuditChain } from "../../src/audit/verify.ts";
-import { loadConfig } from "../../src/config.ts";
-import { openDatabase } from "../../src/store/db.ts";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
 
@@ -96,22 +94,13 @@ describe("verifyAuditChain", () => {
   });
 });
 
-describe("hpki audit verify (CLI process)", { timeout: 180_000 }, () => {
+describe("hpki audit verify (CLI process)", { timeout: 300_000 }, () => {
   let cli: CliHarness;
   beforeAll(async () => {
     cli = await openCliHarness("hpki-audit-");
   });
   afterAll(async () => cli?.cleanup());
 
-  /** The CLI's own database, opened in this process between CLI runs (PGlite serves one process). */
-  async function withCliDb(body: (db: Knex) => Promise<void>): Promise<void> {
-    const db = await openDatabase(loadConfig({ HPKI_HOME: cli.home, ...(cli.dbUrl ? { DATABASE_URL: cli.dbUrl } : {}) }));
-    try {
-      await body(db);
-    } finally {
-      await db.destroy();
-    }
-  }
 
   it("says intact, then names the edited record in English and Japanese with exit code 1", async () => {
     for (let i = 0; i < 3; i++) {
@@ -124,7 +113,7 @@ describe("hpki audit verify (CLI process)", { timeout: 180_000 }, () => {
     const okJson = cli.hpki("audit", "verify", "--json");
     expect(okJson.json()).toMatchObject({ ok: true, records: 3 });
 
-    await withCliDb((db) => behindTheBack(db, `UPDATE audit_log SET details = jsonb_set(details, '{inserted}', '0') WHERE seq = 1`));
+    await cli.withDb((db) => behindTheBack(db, `UPDATE audit_log SET details = jsonb_set(details, '{inserted}', '0') WHERE seq = 1`));
     const broken = cli.hpki("audit", "verify");
     expect(broken.code).toBe(1);
     expect(broken.out).toMatch(/chain BROKEN at seq 1 \(hash-mismatch\)/);

@@ -1,6 +1,5 @@
 /**
- * The CA core end to end on a real SoftHSM2 token and a real database (Postgres when
- * DATABASE_URL is set, else PGlite): key ceremony, card issuance, CSR issuance, lint refusal,
+ * The CA core end to end on a real SoftHSM2 token and a real PostgreSQL database: key ceremony, card issuance, CSR issuance, lint refusal,
  * bad input, idempotency and crash recovery — every certificate judged by OpenSSL.
  */
 import { execFileSync } from "node:child_process";
@@ -16,7 +15,7 @@ import { IssuanceService } from "../../src/ia/issuance.ts";
 import { csrKeyPolicy } from "../../src/ia/csr-policy.ts";
 import { checkCsrKey, parseCertificationRequest } from "../../src/pki/csr.ts";
 import { extractHcRoles } from "../../src/pki/hcrole.ts";
-import { parseSubscriberSubject } from "../../src/pki/subject.ts";
+import { SubjectError, parseSubscriberSubject, withDnsNames } from "../../src/pki/subject.ts";
 import { DEMO_CEREMONY, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { opensslText, opensslVerify, writePems } from "../helpers/openssl.ts";
 
@@ -151,15 +150,30 @@ describe("CA core on SoftHSM2 + database", () => {
   it("issues from a CSR with proof of possession; a replayed request returns the same certificate", async () => {
     const key = path.join(work, "org.key");
     const csrFile = path.join(work, "org.csr");
-    execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=ehr.example", "-out", csrFile], { stdio: "ignore" });
+    // The CN is a host name too, but not one the SAN carries: TLS must match the SAN only.
+    execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=cn.tokyo-chuo.example",
+      "-addext", "subjectAltName=DNS:ehr.tokyo-chuo.example,DNS:EHR2.Tokyo-Chuo.example", "-out", csrFile], { stdio: "ignore" });
     const csr = await parseCertificationRequest(fs.readFileSync(csrFile));
+    expect(csr.dnsNames).toEqual(["ehr.tokyo-chuo.example", "EHR2.Tokyo-Chuo.example"]);
     const profile = ctx.policies.profiles.get("auth-org")!;
     checkCsrKey(csr, csrKeyPolicy(profile));
-    const subject = parseSubscriberSubject({ subscriberId: "ORG0001", name: { latin: "ehr.example" }, organization: { latin: "Tokyo Chuo Hospital", kanji: "東京中央病院" } }, profile, ctx.policies.hcRoles);
+    const fromFile = parseSubscriberSubject({ subscriberId: "ORG0001", name: { latin: "cn.tokyo-chuo.example" }, organization: { latin: "Tokyo Chuo Hospital", kanji: "東京中央病院" } }, profile, ctx.policies.hcRoles);
+    // Without a host name from the subject file or the CSR, auth-org is refused before anything is written.
+    expect(() => withDnsNames(fromFile, profile, [])).toThrow(SubjectError);
+    const subject = withDnsNames(fromFile, profile, csr.dnsNames);
     const req = { profile: "auth-org", subject, subjectPublicKeyInfo: csr.subjectPublicKeyInfo, requestKey: "csr:test-1" };
     const first = await ctx.issuance.issue(req, by);
     const files = writePems(work, { org: first.der });
     expect(opensslVerify(pem("demo-root"), pem("demo-org-auth-ca"), files.org).output).toMatch(/: OK$/);
+    expect(opensslText(files.org)).toMatch(/X509v3 Subject Alternative Name: \n\s+DNS:ehr\.tokyo-chuo\.example, DNS:ehr2\.tokyo-chuo\.example\n/);
+    // A TLS server certificate for both SAN names (RFC 6125 §6.4.4), checked strictly by OpenSSL;
+    // the CN's name fails: OpenSSL does not fall back to the CN when SAN dNSNames are present.
+    const asServer = (host: string) => opensslVerify(pem("demo-root"), pem("demo-org-auth-ca"), files.org, ["-purpose", "sslserver", "-verify_hostname", host]);
+    expect(asServer("ehr.tokyo-chuo.example").output).toMatch(/: OK$/);
+    expect(asServer("ehr2.tokyo-chuo.example").output).toMatch(/: OK$/);
+    const byCn = asServer("cn.tokyo-chuo.example");
+    expect(byCn.ok).toBe(false);
+    expect(byCn.output).toContain("hostname mismatch");
     // The certificate certifies the CSR's key: OpenSSL's view of both public keys matches.
     const certKey = execFileSync("openssl", ["x509", "-in", files.org, "-noout", "-pubkey"], { encoding: "utf8" });
     const csrKey = execFileSync("openssl", ["req", "-in", csrFile, "-noout", "-pubkey"], { encoding: "utf8" });

@@ -1,4 +1,5 @@
 /** The `hpki` command as an operator runs it: real process, real SoftHSM tokens, real database. */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -92,5 +93,22 @@ describe("hpki CLI", { timeout: 240_000 }, () => {
     expect(badCsr.code).toBe(1);
     expect(badCsr.err).toMatch(/hpki: /);
     expect(fs.existsSync(path.join(home, "z.pem"))).toBe(false);
+
+    // auth-org: the host name comes from the CSR's subjectAltName into SAN dNSName; without one it is refused.
+    const csr = (name: string, ...extra: string[]) => {
+      const f = path.join(home, `${name}.csr`);
+      execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", `${f}.key`, "-subj", "/CN=srv.example", ...extra, "-out", f], { stdio: "ignore" });
+      return f;
+    };
+    const noSan = hpki("issue", "--profile", "auth-org", "--subject", subject, "--csr", csr("nosan"), "--out", path.join(home, "o.pem"));
+    expect(noSan.code).toBe(1);
+    expect(noSan.err).toContain("needs at least one host name");
+    expect(noSan.err).toContain("ホスト名が1つ以上必要です");
+    const orgOut = path.join(home, "org.pem");
+    const org = hpki("issue", "--profile", "auth-org", "--subject", subject, "--csr", csr("san", "-addext", "subjectAltName=DNS:portal.example-clinic.jp"), "--out", orgOut);
+    expect(org.code, org.err).toBe(0);
+    const asServer = (host: string) => opensslVerify(path.join(home, "repo/demo-root.pem"), path.join(home, "repo/demo-org-auth-ca.pem"), orgOut, ["-purpose", "sslserver", "-verify_hostname", host]);
+    expect(asServer("portal.example-clinic.jp").ok).toBe(true);
+    expect(asServer("srv.example").ok).toBe(false); // the CN: no fallback when SAN dNSNames are present
   });
 });

@@ -63,14 +63,14 @@ describe("hpki operators bind-card", { timeout: 240_000 }, () => {
   });
 
   /**
-   * Runs the RA console on the harness database in this process (PGlite admits one process at a
-   * time, so it is closed again before the next `hpki` command touches the database) and signs in
+   * Runs the RA console on the harness database in this process (closed again
+   * afterwards) and signs in
    * with the card: the challenge is signed by `hpki card login` (a child process, card only).
    * Returns the sign-in response and the audit records the attempt wrote.
    */
   async function cardSignIn(): Promise<{ status: number; body: any; audit: { action: string; actor: string; details: Record<string, unknown> }[] }> {
     const cfg = loadConfig({ HPKI_HOME: cli.home, HPKI_SESSION_SECRET: "card-unbind-console-secret-0123456789" });
-    const db = await openDatabase(cfg, cli.dbUrl ? { databaseUrl: cli.dbUrl } : { pgliteDir: path.join(cli.home, "db") });
+    const db = await openDatabase(cfg, { databaseUrl: cli.dbUrl });
     const server = await startServer({ cfg, db, roles: ["ra"], port: 0 });
     try {
       const before = Number((await db("audit_log").max({ n: "seq" }).first())?.n ?? 0);
@@ -149,7 +149,7 @@ describe("hpki operators bind-card", { timeout: 240_000 }, () => {
     expect((await cardSignIn()).status).toBe(401); // enabled again, but no card bound
 
     const cfg = loadConfig({ HPKI_HOME: cli.home });
-    const db = await openDatabase(cfg, cli.dbUrl ? { databaseUrl: cli.dbUrl } : { pgliteDir: path.join(cli.home, "db") });
+    const db = await openDatabase(cfg, { databaseUrl: cli.dbUrl });
     try {
       const unbound = await db("audit_log").where({ action: "operator.card_unbound" }).orderBy("seq").select("actor", "role", "details");
       expect(unbound).toHaveLength(2);

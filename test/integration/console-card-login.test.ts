@@ -4,7 +4,7 @@
  * console's challenge (the key never leaves the card) and the operator reaches a protected route.
  * Refusals — unbound card, revoked certificate, replayed challenge, tampered signature, an LRA
  * operator's card at the RA console — are answered in English and Japanese and audited.
- * Postgres when DATABASE_URL is set, else PGlite.
+ * a fresh PostgreSQL database.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";

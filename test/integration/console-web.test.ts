@@ -1,6 +1,6 @@
 /**
- * The console foundation over real HTTP (startServer, port 0) on Postgres (DATABASE_URL) or
- * PGlite: sign-in, sessions, CSRF, roles, headers, errors, i18n.
+ * The console foundation over real HTTP (startServer, port 0) on a fresh PostgreSQL
+ * database: sign-in, sessions, CSRF, roles, headers, errors, i18n.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -191,13 +191,15 @@ describe("console sign-in", () => {
     expect(page.text).toContain(`value="${officer.username}"`);
   });
 
-  it("locks an account after repeated failures", async () => {
+  it("delays this address after repeated failures (429, Retry-After) without locking the account", async () => {
     const victim = await createTestOperator(t.db, "ra_approver");
     const c = new ConsoleClient(origin(), "/ra");
-    for (let i = 0; i < 5; i++) expect((await c.tryLogin(victim.username, "wrong-password!!", "123456")).status).toBe(401);
+    for (let i = 0; i < 4; i++) expect((await c.tryLogin(victim.username, "wrong-password!!", "123456")).status).toBe(401);
     const r = await c.tryLogin(victim.username, victim.password, await victim.nextCode());
-    expect(r.status).toBe(401);
-    expect(r.json().errorJa).toContain("ロック");
+    expect(r.status).toBe(429);
+    expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
+    expect(r.json()).toMatchObject({ code: "login_throttled", errorJa: expect.stringContaining("秒") });
+    expect((await t.db("operators").where({ id: victim.operator.id }).first("locked_until")).locked_until).toBeNull();
   });
 
   it("rate-limits POST /login per address", async () => {

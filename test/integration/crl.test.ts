@@ -1,6 +1,6 @@
 /**
- * Revocation and CRL/ARL generation on a real SoftHSM2 token and database (Postgres when
- * DATABASE_URL is set, else PGlite), judged by OpenSSL: `openssl crl -verify`, `openssl verify
+ * Revocation and CRL/ARL generation on a real SoftHSM2 token and database (a fresh PostgreSQL
+ * database), judged by OpenSSL: `openssl crl -verify`, `openssl verify
  * -crl_check`, reason codes and invalidityDate in `openssl crl -text`, crlNumber monotonic under
  * concurrency, and refused revocations that leave no trace.
  */

@@ -48,7 +48,7 @@ beforeAll(async () => {
     },
   });
   smtpUrl = smtp.url;
-  mailer = createMailer(t.ctx.cfg, { HPKI_SMTP_URL: smtpUrl, HPKI_MAIL_FROM: FROM });
+  mailer = createMailer({ ...t.ctx.cfg, mail: { smtpUrl, from: FROM } });
   const min = (await t.ctx.db("certificates").where({ card_label: subs[0].cardLabel }).min({ n: "not_after" }))[0];
   notAfter = new Date(min.n as string);
 }, 240_000);

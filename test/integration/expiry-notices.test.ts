@@ -33,7 +33,7 @@ beforeAll(async () => {
   s = await setUpRegistration(t);
   subs = await issueSubscribers(t, s, 3, { complete: true });
   smtp = await startTestSmtp({ onMessage: (m) => inbox.push(m), refuse: (address) => refuseOnce.delete(address) });
-  mailer = createMailer(t.ctx.cfg, { HPKI_SMTP_URL: smtp.url, HPKI_MAIL_FROM: "HPKI テスト認証局 <ca@example.jp>" });
+  mailer = createMailer({ ...t.ctx.cfg, mail: { smtpUrl: smtp.url, from: "HPKI テスト認証局 <ca@example.jp>" } });
   const min = (await t.ctx.db("certificates").where({ card_label: subs[0].cardLabel }).min({ n: "not_after" }))[0];
   notAfter = new Date(min.n as string);
 });
@@ -132,7 +132,7 @@ describe("expiry notices", () => {
   });
 
   it("writes .eml files under $HPKI_HOME/mail without SMTP", async () => {
-    const files = createMailer(t.ctx.cfg, {});
+    const files = createMailer({ ...t.ctx.cfg, mail: { smtpUrl: undefined, from: undefined } });
     const sub = subs[0];
     const list = await listExpiringCertificates(db(), s.officer.operator, { now: at(29) });
     const entry = list.find((e) => e.cardLabel === sub.cardLabel)!;

@@ -22,11 +22,7 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
   const run = runAsync;
   /** `hpki serve --role repo` in its own process: its URL once listening, and a stop. */
   const serveRepo = async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: cli.home };
-    delete env.PKCS11_MODULE;
-    delete env.HPKI_HSM_PIN;
-    if (cli.dbUrl) env.DATABASE_URL = cli.dbUrl;
-    else delete env.DATABASE_URL;
+    const env = cli.env();
     const serve = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "repo", "--port", "0", "--json"], { cwd: repo, env });
     const stop = async () => {
       if (serve.exitCode !== null) return;
@@ -71,7 +67,7 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
     const g = hpki("crl", "generate", "--ca", "demo-sign-ca", "--out", path.join(cli.home, "sign.crl"));
     expect(g.code, g.err).toBe(0);
 
-    // The repository in its own process (PGlite: after the CLI runs above released the database).
+    // The repository in its own process.
     const { url, stop } = await serveRepo();
     try {
       const crl = await fetch(`${url}/crl/demo-sign-ca.crl`);
@@ -87,8 +83,7 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
     }
   });
 
-  it("after `hpki revoke`, with no scheduler running: openssl ocsp -no_nonce, an RFC 5019 GET and the CRL over HTTP say revoked at once; the CLI says what happened to OCSP and the CRL", async (t) => {
-    if (!cli.dbUrl) return t.skip(); // PGlite admits one process: the CLI cannot run beside the server.
+  it("after `hpki revoke`, with no scheduler running: openssl ocsp -no_nonce, an RFC 5019 GET and the CRL over HTTP say revoked at once; the CLI says what happened to OCSP and the CRL", async () => {
     const home = cli.home;
     const file = (n: string) => path.join(home, n);
     const caPem = file("sign-ca.pem");
@@ -147,16 +142,10 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
     }
   });
 
-  it("--workers runs the repository in several processes on one port (Postgres), and refuses the IA and PGlite", async () => {
+  it("--workers runs the repository in several processes on one port and refuses the IA", async () => {
     const ia = hpki("serve", "--role", "ia,repo", "--workers", "2");
     expect(ia.code).toBe(1);
     expect(ia.err).toContain("ia must run in one process");
-    if (!cli.dbUrl) {
-      const embedded = hpki("serve", "--role", "repo", "--workers", "2");
-      expect(embedded.code).toBe(1);
-      expect(embedded.err).toContain("PGlite");
-      return;
-    }
     const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: cli.home, DATABASE_URL: cli.dbUrl };
     delete env.PKCS11_MODULE;
     delete env.HPKI_HSM_PIN;

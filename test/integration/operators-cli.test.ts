@@ -1,6 +1,7 @@
 /** `hpki lra add` and `hpki operators add|list` through the real CLI process. */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/store/db.ts";
 import { authenticate, totpCodeAt } from "../../src/web/auth/operators.ts";
@@ -14,7 +15,7 @@ afterAll(async () => {
   await h?.cleanup();
 });
 
-// Each spawn opens PGlite and migrates: headroom on a loaded 2-core machine, as in cli.test.ts.
+// Each spawn opens the database and migrates: headroom on a loaded 2-core machine, as in cli.test.ts.
 describe("hpki operators", { timeout: 300_000 }, () => {
   it("creates an association and operators, shows the secrets once and stores only the argon2id hash", async () => {
     const lra = h.hpki("lra", "add", "--code", "13-001", "--name", "東京都医師会", "--json");
@@ -46,18 +47,24 @@ describe("hpki operators", { timeout: 300_000 }, () => {
       expect(out).not.toContain(password);
     }
 
-    const db = await openDatabase(loadConfig({ HPKI_HOME: h.home }), h.dbUrl ? { databaseUrl: h.dbUrl } : { pgliteDir: path.join(h.home, "db") });
+    const db = await openDatabase(loadConfig({ HPKI_HOME: h.home }), { databaseUrl: h.dbUrl });
     try {
       const rows = await db("operators").orderBy("username").select("username", "password_hash");
       for (const r of rows) expect(r.password_hash).toMatch(/^\$argon2id\$v=19\$/);
       const all = JSON.stringify(await db("operators").select()) + JSON.stringify(await db("audit_log").select("details"));
       expect(all).not.toContain(password);
+      // TOTP secrets are sealed in the HSM: not in any column, in any encoding.
+      expect(all).not.toContain(secret);
+      expect(await db("operators").whereNotNull("totp_secret").first()).toBeUndefined();
+      const dump = (await db.raw("SELECT o::text AS t FROM operators o")).rows.map((r: { t: string }) => r.t).join("\n");
+      expect(dump).not.toContain(secret);
+      expect(dump).not.toContain(Buffer.from(secret).toString("hex"));
       expect(all).not.toContain("correct horse battery");
       const audit = JSON.stringify(await db("audit_log").select("details", "actor", "action"));
       expect(audit).not.toContain(secret);
       expect(audit).toContain("operator.created");
       // The printed credentials work.
-      const op = await authenticate(db, "hanako", password, await totpCodeAt(secret));
+      const op = await withOperatorSecrets(loadConfig({ HPKI_HOME: h.home }), db, async () => authenticate(db, "hanako", password, await totpCodeAt(secret)));
       expect(op).toMatchObject({ username: "hanako", displayName: "審査 花子", role: "lra_reviewer" });
     } finally {
       await db.destroy();

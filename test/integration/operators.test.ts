@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuthenticationError, ConflictError, ValidationError } from "../../src/pipeline/errors.ts";
 import {
-  LOCK_MINUTES,
-  MAX_FAILED_LOGINS,
   addLra,
   addOperator,
   authenticate,
@@ -11,14 +9,20 @@ import {
   setOperatorDisabled,
   totpCodeAt,
 } from "../../src/web/auth/operators.ts";
+import path from "node:path";
+import { hash as argon2Hash } from "@node-rs/argon2";
+import { loadConfig } from "../../src/config.ts";
+import { operatorSecrets, sealPlaintextTotpSecrets, useOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
+import { LOGIN_THROTTLE, LoginThrottledError, sourceKey, throttleDelayMs } from "../../src/web/auth/login-throttle.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
-import { createTestOperator } from "../helpers/operators.ts";
+import { createTestOperator, ensureTestOperatorSecrets } from "../helpers/operators.ts";
 
 const ADMIN = { actor: "test-admin", role: "admin" };
 let t: TestDb;
 
 beforeAll(async () => {
   t = await openTestDatabase();
+  await ensureTestOperatorSecrets(t.db);
 });
 afterAll(async () => {
   await t?.cleanup();
@@ -83,21 +87,92 @@ describe("regional associations and operators", () => {
     await expect(authenticate(t.db, op.username, op.password, await totpCodeAt(op.totpSecret, now), { now })).rejects.toBeInstanceOf(AuthenticationError);
   });
 
-  it(`locks after ${MAX_FAILED_LOGINS} failures for ${LOCK_MINUTES} minutes`, async () => {
+  it("delays an account+source pair progressively after failures, never other sources, and never locks the account", async () => {
     const op = await createTestOperator(t.db, "ia_operator");
-    for (let i = 0; i < MAX_FAILED_LOGINS; i++) {
-      await expect(authenticate(t.db, op.username, "not-the-password", "123456")).rejects.toBeInstanceOf(AuthenticationError);
+    const now = new Date();
+    const from = (ip: string, at = now) => ({ ip, now: at });
+    for (let i = 0; i < LOGIN_THROTTLE.freeFailures; i++) {
+      await expect(authenticate(t.db, op.username, "not-the-password", "123456", from("198.51.100.7"))).rejects.toBeInstanceOf(AuthenticationError);
     }
-    const row = await t.db("operators").where({ id: op.operator.id }).first("locked_until");
-    expect(new Date(row.locked_until).getTime()).toBeGreaterThan(Date.now() + (LOCK_MINUTES - 1) * 60_000);
-    // Right factors while locked: refused with the lock message; the code is not consumed.
-    const code = await op.nextCode();
-    await expect(authenticate(t.db, op.username, op.password, code)).rejects.toMatchObject({ messageJa: expect.stringContaining("ロック") });
-    // After the lock: accepted.
-    const later = new Date(Date.now() + (LOCK_MINUTES + 1) * 60_000);
-    const lateCode = await totpCodeAt(op.totpSecret, later);
-    expect((await authenticate(t.db, op.username, op.password, lateCode, { now: later })).id).toBe(op.operator.id);
+    // One more failure: the pair is delayed by the base delay (then 2x, 4x ... up to the cap).
+    await expect(authenticate(t.db, op.username, "not-the-password", "123456", from("198.51.100.7"))).rejects.toBeInstanceOf(AuthenticationError);
+    const refused = authenticate(t.db, op.username, op.password, await totpCodeAt(op.totpSecret, now), from("198.51.100.7"));
+    await expect(refused).rejects.toBeInstanceOf(LoginThrottledError);
+    await expect(refused).rejects.toMatchObject({ status: 429, retryAfterSeconds: 1, messageJa: expect.stringContaining("秒") });
+    // Another source with the right factors signs in at once; the account was never locked.
+    expect((await authenticate(t.db, op.username, op.password, await totpCodeAt(op.totpSecret, now), from("203.0.113.9"))).id).toBe(op.operator.id);
     const listed = (await listOperators(t.db)).find((o) => o.id === op.operator.id)!;
     expect(listed).toMatchObject({ lockedUntil: null, disabled: false, lraCode: null });
+    // After the delay the first source may try again (a success clears its count).
+    const later = new Date(now.getTime() + 31_000);
+    expect((await authenticate(t.db, op.username, op.password, await totpCodeAt(op.totpSecret, later), from("198.51.100.7", later))).id).toBe(op.operator.id);
+    expect(await t.db("login_failures").where({ username: op.username, source: "198.51.100.7" }).first()).toBeUndefined();
+    // Unknown user names are counted and delayed the same way (nothing tells which exist).
+    for (let i = 0; i <= LOGIN_THROTTLE.freeFailures; i++) {
+      await expect(authenticate(t.db, "no-such-user", "whatever-password", "123456", from("198.51.100.8"))).rejects.toBeInstanceOf(AuthenticationError);
+    }
+    await expect(authenticate(t.db, "no-such-user", "whatever-password", "123456", from("198.51.100.8"))).rejects.toBeInstanceOf(LoginThrottledError);
+  });
+
+  it("throttle policy: delays double from the base and stop at the cap; sources by address (IPv6 /64)", () => {
+    const { freeFailures: f, baseDelayMs: b, maxDelayMs: cap } = LOGIN_THROTTLE;
+    expect([f - 1, f, f + 1, f + 2, f + 3].map((n) => throttleDelayMs(n, f))).toEqual([0, 0, b, 2 * b, 4 * b]);
+    expect(throttleDelayMs(f + 40, f)).toBe(cap);
+    expect(sourceKey("::ffff:192.0.2.1")).toBe("192.0.2.1");
+    expect(sourceKey("2001:db8:1:2:aaaa::1")).toBe(sourceKey("2001:0db8:0001:0002:bbbb:cccc:dddd:eeee"));
+    expect(sourceKey("2001:db8:1:2::1")).not.toBe(sourceKey("2001:db8:1:3::1"));
+    expect(sourceKey(undefined)).toBe("local");
+  });
+});
+
+describe("TOTP secrets at rest (issue 10 §6)", () => {
+  it("are stored sealed, bound to their row: nothing in the clear, a copied value does not open", async () => {
+    const a = await createTestOperator(t.db, "ra_officer");
+    const b = await createTestOperator(t.db, "ra_officer");
+    const rows = await t.db("operators").whereIn("id", [a.operator.id, b.operator.id]).orderBy("id").select("id", "totp_secret", "totp_sealed");
+    for (const r of rows) {
+      expect(r.totp_secret).toBeNull();
+      expect(Buffer.from(r.totp_sealed).length).toBeGreaterThan(32);
+    }
+    const dump = (await t.db.raw("SELECT o::text AS t FROM operators o")).rows.map((r: { t: string }) => r.t).join("\n");
+    for (const op of [a, b]) {
+      expect(dump).not.toContain(op.totpSecret);
+      expect(dump).not.toContain(Buffer.from(op.totpSecret).toString("hex"));
+    }
+    const secrets = await operatorSecrets(t.db);
+    expect(await secrets.open(a.operator.id, rows[0].totp_sealed)).toBe(a.totpSecret);
+    await expect(secrets.open(b.operator.id, rows[0].totp_sealed)).rejects.toMatchObject({ code: "SEAL_OPEN_FAILED" });
+    // A plaintext column cannot be written next to the sealed one.
+    await expect(t.db("operators").where({ id: a.operator.id }).update({ totp_secret: "JBSWY3DPEHPK3PXP" })).rejects.toThrow(/operators_totp_one_form/);
+  });
+
+  it("secrets an earlier version stored in the clear are sealed and erased when the key is opened, audited, and still sign in", async () => {
+    const old = await openTestDatabase();
+    try {
+      const lra = await old.db("lras").insert({ code: "13-001", name: "東京都医師会" }).returning("id");
+      const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+      const hash = await argon2Hash("an-old-password-123", { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+      await old.db("operators").insert({ username: "legacy", display_name: "旧 太郎", role: "lra_reviewer", lra_id: lra[0].id, password_hash: hash, totp_secret: secret });
+      const h = await useOperatorSecrets(loadConfig({ HPKI_HOME: path.dirname(path.dirname(process.env.SOFTHSM2_CONF!)) }), old.db);
+      try {
+        const row = await old.db("operators").where({ username: "legacy" }).first();
+        expect(row.totp_secret).toBeNull();
+        expect(row.totp_sealed).not.toBeNull();
+        const dump = (await old.db.raw("SELECT o::text AS t FROM operators o")).rows.map((r: { t: string }) => r.t).join("\n");
+        expect(dump).not.toContain(secret);
+        const audit = await old.db("audit_log").where({ action: "operator.totp-sealed" }).select("details");
+        expect(audit).toHaveLength(1);
+        expect(JSON.stringify(audit)).toContain("legacy");
+        expect(JSON.stringify(audit)).not.toContain(secret);
+        const op = await authenticate(old.db, "legacy", "an-old-password-123", await totpCodeAt(secret));
+        expect(op.username).toBe("legacy");
+        // Opened again (another process, a restart): nothing left to seal, no second record.
+        expect(await sealPlaintextTotpSecrets(old.db, h.secrets)).toEqual([]);
+      } finally {
+        await h.release();
+      }
+    } finally {
+      await old.cleanup();
+    }
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The repository role over real HTTP (startServer on port 0) on a real SoftHSM2 and database
- * (Postgres when DATABASE_URL is set, else PGlite): CRLs and CA certificates at the URLs the
+ * (a fresh PostgreSQL database): CRLs and CA certificates at the URLs the
  * certificates carry, with ETag / Last-Modified / 304; `openssl verify -crl_check` on CRLs fetched
  * over HTTP; `openssl ocsp` as the client of our responder (POST, with and without nonce, SHA-1
  * and SHA-256 CertIDs, -CAfile and -VAfile), GET requests, malformedRequest, unauthorized; and the

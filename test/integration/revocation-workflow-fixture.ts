@@ -58,10 +58,10 @@ export async function setUpRegistration(t: TestIa): Promise<Staff> {
 let nextRow = 0;
 
 /**
- * Takes `n` applicants through the pipeline to issued cards: via the LRA "13-001" when `viaLra`,
- * else at the RA desk; `complete` also hands the cards over and accepts the receipts (RA desk only).
+ * Takes `n` applicants through the pipeline up to an approved issuance request (via the LRA
+ * "13-001" when `viaLra`, else at the RA desk). @returns the application ids.
  */
-export async function issueSubscribers(t: TestIa, s: Staff, n: number, opts: { viaLra?: boolean; complete?: boolean } = {}): Promise<IssuedSubscriber[]> {
+export async function approvedIssuanceRequests(t: TestIa, s: Staff, n: number, opts: { viaLra?: boolean } = {}): Promise<number[]> {
   const db = t.ctx.db;
   const rows = demoRegisterRows();
   const intake: Operator = opts.viaLra ? s.reviewer.operator : s.officer.operator;
@@ -81,6 +81,16 @@ export async function issueSubscribers(t: TestIa, s: Staff, n: number, opts: { v
     await approveIssuanceRequest(db, s.approver.operator, Number(ir.id));
     ids.push(Number(app.id));
   }
+  return ids;
+}
+
+/**
+ * Takes `n` applicants through the pipeline to issued cards: via the LRA "13-001" when `viaLra`,
+ * else at the RA desk; `complete` also hands the cards over and accepts the receipts (RA desk only).
+ */
+export async function issueSubscribers(t: TestIa, s: Staff, n: number, opts: { viaLra?: boolean; complete?: boolean } = {}): Promise<IssuedSubscriber[]> {
+  const db = t.ctx.db;
+  const ids = await approvedIssuanceRequests(t, s, n, opts);
   const run = await personaliseApprovedRequests(t.ctx, s.ia.operator);
   if (run.failed.length) throw new Error(`personalisation failed: ${JSON.stringify(run.failed)}`);
   const out: IssuedSubscriber[] = [];

@@ -17,7 +17,6 @@ import {
   rejectRevocationRequest, reviewEmergencyRevocation,
 } from "../../src/pipeline/revocation-requests.ts";
 import { toPem } from "../../src/pki/pem.ts";
-import { isEmbedded } from "../../src/store/db.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
 import { issueSubscribers, setUpRegistration, type IssuedSubscriber, type Staff } from "./revocation-workflow-fixture.ts";
 
@@ -222,8 +221,7 @@ describe("revocation requests", () => {
     }
   });
 
-  it("two IA workers racing execute each approved request exactly once (SKIP LOCKED; Postgres)", async (ctx) => {
-    if (isEmbedded(db())) ctx.skip(); // PGlite has one connection: no concurrency to test
+  it("two IA workers racing execute each approved request exactly once (SKIP LOCKED; Postgres)", async () => {
     const ids: number[] = [];
     for (const sub of raceSubs) {
       const req = await createRevocationRequest(db(), s.officer.operator, { targetKind: "card", cardLabel: sub.cardLabel, channel: "subscriber_ra", reason: "superseded", grounds: "再発行" });
@@ -238,8 +236,7 @@ describe("revocation requests", () => {
     expect(Number(executedAudits[0].n)).toBe(3);
   });
 
-  it("on Postgres the worker wakes on NOTIFY: an emergency hold runs at once although the poll interval is a minute", async (ctx) => {
-    if (isEmbedded(db())) ctx.skip(); // PGlite: the poll interval is the bound (previous test)
+  it("on Postgres the worker wakes on NOTIFY: an emergency hold runs at once although the poll interval is a minute", async () => {
     const sub = subs[1];
     const worker = startRevocationWorker(t.ctx, { intervalMs: 60_000, operator: s.ia.operator });
     try {

@@ -1,7 +1,7 @@
 /**
  * The card verifier's OCSP fallback (issue 5 §2) against the repository role as the real responder
  * over real HTTP (startServer on port 0, responder keys on a real SoftHSM2 OCSP token, a real
- * database: Postgres when DATABASE_URL is set, else PGlite).
+ * database: a fresh PostgreSQL database).
  *
  * The relying party here has a database of its own with no revocation list of our CAs: it knows
  * demo-root and demo-auth-ca as configured HPKI anchors, the root's ARL from the repository (so the
@@ -19,7 +19,8 @@ import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
 import { PathValidationError } from "../../src/pki/path-validation.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
-import { ssoOptionsFromEnv } from "../../src/sso/server.ts";
+import { loadConfig } from "../../src/config.ts";
+import { ssoOptionsFromConfig } from "../../src/sso/server.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions } from "../../src/status/certificate-verifier.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
@@ -204,11 +205,11 @@ describe("OCSP fallback of the card verifier against the repository's responder"
   });
 
   it("the environment wires the responders and the switch", () => {
-    expect(ssoOptionsFromEnv({ HPKI_SSO_OCSP_URLS: "http://ocsp.a.example/ocsp, http://ocsp.b.example/" }).verifier).toMatchObject({
+    expect(ssoOptionsFromConfig(loadConfig({ HPKI_SSO_OCSP_URLS: "http://ocsp.a.example/ocsp, http://ocsp.b.example/" }).sso).verifier).toMatchObject({
       ocspResponders: ["http://ocsp.a.example/ocsp", "http://ocsp.b.example/"],
       ocspFallback: true,
     });
-    expect(ssoOptionsFromEnv({ HPKI_SSO_OCSP_FALLBACK: "off" }).verifier).toMatchObject({ ocspResponders: [], ocspFallback: false });
+    expect(ssoOptionsFromConfig(loadConfig({ HPKI_SSO_OCSP_FALLBACK: "off" }).sso).verifier).toMatchObject({ ocspResponders: [], ocspFallback: false });
   });
 
   it("responder unreachable: refused 'revocation-unknown' for a certificate not asked before; a cached answer still serves", async () => {

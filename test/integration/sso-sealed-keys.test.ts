@@ -4,7 +4,7 @@
  * database sealed on start (audited once) with the same kid and salt, a value moved between rows
  * refused, the role on its own opening only its token (`hpki serve --role sso`), a real HSM without
  * the token refused in both languages, and (Postgres) two processes starting at once.
- * Postgres when DATABASE_URL is set, else PGlite.
+ * a fresh PostgreSQL database.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type JsonWebKey } from "node:crypto";
@@ -256,7 +256,7 @@ function serveSso(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promis
   });
 }
 
-/** Environment for a child on `home`: embedded SoftHSM, the database `url` (PGlite under home when undefined). */
+/** Environment for a child on `home`: embedded SoftHSM, the database `url`. */
 function childEnv(home: string, url: string | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home };
   for (const v of ["PKCS11_MODULE", "HPKI_HSM_PIN", "HPKI_SSO_PIN", "HPKI_SSO_TOKEN", "SOFTHSM2_CONF"]) delete env[v];

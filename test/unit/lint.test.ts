@@ -137,6 +137,10 @@ describe("lint rules catch tampered tbsCertificates", () => {
   it("subject.*: NFC, control characters, length, PrintableString alphabet, empty values, Director rule", () => {
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, tlv(Tag.UTF8String, Buffer.from("Cafe\u0301"))), SN)))).toContain("subject.not-nfc");
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, utf8String("A\u0007B")), SN)))).toContain("subject.control-char");
+    // The intake rule set (text-rules.ts): bidi and invisible characters too (issue 10 §7).
+    for (const c of ["\u202e", "\u200b", "\ufeff", "\u00ad", "\u2066"]) {
+      expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, utf8String(`A${c}B`)), SN)))).toContain("subject.control-char");
+    }
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, utf8String("a".repeat(65))), SN)))).toContain("subject.too-long");
     expect(codes(withField(5, subjectRdns(C, CN, atv(OID.serialNumber, tlv(Tag.PrintableString, Buffer.from("a_b"))))))).toContain("subject.printable");
     expect(codes(withField(5, subjectRdns(C, atv(OID.commonName, tlv(Tag.UTF8String, Buffer.alloc(0))), SN)))).toContain("subject.empty-value");
@@ -222,7 +226,8 @@ describe("lint rules catch tampered tbsCertificates", () => {
     const apTbs = compileTbsTemplate(ap, ca.issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(ap, now) });
     expect(codes(apTbs, ap)).toEqual([]);
     const wrongEku = withExtensions((e) => e.map((x) => (x.indexOf(oid(OID.extKeyUsage)) === 2 ? extension(OID.extKeyUsage, false, sequence(oid(OID.idKpServerAuth))) : x)), apTbs);
-    expect(codes(wrongEku, ap)).toEqual(["eku.purposes"]);
+    // serverAuth also needs a SAN dNSName, whatever the profile says.
+    expect(codes(wrongEku, ap)).toEqual(["eku.purposes", "san.server-auth-dns"]);
 
     const caProfile = loadProfile("issuing-ca");
     const caTbs = childrenOf(ca.cert, readSingle(ca.cert))[0];
@@ -284,6 +289,45 @@ describe("lint rules catch tampered tbsCertificates", () => {
 
 
 describe("lint rule coverage", () => {
+  it("san.* for the TLS server certificate (auth-org): dNSName required, valid host names only", () => {
+    const org = loadProfile("auth-org");
+    const orgSubject = { kind: "organization" as const, subscriberId: "ORG0001", name: { latin: "Example EMR" }, organization: { latin: "Example Hospital" }, director: false, dnsNames: ["emr.example.jp"] };
+    const orgTbs = compileTbsTemplate(org, ca.issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: orgSubject }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(org, now) });
+    expect(codes(orgTbs, org)).toEqual([]);
+    const sanOid = oid(OID.subjectAltName);
+    const withSan = (value: Buffer | undefined) =>
+      withExtensions((e) => e.flatMap((x) => (x.indexOf(sanOid) === 2 ? (value ? [extension(OID.subjectAltName, false, value)] : []) : [x])), orgTbs);
+    const dns = (h: string) => tlv(0x82, Buffer.from(h, "latin1"));
+    // No SAN at all: the profile's required extension and the serverAuth rule both fire.
+    expect(codes(withSan(undefined), org)).toEqual(["ext.missing", "san.server-auth-dns"]);
+    // A SAN without a dNSName (an rfc822Name instead).
+    expect(codes(withSan(sequence(tlv(0x81, Buffer.from("it@example.jp")))), org)).toEqual(["san.form", "san.dns-missing", "san.server-auth-dns"]);
+    for (const bad of ["*.example.jp", "localhost", "emr_1.example.jp", "-emr.example.jp", "10.0.0.1", "EMR.example.jp", ""]) {
+      expect(codes(withSan(sequence(dns(bad))), org), bad).toEqual(["san.dns-name"]);
+    }
+    expect(codes(withSan(sequence(dns("emr.example.jp"), dns("api.emr.example.jp"))), org)).toEqual([]);
+  });
+
+  it("url.not-public: in production every certificate URL (CRLDP, CPS) must name a public DNS host", () => {
+    // The demo's {repoUrl} (http://localhost:8080) is fine outside production…
+    expect(codes(good)).toEqual([]);
+    // …and refused in production, for the CRL URL and the CPS URI alike.
+    const strict = { ...ca.issuer, publicUrlsOnly: true };
+    const v = lintTbsCertificate(good, sign, strict);
+    expect(v.map((x) => x.code)).toEqual(["url.not-public", "url.not-public"]);
+    expect(v[0].message).toContain("localhost");
+    for (const repoUrl of ["http://127.0.0.1:8080", "http://[::1]", "http://203.0.113.7/repo", "http://repo"]) {
+      const issuer = { ...ca.issuer, repoUrl, publicUrlsOnly: true };
+      const tbs = compileTbsTemplate(sign, issuer)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(sign, now) });
+      expect(codes(tbs, sign, issuer), repoUrl).toContain("url.not-public");
+    }
+    const pub = { ...ca.issuer, repoUrl: "https://repo.hpki.example.jp/", publicUrlsOnly: true };
+    const pubTbs = compileTbsTemplate(sign, pub)({ serialNumber: Buffer.from([1]), subject: { kind: "subscriber", subject: MEDIS_LIKE_SUBJECT }, subjectPublicKeyInfo: testKey("rsa2048").spki, validity: computeValidity(sign, now) });
+    expect(codes(pubTbs, sign, pub)).toEqual([]);
+    expect(pubTbs.includes(Buffer.from("https://repo.hpki.example.jp/crl/test-ca.crl"))).toBe(true);
+    expect(pubTbs.includes(Buffer.from("https://repo.hpki.example.jp/cps/"))).toBe(true);
+  });
+
   it("every violation code the lint can report is exercised in this file", () => {
     const src = ["lint.ts", "lint-name.ts", "lint-extensions.ts"].map((f) => readFileSync(new URL(`../../src/pki/${f}`, import.meta.url), "utf8")).join("\n");
     const test = readFileSync(new URL(import.meta.url), "utf8");

@@ -95,6 +95,14 @@ describe("parseProfile errors", () => {
     expect(errorOf(sign.replace("  - { name: subjectKeyIdentifier, critical: false }\n", "  - { name: subjectKeyIdentifier, critical: false }\n  - { name: basicConstraints, critical: true, cA: true }\n")).issues.join()).toMatch(/cA/);
   });
 
+  it("refuses a serverAuth profile without a required SAN dNSName (RFC 6125 §6.4.4), and dNSName in a person profile", () => {
+    const org = profileYaml("auth-org");
+    expect(errorOf(org.replace("  - { name: subjectAltName, critical: false, dNSName: required }\n", "")).issues.join()).toMatch(/dNSName: must be required in a serverAuth profile/);
+    expect(errorOf(org.replace("dNSName: required", "dNSName: optional")).issues.join()).toMatch(/serverAuth/);
+    const person = profileYaml("auth-person").replace("kanjiDirectoryName: optional", "kanjiDirectoryName: optional, dNSName: optional");
+    expect(errorOf(person).issues.join()).toMatch(/host names are for organization profiles/);
+  });
+
   it("refuses hcRole in an organization profile", () => {
     const org = profileYaml("auth-org").replace("  - name: certificatePolicies", "  - { name: subjectDirectoryAttributes, critical: false, hcRole: optional }\n  - name: certificatePolicies");
     expect(errorOf(org).issues.join()).toMatch(/hcRole is carried only by person profiles/);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SubjectError, parseSubscriberSubject, subscriberNameFields, type SubjectIssue } from "../../src/pki/subject.ts";
+import { SubjectError, parseSubscriberSubject, subscriberNameFields, withDnsNames, type SubjectIssue } from "../../src/pki/subject.ts";
 import { HC_ROLES, loadProfile } from "./helpers/pki-fixtures.ts";
 
 const sign = loadProfile("sign");
@@ -91,6 +91,27 @@ describe("parseSubscriberSubject, organization certificates (auth-org)", () => {
     expect(subscriberNameFields(s)).toEqual({ c: "JP", o: "Example Hospital", cn: "emr.example-hospital.jp", serialNumber: "ORG-0001" });
     const issues = issuesOf({ hcRole: "Medical Doctor", subscriberId: "ORG-0001", name: { latin: "x" } }, authOrg);
     expect(issues.map((i) => i.field).sort()).toEqual(["hcRole", "organization.latin"]);
+  });
+
+  it("takes host names for SAN dNSName: lowercased, deduplicated, each a valid host name; only for organizations", () => {
+    const org = { subscriberId: "ORG-0001", name: { latin: "Example EMR" }, organization: { latin: "Example Hospital" } };
+    const s = parseSubscriberSubject({ ...org, dnsNames: ["EMR.Example-Hospital.jp.", "emr.example-hospital.jp", "api.example-hospital.jp"] }, authOrg, HC_ROLES);
+    expect(s.dnsNames).toEqual(["emr.example-hospital.jp", "api.example-hospital.jp"]);
+    const bad = issuesOf({ ...org, dnsNames: ["*.example.jp", "emr", "10.1.2.3", "emr_x.example.jp"] }, authOrg);
+    expect(bad.map((i) => i.field)).toEqual(["dnsNames[0]", "dnsNames[1]", "dnsNames[2]", "dnsNames[3]"]);
+    expect(bad[0].messageJa).toContain("ワイルドカード");
+    expect(issuesOf({ ...doctor, dnsNames: ["emr.example.jp"] }, sign).map((i) => i.field)).toEqual(["dnsNames"]);
+    // withDnsNames: the CSR's names join the file's; auth-org without any is refused in both languages.
+    const plain = parseSubscriberSubject(org, authOrg, HC_ROLES);
+    expect(withDnsNames(plain, authOrg, ["Portal.Example-Hospital.jp"]).dnsNames).toEqual(["portal.example-hospital.jp"]);
+    try {
+      withDnsNames(plain, authOrg, []);
+      throw new Error("accepted");
+    } catch (e) {
+      expect(e).toBeInstanceOf(SubjectError);
+      expect((e as SubjectError).issues[0]).toMatchObject({ field: "dnsNames", messageJa: expect.stringContaining("ホスト名が1つ以上必要です") });
+    }
+    expect(withDnsNames(parseSubscriberSubject(doctor, sign, HC_ROLES), sign, []).dnsNames).toBeUndefined();
   });
 
   it("refuses a CA profile", () => {

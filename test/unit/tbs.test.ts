@@ -118,7 +118,8 @@ describe("a root → issuing CA → EE chain from the five profiles passes opens
   const subjects: Record<string, unknown> = {
     sign: { hcRole: "Medical Doctor", subscriberId: "HPKI0001", name: { latin: "Taro Yamada", kanji: "山田 太郎" }, organization: { latin: "Example Hospital", kanji: "例示病院" } },
     "auth-person": { hcRole: "Director of Hospital", subscriberId: "HPKI0002", name: { latin: "Hanako Sato", kanji: "佐藤　花子" }, organization: { latin: "Example Hospital" } },
-    "auth-org": { subscriberId: "ORG0001", name: { latin: "emr.example.jp" }, organization: { latin: "Example Hospital" } },
+    // CN a host name too, but not the SAN's: -verify_hostname must match the SAN and never the CN.
+    "auth-org": { subscriberId: "ORG0001", name: { latin: "cn-only.example.jp" }, organization: { latin: "Example Hospital" }, dnsNames: ["EMR.Example.jp", "emr2.example.jp"] },
   };
 
   it.each([["rsa2048" as const], ["p256" as const]])("with %s CA keys: every certificate lints clean and verifies with -x509_strict", (caKey) => {
@@ -167,7 +168,13 @@ describe("a root → issuing CA → EE chain from the five profiles passes opens
     expect(org).toMatch(/Digital Signature, Key Encipherment/);
     expect(org).toContain("1.2.392.100495.1.5.1.3.0.1");
     expect(org).not.toContain("Subject Directory Attributes");
-    expect(org).not.toContain("Subject Alternative Name");
+    expect(org).toMatch(/X509v3 Subject Alternative Name: \s+DNS:emr\.example\.jp, DNS:emr2\.example\.jp\n/);
+    // RFC 6125 §6.4.4: with SAN dNSNames present OpenSSL matches them only (no CN fallback).
+    const asServer = (host: string) => openssl(["verify", "-x509_strict", "-purpose", "sslserver", "-verify_hostname", host, "-CAfile", p.root, "-untrusted", p.ca, p["auth-org"]]);
+    for (const host of ["emr.example.jp", "emr2.example.jp"]) expect(asServer(host).output, host).toContain(": OK");
+    const byCn = asServer("cn-only.example.jp");
+    expect(byCn.status).not.toBe(0);
+    expect(byCn.output).toContain("hostname mismatch");
     const caText = text("ca");
     expect(caText).toMatch(/Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
     expect(caText).toMatch(/Key Usage: critical\s+Certificate Sign, CRL Sign/);

@@ -65,7 +65,7 @@ export function mountCaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps
   const { db, keys } = deps.ctx;
 
   router.get("/cas", guard.read, async (req, res) => {
-    kit.render(res, "cas", { cas: await caOverview(db), canGenerate: req.operator?.role === "ia_operator" }, { title: { en: "CAs and CRLs", ja: "認証局とCRL" } });
+    kit.render(res, "cas", { cas: await caOverview(db), hsm: deps.ctx.hsmHealth(), canGenerate: req.operator?.role === "ia_operator" }, { title: { en: "CAs and CRLs", ja: "認証局とCRL" } });
   });
 
   router.post("/cas/:name/crl", guard.write, async (req, res) => {

@@ -197,11 +197,11 @@ export function mountDeliveryRoutes(router: Router, kit: ConsoleKit, deps: IaRou
 
   router.get("/deliveries/:id/packing-list.pdf", guard.read, async (req, res) => {
     const data = await documentData(deps, idParam(req.params.id));
-    sendPdf(res, await packingListPdf(data), `packing-list-${data.batchNo}.pdf`);
+    sendPdf(res, await packingListPdf(data, { fontPath: deps.ctx.cfg.pdfFont }), `packing-list-${data.batchNo}.pdf`);
   });
 
   router.get("/deliveries/:id/receipts.pdf", guard.read, async (req, res) => {
     const data = await documentData(deps, idParam(req.params.id));
-    sendPdf(res, await receiptFormsPdf(data), `receipts-${data.batchNo}.pdf`);
+    sendPdf(res, await receiptFormsPdf(data, { fontPath: deps.ctx.cfg.pdfFont }), `receipts-${data.batchNo}.pdf`);
   });
 }

@@ -1,11 +1,12 @@
 /**
  * Sign-in and sign-out routes of a console: GET/POST /login (username, password, TOTP code;
- * POST rate-limited per client address), POST /logout. The session id is regenerated at sign-in
+ * POST rate-limited per client address; failed sign-ins delay the next attempts of that account
+ * from that address, login-throttle.ts: 429 with Retry-After), POST /logout. The session id is regenerated at sign-in
  * (no session fixation); the CSRF token is bound to the new session.
  *
  * JSON clients (Accept: application/json): GET /login → {csrfToken}; POST /login with
  * {username, password, totp} (+ X-CSRF-Token) → {operator, csrfToken} or {error, errorJa} with
- * 401/403/429; POST /logout → {ok: true}.
+ * 401/403/429 (Retry-After when throttled); POST /logout → {ok: true}.
  */
 import type { Request, RequestHandler, Response, Router } from "express";
 import { rateLimit } from "express-rate-limit";
@@ -13,6 +14,7 @@ import { AuthenticationError, HpkiError } from "../../pipeline/errors.ts";
 import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import type { Db } from "../../store/db.ts";
 import type { ConsoleKit } from "../console/kit.ts";
+import { LoginThrottledError } from "./login-throttle.ts";
 import { authenticate, recordLogout } from "./operators.ts";
 
 export interface LoginRouteOptions {
@@ -100,8 +102,9 @@ export function registerLoginRoutes(router: Router, o: LoginRouteOptions): void 
         console: kit.console,
       });
     } catch (e) {
-      if (!(e instanceof AuthenticationError) && !(e instanceof HpkiError && e.status === 403)) throw e;
+      if (!(e instanceof AuthenticationError) && !(e instanceof HpkiError && e.status === 403) && !(e instanceof LoginThrottledError)) throw e;
       const err = e as HpkiError;
+      if (e instanceof LoginThrottledError) res.set("Retry-After", String(e.retryAfterSeconds));
       if (kit.wantsJson(req)) {
         res.status(err.status).json({ error: err.message, errorJa: err.messageJa, code: err.code });
         return;

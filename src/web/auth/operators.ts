@@ -4,9 +4,12 @@
  * Sign-in is password (argon2id, PHC string in operators.password_hash) + TOTP (RFC 6238, SHA-1,
  * 6 digits, 30 s, ±1 step). A TOTP time step is accepted once: the accepted step is stored in
  * operators.totp_last_counter and later codes must be from a later step (replay refused).
- * After MAX_FAILED_LOGINS consecutive failures the account is locked for LOCK_MINUTES.
- * Every change writes its audit record in the same transaction; passwords, password hashes and
- * TOTP secrets never reach the audit log or any log line.
+ * Failed sign-ins delay further attempts from the same source progressively (login-throttle.ts);
+ * there is no account lock that a stranger could trigger.
+ * TOTP secrets are stored sealed under the operators' HSM sealing key (operator-secrets.ts; the
+ * key must be open in this process: useOperatorSecrets). Every change writes its audit record in
+ * the same transaction; passwords, password hashes and TOTP secrets never reach the audit log or
+ * any log line.
  */
 import { randomInt } from "node:crypto";
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from "@node-rs/argon2";
@@ -15,7 +18,10 @@ import { z } from "zod";
 import { appendAudit, type AuditEvent } from "../../audit/log.ts";
 import { AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationError, jaMessage, parseInput } from "../../pipeline/errors.ts";
 import { OPERATOR_ROLES, isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
+import { textViolation } from "../../pki/text-rules.ts";
 import type { Db } from "../../store/db.ts";
+import { assertNotThrottled, clearLoginFailures, recordLoginFailure, sourceKey } from "./login-throttle.ts";
+import { openTotpSecret, operatorSecrets } from "./operator-secrets.ts";
 
 /** Who performs an administrative change, as written into the audit log (see auditActor()). */
 export type AuditActorFields = Pick<AuditEvent, "actor" | "role">;
@@ -49,10 +55,6 @@ export interface AddOperatorResult {
   passwordGenerated: boolean;
 }
 
-/** Consecutive failed sign-ins that lock an account. */
-export const MAX_FAILED_LOGINS = 5;
-/** How long a locked account stays locked. */
-export const LOCK_MINUTES = 15;
 /** TOTP issuer shown in authenticator apps. */
 export const TOTP_ISSUER = "hpki-ca";
 const TOTP_PERIOD = 30;
@@ -66,7 +68,8 @@ const nfcText = (max: number) =>
   z
     .string()
     .transform((s) => s.normalize("NFC").trim())
-    .pipe(z.string().min(1).max(max).regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]*$/u, jaMessage("contains control characters", "制御文字が含まれています。")));
+    // One-line names: the shared rule set (text-rules.ts) without the line breaks notes may hold.
+    .pipe(z.string().min(1).max(max).refine((s) => !textViolation(s), jaMessage("contains control characters", "制御文字が含まれています。")));
 
 const lraSchema = z.strictObject({
   code: z.string().trim().regex(/^[0-9]{2}-[0-9]{3}$/, jaMessage('must look like "13-001"', "地域受付審査局コードは「13-001」の形式で入力してください。")),
@@ -99,7 +102,8 @@ interface OperatorRow {
   role: OperatorRole;
   lra_id: number | null;
   password_hash: string;
-  totp_secret: string;
+  totp_secret: string | null;
+  totp_sealed: Uint8Array | null;
   totp_last_counter: number | string | null;
   failed_logins: number;
   locked_until: Date | string | null;
@@ -170,6 +174,7 @@ export async function addOperator(
   const password = v.password ?? generatePassword();
   const passwordHash = await argon2Hash(password, ARGON2_OPTIONS);
   const totpSecret = generateSecret();
+  const secrets = await operatorSecrets(db);
   try {
     const operator = await db.transaction(async (trx) => {
       let lraId: number | null = null;
@@ -178,8 +183,12 @@ export async function addOperator(
         if (!lra) throw new ValidationError([{ field: "lraCode", message: `no regional association ${v.lraCode}`, messageJa: `地域受付審査局 ${v.lraCode} は登録されていません。` }]);
         lraId = Number(lra.id);
       }
+      // The id first: the sealed secret is bound to its row (AAD) and is stored with the insert.
+      const { rows: seq } = await trx.raw("SELECT nextval(pg_get_serial_sequence('operators', 'id')) AS id");
+      const id = Number(seq[0].id);
+      const totpSealed = await secrets.seal(id, totpSecret);
       const [row] = await trx("operators")
-        .insert({ username: v.username, display_name: v.displayName ?? v.username, role: v.role, lra_id: lraId, password_hash: passwordHash, totp_secret: totpSecret })
+        .insert({ id, username: v.username, display_name: v.displayName ?? v.username, role: v.role, lra_id: lraId, password_hash: passwordHash, totp_sealed: totpSealed })
         .returning(["id", "username", "display_name", "role", "lra_id"]);
       const op = toOperator(row);
       await appendAudit(trx, [
@@ -254,80 +263,75 @@ export interface AuthenticateOptions {
   console?: string;
 }
 
-type LoginOutcome = { ok: true; operator: Operator } | { ok: false; locked: boolean; lockedUntil?: Date; wrongConsole?: boolean };
+type LoginOutcome = { ok: true; operator: Operator } | { ok: false; wrongConsole?: boolean };
 
 /**
  * Signs an operator in: username, password and the current 6-digit TOTP code. Returns the
  * Operator. Throws AuthenticationError with one message whatever failed (unknown user, wrong
- * password, wrong or replayed code, disabled account); a locked account (MAX_FAILED_LOGINS
- * failures → LOCK_MINUTES) is refused with a lock message only when both factors were right.
- * Failed attempts on existing accounts are counted and audited ("operator.login_failed", with
- * the failing factor for auditors); success resets the counter and is audited ("operator.login").
- * With `allowedRoles`, an operator of another role gets ForbiddenError (403) after both factors.
+ * password, wrong or replayed code, disabled account). Failures are counted per (user name,
+ * source address) and per source, with a progressive delay (login-throttle.ts): while delayed, an
+ * attempt from that source is refused with LoginThrottledError (429) before any factor is checked;
+ * other sources are never delayed by it (no lock anyone can trigger, issue 10 §9). Failed attempts
+ * on existing accounts are audited ("operator.login_failed", with the failing factor, the source's
+ * count and the account's total for auditors); success clears the pair's count and is audited
+ * ("operator.login"). With `allowedRoles`, an operator of another role gets ForbiddenError (403)
+ * after both factors.
  */
 export async function authenticate(db: Db, username: string, password: string, totpCode: string, opts: AuthenticateOptions = {}): Promise<Operator> {
   const now = opts.now ?? new Date();
   const name = String(username ?? "").trim().toLowerCase();
   const code = String(totpCode ?? "").replace(/\s+/g, "");
   const pw = String(password ?? "");
+  const source = sourceKey(opts.ip);
   if (!name || name.length > 63 || !pw || pw.length > 1024) {
     await argon2Verify(await timingDummyHash(), "x").catch(() => false);
     throw new AuthenticationError();
   }
-  const outcome = await db.transaction(async (trx): Promise<LoginOutcome | null> => {
+  const outcome = await db.transaction(async (trx): Promise<LoginOutcome> => {
     const row: OperatorRow | undefined = await trx("operators").where({ username: name }).forUpdate().first();
+    // After the row lock: concurrent attempts on one account each see the delay the previous set.
+    await assertNotThrottled(trx, name, source, now);
     if (!row) {
       await argon2Verify(await timingDummyHash(), pw).catch(() => false);
-      return null;
+      await recordLoginFailure(trx, name, source, now);
+      return { ok: false };
     }
     const passwordOk = await argon2Verify(row.password_hash, pw).catch(() => false);
     const last = row.totp_last_counter === null ? undefined : Number(row.totp_last_counter);
     let totpStep: number | undefined;
     let totpFailure: "totp" | "totp_replay" | undefined;
     if (/^[0-9]{6}$/.test(code)) {
+      const secret = await openTotpSecret(db, row);
       const epoch = Math.floor(now.getTime() / 1000);
-      const r = await totpVerify({ secret: row.totp_secret, token: code, epoch, epochTolerance: TOTP_PERIOD, afterTimeStep: last });
+      const r = await totpVerify({ secret, token: code, epoch, epochTolerance: TOTP_PERIOD, afterTimeStep: last });
       if (r.valid && "timeStep" in r) totpStep = r.timeStep;
-      else if (last !== undefined && (await totpVerify({ secret: row.totp_secret, token: code, epoch, epochTolerance: TOTP_PERIOD })).valid) totpFailure = "totp_replay";
+      else if (last !== undefined && (await totpVerify({ secret, token: code, epoch, epochTolerance: TOTP_PERIOD })).valid) totpFailure = "totp_replay";
       else totpFailure = "totp";
     } else totpFailure = "totp";
-    const lockedUntil = row.locked_until ? new Date(row.locked_until) : null;
-    const locked = lockedUntil !== null && lockedUntil > now;
     const op = toOperator(row);
     const audit = (action: string, details: Record<string, unknown>) =>
       appendAudit(trx, [{ actor: op.username, role: op.role, action, objectType: "operator", objectId: String(op.id), details: { ...details, ip: opts.ip, console: opts.console } }]);
 
-    if (passwordOk && totpStep !== undefined && !locked && !row.disabled) {
-      await trx("operators").where({ id: op.id }).update({ failed_logins: 0, locked_until: null, totp_last_counter: totpStep });
+    if (passwordOk && totpStep !== undefined && !row.disabled) {
+      await trx("operators").where({ id: op.id }).update({ failed_logins: 0, totp_last_counter: totpStep });
+      await clearLoginFailures(trx, name, source);
       if (opts.allowedRoles && !opts.allowedRoles.includes(op.role)) {
         await audit("operator.login_refused", { reason: "role" });
-        return { ok: false, locked: false, wrongConsole: true };
+        return { ok: false, wrongConsole: true };
       }
       await audit("operator.login", {});
       return { ok: true, operator: op };
     }
-    const reason = row.disabled ? "disabled" : !passwordOk ? "password" : totpFailure ?? (locked ? "locked" : "unknown");
-    if (locked || row.disabled) {
-      await audit("operator.login_failed", { reason, locked });
-      return { ok: false, locked: locked && passwordOk && totpStep !== undefined && !row.disabled, lockedUntil: lockedUntil ?? undefined };
-    }
-    const failed = row.failed_logins + 1;
-    const lockNow = failed >= MAX_FAILED_LOGINS;
-    const newLock = lockNow ? new Date(now.getTime() + LOCK_MINUTES * 60_000) : null;
-    await trx("operators").where({ id: op.id }).update(lockNow ? { failed_logins: 0, locked_until: newLock } : { failed_logins: failed });
-    await audit("operator.login_failed", { reason, failedLogins: lockNow ? MAX_FAILED_LOGINS : failed, lockedUntil: newLock?.toISOString() });
-    return { ok: false, locked: false };
+    const reason = row.disabled ? "disabled" : !passwordOk ? "password" : (totpFailure ?? "unknown");
+    const t = await recordLoginFailure(trx, name, source, now);
+    const failedLogins = row.failed_logins + 1;
+    await trx("operators").where({ id: op.id }).update({ failed_logins: failedLogins });
+    await audit("operator.login_failed", { reason, failedLogins, sourceFailures: t.failures, delayedSeconds: Math.ceil(t.delayMs / 1000) });
+    return { ok: false };
   });
-  if (outcome?.ok) return outcome.operator;
-  if (outcome?.wrongConsole) {
+  if (outcome.ok) return outcome.operator;
+  if (outcome.wrongConsole) {
     throw new ForbiddenError("This account cannot sign in to this console.", "このアカウントではこの画面にログインできません。");
-  }
-  if (outcome?.locked && outcome.lockedUntil) {
-    const hhmm = outcome.lockedUntil.toLocaleTimeString("ja-JP", { hour: "2-digit", minute: "2-digit", timeZone: "Asia/Tokyo" });
-    throw new AuthenticationError(
-      `This account is locked after repeated failed sign-ins. Try again after ${hhmm} (JST).`,
-      `ログインの失敗が続いたため、このアカウントは一時的にロックされています。${hhmm}（日本時間）以降に再度お試しください。`,
-    );
   }
   throw new AuthenticationError();
 }

@@ -49,12 +49,9 @@ export const SESSION_IDLE_MS = 30 * 60_000;
 export const SESSION_MAX_MS = 12 * 3600_000;
 
 /** The console secret (see the module comment). Never logged. */
-export function consoleSecret(cfg: Config, env: NodeJS.ProcessEnv = process.env): string {
-  const fromEnv = env.HPKI_SESSION_SECRET;
-  if (fromEnv) {
-    if (fromEnv.length < 32) throw new Error("HPKI_SESSION_SECRET must be at least 32 characters");
-    return fromEnv;
-  }
+export function consoleSecret(cfg: Pick<Config, "home" | "sessionSecret">): string {
+  // The schema (src/config/schema.ts) has already refused a secret under 32 characters.
+  if (cfg.sessionSecret) return cfg.sessionSecret;
   const file = path.join(cfg.home, "console-session.secret");
   try {
     return fs.readFileSync(file, "utf8").trim();

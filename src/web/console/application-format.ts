@@ -42,7 +42,7 @@ export function isoTime(v: unknown): string | null {
   return Number.isNaN(t.getTime()) ? String(v) : t.toISOString();
 }
 
-/** A JSONB column as an object (pg parses it; PGlite may hand back text). */
+/** A JSONB column as an object (pg parses it; text is accepted too). */
 export function jsonColumn<T>(v: unknown): T | null {
   if (v == null) return null;
   if (typeof v === "string") {

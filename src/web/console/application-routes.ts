@@ -18,6 +18,7 @@
 import { randomBytes } from "node:crypto";
 import type { Request, Response, Router } from "express";
 import multer from "multer";
+import { unstorableRequestError } from "../input-guard.ts";
 import { z } from "zod";
 import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../../pipeline/application.ts";
 import {
@@ -125,6 +126,9 @@ export function done(
 
 const upload = multer({
   storage: multer.memoryStorage(),
+  // RFC 7578 §4.2: browsers send the file name as raw UTF-8 in filename="…"; busboy's default
+  // (latin1) turned 免許証の写し.pdf into mojibake. filename*=UTF-8''… (RFC 5987) is decoded too.
+  defParamCharset: "utf8",
   limits: { fileSize: MAX_DOCUMENT_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 25 },
 }).single("file");
 
@@ -136,10 +140,18 @@ const upload = multer({
 export function receiveUpload(req: Request, res: Response): Promise<void> {
   return new Promise((resolve, reject) => {
     upload(req, res, (err: unknown) => {
-      if (!err) return resolve();
-      const e = err as { name?: string; code?: string };
-      if (e.name !== "MulterError") return reject(err);
+      if (!err) {
+        const bad = unstorableRequestError(req, { body: true });
+        if (bad) return reject(bad);
+        return resolve();
+      }
+      const e = err as { name?: string; code?: string; message?: string };
       const mb = MAX_DOCUMENT_BYTES / 1048576;
+      if (e.name !== "MulterError") {
+        // busboy's parse errors (no boundary, malformed part header, unexpected end of form…) and
+        // a body that is not multipart at all: the client's fault, answered 400 (issue 10 §7).
+        return reject(new ValidationError([{ field: "file", message: `The upload could not be read as multipart/form-data (${e.message ?? "malformed"}).`, messageJa: "アップロードされた内容を読み取れませんでした。ファイルを選び直して再度送信してください。" }]));
+      }
       reject(new ValidationError([
         e.code === "LIMIT_FILE_SIZE"
           ? { field: "file", message: `The file is larger than ${mb} MB. Scan at a lower resolution or split it.`, messageJa: `ファイルが大きすぎます。${mb} MB 以下にしてください（解像度を下げるか分割してください）。` }

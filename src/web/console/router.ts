@@ -4,7 +4,8 @@
  *
  *   helmet (strict CSP: script-src 'self', no inline script or style) → /static (views/static,
  *   long-cached, ?v=<content hash>) → cookie-parser + language → express-session (knex store) →
- *   body parsers (urlencoded, JSON; multipart is the route's, with multer) → csrf-csrf on every
+ *   body parsers (urlencoded, JSON; multipart is the route's, with multer) → NUL/lone-surrogate
+ *   guard (input-guard.ts, 400) → csrf-csrf on every
  *   unsafe method → /login, /login/card (HPKI card), /logout → sign-in guard (req.operator loaded fresh from the database on
  *   every request: a disabled operator loses access at once) → the route module's routes
  *   (opts.mount) → the console home → 404 → the error handler (typed errors → pages or JSON).
@@ -25,8 +26,10 @@ import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import { getLra, loadActiveOperator } from "../auth/operators.ts";
 import { registerCardLoginRoutes } from "../auth/card-login.ts";
 import { registerLoginRoutes } from "../auth/login.ts";
+import { useOperatorSecrets } from "../auth/operator-secrets.ts";
 import { SESSION_MAX_MS, closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../auth/session.ts";
 import { loadCatalog, localized, requestLanguage, type Lang } from "../i18n.ts";
+import { refuseUnstorableBody } from "../input-guard.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../role.ts";
 import { createViewRenderer } from "../views.ts";
 import type { ConsoleKit, ConsoleName, FlashKind, NavItem, RenderOptions } from "./kit.ts";
@@ -87,6 +90,10 @@ export function toHpkiError(err: unknown): HpkiError | null {
     if (e.code === "LIMIT_FILE_SIZE") return new HpkiError("The file is too large.", "ファイルが大きすぎます。", 413, "file_too_large");
     return new ValidationError([{ field: e.field ?? "file", message: `upload refused (${e.code})`, messageJa: "アップロードできませんでした。ファイルの数や形式を確認してください。" }]);
   }
+  // The HSM token is away (src/hsm/pool.ts reconnects): a temporary condition, not a server fault.
+  if (e?.name === "HsmError" && e.code === "TOKEN_UNAVAILABLE") {
+    return new HpkiError((err as Error).message, (err as { messageJa?: string }).messageJa ?? "HSM が一時的に利用できません。しばらくしてからやり直してください。", 503, "hsm_unavailable");
+  }
   if (e?.type === "entity.too.large") return new HpkiError("The request is too large.", "送信内容が大きすぎます。", 413, "too_large");
   const status = e?.status ?? e?.statusCode;
   if (status === 404) return new NotFoundError();
@@ -122,7 +129,7 @@ function staticFiles(dir: string, base: string, cache: boolean): { handler: Requ
 export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions): ConsoleRouter {
   const base = (opts.basePath ?? ROLE_PREFIX[opts.console]).replace(/\/$/, "");
   const viewsDir = opts.viewsDir ?? VIEWS_DIR;
-  const cache = opts.cacheViews ?? process.env.NODE_ENV === "production";
+  const cache = opts.cacheViews ?? deps.cfg.mode === "production";
   const secure = deps.publicUrl.startsWith("https:");
   const secret = opts.sessionSecret ?? consoleSecret(deps.cfg);
   const allowed: OperatorRole[] = [...new Set([...opts.roles, ...EVERY_CONSOLE_ROLES])];
@@ -134,6 +141,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   const csrf = consoleCsrf({ secret, name: `hpki_${opts.console}_csrf`, cookiePath: base || "/", secure });
   const nav: NavItem[] = [];
   const store = sessionStore(deps.db);
+  // Operators' TOTP secrets are sealed in the HSM (operator-secrets.ts): open the key now so the
+  // first sign-in finds it; a failure is logged here and answered 503 at sign-in.
+  const opsSecrets = useOperatorSecrets(deps.cfg, deps.db);
+  opsSecrets.catch((err) => log.error({ err }, "operators' sealing key unavailable: password + TOTP sign-in refused"));
   const consoleTitle = CONSOLE_TITLE[opts.console];
 
   const router = express.Router() as ConsoleRouter;
@@ -248,6 +259,8 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(consoleSession({ store, secret, name: cookieName, cookiePath: base || "/", secure, idleMs: opts.sessionIdleMs }));
   router.use(express.urlencoded({ extended: false, limit: "200kb" }));
   router.use(express.json({ limit: "200kb" }));
+  // NUL / lone surrogates in the parsed body: 400 before sign-in or any route (issue 10 §7).
+  router.use(refuseUnstorableBody());
   router.use(csrf.protect);
 
   registerLoginRoutes(router, { db: deps.db, kit, allowedRoles: allowed, cookieName, cookiePath: base || "/", rateLimit: opts.loginRateLimit });
@@ -295,6 +308,8 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
     const e = toHpkiError(err) ?? new HpkiError("Internal error. The problem was logged; please tell the administrator.", "内部エラーが発生しました。記録しましたので管理者に連絡してください。", 500, "internal");
     if (e.status === 500) log.error({ err, method: req.method, path: `${req.baseUrl}${req.path}` }, "console request failed");
     const issues = e instanceof ValidationError ? e.issues : [];
+    // RFC 9110 §10.2.3: the HSM pool retries the token every second.
+    if (e.code === "hsm_unavailable") res.setHeader("Retry-After", "1");
     if (wantsJson(req)) {
       res.status(e.status).json({ error: e.message, errorJa: e.messageJa, code: e.code, issues });
       return;
@@ -322,7 +337,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(errorHandler);
 
   router.kit = kit;
-  router.close = async () => closeSessionStore(store);
+  router.close = async () => {
+    await closeSessionStore(store);
+    await (await opsSecrets.catch(() => null))?.release();
+  };
   return router;
 }
 
