@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { loadCrlPolicy } from "../ia/crl-generation.ts";
 import { CrlScheduler } from "../ia/crl-scheduler.ts";
 import { ensureOcspResponders } from "../ia/ocsp-responders.ts";
+import { exportOcspResponses, registerExportDir, unregisterExportDir } from "../ocsp/export.ts";
 import { OcspPresigner } from "../ocsp/presigner.ts";
 import { loadOcspPolicy } from "../ocsp/responders.ts";
 import { cliActor, table, withIa } from "./run.ts";
@@ -36,6 +37,33 @@ export function registerOcspCommands(program: Command): void {
       withIa(o, async (ctx) => {
         const r = await new OcspPresigner({ db: ctx.db, keys: ctx.ocspKeys().keys, policy: loadOcspPolicy() }).refresh(cliActor());
         return { text: `pre-signed responses for ${r.total} certificate(s)`, json: r };
+      }),
+    );
+  registerOcspExportCommand(ocsp);
+}
+
+/** `hpki ocsp export`: the static RFC 5019 GET files and the nginx example (src/ocsp/export.ts). */
+function registerOcspExportCommand(ocsp: Command): void {
+  ocsp.command("export")
+    .description("write the pre-signed responses as RFC 5019 GET files (<dir>/ocsp/<base64>.resp) and nginx-ocsp.conf; the status scheduler of this host keeps the directory current")
+    .requiredOption("--dir <dir>", "export directory (created if missing)")
+    .option("--full", "look at every response, not only those written since the directory's watermark")
+    .option("--no-register", "export once; do not ask the status scheduler to keep the directory current")
+    .option("--unregister", "stop keeping the directory current (writes nothing)")
+    .option("--json", "print one JSON object")
+    .action(async (o: { dir: string; full?: boolean; register: boolean; unregister?: boolean; json?: boolean }) =>
+      withIa(o, async (ctx) => {
+        if (o.unregister) {
+          const was = await unregisterExportDir(ctx.db, o.dir);
+          return { text: was ? `${o.dir}: no longer kept current` : `${o.dir}: was not registered on this host`, json: { unregistered: was } };
+        }
+        if (o.register) await registerExportDir(ctx.db, o.dir);
+        const r = await exportOcspResponses(ctx.db, o.dir, loadOcspPolicy(), { full: o.full });
+        const text = [
+          `${r.dir}: ${r.read} response(s) read since the watermark, ${r.written} file(s) written, ${r.removed} removed; watermark ${r.watermark ?? "-"}`,
+          `nginx example: ${r.dir}/nginx-ocsp.conf${o.register ? "; kept current by the status scheduler on this host" : ""}`,
+        ].join("\n");
+        return { text, json: { ...r, registered: o.register } };
       }),
     );
 }

@@ -11,9 +11,10 @@
 import fs from "node:fs";
 import os from "node:os";
 import type { Command } from "commander";
-import { executeApprovedRevocationRequests, REVOCATION_WORKER_OPERATOR } from "../ia/revocation-worker.ts";
+import { changedSerials, executeApprovedRevocationRequests, REVOCATION_WORKER_OPERATOR } from "../ia/revocation-worker.ts";
+import { describeStatusRefresh, refreshStatusAfterRevocation } from "../ia/status-after-revocation.ts";
 import { NotFoundError } from "../pipeline/errors.ts";
-import type { Operator } from "../pipeline/operator.ts";
+import { auditActor, type Operator } from "../pipeline/operator.ts";
 import { listRevocationRequests, retryRevocationRequest } from "../pipeline/revocation-requests.ts";
 import { REVOCATION_REQUEST_STATES } from "../pipeline/revocation-request.ts";
 import type { Db } from "../store/db.ts";
@@ -21,6 +22,7 @@ import { loadConfig } from "../config.ts";
 import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
 import { authenticate } from "../web/auth/operators.ts";
 import { withDatabase } from "./operators.ts";
+import { statusRefreshDeps } from "./revocation.ts";
 import { askSecret, table, withIa } from "./run.ts";
 
 /** The CLI user as a read-only operator (listing) or as the IA worker (execute). */
@@ -61,13 +63,18 @@ export function registerRevocationRequestCommands(program: Command): void {
     .option("--json", "print one JSON object")
     .action(async (o: { json?: boolean }) =>
       withIa(o, async (ctx) => {
-        const r = await executeApprovedRevocationRequests(ctx, cliOperator("ia_operator"));
+        const op = cliOperator("ia_operator");
+        const r = await executeApprovedRevocationRequests(ctx, op);
+        // Committed: re-sign OCSP and regenerate the CRLs now (issue 11 §2), as `hpki revoke` does.
+        const changed = changedSerials(r.executed);
+        const status = changed.size ? await refreshStatusAfterRevocation(statusRefreshDeps(ctx), changed, auditActor(op)) : [];
         const lines = [
           ...r.executed.map((e) => `${e.requestNo}: ${e.results.map((x) => `${x.caName}:${x.serialHex} ${x.action ?? `skipped (${x.skipped})`}`).join(", ")}`),
           ...r.failed.map((f) => `${f.requestNo}: FAILED ${f.error}`),
+          ...status.flatMap(describeStatusRefresh),
         ];
         if (r.failed.length) process.exitCode = 1;
-        return { text: lines.length ? lines.join("\n") : "no approved revocation request", json: r };
+        return { text: lines.length ? lines.join("\n") : "no approved revocation request", json: status.length ? { ...r, status } : r };
       }),
     );
   rr.command("retry")

@@ -3,6 +3,9 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { generateCrl, loadCrlPolicy } from "../ia/crl-generation.ts";
 import { REVOCATION_REASONS, RevocationError, revokeCertificate } from "../ia/revocation.ts";
+import type { IaContext } from "../ia/context.ts";
+import { describeStatusRefresh, refreshStatusAfterRevocation, type StatusRefreshDeps } from "../ia/status-after-revocation.ts";
+import { loadOcspPolicy } from "../ocsp/responders.ts";
 import { registerCrlScheduleCommand } from "./ocsp.ts";
 import { cliActor, table, withIa } from "./run.ts";
 
@@ -18,10 +21,12 @@ export function registerRevocationCommands(program: Command): void {
       withIa(o, async (ctx) => {
         const invalidityDate = o.invalidityDate === undefined ? undefined : parseIsoDate(o.invalidityDate);
         const r = await revokeCertificate(ctx.db, { caName: o.ca, serialHex: o.serial, reason: o.reason, invalidityDate }, cliActor());
-        const json = { ...r, revokedAt: r.revokedAt.toISOString(), invalidityDate: r.invalidityDate?.toISOString() ?? null };
+        // Committed. Now make the status current without waiting for a scheduler (issue 11 §2).
+        const [status] = await refreshStatusAfterRevocation(statusRefreshDeps(ctx), new Map([[r.caName, r.subject === "end-entity" ? [r.serialHex] : []]]), cliActor());
+        const json = { ...r, revokedAt: r.revokedAt.toISOString(), invalidityDate: r.invalidityDate?.toISOString() ?? null, status };
         const text = table([["CA", "serial", "action", "reason", "revoked at", "invalidity date"],
           [r.caName, r.serialHex, r.action, r.reason, json.revokedAt, json.invalidityDate ?? "-"]]);
-        return { text: `${text}\nThe next CRL (\`hpki crl generate --ca ${r.caName}\`) reflects this.`, json };
+        return { text: `${text}\n${describeStatusRefresh(status).join("\n")}`, json };
       }),
     );
 
@@ -45,6 +50,11 @@ export function registerRevocationCommands(program: Command): void {
       }),
     );
   registerCrlScheduleCommand(crl);
+}
+
+/** What refreshStatusAfterRevocation needs, from a CLI IA context (the OCSP token opened only if used). */
+export function statusRefreshDeps(ctx: IaContext): StatusRefreshDeps {
+  return { db: ctx.db, keys: ctx.keys, crlPolicy: loadCrlPolicy(), ocsp: () => ({ keys: ctx.ocspKeys().keys, policy: loadOcspPolicy() }) };
 }
 
 /** An ISO 8601 date-time; a bare date or a time without offset is refused as ambiguous. */

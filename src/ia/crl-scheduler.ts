@@ -9,11 +9,14 @@
  *     revocations.updated_at from the database clock while holding the CA row FOR SHARE, and the
  *     CRL generator records the clock (crls.revocations_as_of) once it holds that row FOR UPDATE,
  *     so a change is either in the CRL or stamped after it. The check is one indexed EXISTS per CA.
- *   - when OCSP is configured: renews responder certificates close to expiry (at most hourly) and
- *     runs one pre-signing pass (new certificates, changed statuses, responses near nextUpdate).
+ *   - when OCSP is configured: renews responder certificates close to expiry (at most hourly),
+ *     runs one pre-signing pass (new certificates, changed statuses, responses near nextUpdate)
+ *     and one export pass into the directories `hpki ocsp export` registered for this host
+ *     (src/ocsp/export.ts: only rows written since its watermark).
  *   - signs an audit checkpoint when one is due (src/audit/checkpoint.ts).
  *
- * Stated latency: a committed revocation is in the CRL and in the pre-signed OCSP responses after
+ * The revoking process itself already regenerates the CRL and re-signs (status-after-revocation.ts);
+ * this loop is the catch-up when it could not. Stated latency: a committed revocation is in the CRL and in the pre-signed OCSP responses after
  * at most one poll interval plus the time to generate and sign them — with the default 15 s, well
  * within the 1 minute the issue asks for; the repository picks changed OCSP responses up within
  * its own poll (2 s). Polling needs nothing of the database; LISTEN/NOTIFY would only
@@ -24,6 +27,7 @@ import type { Knex } from "knex";
 import type { CaKeyStore } from "../hsm/ca-keys.ts";
 import type { CrlPolicy } from "../pki/crl-policy.ts";
 import type { OcspPolicy } from "../pki/ocsp-policy.ts";
+import { exportRegisteredDirs, type ExportOutcome } from "../ocsp/export.ts";
 import { OcspPresigner, type PresignOutcome } from "../ocsp/presigner.ts";
 import { generateCrl } from "./crl-generation.ts";
 import type { Actor } from "./issuance.ts";
@@ -55,6 +59,8 @@ export interface SchedulerTick {
   ocsp: PresignOutcome | null;
   /** Responder certificates created or renewed in this tick. */
   responders: string[];
+  /** Export directories of this host refreshed after pre-signing (`hpki ocsp export`). */
+  exported: ExportOutcome[];
   /** The signed audit checkpoint of this tick, if one was due (src/audit/checkpoint.ts). */
   auditCheckpoint?: { id: number; seq: number };
 }
@@ -109,7 +115,7 @@ export class CrlScheduler {
   }
 
   private async tickNow(): Promise<SchedulerTick> {
-    const out: SchedulerTick = { crls: [], ocsp: null, responders: [] };
+    const out: SchedulerTick = { crls: [], ocsp: null, responders: [], exported: [] };
     const { db, by } = this.deps;
     const now = this.now();
     const regenerateAfter = this.deps.regenerateAfterMs ?? 86_400_000;
@@ -148,6 +154,11 @@ export class CrlScheduler {
         out.ocsp = await this.presigner.refresh(by);
       } catch (e) {
         this.report(e, "OCSP pre-signing");
+      }
+      try {
+        out.exported = await exportRegisteredDirs(db, () => this.deps.ocsp!.policy);
+      } catch (e) {
+        this.report(e, "OCSP export");
       }
     }
     if (this.deps.auditCheckpoints !== false) {

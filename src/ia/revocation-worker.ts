@@ -13,8 +13,10 @@
  *   4. mark the request executed with the serials done (revocation_request.executed).
  *
  * Any other error rolls the whole request back (nothing revoked) and records it as failed in a
- * second transaction; the request can be retried. The CRL/OCSP refresh is not done here: the
- * repository's scheduler watches the revocations table.
+ * second transaction; the request can be retried. Each revocation also invalidates the
+ * certificate's pre-signed OCSP response in that transaction (revokeCertificate). After a run,
+ * `afterRevocations` (the IA server: refreshStatusAfterRevocation) re-signs those responses and
+ * regenerates the CRLs at once; the status scheduler is the catch-up.
  *
  * Latency: on Postgres the worker LISTENs for the NOTIFY raised when a request becomes approved
  * and runs at once (tens of milliseconds). Without it (a lost notification) a request
@@ -133,6 +135,15 @@ export interface RevocationWorkerOptions {
   onError?: (e: unknown) => void;
   /** LISTEN for approvals and run at once (default true). */
   listen?: boolean;
+  /** Called after a run that changed statuses, with CA name → serials changed (re-sign OCSP, regenerate CRLs). */
+  afterRevocations?: (changed: Map<string, string[]>) => Promise<void>;
+}
+
+/** CA name → serials whose status a run changed (skipped certificates left out). */
+export function changedSerials(executed: ExecutedRevocationRequest[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of executed) for (const r of e.results) if (r.action) out.set(r.caName, [...(out.get(r.caName) ?? []), r.serialHex]);
+  return out;
 }
 
 /**
@@ -147,6 +158,8 @@ export function startRevocationWorker(ctx: Pick<IaContext, "db">, opts: Revocati
   const loop = startPollLoop(async () => {
     const r = await executeApprovedRevocationRequests(ctx, opts.operator);
     if (r.executed.length || r.failed.length) opts.onRun?.(r);
+    const changed = changedSerials(r.executed);
+    if (changed.size && opts.afterRevocations) await opts.afterRevocations(changed);
   }, opts.intervalMs ?? DEFAULT_REVOCATION_POLL_MS, opts.onError);
   let stopped = false;
   const listening = opts.listen === false

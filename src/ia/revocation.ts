@@ -6,9 +6,15 @@
  *
  * An end-entity certificate is looked up in `certificates`; an issuing-CA certificate (revoked by
  * the root, listed on the ARL) in `certificate_authorities`.
+ *
+ * Every path that changes a status (CLI, the IA revocation worker for console and emergency
+ * requests) goes through revokeCertificate, and it marks the certificate's pre-signed OCSP
+ * response unusable in the same transaction (src/ocsp/presigned-state.ts): responders sign live
+ * until it is re-signed. Re-signing and the CRL follow after commit (src/ia/status-after-revocation.ts).
  */
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
+import { invalidatePresignedResponse } from "../ocsp/presigned-state.ts";
 import { canonicalSerialHex } from "../pki/serial.ts";
 import type { Actor } from "./issuance.ts";
 
@@ -130,6 +136,8 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
       else await trx("revocations").insert({ ...row, [target.column]: target.id });
       action = reason === "certificateHold" ? "held" : "revoked";
     }
+    // Same transaction: no pre-signed OCSP response made before this change is served after it.
+    if (target.subject === "end-entity") await invalidatePresignedResponse(trx, Number(ca.id), serialHex);
     await appendAudit(trx, [{
       ...by,
       action: `certificate.${action}`,

@@ -20,6 +20,7 @@ import { CrlScheduler } from "./crl-scheduler.ts";
 import { loadCrlPolicy } from "./crl-generation.ts";
 import { IssuanceJobRunner } from "./issuance-jobs.ts";
 import { startRevocationWorker } from "./revocation-worker.ts";
+import { refreshStatusAfterRevocation } from "./status-after-revocation.ts";
 import { mountIaRoutes } from "./routes/index.ts";
 
 /**
@@ -48,6 +49,12 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
         if (r.executed.length || r.failed.length) log.info({ executed: r.executed.length, failed: r.failed.length }, "revocation requests executed");
       },
       onError: (err) => log.error({ err }, "revocation worker run failed"),
+      afterRevocations: async (changed) => {
+        const done = await refreshStatusAfterRevocation(
+          { db: ctx.db, keys: ctx.keys, crlPolicy, ocsp: () => ({ keys: ctx.ocspKeys().keys, policy: loadOcspPolicy() }) },
+          changed, { actor: "ia-revocation-worker", role: "ia" });
+        for (const d of done) log.info({ caName: d.caName, ocsp: d.ocsp, crl: d.crl }, "status refreshed after revocations");
+      },
     });
     const status = new CrlScheduler({
       db: ctx.db, keys: ctx.keys, crlPolicy, ocsp: { keys: ctx.ocspKeys().keys, policy: loadOcspPolicy() },

@@ -10,10 +10,12 @@
  *   2. has a response whose status no longer matches revocations (revoked, held, hold made
  *      permanent, released) — checked for revocation rows changed since the previous pass (minus
  *      five minutes for transactions still committing; the first pass checks them all),
- *   3. has a response with fewer than refreshBeforeHours left before nextUpdate, or one signed by a
+ *   3. has a response invalidated by a revocation transaction (ocsp_responses.invalidated_at),
+ *   4. has a response with fewer than refreshBeforeHours left before nextUpdate, or one signed by a
  *      responder that is no longer the CA's current one.
- * Two refreshers racing are harmless: a response stored from an older status is caught by rule 2
- * in the next pass.
+ * Two refreshers racing are harmless: a response stored from an older status is never served (the
+ * lookup rule of presigned-state.ts compares it with revocations) and is caught by rule 2 in the
+ * next pass.
  */
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
@@ -22,6 +24,7 @@ import type { OcspPolicy } from "../pki/ocsp-policy.ts";
 import { encodeCertId } from "../pki/ocsp-response.ts";
 import { certificateStatuses, ocspCertStatus } from "./certificate-status.ts";
 import { loadOcspIssuers, type OcspIssuer } from "./issuers.ts";
+import { PRESIGNED_CURRENT_SQL } from "./presigned-state.ts";
 import { currentResponders, signOcspResponse, type OcspResponder } from "./responders.ts";
 
 /** Who asks: written into audit records. */
@@ -87,7 +90,7 @@ export class OcspPresigner {
     return outcome;
   }
 
-  /** Serials of CA `caId` due for signing (rules 1–3), at most one batch. */
+  /** Serials of CA `caId` due for signing (rules 1–4), at most one batch. */
   private async due(caId: number, responderId: number, changedSince: Date, refreshBefore: Date, now: Date): Promise<string[]> {
     const limit = this.batchSize;
     const res = await this.deps.db.raw(
@@ -97,16 +100,29 @@ export class OcspPresigner {
        UNION
        (SELECT v.serial_hex FROM revocations v
           JOIN ocsp_responses r ON r.ca_id = v.ca_id AND r.serial_hex = v.serial_hex
-         WHERE v.ca_id = ? AND v.certificate_id IS NOT NULL AND v.updated_at > ?
-           AND NOT ((v.released_at IS NULL AND r.status = 'revoked' AND r.revocation_reason = v.reason
-                     AND date_trunc('second', r.revocation_time) = date_trunc('second', v.revoked_at))
-                 OR (v.released_at IS NOT NULL AND r.status = 'good')) LIMIT ${limit})
+         WHERE v.ca_id = ? AND v.certificate_id IS NOT NULL AND v.updated_at > ? AND NOT ${PRESIGNED_CURRENT_SQL} LIMIT ${limit})
+       UNION
+       (SELECT serial_hex FROM ocsp_responses WHERE ca_id = ? AND invalidated_at IS NOT NULL LIMIT ${limit})
        UNION
        (SELECT serial_hex FROM ocsp_responses WHERE ca_id = ? AND (next_update < ? OR responder_id <> ?) LIMIT ${limit})
        LIMIT ${limit}`,
-      [caId, now, caId, changedSince, caId, refreshBefore, responderId],
+      [caId, now, caId, changedSince, caId, caId, refreshBefore, responderId],
     );
     return (res.rows as { serial_hex: string }[]).map((r) => r.serial_hex);
+  }
+
+  /**
+   * Re-signs the responses of `serialHexes` of CA `caName` now, whatever their state (the
+   * revocation path calls it right after its commit). Returns how many certificates were signed:
+   * 0 when the CA has no current responder (responses stay invalidated; the responder signs live).
+   * @throws HsmError as refresh.
+   */
+  async signNow(caName: string, serialHexes: string[], by: Actor): Promise<number> {
+    const responders = await currentResponders(this.deps.db, this.now());
+    const issuer = (await loadOcspIssuers(this.deps.db)).find((i) => i.caName === caName);
+    const responder = issuer && responders.get(issuer.caId);
+    if (!issuer || !responder || serialHexes.length === 0) return 0;
+    return this.signBatch(issuer, responder, serialHexes, by);
   }
 
   private async signBatch(issuer: OcspIssuer, responder: OcspResponder, serials: string[], by: Actor): Promise<number> {
@@ -140,6 +156,8 @@ export class OcspPresigner {
           der_sha1: sha1,
           der_sha256: sha256,
           status_changed_at: trx.raw("clock_timestamp()"),
+          invalidated_at: null,
+          written_at: trx.raw("clock_timestamp()"),
         })))
         .onConflict(["ca_id", "serial_hex"])
         .merge({
@@ -152,6 +170,8 @@ export class OcspPresigner {
           der_sha1: trx.raw("excluded.der_sha1"),
           der_sha256: trx.raw("excluded.der_sha256"),
           status_changed_at: trx.raw(`CASE WHEN ${changed} THEN excluded.status_changed_at ELSE ocsp_responses.status_changed_at END`),
+          invalidated_at: null,
+          written_at: trx.raw("excluded.written_at"),
         });
       await appendAudit(trx, [{
         ...by,

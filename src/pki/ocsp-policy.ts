@@ -18,6 +18,11 @@ const schema = z.strictObject({
     refreshBeforeHours: z.number().int().min(0),
   }),
   repository: z.strictObject({ crlMaxAgeSeconds: z.number().int().min(0).max(7 * 86400) }),
+  /** Live signing (nonce, unknown serial) per source address: token bucket (src/repo/live-limit.ts). */
+  live: z.strictObject({
+    perSourcePerSecond: z.number().positive().max(100_000),
+    burst: z.number().int().min(1).max(100_000),
+  }).default({ perSourcePerSecond: 20, burst: 50 }),
 });
 
 export type OcspPolicy = Omit<z.infer<typeof schema>, "version">;

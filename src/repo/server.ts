@@ -15,7 +15,6 @@
  * responses to requests with a nonce (see ocsp-responder.ts). Writes to the database only the audit
  * records of OCSP-token outages (token lost / back, src/audit/hsm-transitions.ts).
  */
-import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import express from "express";
 import { auditCheckpointRouter } from "../audit/checkpoint-publication.ts";
@@ -68,9 +67,12 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
   const preRoute = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = req.url ?? "";
     if (req.method === "POST" && (url === "/ocsp" || url.startsWith("/ocsp?"))) {
-      readBody(req, MAX_OCSP_REQUEST_BYTES)
-        .then(async (body) => sendOcsp(res, body === null ? null : await ocsp.respond(body), false))
-        .catch((e) => failOcsp(res, e));
+      readBody(req, MAX_OCSP_REQUEST_BYTES, (body) => {
+        // A cached pre-signed answer is written in the same tick as the request's last byte.
+        const cached = body && ocsp.cachedAnswer(body);
+        if (cached) return sendOcsp(res, cached, false);
+        (body === null ? Promise.resolve(null) : ocsp.respond(body, req.socket.remoteAddress)).then((a) => sendOcsp(res, a, false)).catch((e) => failOcsp(res, e));
+      });
       return true;
     }
     if (req.method === "GET" && url.startsWith("/ocsp/")) {
@@ -80,7 +82,13 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
       } catch {
         der = null;
       }
-      (der && der.length ? ocsp.respond(der) : Promise.resolve(null)).then((a) => sendOcsp(res, a, true)).catch((e) => failOcsp(res, e));
+      const cached = der && der.length ? ocsp.cachedAnswer(der) : null;
+      if (cached) {
+        req.resume();
+        sendOcsp(res, cached, true);
+        return true;
+      }
+      (der && der.length ? ocsp.respond(der, req.socket.remoteAddress) : Promise.resolve(null)).then((a) => sendOcsp(res, a, true)).catch((e) => failOcsp(res, e));
       return true;
     }
     return false;
@@ -98,18 +106,16 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
   };
 }
 
-/** The request body, or null when it exceeds `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size <= limit) chunks.push(c);
-    });
-    req.on("end", () => resolve(size > limit ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-    req.on("error", reject);
+/** Calls `done` with the request body, or null when it exceeds `limit` bytes; a broken connection gets no answer. */
+function readBody(req: IncomingMessage, limit: number, done: (body: Buffer | null) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on("data", (c: Buffer) => {
+    size += c.length;
+    if (size <= limit) chunks.push(c);
   });
+  req.on("end", () => done(size > limit ? null : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+  req.on("error", (e) => process.stderr.write(`hpki repo: OCSP request: ${e.message}\n`));
 }
 
 /**
@@ -119,17 +125,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
  */
 function sendOcsp(res: ServerResponse, answer: OcspAnswer | null, get: boolean): void {
   const body = answer?.body ?? MALFORMED_BODY;
-  res.statusCode = 200;
-  res.setHeader("Content-Type", OCSP_RESPONSE_TYPE);
-  res.setHeader("Content-Length", body.length);
+  // One writeHead with a flat header list (no per-header validation and bookkeeping of setHeader).
   if (get && answer?.presigned) {
-    const { thisUpdate, nextUpdate } = answer.presigned;
-    res.setHeader("Last-Modified", thisUpdate.toUTCString());
-    res.setHeader("Expires", nextUpdate.toUTCString());
-    res.setHeader("ETag", `"${createHash("sha256").update(body).digest("hex")}"`);
-    res.setHeader("Cache-Control", `max-age=${Math.max(0, Math.floor((nextUpdate.getTime() - Date.now()) / 1000))}, public, no-transform, must-revalidate`);
+    const p = answer.presigned;
+    const maxAge = Math.max(0, Math.floor((p.nextUpdate.getTime() - Date.now()) / 1000));
+    res.writeHead(200, [
+      "Content-Type", OCSP_RESPONSE_TYPE, "Content-Length", String(body.length),
+      "Last-Modified", p.lastModified, "Expires", p.expires, "ETag", p.etag,
+      "Cache-Control", `max-age=${maxAge}, public, no-transform, must-revalidate`,
+    ]);
   } else {
-    res.setHeader("Cache-Control", "no-store");
+    res.writeHead(200, ["Content-Type", OCSP_RESPONSE_TYPE, "Content-Length", String(body.length), "Cache-Control", "no-store"]);
   }
   res.end(body);
 }

@@ -43,6 +43,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0080_audit_checkpoints": () => import("../../migrations/0080_audit_checkpoints.ts"),
   "0090_login_failures": () => import("../../migrations/0090_login_failures.ts"),
   "0091_operator_totp_sealed": () => import("../../migrations/0091_operator_totp_sealed.ts"),
+  "0100_ocsp_responses_freshness": () => import("../../migrations/0100_ocsp_responses_freshness.ts"),
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
 };

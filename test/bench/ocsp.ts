@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5] [--driver auto|wrk|autocannon] [--workers N]`
+ * `npm run bench -- ocsp [--certs 200] [--seconds 10] [--connections 64] [--live-seconds 5] [--driver auto|wrk|autocannon] [--workers N] [--nginx-workers 1]`
  *
  * Drives the repository's OCSP responder over loopback with wrk when installed, else autocannon: the repo role runs in a
  * child process (ocsp-child.ts; one Node process, as `hpki serve --role repo` does), the load
@@ -8,7 +8,10 @@
  * nonce (the live path: one HSM signature per response). In the same run, the raw PKCS#11 signing
  * rate of the responder key (C_Sign on the OCSP token, same number of sessions) and the HTTP
  * ceiling — a bare node:http server in the same kind of child answering with a fixed body, driven
- * the same way — for comparison: the pre-signed path can at best reach that ceiling.
+ * the same way — for comparison: the pre-signed path can at best reach that ceiling. Last, nginx
+ * (Debian's, a child with its own config: test/helpers/nginx.ts) serving the `hpki ocsp export`
+ * files to RFC 5019 GET requests for the same certificates (issue 11 §6: target ≥ 30,000/s on 2
+ * cores; our responder's target ≥ 0.8 of the bare node:http server).
  *
  * Set-up (not timed): demo ceremony, --certs sign certificates, a quarter revoked, responder
  * certificates and pre-signed responses (the IA's `hpki ocsp init`). Every request body is checked
@@ -27,14 +30,18 @@ import { openIaContext } from "../../src/ia/context.ts";
 import { ensureOcspResponders } from "../../src/ia/ocsp-responders.ts";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
 import { CERT_ID_HASHES, loadOcspIssuers } from "../../src/ocsp/issuers.ts";
+import { exportOcspResponses, type ExportOutcome } from "../../src/ocsp/export.ts";
 import { OcspPresigner } from "../../src/ocsp/presigner.ts";
 import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
 import { explicit, octetString, oid, sequence } from "../../src/pki/der.ts";
 import { childrenOf, contentOf, readSingle } from "../../src/pki/der-cursor.ts";
 import { OID } from "../../src/pki/oids.ts";
+import type { OcspPolicy } from "../../src/pki/ocsp-policy.ts";
 import { encodeCertId } from "../../src/pki/ocsp-response.ts";
+import { POLICIES_DIR } from "../../src/policies.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { runDemoCeremony } from "../helpers/ia.ts";
+import { startNginx } from "../helpers/nginx.ts";
 import { openBenchDatabase } from "./bench-db.ts";
 import { rawSignRate } from "./issue.ts";
 
@@ -51,6 +58,7 @@ export async function run(argv: string[]): Promise<void> {
       connections: { type: "string", default: "64" },
       driver: { type: "string", default: "auto" },
       workers: { type: "string", default: "1" },
+      "nginx-workers": { type: "string", default: "1" },
     },
   });
   const certCount = Number(values.certs);
@@ -59,6 +67,11 @@ export async function run(argv: string[]): Promise<void> {
   const connections = Number(values.connections);
   const sessions = os.availableParallelism() * 2;
   const home = fs.mkdtempSync(path.join(os.tmpdir(), "hpki-bench-ocsp-"));
+  // One client (wrk on 127.0.0.1) stands for many: lift the per-source live-signing limit.
+  const policiesDir = path.join(home, "policies");
+  fs.cpSync(POLICIES_DIR, policiesDir, { recursive: true });
+  fs.writeFileSync(path.join(policiesDir, "ocsp.yaml"), fs.readFileSync(path.join(policiesDir, "ocsp.yaml"), "utf8").replace(/^live:[\s\S]*$/m, "live:\n  perSourcePerSecond: 100000\n  burst: 100000\n"));
+  const exportDir = path.join(home, "export");
   const cfg = loadConfig({ ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "", HPKI_OCSP_PIN: "" });
   const bench = await openBenchDatabase(cfg);
   let dbClosed = false;
@@ -68,6 +81,8 @@ export async function run(argv: string[]): Promise<void> {
     const ctx = await openIaContext(cfg, { poolSize: sessions, db: bench.db });
     let bodies: { body: Buffer; expect: "good" | "revoked" }[];
     let rawSignsPerSec: number;
+    let exported: ExportOutcome;
+    let nginxPolicy: OcspPolicy;
     try {
       await runDemoCeremony(ctx, by);
       const profile = ctx.policies.profiles.get("sign")!;
@@ -86,6 +101,8 @@ export async function run(argv: string[]): Promise<void> {
       const ocspKeys = ctx.ocspKeys();
       const [responder] = (await ensureOcspResponders({ db: ctx.db, caKeys: ctx.keys, ocspKeys: ocspKeys.keys, policy }, by)).filter((r) => r.caName === "demo-sign-ca");
       await new OcspPresigner({ db: ctx.db, keys: ocspKeys.keys, policy }).refresh(by);
+      exported = await exportOcspResponses(ctx.db, exportDir, policy);
+      nginxPolicy = policy;
       const issuer = (await loadOcspIssuers(ctx.db)).find((i) => i.caName === "demo-sign-ca")!;
       bodies = issued.map((c, i) => {
         const hash = CERT_ID_HASHES[i % 2];
@@ -102,7 +119,7 @@ export async function run(argv: string[]): Promise<void> {
     dbClosed = true;
 
     // ---- the repository in a child process ----
-    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "", HPKI_OCSP_PIN: "" };
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: home, PKCS11_MODULE: "", HPKI_HSM_PIN: "", HPKI_OCSP_PIN: "", HPKI_POLICIES: policiesDir };
     if (bench.url) env.DATABASE_URL = bench.url;
     else delete env.DATABASE_URL;
     const startChild = async (...args: string[]) => {
@@ -141,6 +158,26 @@ export async function run(argv: string[]): Promise<void> {
     const ceiling = await drive(driver, home, bare.url, bodies.map((b) => b.body), Number(values.seconds), connections);
     const ceilingCpuUs = ((bare.cpuMs() - cpu0) * 1000) / ceiling.requests.total;
     await bare.stop();
+
+    // ---- nginx serving the export (RFC 5019 GET), each path checked once first ----
+    const nginx = await startNginx(exportDir, nginxPolicy!, "http://127.0.0.1:9", { workers: Number(values["nginx-workers"]) });
+    let staticRun: LoadResult;
+    let nginxCpuUs: number;
+    try {
+      const paths = bodies.map((b) => `/ocsp/${encodeURIComponent(b.body.toString("base64"))}`);
+      for (const [i, p] of paths.entries()) {
+        const res = await fetch(`${nginx.url}${p}`);
+        const status = certStatusOf(Buffer.from(await res.arrayBuffer()));
+        if (res.status !== 200 || status !== bodies[i].expect) throw new Error(`bench nginx check: ${p}: HTTP ${res.status}, ${status}`);
+      }
+      const nginxPids = () => [nginx.pid, ...childPids(nginx.pid)];
+      const nginxCpu = () => nginxPids().reduce((t, pid) => t + processCpuMs(pid), 0);
+      cpu0 = nginxCpu();
+      staticRun = await wrk(home, nginx.url, paths.map((p) => ({ path: p })), Number(values.seconds), connections);
+      nginxCpuUs = ((nginxCpu() - cpu0) * 1000) / staticRun.requests.total;
+    } finally {
+      await nginx.stop();
+    }
     const rows = [
       ["database", bench.kind],
       ["certificates (¼ revoked), CertIDs SHA-1/SHA-256 alternating", String(certCount)],
@@ -154,6 +191,10 @@ export async function run(argv: string[]): Promise<void> {
       [`raw C_Sign RSA-2048/s, responder key (${sessions} sessions)`, rawSignsPerSec.toFixed(0)],
       ["HTTP ceiling: bare node:http, fixed 1,500-byte body: responses/s", ceiling.requests.average.toFixed(0)],
       ["pre-signed / ceiling", (presigned.requests.average / ceiling.requests.average).toFixed(2)],
+      [`nginx (${values["nginx-workers"]} worker(s)) serving \`hpki ocsp export\` files, RFC 5019 GET: responses/s`, staticRun.requests.average.toFixed(0)],
+      ["nginx: latency p50 / p99 ms; non-2xx / errors", `${staticRun.latency.p50} / ${staticRun.latency.p99}; ${staticRun.non2xx} / ${staticRun.errors}`],
+      ["nginx CPU µs per response", nginxCpuUs.toFixed(0)],
+      ["export: files written", String(exported!.written)],
       ["server CPU µs per response: pre-signed / live / ceiling", `${presignedCpuUs.toFixed(0)} / ${liveCpuUs.toFixed(0)} / ${ceilingCpuUs.toFixed(0)}`],
       ["→ pre-signed responses/s per server core (1e6 / CPU µs)", (1e6 / presignedCpuUs).toFixed(0)],
       ["repo processes (hpki serve --workers)", String(workers)],
@@ -174,6 +215,9 @@ export async function run(argv: string[]): Promise<void> {
       serverCpuUsPerResponse: Math.round(presignedCpuUs),
       liveServerCpuUsPerResponse: Math.round(liveCpuUs),
       ceilingServerCpuUsPerResponse: Math.round(ceilingCpuUs),
+      presignedOverCeiling: Number((presigned.requests.average / ceiling.requests.average).toFixed(2)),
+      nginxExportedPerSecond: Math.round(staticRun.requests.average),
+      nginxCpuUsPerResponse: Math.round(nginxCpuUs),
       loadAverage: Number(os.loadavg()[0].toFixed(1)),
       errors: presigned.errors + presigned.non2xx + live.errors + live.non2xx,
       connections,
@@ -239,7 +283,7 @@ function pickDriver(asked: string): "wrk" | "autocannon" {
 
 /** POSTs each body in turn on every connection for `seconds` with the chosen load generator. */
 function drive(driver: "wrk" | "autocannon", dir: string, url: string, bodies: Buffer[], seconds: number, connections: number): Promise<LoadResult> {
-  if (driver === "wrk") return wrk(dir, url, bodies, seconds, connections);
+  if (driver === "wrk") return wrk(dir, url, bodies.map((body) => ({ path: "/ocsp", body })), seconds, connections);
   return autocannon({
     url: `${url}/ocsp`,
     connections,
@@ -248,16 +292,21 @@ function drive(driver: "wrk" | "autocannon", dir: string, url: string, bodies: B
   });
 }
 
-/** wrk with a Lua script cycling through `bodies` (decimal escapes: LuaJIT reads them as bytes). */
-async function wrk(dir: string, url: string, bodies: Buffer[], seconds: number, connections: number): Promise<LoadResult> {
+/**
+ * wrk with a Lua script cycling through `requests`: POST of `body` to `path`, or GET of `path`
+ * when there is no body (decimal escapes: LuaJIT reads them as bytes).
+ */
+async function wrk(dir: string, url: string, requests: { path: string; body?: Buffer }[], seconds: number, connections: number): Promise<LoadResult> {
   const script = path.join(dir, "ocsp-bench.lua");
   const lua = (b: Buffer) => `"${[...b].map((x) => `\\${x}`).join("")}"`;
+  const post = requests[0].body !== undefined;
   fs.writeFileSync(script, [
-    'wrk.method = "POST"',
-    'wrk.headers["Content-Type"] = "application/ocsp-request"',
-    `local bodies = { ${bodies.map(lua).join(",\n")} }`,
+    post ? 'wrk.method = "POST"' : 'wrk.method = "GET"',
+    post ? 'wrk.headers["Content-Type"] = "application/ocsp-request"' : "",
+    `local paths = { ${requests.map((r) => lua(Buffer.from(r.path))).join(",\n")} }`,
+    post ? `local bodies = { ${requests.map((r) => lua(r.body!)).join(",\n")} }` : "local bodies = {}",
     "local i = 0",
-    'request = function() i = i % #bodies + 1; return wrk.format(nil, "/ocsp", nil, bodies[i]) end',
+    "request = function() i = i % #paths + 1; return wrk.format(nil, paths[i], nil, bodies[i]) end",
   ].join("\n"));
   const out = await new Promise<string>((resolve, reject) => {
     const p = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "-s", script, `${url}/ocsp`], { stdio: ["ignore", "pipe", "inherit"] });
@@ -304,6 +353,15 @@ function certStatusOf(der: Buffer): string {
   const [single] = childrenOf(basic, responses);
   const certStatus = childrenOf(basic, single)[1];
   return ({ 0x80: "good", 0xa1: "revoked", 0x82: "unknown" } as Record<number, string>)[certStatus.tag] ?? "?";
+}
+
+/** The child processes of `pid` (nginx's workers), from /proc. */
+function childPids(pid: number): number[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** CPU time (ms, user + system) used so far by process `pid` (Linux /proc; 0 elsewhere). */

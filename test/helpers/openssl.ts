@@ -1,5 +1,5 @@
 /** OpenSSL as the independent judge of what we issue. */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,4 +29,19 @@ export function opensslVerify(rootPem: string, intermediatePem: string | null, l
 /** `openssl x509 -text -noout` of a PEM file. */
 export function opensslText(pem: string): string {
   return execFileSync("openssl", ["x509", "-in", pem, "-noout", "-text"], { encoding: "utf8" });
+}
+
+/**
+ * Runs a command asynchronously (stdout and stderr together): for tests whose server under test
+ * lives in this process, where spawnSync would block it.
+ */
+export function runAsync(cmd: string, ...args: string[]): Promise<{ ok: boolean; out: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args);
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (out += d));
+    p.on("error", reject);
+    p.on("close", (code) => resolve({ ok: code === 0, out }));
+  });
 }

@@ -31,6 +31,8 @@ describe("hpki revoke / crl generate", { timeout: 240_000 }, () => {
     const r = hpki("revoke", "--ca", "demo-root", "--serial", org.serialHex, "--reason", "keyCompromise", "--invalidity-date", "2026-01-01T00:00:00Z", "--json");
     expect(r.code, r.err).toBe(0);
     expect(r.json()).toMatchObject({ action: "revoked", reason: "keyCompromise", subject: "ca", invalidityDate: "2026-01-01T00:00:00.000Z" });
+    // The revoking command regenerated the root's ARL itself (issue 11 §2): ARL #1 lists it.
+    expect(r.json().status.crl).toMatchObject({ crlNumber: 1, entries: 1 });
     const again = hpki("revoke", "--ca", "demo-root", "--serial", org.serialHex, "--reason", "keyCompromise");
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already revoked/);
@@ -38,7 +40,7 @@ describe("hpki revoke / crl generate", { timeout: 240_000 }, () => {
     const out = path.join(cli.home, "arl.crl");
     const g = hpki("crl", "generate", "--ca", "demo-root", "--out", out, "--json");
     expect(g.code, g.err).toBe(0);
-    expect(g.json()).toMatchObject({ kind: "arl", crlNumber: 1, entries: 1, out });
+    expect(g.json()).toMatchObject({ kind: "arl", crlNumber: 2, entries: 1, out });
     const v = spawnSync("openssl", ["crl", "-inform", "der", "-in", out, "-noout", "-verify", "-CAfile", path.join(cli.home, "repo", "demo-root.pem")], { encoding: "utf8" });
     expect(`${v.stdout}${v.stderr}`).toContain("verify OK");
     const text = hpki("crl", "generate", "--ca", "demo-sign-ca", "--out", path.join(cli.home, "sign.crl"));

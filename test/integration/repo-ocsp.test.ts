@@ -6,7 +6,6 @@
  * and SHA-256 CertIDs, -CAfile and -VAfile), GET requests, malformedRequest, unauthorized; and the
  * status scheduler carrying a revocation into the CRL and OCSP.
  */
-import { spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -17,11 +16,16 @@ import { CrlScheduler } from "../../src/ia/crl-scheduler.ts";
 import { IssuanceService } from "../../src/ia/issuance.ts";
 import { ensureOcspResponders, type OcspResponderOutcome } from "../../src/ia/ocsp-responders.ts";
 import { revokeCertificate } from "../../src/ia/revocation.ts";
+import { exportOcspResponses } from "../../src/ocsp/export.ts";
+import { OcspPresigner } from "../../src/ocsp/presigner.ts";
 import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
+import { OcspResponderService } from "../../src/repo/ocsp-responder.ts";
 import { startServer, type StartedServer } from "../../src/web/server.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
+import { startNginx } from "../helpers/nginx.ts";
+import { runAsync } from "../helpers/openssl.ts";
 
 const by = { actor: "test", role: "ia" };
 
@@ -34,16 +38,7 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
   let responders: OcspResponderOutcome[];
   const certs: Record<string, { serialHex: string; file: string }> = {};
   const file = (name: string) => path.join(work, name);
-  /** Runs a command asynchronously: the server under test lives in this process, so never spawnSync. */
-  const run = (cmd: string, ...args: string[]) =>
-    new Promise<{ ok: boolean; out: string }>((resolve, reject) => {
-      const p = spawn(cmd, args);
-      let out = "";
-      p.stdout.on("data", (d) => (out += d));
-      p.stderr.on("data", (d) => (out += d));
-      p.on("error", reject);
-      p.on("close", (code) => resolve({ ok: code === 0, out }));
-    });
+  const run = runAsync;
   const issue = async (name: string) => {
     const profile = ctx.policies.profiles.get("sign")!;
     const spki = generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey.export({ type: "spki", format: "der" });
@@ -73,7 +68,7 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
     ({ ctx, work } = ia);
     await runDemoCeremony(ctx, by);
     fs.writeFileSync(file("chain.pem"), fs.readFileSync(ia.pem("demo-root"), "utf8") + fs.readFileSync(ia.pem("demo-sign-ca"), "utf8"));
-    for (const name of ["good", "compromised", "later"]) await issue(name);
+    for (const name of ["good", "compromised", "later", "instant", "exported"]) await issue(name);
     await revokeCertificate(ctx.db, { caName: "demo-sign-ca", serialHex: certs.compromised.serialHex, reason: "keyCompromise" }, by);
     scheduler = new CrlScheduler({
       db: ctx.db,
@@ -89,7 +84,7 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
     const first = await scheduler.tick();
     expect(first.crls.map((c) => c.caName).sort()).toEqual(["demo-auth-ca", "demo-org-auth-ca", "demo-root", "demo-sign-ca"]);
     expect(first.responders.sort()).toEqual(["demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
-    expect(first.ocsp?.signed["demo-sign-ca"]).toBe(3);
+    expect(first.ocsp?.signed["demo-sign-ca"]).toBe(5);
     // Nothing changed since: the next tick generates no CRL and signs nothing.
     const idle = await scheduler.tick();
     expect(idle.crls).toEqual([]);
@@ -268,6 +263,136 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
     await run("openssl", "ocsp", "-issuer", ia.pem("demo-root"), "-cert", ia.pem("demo-sign-ca"), "-reqout", rootReq);
     fs.writeFileSync(file("unauthorized.der"), await post(fs.readFileSync(rootReq)));
     expect((await run("openssl", "ocsp", "-respin", file("unauthorized.der"), "-resp_text", "-noverify")).out).toMatch(/Responder Error: unauthorized \(6\)/);
+  });
+
+  it("a revocation with no scheduler and no re-signing: the very next -no_nonce POST and RFC 5019 GET say revoked (the revocation transaction invalidated the pre-signed response; the cached copy is dropped)", async () => {
+    const reqFile = file("instant-req.der");
+    expect((await run("openssl", "ocsp", "-issuer", ia.pem("demo-sign-ca"), "-cert", certs.instant.file, "-no_nonce", "-reqout", reqFile)).ok).toBe(true);
+    const getUrl = `${server.url}/ocsp/${encodeURIComponent(fs.readFileSync(reqFile).toString("base64"))}`;
+    const get = async () => {
+      const res = await fetch(getUrl);
+      fs.writeFileSync(file("instant-get.der"), Buffer.from(await res.arrayBuffer()));
+      const r = await run("openssl", "ocsp", "-respin", file("instant-get.der"), "-issuer", ia.pem("demo-sign-ca"), "-cert", certs.instant.file, "-CAfile", file("chain.pem"), "-no_nonce");
+      return { out: r.out, cacheControl: res.headers.get("cache-control") };
+    };
+    // Pre-signed and cached in the repository (served twice).
+    for (let i = 0; i < 2; i++) expect((await ocsp(["-cert", certs.instant.file], "-no_nonce")).out).toMatch(/instant\.pem: good/);
+    expect((await get()).cacheControl).toMatch(/public/);
+    await revokeCertificate(ctx.db, { caName: "demo-sign-ca", serialHex: certs.instant.serialHex, reason: "certificateHold" }, by);
+    const post = await ocsp(["-cert", certs.instant.file], "-no_nonce");
+    expect(post.out).toContain("Response verify OK");
+    expect(post.out).toMatch(/instant\.pem: revoked[\s\S]+Reason: certificateHold/);
+    const viaGet = await get();
+    expect(viaGet.out).toMatch(/instant\.pem: revoked[\s\S]+Reason: certificateHold/);
+    // Signed live (not cacheable) until the pre-signer re-signs the row.
+    expect(viaGet.cacheControl).toBe("no-store");
+    expect((await ctx.db("ocsp_responses").where({ serial_hex: certs.instant.serialHex }).first("invalidated_at", "status")).invalidated_at).not.toBeNull();
+    // Releasing the hold is a status change too: good again at once, not the stored "revoked".
+    const signed = await new OcspPresigner({ db: ctx.db, keys: ctx.ocspKeys().keys, policy: loadOcspPolicy() }).signNow("demo-sign-ca", [certs.instant.serialHex], by);
+    expect(signed).toBe(1);
+    expect((await get()).out).toMatch(/instant\.pem: revoked/);
+    await revokeCertificate(ctx.db, { caName: "demo-sign-ca", serialHex: certs.instant.serialHex, reason: "removeFromCRL" }, by);
+    expect((await ocsp(["-cert", certs.instant.file], "-no_nonce")).out).toMatch(/instant\.pem: good/);
+    expect((await get()).out).toMatch(/instant\.pem: good/);
+  });
+
+  it("a pre-signed row that does not match revocations (a pre-signer that raced a revocation) is never served", async () => {
+    // Simulate the race: the stored row says good and is not invalidated, but revocations say revoked.
+    await revokeCertificate(ctx.db, { caName: "demo-sign-ca", serialHex: certs.instant.serialHex, reason: "superseded" }, by);
+    const good = await ctx.db("ocsp_responses").where({ serial_hex: certs.good.serialHex }).first("der_sha1", "der_sha256");
+    await ctx.db("ocsp_responses").where({ serial_hex: certs.instant.serialHex }).update({ status: "good", revocation_time: null, revocation_reason: null, invalidated_at: null, der_sha1: good.der_sha1, der_sha256: good.der_sha256 });
+    const r = await ocsp(["-cert", certs.instant.file], "-no_nonce");
+    expect(r.out).toMatch(/instant\.pem: revoked[\s\S]+Reason: superseded/);
+  });
+
+  it("live signing is rate-limited per source: over the limit a nonce request gets the pre-signed response without the nonce (RFC 8954), an unknown serial tryLater", async () => {
+    const policy = { ...loadOcspPolicy(), live: { perSourcePerSecond: 0.001, burst: 2 } };
+    const responder = new OcspResponderService({ db: ctx.db, keys: ctx.ocspKeys().keys, policy });
+    await responder.start();
+    try {
+      const reqOf = async (name: string, ...args: string[]) => {
+        await run("openssl", "ocsp", "-issuer", ia.pem("demo-sign-ca"), ...args, "-reqout", file(name));
+        return fs.readFileSync(file(name));
+      };
+      const withNonce = await reqOf("limit-nonce.der", "-cert", certs.good.file);
+      const unknown = await reqOf("limit-unknown.der", "-serial", "0x0A0B0C0D", "-no_nonce");
+      const stored = Buffer.from((await ctx.db("ocsp_responses").where({ serial_hex: certs.good.serialHex }).first("der_sha1")).der_sha1);
+      const a = await responder.respond(withNonce, "192.0.2.7");
+      const b = await responder.respond(withNonce, "::ffff:192.0.2.7");
+      expect([a.path, b.path]).toEqual(["live", "live"]);
+      const over = await responder.respond(withNonce, "192.0.2.7");
+      expect(over.path).toBe("limited");
+      expect(over.body.equals(stored)).toBe(true);
+      fs.writeFileSync(file("limited.der"), over.body);
+      const check = await run("openssl", "ocsp", "-respin", file("limited.der"), "-issuer", ia.pem("demo-sign-ca"), "-cert", certs.good.file, "-CAfile", file("chain.pem"), "-resp_text");
+      expect(check.out).toContain("Response verify OK");
+      expect(check.out).not.toContain("OCSP Nonce");
+      const tryLater = await responder.respond(unknown, "192.0.2.7");
+      expect(tryLater.body.toString("hex")).toBe("30030a0103");
+      // Another source has its own bucket; pre-signed answers are never limited.
+      expect((await responder.respond(unknown, "2001:db8:1:2::99")).path).toBe("live");
+      expect((await responder.respond(await reqOf("limit-plain.der", "-cert", certs.good.file, "-no_nonce"), "192.0.2.7")).path).toBe("presigned");
+    } finally {
+      await responder.stop();
+    }
+  });
+
+  it("hpki ocsp export: nginx serves the pre-signed responses as RFC 5019 GET files (every url-encoding of the base64), with cache headers from thisUpdate/nextUpdate; a revoked certificate's file goes at the next pass and nginx passes it to the repository", async () => {
+    const dir = file("export");
+    const policy = loadOcspPolicy();
+    const first = await exportOcspResponses(ctx.db, dir, policy);
+    expect(first.written).toBeGreaterThanOrEqual(8);
+    const again = await exportOcspResponses(ctx.db, dir, policy);
+    expect(again.written).toBe(0);
+    expect(again.watermark).toBe(first.watermark);
+    const nginx = await startNginx(dir, policy, server.url);
+    try {
+      const row = await ctx.db("ocsp_responses").where({ serial_hex: certs.exported.serialHex }).first("der_sha1", "der_sha256", "this_update", "next_update");
+      const reqOf = async (...args: string[]) => {
+        // The digest option applies to the -cert after it.
+        await run("openssl", "ocsp", "-issuer", ia.pem("demo-sign-ca"), ...args, "-cert", certs.exported.file, "-no_nonce", "-reqout", file("export-req.der"));
+        return fs.readFileSync(file("export-req.der")).toString("base64");
+      };
+      for (const [b64, stored] of [[await reqOf(), row.der_sha1], [await reqOf("-sha256"), row.der_sha256]]) {
+        for (const spelling of [encodeURIComponent(b64), b64, b64.replace(/\//g, "%2F")]) {
+          const res = await fetch(`${nginx.url}/ocsp/${spelling}`);
+          expect(res.status, spelling).toBe(200);
+          expect(res.headers.get("content-type")).toBe("application/ocsp-response");
+          expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(stored)), spelling).toBe(true);
+          expect(res.headers.get("last-modified")).toBe(new Date(row.this_update).toUTCString());
+          expect(res.headers.get("expires")).toBe(new Date(row.next_update).toUTCString());
+          expect(res.headers.get("cache-control")).toMatch(/max-age=\d+/);
+        }
+      }
+      const b64 = await reqOf();
+      const viaNginx = async () => {
+        fs.writeFileSync(file("nginx-resp.der"), Buffer.from(await (await fetch(`${nginx.url}/ocsp/${encodeURIComponent(b64)}`)).arrayBuffer()));
+        return (await run("openssl", "ocsp", "-respin", file("nginx-resp.der"), "-issuer", ia.pem("demo-sign-ca"), "-cert", certs.exported.file, "-CAfile", file("chain.pem"), "-no_nonce")).out;
+      };
+      expect(await viaNginx()).toMatch(/exported\.pem: good/);
+      // POST /ocsp through nginx reaches the repository.
+      expect((await run("openssl", "ocsp", "-issuer", ia.pem("demo-sign-ca"), "-cert", certs.exported.file, "-url", `${nginx.url}/ocsp`, "-CAfile", file("chain.pem"))).out).toMatch(/exported\.pem: good/);
+
+      // Another certificate's file: not rewritten by the passes below (same inode, same mtime).
+      const goodRow = await ctx.db("ocsp_responses").where({ serial_hex: certs.good.serialHex }).first("der_sha1");
+      const goodFile = fs.readdirSync(path.join(dir, "ocsp"), { recursive: true, withFileTypes: true })
+        .filter((d) => d.isFile()).map((d) => path.join(d.parentPath, d.name))
+        .find((f) => fs.readFileSync(f).equals(Buffer.from(goodRow.der_sha1)))!;
+      const goodStat = fs.statSync(goodFile);
+      await revokeCertificate(ctx.db, { caName: "demo-sign-ca", serialHex: certs.exported.serialHex, reason: "cessationOfOperation" }, by);
+      const pass = await exportOcspResponses(ctx.db, dir, policy);
+      expect(pass).toMatchObject({ written: 0, removed: 2 });
+      expect(new Date(pass.watermark!).getTime()).toBeGreaterThan(new Date(first.watermark!).getTime());
+      // No file: nginx asks the repository, which signs live.
+      expect(await viaNginx()).toMatch(/exported\.pem: revoked[\s\S]+Reason: cessationOfOperation/);
+      await new OcspPresigner({ db: ctx.db, keys: ctx.ocspKeys().keys, policy }).signNow("demo-sign-ca", [certs.exported.serialHex], by);
+      expect((await exportOcspResponses(ctx.db, dir, policy)).written).toBe(2);
+      expect(await viaNginx()).toMatch(/exported\.pem: revoked[\s\S]+Reason: cessationOfOperation/);
+      expect(fs.statSync(goodFile)).toMatchObject({ ino: goodStat.ino, mtimeMs: goodStat.mtimeMs });
+      expect(fs.readFileSync(path.join(dir, "nginx-ocsp.conf"), "utf8")).toContain(`expires modified +${policy.responses.validityHours}h;`);
+    } finally {
+      await nginx.stop();
+    }
   });
 
   it("a revocation reaches the CRL over HTTP and the pre-signed OCSP response via the scheduler (stated: within one poll interval; here 200 ms)", async () => {
