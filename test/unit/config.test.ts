@@ -5,6 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.ts";
@@ -12,6 +13,8 @@ import { KNOWN_VARIABLES } from "../../src/config/schema.ts";
 import { TABLE_END, TABLE_START, configTable } from "../../src/config/table.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
+/** A home that does not exist yet, unique to this run (a start that passes the check creates it). */
+const absentHome = () => path.join(os.tmpdir(), `hpki-absent-home-${process.pid}-${Math.random().toString(36).slice(2)}`);
 
 function refusal(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -109,23 +112,26 @@ describe("README configuration table", () => {
 
 describe("hpki at start", () => {
   it("stops with the bilingual message on a bad value, before running the command", () => {
+    const home = absentHome();
     const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), "ca", "list"], {
       cwd: repo,
-      env: { PATH: process.env.PATH, HPKI_HOME: "/nonexistent-hpki-home", HPKI_SSO_MAX_STALENESS_MS: "NaN" },
+      env: { PATH: process.env.PATH, HPKI_HOME: home, HPKI_SSO_MAX_STALENESS_MS: "NaN" },
       encoding: "utf8",
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('hpki: invalid configuration:\n  HPKI_SSO_MAX_STALENESS_MS: expected a whole number from 1000 to 604800000 (got "NaN")');
     expect(r.stderr).toContain("hpki: 設定が正しくありません:\n  HPKI_SSO_MAX_STALENESS_MS: 1000〜604800000 の整数を指定してください");
-    expect(fs.existsSync("/nonexistent-hpki-home")).toBe(false);
+    expect(fs.existsSync(home)).toBe(false);
   });
 
   it("hpki config check --json reports the mode", () => {
+    const home = absentHome();
     const r = spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), "config", "check", "--json"], {
       cwd: repo,
-      env: { PATH: process.env.PATH, HPKI_HOME: "/nonexistent-hpki-home", NODE_ENV: "production", HPKI_REPO_URL: "https://repo.hpki.example.jp" },
+      env: { PATH: process.env.PATH, HPKI_HOME: home, NODE_ENV: "production", HPKI_REPO_URL: "https://repo.hpki.example.jp" },
       encoding: "utf8",
     });
+    fs.rmSync(home, { recursive: true, force: true }); // the start's home check creates it
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ mode: "production", repoUrl: "https://repo.hpki.example.jp" });
   });
