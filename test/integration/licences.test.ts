@@ -117,7 +117,7 @@ describe("hpki licenses import (CLI process)", { timeout: 180_000 }, () => {
     const bad = path.join(cli.home, "bad.csv");
     fs.writeFileSync(bad, "\ufeffqualification,registration_number,registration_date,name_kanji,name_kana,birth_date\r\n"
       + "Medical Doctor,800001,2010-04-19,\"小林 大輔\",コバヤシ　ダイスケ,1984-06-25\r\n"
-      + "Medical Doctor,800002,平成22年4月19日,小林　大輔,コバヤシ　ダイスケ,1984-06-25\r\n");
+      + "Medical Doctor,800002,平成22年4月19日,小林　大輔,コバヤシ　ダイスケ,1984-06-25\r\n", { mode: 0o600 }); // private, as the home check wants
     const text = cli.hpki("licenses", "import", bad);
     expect(text.code).toBe(1);
     expect(text.err).toMatch(/^hpki: licence register refused: 1 line\(s\) invalid, nothing imported\nhpki: 免許台帳の取込を中止しました/);
