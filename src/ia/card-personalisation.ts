@@ -23,6 +23,7 @@ import {
 } from "../pipeline/issuance-requests.ts";
 import { fenced, LeaseKeeper, LeaseLostError, leaseSettingsFromEnv, type LeaseSettings } from "../pipeline/issuance-lease.ts";
 import type { Row } from "../pipeline/machine.ts";
+import { subscriberSubjectJson } from "../pipeline/subscriber-subject.ts";
 import { appendAudit } from "../audit/log.ts";
 import { parseSubscriberSubject } from "../pki/subject.ts";
 import { CardNeedsInspection, personaliseProfile, setCardAside } from "./card-saga.ts";
@@ -122,19 +123,6 @@ export async function personaliseApprovedRequests(
   const lease = opts.lease ?? leaseSettingsFromEnv();
   const work = await claimForPersonalisation(ctx, op, { limit: opts.limit, lease });
   return personaliseClaimed(ctx, op, work, { ...opts, lease });
-}
-
-/** The subject of an applicant's certificates, from the registered application (NFC already). */
-export function subscriberSubjectJson(app: Row): Record<string, unknown> {
-  const org = app.organization_latin || app.organization_kanji
-    ? { latin: app.organization_latin ?? undefined, kanji: app.organization_kanji ?? undefined }
-    : undefined;
-  return {
-    hcRole: app.manager_role ?? app.qualification,
-    subscriberId: app.subscriber_id,
-    name: { latin: app.name_latin, kanji: app.name_kanji },
-    ...(org ? { organization: org } : {}),
-  };
 }
 
 /** Request key of a profile's certificate on the request's `generation`-th card (0: the first). */

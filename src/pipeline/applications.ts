@@ -15,7 +15,11 @@ import { ConflictError, ForbiddenError, NotFoundError, parseInput, ValidationErr
 import { compareLicence } from "./licence-check.ts";
 import { lookupLicence } from "./licence-register.ts";
 import { applyTransition, assertScope, lockRow, type Row } from "./machine.ts";
-import { withdrawIssuanceRequestOf } from "./issuance-requests.ts";
+import { requestedProfiles, withdrawIssuanceRequestOf } from "./issuance-requests.ts";
+import { issuabilityProblems } from "./issuability.ts";
+import { loadPolicies, type Policies } from "../policies.ts";
+import type { CertificateProfile } from "../pki/profile.ts";
+import type { HcRoleEntry } from "../pki/subject.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
 
 /** Largest scanned document accepted, in bytes (a 300 dpi A4 colour JPEG is about 2–3 MB). */
@@ -29,6 +33,8 @@ export interface SubmitOptions {
   channel?: "ra_desk" | "ra_mail";
   /** The previous application when this is a renewal (prefilled from it). */
   renewalOf?: number;
+  /** Certificate profiles for the issuability dry run; default loadPolicies().profiles. */
+  profiles?: ReadonlyMap<string, CertificateProfile>;
 }
 
 /**
@@ -50,6 +56,9 @@ export async function submitApplication(
     throw new ForbiddenError(`role ${op.role} may not take applications`, "申込を受け付ける権限がありません");
   }
   const a = parseInput(applicationInputSchema(hcRoles), input);
+  // What is taken can be issued (issue 12 §1): the IA's subject/profile/lint, dry-run now.
+  const columns = applicationColumns(a);
+  assertIssuable(columns, { profiles: opts.profiles ?? deskPolicies().profiles, hcRoles });
   if (opts.idempotencyKey) {
     const prior = await findByIdempotencyKey(db, op, opts.idempotencyKey);
     if (prior) return prior;
@@ -59,7 +68,7 @@ export async function submitApplication(
       const licence_check = await licenceCheckFor(trx, { ...a });
       const [row] = (await trx("applications")
         .insert({
-          ...applicationColumns(a),
+          ...columns,
           channel: lra ? "lra" : (opts.channel ?? "ra_desk"),
           lra_id: lra ? op.lraId : null,
           state: "received",
@@ -262,13 +271,42 @@ export async function decideApplication(
       const row = await lockRow(trx, applicationMachine, applicationId, op);
       if (applicationMachine.transitions[decision].from.includes(row.state as never)) await refreshLicenceCheck(trx, row);
       if (decision === "lra_approve" && isLraRole(op.role)) patch.lra_batch_id = await openLraBatch(trx, op);
-      if (decision === "ra_approve") patch.subscriber_id = await subscriberIdFor(trx, row);
+      if (decision === "ra_approve") {
+        patch.subscriber_id = await subscriberIdFor(trx, row);
+        // Approved for issuance means issuable: the dry run again, with the subscriber identifier
+        // now assigned and the data as it stands (issue 12 §1).
+        assertIssuable({ ...row, subscriber_id: patch.subscriber_id }, deskPolicies());
+      }
     }
     if (decision === "withdraw") patch.lra_batch_id = null;
     const row = await applyTransition(trx, applicationMachine, decision, applicationId, op, { patch, expectedVersion: opts.expectedVersion, details: reason ? { reason } : {} });
     if (decision === "withdraw") await withdrawIssuanceRequestOf(trx, op, applicationId);
     return row;
   });
+}
+
+let cachedPolicies: Policies | undefined;
+/** The deployment's profiles and hcRole table (policies/), read once per process like the IA's. */
+function deskPolicies(): Policies {
+  return (cachedPolicies ??= loadPolicies());
+}
+
+/**
+ * Throws ValidationError naming each form field (ja/en) that would make issuance of the
+ * requested profiles fail at the IA (issuability.ts); returns when every profile is issuable.
+ */
+function assertIssuable(
+  row: Record<string, unknown>,
+  policies: { profiles: ReadonlyMap<string, CertificateProfile>; hcRoles: ReadonlyMap<string, HcRoleEntry> },
+): void {
+  const problems = issuabilityProblems(row, requestedProfiles(row), policies);
+  if (problems.length) {
+    throw new ValidationError(
+      problems.map(({ field, message, messageJa }) => ({ field, message, messageJa })),
+      `the certificates could not be issued from this application: ${problems.map((p) => p.message).join("; ")}`,
+      `この申込内容では証明書を発行できません：${problems.map((p) => p.messageJa).join("／")}`,
+    );
+  }
 }
 
 /**

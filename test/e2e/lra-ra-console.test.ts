@@ -288,6 +288,43 @@ describe("LRA → RA over HTTP", () => {
     expect(await count("applications")).toBe(before);
   });
 
+  it("refuses at intake what the IA could not issue: the clinic's kanji name without its Latin name (issue 12 §1)", async () => {
+    const before = await count("applications");
+    const i = next++;
+    const clinic = { organizationKanji: "鈴木内科クリニック", organizationLatin: "" };
+    const token = (await c.reviewer.getJson("/applications/new")).json().formToken;
+    const r = await c.reviewer.postJson("/applications", { ...applicationInputFor(rows[i], i, clinic), formToken: token });
+    expect(r.status, r.text).toBe(400);
+    expect(r.json().code).toBe("invalid_input");
+    const issue = r.json().issues.find((x: { field: string }) => x.field === "organizationLatin");
+    expect(issue.messageJa).toContain("施設名（英字）");
+    expect(issue.message).toContain("organisation name (Latin)");
+    // The HTML form comes back with what was typed, and the field named.
+    const page = await c.reviewer.get("/applications/new", { accept: "html" });
+    const htmlToken = /name="formToken" value="([^"]+)"/.exec(page.text)![1];
+    const form = Object.fromEntries(Object.entries({ ...applicationInputFor(rows[i], i, clinic), formToken: htmlToken }).map(([k, v]) => [k, String(v)]));
+    const html = await c.reviewer.post("/applications", { accept: "html", form });
+    expect(html.status).toBe(400);
+    expect(html.text).toContain("施設名（英字）");
+    expect(html.text).toContain('value="鈴木内科クリニック"');
+    expect(html.text).toContain(`value="${form.nameLatin}"`);
+    expect(await count("applications")).toBe(before);
+  });
+
+  it("refuses RA approval of an application the IA could not issue, naming the field; the state stays (issue 12 §1)", async () => {
+    const id = await forwarded();
+    // Data taken before the intake check existed (or changed since): the kanji name without the Latin one.
+    await t.db("applications").where({ id }).update({ organization_kanji: "鈴木内科クリニック", organization_latin: null });
+    const r = await c.officer.postJson(`/applications/${id}/decision`, { decision: "ra_approve" });
+    expect(r.status, r.text).toBe(400);
+    expect(r.json().issues.map((x: { field: string }) => x.field)).toContain("organizationLatin");
+    expect(r.json().errorJa).toContain("施設名（英字）");
+    const row = await t.db("applications").where({ id }).first("state", "subscriber_id");
+    expect(row.state).toBe("forwarded");
+    expect(row.subscriber_id).toBeNull();
+    expect(await t.db("issuance_requests").where({ application_id: id }).first()).toBeUndefined();
+  });
+
   it("lets exactly one of two RA officers approving at once succeed; the other gets a conflict message", async () => {
     const id = await forwarded();
     const [r1, r2] = await Promise.all([
