@@ -25,7 +25,7 @@ describe("hpki issue recover and replayed request keys", { timeout: 300_000 }, (
     csr = file("server.csr");
     execFileSync("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", `${csr}.key`, "-subj", "/CN=srv.example", "-out", csr], { stdio: "ignore" });
     subject = file("org.json");
-    fs.writeFileSync(subject, JSON.stringify({ subscriberId: "ORG0001", name: { latin: "srv.example" }, organization: { latin: "Example Clinic" } }));
+    fs.writeFileSync(subject, JSON.stringify({ subscriberId: "ORG0001", name: { latin: "srv.example" }, organization: { latin: "Example Clinic" }, dnsNames: ["srv.example"] }));
   });
   afterAll(async () => cli?.cleanup());
 
@@ -57,7 +57,7 @@ describe("hpki issue recover and replayed request keys", { timeout: 300_000 }, (
   it("refuses the same CSR (request key) with another subject or profile, naming the first certificate", () => {
     const first = cli.hpki("issue", "--profile", "auth-org", "--subject", subject, "--csr", csr, "--out", file("first.pem"), "--json").json();
     const other = file("other.json");
-    fs.writeFileSync(other, JSON.stringify({ subscriberId: "ORG0002", name: { latin: "evil.example" }, organization: { latin: "Other Clinic" } }));
+    fs.writeFileSync(other, JSON.stringify({ subscriberId: "ORG0002", name: { latin: "evil.example" }, organization: { latin: "Other Clinic" }, dnsNames: ["evil.example"] }));
     const replay = cli.hpki("issue", "--profile", "auth-org", "--subject", other, "--csr", csr, "--out", file("replay.pem"), "--json");
     expect(replay.code).toBe(1);
     expect(replay.json()).toMatchObject({ code: "conflict" });
