@@ -44,9 +44,16 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
   // NUL / lone surrogates in the path or query: 400 before any role (issue 10 §7).
   app.use(refuseUnstorablePathAndQuery);
   const started: RoleServer[] = [];
+  // The server listens before the roles are mounted (they need its URL): until every role is up,
+  // /healthz answers 503 "starting" so a load balancer does not send traffic to a half-started process.
+  let ready = false;
   // Before the roles: the repository is mounted at "/" and would answer 404 for it.
   app.get("/healthz", (_req, res) => {
     res.setHeader("Cache-Control", "no-store");
+    if (!ready) {
+      res.status(503).json({ status: "starting", roles: started.map((r) => r.role), hsm: [] });
+      return;
+    }
     res.json(healthReport(started));
   });
   // Roles' hot paths first (RoleServer.preRoute), then express.
@@ -70,6 +77,7 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
       started.push(r);
       app.use(ROLE_PREFIX[role], r.router);
     }
+    ready = true;
   } catch (e) {
     await Promise.allSettled(started.map((r) => r.close()));
     await new Promise((r) => server.close(r));
@@ -90,8 +98,8 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
 
 /**
  * GET /healthz of every role: `status` "ok", or "degraded" when an HSM token a role holds
- * sessions on is gone (with since / lastError per token). Always HTTP 200 while the process
- * answers: a degraded token stops some operations (they answer 503 / OCSP tryLater), not the role
+ * sessions on is gone (with since / lastError per token). HTTP 200 once every role is mounted
+ * (503 `starting` before): a degraded token stops some operations (they answer 503 / OCSP tryLater), not the role
  * — the repository keeps serving CRLs and pre-signed OCSP responses — so a load balancer should
  * not take it out of rotation; monitoring reads `status`.
  */
