@@ -95,10 +95,7 @@ async function pyLogin(browser: TestBrowser, card: { label: string; pin: string 
   return await pyRp("finish", { ...extra, callback, state: start.state, verifier: start.verifier, nonce: start.nonce });
 }
 
-const hasPostgres = Boolean(process.env.DATABASE_URL);
-
 beforeAll(async () => {
-  if (!hasPostgres) return;
   ia = await openTestIa("sso-rp");
   await runDemoCeremony(ia.ctx, by);
   await issueCard("doctor", { hcRole: "Medical Doctor", subscriberId: "RP0000001", name: { latin: "Keiko Mori", kanji: "森　恵子" } });
@@ -137,7 +134,7 @@ afterAll(async () => {
   if (home) fs.rmSync(home, { recursive: true, force: true });
 });
 
-describe.skipIf(!hasPostgres)("SSO center with two independent relying parties (hpki serve --role sso)", () => {
+describe("SSO center with two independent relying parties (hpki serve --role sso)", () => {
   it("discovery advertises only what works", async () => {
     const meta = (await rpConfig(issuer, emr)).serverMetadata();
     expect(meta.response_types_supported).toEqual(["code"]);

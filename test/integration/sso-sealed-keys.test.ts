@@ -300,7 +300,7 @@ describe("hpki serve --role sso", () => {
     }
   });
 
-  it.skipIf(!process.env.DATABASE_URL)("two processes starting at once on a fresh $HPKI_HOME (Postgres) converge on one token, sealing key and signing key", async () => {
+  it("two processes starting at once on a fresh $HPKI_HOME (Postgres) converge on one token, sealing key and signing key", async () => {
     const home = tempDir("sso-twice-");
     const fresh = await freshDatabaseUrl();
     try {
