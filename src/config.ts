@@ -35,6 +35,10 @@ export interface Config {
   ssoTokenLabel: string;
   ssoTokenPinEnv: string | undefined;
   ssoTokenPinFile: string;
+  /** Token holding the operators' sealing key (TOTP secrets, src/web/auth/operator-secrets.ts). */
+  opsTokenLabel: string;
+  opsTokenPinEnv: string | undefined;
+  opsTokenPinFile: string;
   repoDir: string;
   mailDir: string;
   /** Certificate profiles, hcRole table, ceremony files (HPKI_POLICIES). */
@@ -98,6 +102,9 @@ export function loadConfig(env?: NodeJS.ProcessEnv): Config {
     ssoTokenLabel: e.hsm.HPKI_SSO_TOKEN ?? "hpki-sso",
     ssoTokenPinEnv: e.hsm.HPKI_SSO_PIN,
     ssoTokenPinFile: path.join(home, "hsm", "sso-token.pin"),
+    opsTokenLabel: e.hsm.HPKI_OPS_TOKEN ?? "hpki-ops",
+    opsTokenPinEnv: e.hsm.HPKI_OPS_PIN,
+    opsTokenPinFile: path.join(home, "hsm", "ops-token.pin"),
     repoDir: path.join(home, "repo"),
     mailDir: path.join(home, "mail"),
     policiesDir: e.core.HPKI_POLICIES ? path.resolve(e.core.HPKI_POLICIES) : REPOSITORY_POLICIES_DIR,

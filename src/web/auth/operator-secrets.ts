@@ -16,7 +16,6 @@
  * rewrites the table (VACUUM FULL, best effort) so the old row versions leave its files.
  */
 import fs from "node:fs";
-import path from "node:path";
 import type { Knex } from "knex";
 import { appendAudit } from "../../audit/log.ts";
 import type { Config } from "../../config.ts";
@@ -43,9 +42,9 @@ export interface OperatorSecrets {
   keyLabel: string;
 }
 
-/** The operators' token: label, PIN source (from the environment, see the module comment). */
-export function opsTokenSpec(cfg: Config, env: NodeJS.ProcessEnv = process.env): { label: string; pinEnv: string | undefined; pinFile: string } {
-  return { label: env.HPKI_OPS_TOKEN || "hpki-ops", pinEnv: env.HPKI_OPS_PIN || undefined, pinFile: path.join(cfg.home, "hsm", "ops-token.pin") };
+/** The operators' token: label and PIN source, from the checked configuration (HPKI_OPS_TOKEN / HPKI_OPS_PIN). */
+export function opsTokenSpec(cfg: Config): { label: string; pinEnv: string | undefined; pinFile: string } {
+  return { label: cfg.opsTokenLabel, pinEnv: cfg.opsTokenPinEnv, pinFile: cfg.opsTokenPinFile };
 }
 
 // "HPOP": serialises token and key creation across processes sharing the database.
