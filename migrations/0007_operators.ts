@@ -1,5 +1,4 @@
 import type { Knex } from "knex";
-import { OPERATOR_ROLES } from "../src/pipeline/operator.ts";
 
 /**
  * Regional associations (地域受付審査局, the LRAs), console operators and their login sessions.
@@ -11,6 +10,12 @@ import { OPERATOR_ROLES } from "../src/pipeline/operator.ts";
  * - console_sessions: express-session rows written by connect-session-knex 5 (sid, sess json,
  *   expired); the store runs with createTable: false.
  */
+/**
+ * The trusted roles as of this migration, frozen here: a forward-only migration must not change
+ * when src/pipeline/operator.ts's OPERATOR_ROLES does (a later role needs its own migration).
+ */
+const OPERATOR_ROLES = ["lra_reviewer", "lra_manager", "ra_officer", "ra_approver", "ia_operator", "auditor", "admin"] as const;
+
 export async function up(db: Knex): Promise<void> {
   await db.schema.createTable("lras", (t) => {
     t.increments("id").primary();

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 
 /**
- * Sign-in throttling (issue 10 §9, src/web/auth/login-throttle.ts): failed sign-ins counted per
+ * Sign-in throttling (issue 10 §9, src/operators/login-throttle.ts): failed sign-ins counted per
  * (user name, source address) and per source (user name "*"), with the time until which the next
  * attempt is delayed. The hard 15-minute account lock is retired: locks set by earlier versions
  * are lifted here (operators.locked_until stays, always null from now on).

@@ -2,7 +2,7 @@ import type { Knex } from "knex";
 
 /**
  * Operators' TOTP secrets sealed under the operators' HSM sealing key (issue 10 §6,
- * src/web/auth/operator-secrets.ts): operators.totp_sealed holds the sealed secret (AES-GCM, bound
+ * src/operators/operator-secrets.ts): operators.totp_sealed holds the sealed secret (AES-GCM, bound
  * to the row by its AAD); totp_secret becomes nullable and is erased when a console or the CLI next
  * opens the sealing key (migrations do not open the HSM). A row holds exactly one of the two.
  */

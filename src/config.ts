@@ -35,7 +35,7 @@ export interface Config {
   ssoTokenLabel: string;
   ssoTokenPinEnv: string | undefined;
   ssoTokenPinFile: string;
-  /** Token holding the operators' sealing key (TOTP secrets, src/web/auth/operator-secrets.ts). */
+  /** Token holding the operators' sealing key (TOTP secrets, src/operators/operator-secrets.ts). */
   opsTokenLabel: string;
   opsTokenPinEnv: string | undefined;
   opsTokenPinFile: string;

@@ -12,7 +12,7 @@ import { parseLicenceCsv } from "../pipeline/licence-csv.ts";
 import { importLicenceRegister } from "../pipeline/licence-register.ts";
 import type { OperatorRole } from "../pipeline/operator.ts";
 import { loadPolicies, POLICIES_DIR } from "../policies.ts";
-import { addLra, addOperator, totpCodeAt } from "../web/auth/operators.ts";
+import { addLra, addOperator, totpCodeAt } from "../operators/operators.ts";
 import { ConsoleClient, type ConsoleResponse } from "../web/console/client.ts";
 import { DEMO_APPLICANTS, DEMO_LRAS, type DemoApplicant } from "./demo-applicants.ts";
 

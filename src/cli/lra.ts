@@ -1,6 +1,6 @@
 /** `hpki lra add|list`: regional associations (地域受付審査局), database only. */
 import type { Command } from "commander";
-import { addLra, listLras } from "../web/auth/operators.ts";
+import { addLra, listLras } from "../operators/operators.ts";
 import { table } from "./run.ts";
 import { cliAdminActor, withDatabase } from "./operators.ts";
 

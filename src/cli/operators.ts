@@ -16,14 +16,15 @@ import { loadConfig } from "../config.ts";
 import { ValidationError } from "../pipeline/errors.ts";
 import { OPERATOR_ROLES } from "../pipeline/operator.ts";
 import { openDatabase, type Db } from "../store/db.ts";
-import { bindOperatorCertificate, listOperatorCertificates, unbindOperatorCertificate, type UnbindSelector } from "../web/auth/card-login.ts";
-import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
-import { addOperator, listOperators, setOperatorDisabled, type AuditActorFields } from "../web/auth/operators.ts";
+import { bindOperatorCertificate, listOperatorCertificates, unbindOperatorCertificate, type UnbindSelector } from "../card-login/card-login.ts";
+import { withOperatorSecrets } from "../operators/operator-secrets.ts";
+import { addOperator, listOperators, setOperatorDisabled, } from "../operators/operators.ts";
+import type { Actor } from "../audit/actor.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
 import { runCommand, table } from "./run.ts";
 
 /** The administrator behind a CLI call, as written into audit records. */
-export function cliAdminActor(): AuditActorFields {
+export function cliAdminActor(): Actor {
   return { actor: `cli:${os.userInfo().username}`, role: "admin" };
 }
 

@@ -19,8 +19,8 @@ import { listRevocationRequests, retryRevocationRequest } from "../pipeline/revo
 import { REVOCATION_REQUEST_STATES } from "../pipeline/revocation-request.ts";
 import type { Db } from "../store/db.ts";
 import { loadConfig } from "../config.ts";
-import { withOperatorSecrets } from "../web/auth/operator-secrets.ts";
-import { authenticate } from "../web/auth/operators.ts";
+import { withOperatorSecrets } from "../operators/operator-secrets.ts";
+import { authenticate } from "../operators/operators.ts";
 import { withDatabase } from "./operators.ts";
 import { statusRefreshDeps } from "./revocation.ts";
 import { askSecret, table, withIa } from "./run.ts";

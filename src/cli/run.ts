@@ -3,7 +3,7 @@ import os from "node:os";
 import readline from "node:readline";
 import { loadConfig, type Config } from "../config.ts";
 import { openIaContext, type IaContext } from "../ia/context.ts";
-import type { Actor } from "../ia/issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 export interface OutputOptions {
   json?: boolean;

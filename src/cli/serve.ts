@@ -8,7 +8,7 @@ import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
 import { openDatabase } from "../store/db.ts";
 import { ROLE_NAMES, type RoleName } from "../web/role.ts";
-import { startServer } from "../web/server.ts";
+import { startServer } from "./role-factories.ts";
 import { runCommand } from "./run.ts";
 import { checkWorkers, isServeWorker, MULTI_PROCESS_ROLES, reportListening, runPrimary } from "./serve-workers.ts";
 

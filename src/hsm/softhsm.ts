@@ -141,7 +141,7 @@ export function ensureSsoToken(mod: Pkcs11Module, cfg: Config): { pin: string; c
 
 /**
  * The consoles' operator-secrets token (label `t.label`, default "hpki-ops", see
- * src/web/auth/operator-secrets.ts), created in embedded mode like the SSO token. It holds only
+ * src/operators/operator-secrets.ts), created in embedded mode like the SSO token. It holds only
  * the sealing key of operators' TOTP secrets: the lra, ra, ia and sso consoles open it and never
  * the CA or OCSP token for that.
  * @throws HsmError as ensureCaToken; "TOKEN_CONFLICT" when its label is another token's.

@@ -28,7 +28,8 @@ import type { SubscriberSubject } from "../pki/subject.ts";
 import { toBuffer } from "../store/rows.ts";
 import { cardKeyLabel } from "./cards.ts";
 import { faultPoint } from "./fault-hook.ts";
-import type { Actor, IssuanceService, IssuedCertificate } from "./issuance.ts";
+import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 /** The card is in a state the records do not explain; it must be inspected before any reuse. */
 export class CardNeedsInspection extends Error {

@@ -9,7 +9,8 @@ import { appendAudit } from "../audit/log.ts";
 import type { KeyAlgorithm } from "../hsm/ca-keys.ts";
 import type { CardStation } from "../hsm/cards.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
-import type { Actor, IssuanceService, IssuedCertificate } from "./issuance.ts";
+import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 export interface ProvisionedCard {
   label: string;

@@ -24,7 +24,7 @@ import { HpkiError } from "../pipeline/errors.ts";
 import { caFromRow, issuerContextFor, signatureAlgorithmFor, type CaRecord } from "./ca-registry.ts";
 import type { CeremonyFile, CeremonyIssuingCa, CeremonyRoot } from "./ceremony-file.ts";
 import { withCeremonyLock } from "./ceremony-lock.ts";
-import type { Actor } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 export interface CeremonyOutcome {
   name: string;

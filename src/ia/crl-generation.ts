@@ -14,13 +14,13 @@ import path from "node:path";
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import type { CaKeyStore } from "../hsm/ca-keys.ts";
-import { CrlEncoder, type CrlReason } from "../pki/crl.ts";
+import { CRL_REASON_CODES, CrlEncoder, type CrlReason } from "../pki/crl.ts";
 import { parseCrlPolicy, type CrlPolicy } from "../pki/crl-policy.ts";
 import { authorityKeyIdentifierValue } from "../pki/extensions.ts";
 import { POLICIES_DIR } from "../policies.ts";
 import { toBuffer } from "../store/rows.ts";
 import { caFromRow, issuerContextFor, signatureAlgorithmFor, type CaRecord } from "./ca-registry.ts";
-import type { Actor } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 /** A CRL (issuing CA) or ARL (root) as stored. */
 export interface GeneratedCrl {
@@ -145,8 +145,8 @@ function crlAuthorityKeyIdentifier(ca: CaRecord, parent: CaRecord | null): Buffe
 }
 
 /** Stored reason names by CRLReason code (RFC 5280 §5.3.1; code 7 is unused): array index = code. */
-const REASON_BY_CODE: readonly (CrlReason | null)[] = ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
-  "cessationOfOperation", "certificateHold", null, "removeFromCRL", "privilegeWithdrawn", "aACompromise"];
+const REASON_BY_CODE: readonly (CrlReason | null)[] = Array.from({ length: 11 }, (_, code) =>
+  (Object.keys(CRL_REASON_CODES) as CrlReason[]).find((r) => CRL_REASON_CODES[r] === code) ?? null);
 const REASON_ARRAY_SQL = `ARRAY[${REASON_BY_CODE.map((r) => `'${r ?? "-"}'`).join(",")}]`;
 
 /**

@@ -30,7 +30,7 @@ import type { OcspPolicy } from "../pki/ocsp-policy.ts";
 import { exportRegisteredDirs, type ExportOutcome } from "../ocsp/export.ts";
 import { OcspPresigner, type PresignOutcome } from "../ocsp/presigner.ts";
 import { generateCrl } from "./crl-generation.ts";
-import type { Actor } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 import { ensureOcspResponders } from "./ocsp-responders.ts";
 
 export interface CrlSchedulerDeps {

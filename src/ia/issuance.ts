@@ -26,6 +26,7 @@ import { insertRows } from "../store/bulk.ts";
 import { toBuffer } from "../store/rows.ts";
 import { issuerContextFor, resolveIssuingCa, type CaRecord } from "./ca-registry.ts";
 import { faultPoint } from "./fault-hook.ts";
+import type { Actor } from "../audit/actor.ts";
 
 export interface IssuanceRequest {
   /** End-entity profile name: sign | auth-person | auth-org. */
@@ -51,11 +52,6 @@ export interface IssuedCertificate {
   existing: boolean;
 }
 
-/** Who asks: written into every audit record. */
-export interface Actor {
-  actor: string;
-  role: string;
-}
 
 interface PreparedIssuer {
   ca: CaRecord;

@@ -19,7 +19,7 @@ import { newSerialNumber, serialHex } from "../pki/serial.ts";
 import { responderFromRow } from "../ocsp/responders.ts";
 import { listCas, signatureAlgorithmFor } from "./ca-registry.ts";
 import { withCeremonyLock } from "./ceremony-lock.ts";
-import type { Actor } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 export interface OcspResponderDeps {
   db: Knex;

@@ -16,7 +16,8 @@ import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import { invalidatePresignedResponse } from "../ocsp/presigned-state.ts";
 import { canonicalSerialHex } from "../pki/serial.ts";
-import type { Actor } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
+import type { CrlReason } from "../pki/crl.ts";
 
 /** Reasons an operator may give (RFC 5280 §5.3.1); removeFromCRL releases a certificateHold. */
 export const REVOCATION_REASONS = [
@@ -28,7 +29,7 @@ export const REVOCATION_REASONS = [
   "certificateHold",
   "privilegeWithdrawn",
   "removeFromCRL",
-] as const;
+] as const satisfies readonly CrlReason[];
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
 /** Only a CA certificate can be revoked for cACompromise (the root revoking an issuing CA). */
 const CA_ONLY_REASONS = ["cACompromise"] as const;

@@ -17,7 +17,7 @@ import { OcspPresigner } from "../ocsp/presigner.ts";
 import type { CrlPolicy } from "../pki/crl-policy.ts";
 import type { OcspPolicy } from "../pki/ocsp-policy.ts";
 import { generateCrl } from "./crl-generation.ts";
-import type { Actor } from "./issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 
 export interface StatusRefreshDeps {
   db: Knex;

@@ -6,7 +6,7 @@
  * JSON (Accept: application/json), besides the shared application routes:
  *   GET  /lra/batches                      → {batches: [{id, batchNo, state, …, applications}]}
  *   POST /lra/batches/:id/forward          → {batch, applications: <number forwarded>}
- * Deliveries and handover: src/web/console/application-handover.ts (this association's deliveries).
+ * Deliveries and handover: src/registration/application-handover.ts (this association's deliveries).
  */
 import type { Request, Router } from "express";
 import { applicationMachine } from "../pipeline/application.ts";
@@ -15,10 +15,10 @@ import type { Row } from "../pipeline/machine.ts";
 import type { OperatorRole } from "../pipeline/operator.ts";
 import { lraBatchMachine } from "../pipeline/records.ts";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
-import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } from "../web/console/application-format.ts";
-import { handoverExtras, mountHandoverRoutes } from "../web/console/application-handover.ts";
-import { listLraBatches, operatorNames } from "../web/console/application-queries.ts";
-import { done, idParam, mountApplicationRoutes, respond } from "../web/console/application-routes.ts";
+import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } from "../registration/application-format.ts";
+import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
+import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
+import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
 

@@ -5,13 +5,13 @@
  * expiry pages shared with the RA console (src/web/console), scoped to the association.
  */
 import { loadPolicies } from "../policies.ts";
-import { mountExpiryRoutes } from "../web/console/expiry-routes.ts";
-import { mountRevocationRoutes } from "../web/console/revocation-routes.ts";
+import { mountExpiryRoutes } from "../registration/expiry-routes.ts";
+import { mountRevocationRoutes } from "../registration/revocation-routes.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { mountLraRoutes } from "./routes.ts";
 
-/** Creates the LRA console role server (registered as "lra" in src/web/roles.ts). */
+/** Creates the LRA console role server (registered as "lra" in src/cli/role-factories.ts). */
 export async function createLraServer(deps: RoleDeps): Promise<RoleServer> {
   const { hcRoles } = loadPolicies();
   const router = createConsoleRouter(deps, {

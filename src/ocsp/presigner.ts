@@ -26,12 +26,8 @@ import { certificateStatuses, ocspCertStatus } from "./certificate-status.ts";
 import { loadOcspIssuers, type OcspIssuer } from "./issuers.ts";
 import { PRESIGNED_CURRENT_SQL } from "./presigned-state.ts";
 import { currentResponders, signOcspResponse, type OcspResponder } from "./responders.ts";
+import type { Actor } from "../audit/actor.ts";
 
-/** Who asks: written into audit records. */
-interface Actor {
-  actor: string;
-  role: string;
-}
 
 export interface OcspPresignerDeps {
   db: Knex;

@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
-import type { Actor } from "../ia/issuance.ts";
+import type { Actor } from "../audit/actor.ts";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { loadPolicies } from "../policies.ts";
 import { canonicalRegistrationNumber, normaliseText, type LicenceRecord } from "./licence-check.ts";

@@ -4,6 +4,8 @@
  * service call receives the acting Operator so role and scope are checked on the server.
  */
 
+import type { Actor } from "../audit/actor.ts";
+
 /** The trusted roles, as stored in operators.role. */
 export const OPERATOR_ROLES = [
   "lra_reviewer", // 地域受付審査局 審査担当: intake, identity + licence review, approve/reject
@@ -43,6 +45,6 @@ export function isLraRole(role: OperatorRole): boolean {
 }
 
 /** The audit actor fields of an operator (src/audit/log.ts AuditEvent). */
-export function auditActor(op: Operator): { actor: string; role: string } {
+export function auditActor(op: Operator): Actor {
   return { actor: op.username, role: op.role };
 }

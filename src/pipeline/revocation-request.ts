@@ -32,6 +32,7 @@
 import { ConflictError } from "./errors.ts";
 import type { Machine, Row } from "./machine.ts";
 import type { Operator } from "./operator.ts";
+import type { CrlReason } from "../pki/crl.ts";
 
 export const REVOCATION_REQUEST_STATES = ["requested", "approved", "executed", "rejected", "failed"] as const;
 export type RevocationRequestState = (typeof REVOCATION_REQUEST_STATES)[number];
@@ -55,7 +56,7 @@ export const REVOCATION_REQUEST_REASONS = {
   certificateHold: { ja: "一時停止", en: "certificateHold" },
   removeFromCRL: { ja: "一時停止の解除", en: "removeFromCRL (release a hold)" },
   unspecified: { ja: "理由不特定", en: "unspecified" },
-} as const;
+} as const satisfies Partial<Record<CrlReason, { ja: string; en: string }>>;
 export type RevocationRequestReason = keyof typeof REVOCATION_REQUEST_REASONS;
 
 /** Reasons the emergency path may use: hold the card, or revoke it at once. */

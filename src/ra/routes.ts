@@ -14,7 +14,7 @@
  *   POST /ra/receipts/:id/review               → {receipt}  ({decision: "accept"|"return", note?})
  * The list filters default to requested / recorded; state=all lists every state.
  * Deliveries and handover of directly taken applications (the RA desk's):
- * src/web/console/application-handover.ts.
+ * src/registration/application-handover.ts.
  */
 import type { Request, Router } from "express";
 import { z } from "zod";
@@ -29,10 +29,10 @@ import { ISSUANCE_REQUEST_STATES, issuanceRequestMachine, lraBatchMachine, RECEI
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import {
   applicationSummaryJson, displayDate, displayDateTime, issuanceRequestJson, jsonColumn, lraBatchJson, receiptJson, stateBadge,
-} from "../web/console/application-format.ts";
-import { handoverExtras, mountHandoverRoutes } from "../web/console/application-handover.ts";
-import { listLraBatches, lraNames, operatorNames } from "../web/console/application-queries.ts";
-import { done, idParam, mountApplicationRoutes, queryText, respond } from "../web/console/application-routes.ts";
+} from "../registration/application-format.ts";
+import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
+import { listLraBatches, lraNames, operatorNames } from "../registration/application-queries.ts";
+import { done, idParam, mountApplicationRoutes, queryText, respond } from "../registration/application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
 import { issuanceRequestForApplication, listIssuanceRequests, listReceipts } from "./queries.ts";

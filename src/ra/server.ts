@@ -7,11 +7,11 @@
 import { loadPolicies } from "../policies.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
-import { mountExpiryRoutes } from "../web/console/expiry-routes.ts";
-import { mountRevocationRoutes } from "../web/console/revocation-routes.ts";
+import { mountExpiryRoutes } from "../registration/expiry-routes.ts";
+import { mountRevocationRoutes } from "../registration/revocation-routes.ts";
 import { mountRaRoutes } from "./routes.ts";
 
-/** Creates the RA console role server (registered as "ra" in src/web/roles.ts). */
+/** Creates the RA console role server (registered as "ra" in src/cli/role-factories.ts). */
 export async function createRaServer(deps: RoleDeps): Promise<RoleServer> {
   const { hcRoles } = loadPolicies();
   const router = createConsoleRouter(deps, {

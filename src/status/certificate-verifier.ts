@@ -1,7 +1,7 @@
 /**
  * The card-login verifier (DESIGN §7, issue 5): one object, used by the SSO center's
  * signed-challenge login, TLS client authentication and proxy header alike, and by the consoles'
- * operator card sign-in (src/web/auth/card-login.ts) — a neutral module, so neither role imports
+ * operator card sign-in (src/card-login/card-login.ts) — a neutral module, so neither role imports
  * the other. It holds
  *
  * - the TrustStore: our own CAs from `certificate_authorities` (roots as anchors, issuing CAs as

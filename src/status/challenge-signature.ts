@@ -1,6 +1,6 @@
 /**
  * The signature check of a signed-challenge card login, shared by the SSO center (src/sso) and the
- * consoles' card sign-in (src/web/auth/card-login.ts): the card signs the challenge text with its
+ * consoles' card sign-in (src/card-login/card-login.ts): the card signs the challenge text with its
  * authentication key (SHA-256; RSA PKCS#1 v1.5 or DER ECDSA, as CardSession.sign does).
  */
 import { createPublicKey, verify } from "node:crypto";

@@ -9,8 +9,7 @@ import type { Config } from "../config.ts";
 import type { TokenHealthReport } from "../hsm/health.ts";
 import type { Db } from "../store/db.ts";
 import { refuseUnstorablePathAndQuery } from "./input-guard.ts";
-import { ROLE_PREFIX, type RoleName, type RoleServer } from "./role.ts";
-import { ROLE_FACTORIES } from "./roles.ts";
+import { ROLE_PREFIX, type RoleFactory, type RoleName, type RoleServer } from "./role.ts";
 
 export interface StartedServer {
   url: string;
@@ -29,6 +28,11 @@ export interface StartServerOptions {
   host?: string;
   /** Base URL written into pages and redirects; default http://<host>:<port>. */
   publicUrl?: string;
+  /**
+   * Loaders of the role servers, by role (src/cli/role-factories.ts): injected so this plumbing
+   * names no role (DESIGN §2).
+   */
+  factories: Partial<Record<RoleName, () => Promise<RoleFactory>>>;
 }
 
 /**
@@ -71,7 +75,7 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
     // Mount longer prefixes first so the repository's "/" does not shadow the consoles.
     const order = [...opts.roles].sort((a, b) => ROLE_PREFIX[b].length - ROLE_PREFIX[a].length);
     for (const role of order) {
-      const load = ROLE_FACTORIES[role];
+      const load = opts.factories[role];
       if (!load) throw new Error(`role "${role}" is not available in this build`);
       const r = await (await load())({ cfg: opts.cfg, db: opts.db, publicUrl });
       started.push(r);

@@ -9,7 +9,7 @@
 import http from "node:http";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/store/db.ts";
-import { startServer } from "../../src/web/server.ts";
+import { startServer } from "../../src/cli/role-factories.ts";
 
 let close: () => Promise<unknown>;
 let url: string;

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { artifact, launchChromium } from "../helpers/chromium.ts";
 import { loadConfig } from "../../src/config.ts";
 import { findClient } from "../../src/sso/clients.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
 import { tempDir } from "../helpers/openssl.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";

@@ -18,7 +18,7 @@ import { createEmergencyRevocation } from "../../src/pipeline/revocation-request
 import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import { forwardLraBatch, receiveLraBatch } from "../../src/pipeline/lra-batches.ts";
 import { toPem } from "../../src/pki/pem.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { opensslVerify } from "../helpers/openssl.ts";

@@ -7,7 +7,7 @@
  */
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOGIN_THROTTLE } from "../../src/web/auth/login-throttle.ts";
+import { LOGIN_THROTTLE } from "../../src/operators/login-throttle.ts";
 import { startConsoleTestServer, type ConsoleTestServer } from "../helpers/console-client.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 

@@ -9,12 +9,12 @@
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executeApprovedRevocationRequests } from "../../src/ia/revocation-worker.ts";
-import { mountExpiryRoutes } from "../../src/web/console/expiry-routes.ts";
-import { mountRevocationRoutes } from "../../src/web/console/revocation-routes.ts";
+import { mountExpiryRoutes } from "../../src/registration/expiry-routes.ts";
+import { mountRevocationRoutes } from "../../src/registration/revocation-routes.ts";
 import { consoleRoleServer, createConsoleRouter } from "../../src/web/console/router.ts";
 import type { RoleDeps, RoleName } from "../../src/web/role.ts";
-import { ROLE_FACTORIES } from "../../src/web/roles.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { ROLE_FACTORIES } from "../../src/cli/role-factories.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
 import { issueSubscribers, setUpRegistration, type IssuedSubscriber, type Staff } from "../integration/revocation-workflow-fixture.ts";

@@ -12,7 +12,7 @@ import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import type { OperatorRole } from "../../src/pipeline/operator.ts";
 import { OPERATOR_ROLES } from "../../src/pipeline/operator.ts";
 import type { RoleName } from "../../src/web/role.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { ConsoleClient } from "../../src/web/console/client.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";

@@ -13,7 +13,7 @@ import { loadConfig } from "../../src/config.ts";
 import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import type { Db } from "../../src/store/db.ts";
 import type { RoleName } from "../../src/web/role.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { openTestDatabase } from "./db.ts";
 import { ConsoleClient as BaseConsoleClient, type ConsoleResponse } from "../../src/web/console/client.ts";
 import type { TestOperator } from "./operators.ts";

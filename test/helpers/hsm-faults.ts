@@ -12,7 +12,7 @@ import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
 import { encodeOcspRequest } from "../../src/pki/ocsp-request.ts";
 import { certificateSubjectAndSpki, encodeCertId, issuerHashes } from "../../src/pki/ocsp-response.ts";
-import { totpCodeAt } from "../../src/web/auth/operators.ts";
+import { totpCodeAt } from "../../src/operators/operators.ts";
 import { ConsoleClient } from "../../src/web/console/client.ts";
 import type { CliHarness } from "./cli.ts";
 

@@ -9,7 +9,7 @@ import { issueOntoCard } from "../../src/ia/cards.ts";
 import { readCeremonyFile } from "../../src/ia/ceremony-file.ts";
 import { runCeremony, type CeremonyOutcome } from "../../src/ia/ceremony.ts";
 import { openIaContext, type IaContext } from "../../src/ia/context.ts";
-import type { Actor } from "../../src/ia/issuance.ts";
+import type { Actor } from "../../src/audit/actor.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { POLICIES_DIR } from "../../src/policies.ts";
 import { openTestDatabase, type TestDb } from "./db.ts";

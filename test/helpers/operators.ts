@@ -7,8 +7,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../src/config.ts";
-import { hasOperatorSecrets, useOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
-import { addLra, addOperator, totpCodeAt } from "../../src/web/auth/operators.ts";
+import { hasOperatorSecrets, useOperatorSecrets } from "../../src/operators/operator-secrets.ts";
+import { addLra, addOperator, totpCodeAt } from "../../src/operators/operators.ts";
 import type { Operator, OperatorRole } from "../../src/pipeline/operator.ts";
 import type { Db } from "../../src/store/db.ts";
 

@@ -17,7 +17,7 @@ import { appendAudit } from "../../src/audit/log.ts";
 import { verifyAuditChain } from "../../src/audit/verify.ts";
 import { parseCmsSignedData } from "../../src/pki/cms.ts";
 import { toPem } from "../../src/pki/pem.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
 

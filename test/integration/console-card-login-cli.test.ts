@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { ConsoleClient } from "../../src/web/console/client.ts";
 import { openDatabase } from "../../src/store/db.ts";
-import { startServer } from "../../src/web/server.ts";
+import { startServer } from "../../src/cli/role-factories.ts";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 
 describe("hpki operators bind-card", { timeout: 240_000 }, () => {

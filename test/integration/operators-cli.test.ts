@@ -1,10 +1,10 @@
 /** `hpki lra add` and `hpki operators add|list` through the real CLI process. */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
+import { withOperatorSecrets } from "../../src/operators/operator-secrets.ts";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase } from "../../src/store/db.ts";
-import { authenticate, totpCodeAt } from "../../src/web/auth/operators.ts";
+import { authenticate, totpCodeAt } from "../../src/operators/operators.ts";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
 
 let h: CliHarness;

@@ -8,12 +8,12 @@ import {
   loadActiveOperator,
   setOperatorDisabled,
   totpCodeAt,
-} from "../../src/web/auth/operators.ts";
+} from "../../src/operators/operators.ts";
 import path from "node:path";
 import { hash as argon2Hash } from "@node-rs/argon2";
 import { loadConfig } from "../../src/config.ts";
-import { operatorSecrets, sealPlaintextTotpSecrets, useOperatorSecrets } from "../../src/web/auth/operator-secrets.ts";
-import { LOGIN_THROTTLE, LoginThrottledError, sourceKey, throttleDelayMs } from "../../src/web/auth/login-throttle.ts";
+import { operatorSecrets, sealPlaintextTotpSecrets, useOperatorSecrets } from "../../src/operators/operator-secrets.ts";
+import { LOGIN_THROTTLE, LoginThrottledError, sourceKey, throttleDelayMs } from "../../src/operators/login-throttle.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
 import { createTestOperator, ensureTestOperatorSecrets } from "../helpers/operators.ts";
 

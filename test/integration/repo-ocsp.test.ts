@@ -22,7 +22,7 @@ import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
 import { toPem } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { OcspResponderService } from "../../src/repo/ocsp-responder.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { startNginx } from "../helpers/nginx.ts";
 import { runAsync } from "../helpers/openssl.ts";

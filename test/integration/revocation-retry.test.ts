@@ -19,7 +19,7 @@ import knexFactory, { type Knex } from "knex";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executeApprovedRevocationRequests } from "../../src/ia/revocation-worker.ts";
 import { approveRevocationRequest, createRevocationRequest, retryRevocationRequest } from "../../src/pipeline/revocation-requests.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
 import { openTestIa, type TestIa } from "../helpers/ia.ts";
 import { issueSubscribers, setUpRegistration, type IssuedSubscriber, type Staff } from "./revocation-workflow-fixture.ts";

@@ -22,7 +22,7 @@ import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { loadConfig } from "../../src/config.ts";
 import { ssoOptionsFromConfig } from "../../src/sso/server.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions } from "../../src/status/certificate-verifier.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { openTestDatabase, type TestDb } from "../helpers/db.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 

@@ -4,7 +4,7 @@
  * - express-session with connect-session-knex on our database (table console_sessions from
  *   migration 0007, createTable: false). Cookie httpOnly, SameSite=Lax, Secure when the public
  *   URL is https, one cookie name and path per console, rolling idle timeout; the session id is
- *   regenerated at sign-in (src/web/auth/login.ts) and an absolute lifetime is enforced on top.
+ *   regenerated at sign-in (src/operators/login.ts) and an absolute lifetime is enforced on top.
  * - csrf-csrf (double submit, HMAC bound to the session id) on every unsafe method. The token is
  *   read from the `X-CSRF-Token` header, else the `_csrf` field of a urlencoded/JSON body, else —
  *   for multipart/form-data only, whose body is parsed later by multer in the route — the `_csrf`

@@ -7,11 +7,11 @@
  */
 import type { Knex } from "knex";
 import { z } from "zod";
-import { applicationMachine } from "../../pipeline/application.ts";
-import { ConflictError, parseInput } from "../../pipeline/errors.ts";
-import { applyTransition, lockRow, type Row } from "../../pipeline/machine.ts";
-import type { Operator } from "../../pipeline/operator.ts";
-import { receiptMachine } from "../../pipeline/records.ts";
+import { applicationMachine } from "../pipeline/application.ts";
+import { ConflictError, parseInput } from "../pipeline/errors.ts";
+import { applyTransition, lockRow, type Row } from "../pipeline/machine.ts";
+import type { Operator } from "../pipeline/operator.ts";
+import { receiptMachine } from "../pipeline/records.ts";
 
 const schema = z.object({ signedReceiptDocumentId: z.coerce.number().int().positive() });
 

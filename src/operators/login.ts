@@ -10,10 +10,10 @@
  */
 import type { Request, RequestHandler, Response, Router } from "express";
 import { rateLimit } from "express-rate-limit";
-import { AuthenticationError, HpkiError } from "../../pipeline/errors.ts";
-import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
-import type { Db } from "../../store/db.ts";
-import type { ConsoleKit } from "../console/kit.ts";
+import { AuthenticationError, HpkiError } from "../pipeline/errors.ts";
+import type { Operator, OperatorRole } from "../pipeline/operator.ts";
+import type { Db } from "../store/db.ts";
+import type { ConsoleKit } from "../web/console/kit.ts";
 import { LoginThrottledError } from "./login-throttle.ts";
 import { authenticate, recordLogout } from "./operators.ts";
 

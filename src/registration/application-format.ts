@@ -4,12 +4,12 @@
  * (dates as 2026年4月1日 in Japanese, state badges, names in kanji with kana). Pure: rows in,
  * plain objects out.
  */
-import { applicationMachine, DOCUMENT_KINDS, type ApplicationState } from "../../pipeline/application.ts";
-import { isoDate } from "../../pipeline/applications.ts";
-import type { LicenceCheck } from "../../pipeline/licence-check.ts";
-import type { Machine } from "../../pipeline/machine.ts";
-import { deliveryBatchMachine, issuanceRequestMachine, lraBatchMachine, receiptMachine } from "../../pipeline/records.ts";
-import type { Lang } from "../i18n.ts";
+import { applicationMachine, DOCUMENT_KINDS, type ApplicationState } from "../pipeline/application.ts";
+import { isoDate } from "../pipeline/applications.ts";
+import type { LicenceCheck } from "../pipeline/licence-check.ts";
+import type { Machine } from "../pipeline/machine.ts";
+import { deliveryBatchMachine, issuanceRequestMachine, lraBatchMachine, receiptMachine } from "../pipeline/records.ts";
+import type { Lang } from "../web/i18n.ts";
 
 const JST = "Asia/Tokyo";
 

@@ -13,20 +13,20 @@
  *   POST /applications/:id/receipt      → {receipt}  ({signedReceiptDocumentId}: a returned receipt, recorded again)
  */
 import type { Request, Response, Router } from "express";
-import { applicationMachine, DOCUMENT_KINDS } from "../../pipeline/application.ts";
-import { handOverCard, receiveDeliveryBatch } from "../../pipeline/delivery.ts";
-import type { Row } from "../../pipeline/machine.ts";
-import { isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
-import { deliveryBatchMachine, receiptMachine } from "../../pipeline/records.ts";
-import type { Db } from "../../store/db.ts";
-import type { Lang } from "../i18n.ts";
+import { applicationMachine, DOCUMENT_KINDS } from "../pipeline/application.ts";
+import { handOverCard, receiveDeliveryBatch } from "../pipeline/delivery.ts";
+import type { Row } from "../pipeline/machine.ts";
+import { isLraRole, type Operator, type OperatorRole } from "../pipeline/operator.ts";
+import { deliveryBatchMachine, receiptMachine } from "../pipeline/records.ts";
+import type { Db } from "../store/db.ts";
+import type { Lang } from "../web/i18n.ts";
 import {
   applicationJson, applicationSummaryJson, deliveryJson, displayDate, displayDateTime, documentJson, receiptJson, stateBadge,
 } from "./application-format.ts";
 import { readApplication } from "./application-queries.ts";
 import { recordReceiptAgain } from "./application-receipts.ts";
 import { done, idParam, respond } from "./application-routes.ts";
-import type { ConsoleKit } from "./kit.ts";
+import type { ConsoleKit } from "../web/console/kit.ts";
 
 const IDENTITY_DOCUMENT_TYPES = ["my_number_card", "driver_licence", "passport", "residence_card", "other_photo_id"] as const;
 

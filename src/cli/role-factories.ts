@@ -3,7 +3,9 @@
  * the roles it runs (the repository loads only the OCSP token, never the CA keys; the LRA never
  * loads the IA).
  */
-import type { RoleFactory, RoleName } from "./role.ts";
+import type { RoleFactory, RoleName } from "../web/role.ts";
+import { startServer as startHttpServer, type StartedServer, type StartServerOptions } from "../web/server.ts";
+export type { StartedServer } from "../web/server.ts";
 
 export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>>> = {
   lra: () => import("../lra/server.ts").then((m) => m.createLraServer),
@@ -12,3 +14,11 @@ export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>
   sso: () => import("../sso/server.ts").then((m) => m.createSsoServer),
   repo: () => import("../repo/server.ts").then((m) => m.createRepoServer),
 };
+
+/**
+ * Starts `hpki serve`'s HTTP server with the roles of this build (src/web/server.ts with
+ * {@link ROLE_FACTORIES} injected). Same options and errors as the plumbing's startServer.
+ */
+export function startServer(opts: Omit<StartServerOptions, "factories">): Promise<StartedServer> {
+  return startHttpServer({ ...opts, factories: ROLE_FACTORIES });
+}

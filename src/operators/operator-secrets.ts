@@ -17,15 +17,15 @@
  */
 import fs from "node:fs";
 import type { Knex } from "knex";
-import { appendAudit } from "../../audit/log.ts";
-import type { Config } from "../../config.ts";
-import { Pkcs11Module } from "../../hsm/module.ts";
-import { SessionPool } from "../../hsm/pool.ts";
-import { SealingKey } from "../../hsm/sealing-key.ts";
-import { ensureOpsToken, ensureSoftHsmConfig } from "../../hsm/softhsm.ts";
-import { HpkiError } from "../../pipeline/errors.ts";
-import { advisoryLock } from "../../store/advisory-lock.ts";
-import { toBuffer } from "../../store/rows.ts";
+import { appendAudit } from "../audit/log.ts";
+import type { Config } from "../config.ts";
+import { Pkcs11Module } from "../hsm/module.ts";
+import { SessionPool } from "../hsm/pool.ts";
+import { SealingKey } from "../hsm/sealing-key.ts";
+import { ensureOpsToken, ensureSoftHsmConfig } from "../hsm/softhsm.ts";
+import { HpkiError } from "../pipeline/errors.ts";
+import { advisoryLock } from "../store/advisory-lock.ts";
+import { toBuffer } from "../store/rows.ts";
 
 /** CKA_LABEL of the operators' sealing key. */
 export const OPS_SEALING_KEY_LABEL = "hpki-ops-sealing-key";

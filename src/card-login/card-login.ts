@@ -25,25 +25,25 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Request, Router } from "express";
-import { appendAudit } from "../../audit/log.ts";
+import { appendAudit } from "../audit/log.ts";
 import type { Knex } from "knex";
-import { AuthenticationError, ForbiddenError, HpkiError, NotFoundError, ConflictError, ValidationError } from "../../pipeline/errors.ts";
-import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
-import { decodeName, formatName } from "../../pki/name-decode.ts";
-import { OID } from "../../pki/oids.ts";
-import { fromPemOrDer } from "../../pki/pem.ts";
-import { canonicalSerialHex } from "../../pki/serial.ts";
-import { PathValidationError } from "../../pki/path-validation.ts";
-import { parseCertificate } from "../../pki/x509-parse.ts";
-import type { CertificateIdentity } from "../../status/certificate-identity.ts";
-import { agentResponseFields, isCardLoginFailure } from "../../status/card-login-failure.ts";
-import { CardLoginVerifier, type VerifiedLogin } from "../../status/certificate-verifier.ts";
-import { verifyChallengeSignature } from "../../status/challenge-signature.ts";
-import type { Db } from "../../store/db.ts";
-import { toBuffer } from "../../store/rows.ts";
-import type { ConsoleKit } from "../console/kit.ts";
-import { completeSignIn, loginRateLimiter, save } from "./login.ts";
-import type { AuditActorFields } from "./operators.ts";
+import { AuthenticationError, ForbiddenError, HpkiError, NotFoundError, ConflictError, ValidationError } from "../pipeline/errors.ts";
+import type { Operator, OperatorRole } from "../pipeline/operator.ts";
+import { decodeName, formatName } from "../pki/name-decode.ts";
+import { OID } from "../pki/oids.ts";
+import { fromPemOrDer } from "../pki/pem.ts";
+import { canonicalSerialHex } from "../pki/serial.ts";
+import { PathValidationError } from "../pki/path-validation.ts";
+import { parseCertificate } from "../pki/x509-parse.ts";
+import type { CertificateIdentity } from "../status/certificate-identity.ts";
+import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
+import { CardLoginVerifier, type VerifiedLogin } from "../status/certificate-verifier.ts";
+import { verifyChallengeSignature } from "../status/challenge-signature.ts";
+import type { Db } from "../store/db.ts";
+import { toBuffer } from "../store/rows.ts";
+import type { ConsoleKit } from "../web/console/kit.ts";
+import { completeSignIn, loginRateLimiter, save } from "../operators/login.ts";
+import type { Actor } from "../audit/actor.ts";
 
 declare module "express-session" {
   interface SessionData {
@@ -129,7 +129,7 @@ export interface OperatorCertificateBinding {
  * PathValidationError (certificate refused) or ConflictError (identity bound already).
  * Audited as "operator.card_bound".
  */
-export async function bindOperatorCertificate(db: Db, username: string, certDer: Uint8Array, actor: AuditActorFields): Promise<OperatorCertificateBinding> {
+export async function bindOperatorCertificate(db: Db, username: string, certDer: Uint8Array, actor: Actor): Promise<OperatorCertificateBinding> {
   const v = await consoleCardVerifier(db);
   await v.refresh({ full: true });
   const { identity } = await v.verify(certDer);
@@ -196,7 +196,7 @@ async function holdersBySerial(trx: Knex, serialHex: string): Promise<{ issuer: 
  * same transaction. @throws ValidationError (bad serial), NotFoundError (unknown operator, or no
  * binding matches — the message says what is bound).
  */
-export async function unbindOperatorCertificate(db: Db, username: string, selector: UnbindSelector, actor: AuditActorFields): Promise<OperatorCertificateBinding[]> {
+export async function unbindOperatorCertificate(db: Db, username: string, selector: UnbindSelector, actor: Actor): Promise<OperatorCertificateBinding[]> {
   const name = username.trim().toLowerCase();
   const serial = "serialHex" in selector ? canonicalSerialHex(selector.serialHex) : undefined;
   if (serial === null) throw new ValidationError([{ field: "serial", message: "give the certificate serial number in hex", messageJa: "証明書のシリアル番号を16進数で指定してください。" }]);

@@ -12,15 +12,15 @@
  *   POST /expiry/renewal/:applicationId   → 201 {application: {id, applicationNo, state, renewalOf}}  (the reviewed form fields [+ channel])
  */
 import type { Request, Router } from "express";
-import { CERTIFICATE_PROFILE_NAMES, listExpiringCertificates } from "../../notices/expiry.ts";
-import { prefillRenewal, submitRenewalApplication } from "../../notices/renewal.ts";
-import { isLraRole, type OperatorRole } from "../../pipeline/operator.ts";
-import { loadPolicies } from "../../policies.ts";
-import type { HcRoleCode } from "../../pki/hcrole-table.ts";
+import { CERTIFICATE_PROFILE_NAMES, listExpiringCertificates } from "../notices/expiry.ts";
+import { prefillRenewal, submitRenewalApplication } from "../notices/renewal.ts";
+import { isLraRole, type OperatorRole } from "../pipeline/operator.ts";
+import { loadPolicies } from "../policies.ts";
+import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { displayDate, displayDateTime } from "./application-format.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
-import type { ConsoleKit } from "./kit.ts";
-import type { Lang } from "../i18n.ts";
+import type { ConsoleKit } from "../web/console/kit.ts";
+import type { Lang } from "../web/i18n.ts";
 
 const TAKERS: OperatorRole[] = ["ra_officer", "ra_approver", "lra_reviewer", "lra_manager"];
 // Administrators manage operators, not subscribers (CP separation of duties).

@@ -21,7 +21,7 @@
  */
 import { isIP } from "node:net";
 import type { Knex } from "knex";
-import { HpkiError } from "../../pipeline/errors.ts";
+import { HpkiError } from "../pipeline/errors.ts";
 
 /** The throttling parameters (see the module comment). */
 export const LOGIN_THROTTLE = {

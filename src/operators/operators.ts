@@ -15,16 +15,16 @@ import { randomInt } from "node:crypto";
 import { hash as argon2Hash, verify as argon2Verify, type Algorithm } from "@node-rs/argon2";
 import { generate as totpGenerate, generateSecret, generateURI, verify as totpVerify } from "otplib";
 import { z } from "zod";
-import { appendAudit, type AuditEvent } from "../../audit/log.ts";
-import { AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationError, jaMessage, parseInput } from "../../pipeline/errors.ts";
-import { OPERATOR_ROLES, isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
-import { textViolation } from "../../pki/text-rules.ts";
-import type { Db } from "../../store/db.ts";
+import { appendAudit, type AuditEvent } from "../audit/log.ts";
+import { AuthenticationError, ConflictError, ForbiddenError, NotFoundError, ValidationError, jaMessage, parseInput } from "../pipeline/errors.ts";
+import { OPERATOR_ROLES, isLraRole, type Operator, type OperatorRole } from "../pipeline/operator.ts";
+import { textViolation } from "../pki/text-rules.ts";
+import type { Db } from "../store/db.ts";
 import { assertNotThrottled, clearLoginFailures, recordLoginFailure, sourceKey } from "./login-throttle.ts";
 import { openTotpSecret, operatorSecrets } from "./operator-secrets.ts";
 
 /** Who performs an administrative change, as written into the audit log (see auditActor()). */
-export type AuditActorFields = Pick<AuditEvent, "actor" | "role">;
+import type { Actor } from "../audit/actor.ts";
 
 /** A regional association (地域受付審査局). */
 export interface Lra {
@@ -124,7 +124,7 @@ function isUniqueViolation(e: unknown): boolean {
  * 1–100 characters). Throws ValidationError (bad input) or ConflictError (code taken).
  * Audited as "lra.created".
  */
-export async function addLra(db: Db, input: { code: string; name: string }, actor: AuditActorFields): Promise<Lra> {
+export async function addLra(db: Db, input: { code: string; name: string }, actor: Actor): Promise<Lra> {
   const v = parseInput(lraSchema, input);
   try {
     return await db.transaction(async (trx) => {
@@ -168,7 +168,7 @@ export function generatePassword(length = 18): string {
 export async function addOperator(
   db: Db,
   input: { username: string; displayName?: string; role: OperatorRole | string; lraCode?: string; password?: string },
-  actor: AuditActorFields,
+  actor: Actor,
 ): Promise<AddOperatorResult> {
   const v = parseInput(operatorSchema, input);
   const password = v.password ?? generatePassword();
@@ -231,7 +231,7 @@ export async function loadActiveOperator(db: Db, id: number): Promise<Operator |
  * Disables or re-enables an operator (sessions stop working on their next request). Throws
  * NotFoundError for an unknown username. Audited as "operator.disabled" / "operator.enabled".
  */
-export async function setOperatorDisabled(db: Db, username: string, disabled: boolean, actor: AuditActorFields): Promise<Operator> {
+export async function setOperatorDisabled(db: Db, username: string, disabled: boolean, actor: Actor): Promise<Operator> {
   return db.transaction(async (trx) => {
     const [row] = await trx("operators").where({ username: username.trim().toLowerCase() }).update({ disabled }).returning(["id", "username", "display_name", "role", "lra_id"]);
     if (!row) throw new NotFoundError(`no operator ${username}`, `オペレータ ${username} は登録されていません。`);

@@ -28,23 +28,23 @@
  */
 import type { Request, Router } from "express";
 import { z } from "zod";
-import { CERTIFICATE_PROFILE_NAMES } from "../../notices/expiry.ts";
-import { parseInput } from "../../pipeline/errors.ts";
-import type { Row } from "../../pipeline/machine.ts";
-import { availableTransitions } from "../../pipeline/machine.ts";
-import { isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
+import { CERTIFICATE_PROFILE_NAMES } from "../notices/expiry.ts";
+import { parseInput } from "../pipeline/errors.ts";
+import type { Row } from "../pipeline/machine.ts";
+import { availableTransitions } from "../pipeline/machine.ts";
+import { isLraRole, type Operator, type OperatorRole } from "../pipeline/operator.ts";
 import {
   EMERGENCY_REASONS, REVIEW_OUTCOMES, REVOCATION_CHANNELS, REVOCATION_REQUEST_REASONS, REVOCATION_REQUEST_STATES, revocationRequestMachine,
   type RevocationChannel,
-} from "../../pipeline/revocation-request.ts";
+} from "../pipeline/revocation-request.ts";
 import {
   approveRevocationRequest, createEmergencyRevocation, createRevocationRequest, getRevocationRequest, listRecentRevocations,
   listRevocationRequests, rejectRevocationRequest, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
-} from "../../pipeline/revocation-requests.ts";
+} from "../pipeline/revocation-requests.ts";
 import { displayDateTime, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
-import type { ConsoleKit } from "./kit.ts";
-import type { Lang } from "../i18n.ts";
+import type { ConsoleKit } from "../web/console/kit.ts";
+import type { Lang } from "../web/i18n.ts";
 
 const RA: OperatorRole[] = ["ra_officer", "ra_approver"];
 const LRA: OperatorRole[] = ["lra_reviewer", "lra_manager"];

@@ -18,24 +18,24 @@
 import { randomBytes } from "node:crypto";
 import type { Request, Response, Router } from "express";
 import multer from "multer";
-import { unstorableRequestError } from "../input-guard.ts";
+import { unstorableRequestError } from "../web/input-guard.ts";
 import { z } from "zod";
-import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../../pipeline/application.ts";
+import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../pipeline/application.ts";
 import {
   addDocument, decideApplication, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
-} from "../../pipeline/applications.ts";
-import { jaMessage, NotFoundError, parseInput, ValidationError } from "../../pipeline/errors.ts";
-import type { LicenceCheck } from "../../pipeline/licence-check.ts";
-import { availableTransitions, type Row } from "../../pipeline/machine.ts";
-import { isLraRole, type Operator, type OperatorRole } from "../../pipeline/operator.ts";
-import type { HcRoleCode } from "../../pki/hcrole-table.ts";
-import { safeNextPath } from "../auth/login.ts";
-import type { Lang } from "../i18n.ts";
+} from "../pipeline/applications.ts";
+import { jaMessage, NotFoundError, parseInput, ValidationError } from "../pipeline/errors.ts";
+import type { LicenceCheck } from "../pipeline/licence-check.ts";
+import { availableTransitions, type Row } from "../pipeline/machine.ts";
+import { isLraRole, type Operator, type OperatorRole } from "../pipeline/operator.ts";
+import type { HcRoleCode } from "../pki/hcrole-table.ts";
+import { safeNextPath } from "../operators/login.ts";
+import type { Lang } from "../web/i18n.ts";
 import {
   applicationJson, applicationSummaryJson, displayDate, displayDateTime, displaySize, documentJson, jsonColumn, stateBadge,
 } from "./application-format.ts";
 import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
-import type { ConsoleKit } from "./kit.ts";
+import type { ConsoleKit } from "../web/console/kit.ts";
 
 /** The review decisions POST /applications/:id/decision accepts (decideApplication's Decision). */
 export const DECISIONS = ["lra_approve", "lra_reject", "lra_resubmit", "ra_approve", "ra_reject", "ra_return", "withdraw"] as const satisfies readonly Decision[];

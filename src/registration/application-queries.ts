@@ -5,12 +5,12 @@
  * ForbiddenError, as the pipeline services do); RA roles and the auditor see every application.
  * Writes go through the pipeline services (src/pipeline/applications.ts), never through here.
  */
-import { APPLICATION_STATES, applicationMachine } from "../../pipeline/application.ts";
-import { NotFoundError } from "../../pipeline/errors.ts";
-import { canonicalKana, canonicalRegistrationNumber } from "../../pipeline/licence-check.ts";
-import { assertScope, type Row } from "../../pipeline/machine.ts";
-import { isLraRole, type Operator } from "../../pipeline/operator.ts";
-import type { Db } from "../../store/db.ts";
+import { APPLICATION_STATES, applicationMachine } from "../pipeline/application.ts";
+import { NotFoundError } from "../pipeline/errors.ts";
+import { canonicalKana, canonicalRegistrationNumber } from "../pipeline/licence-check.ts";
+import { assertScope, type Row } from "../pipeline/machine.ts";
+import { isLraRole, type Operator } from "../pipeline/operator.ts";
+import type { Db } from "../store/db.ts";
 
 /** Most rows a search returns (newest first); the page says when there may be more. */
 export const SEARCH_LIMIT = 200;
