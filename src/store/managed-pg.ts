@@ -310,7 +310,15 @@ export async function ensureManagedCluster(cfg: Pick<Config, "home" | "pgDir">, 
     }
     if (!clusterRunning(paths)) {
       if (paths.socketDir !== paths.pgDir) privateDir(paths.socketDir, who, true);
-      const settings: Record<string, string> = { listen_addresses: "", unix_socket_directories: paths.socketDir, port: String(SOCKET_PORT), ...opts.settings };
+      const settings: Record<string, string> = {
+        listen_addresses: "", unix_socket_directories: paths.socketDir, port: String(SOCKET_PORT),
+        // Server log rotation by PostgreSQL's own collector: one file per weekday under pg/log,
+        // overwritten a week later, so a long-running default set-up keeps at most 7 days of log.
+        // Only messages before the collector starts (a failed start) go to postgres.log.
+        logging_collector: "on", log_directory: path.join(paths.pgDir, "log"), log_filename: "postgresql-%a.log",
+        log_truncate_on_rotation: "on", log_rotation_age: "1d", log_rotation_size: "0",
+        ...opts.settings,
+      };
       const o = Object.entries(settings).map(([k, v]) => `-c ${shellQuote(`${k}=${v}`)}`).join(" ");
       await runPg(who, paths.pgDir, path.join(bin, "pg_ctl"), ["start", "-D", paths.dataDir, "-l", paths.logFile, "-w", "-t", "120", "-o", o]).catch((e) => {
         throw new ManagedDatabaseError(`${(e as Error).message}\n${logTail(paths.logFile)}`, "管理下の PostgreSQL を起動できませんでした（ログを確認してください）");

@@ -91,6 +91,8 @@ describe("the default database: a PostgreSQL cluster hpki manages under $HPKI_HO
     // Private: the cluster's directory 0700 and the home closed to others.
     expect(fs.statSync(path.join(home, "pg")).mode & 0o777).toBe(0o700);
     expect(fs.statSync(home).mode & 0o007).toBe(0);
+    // The server log goes to PostgreSQL's collector, one file per weekday (rotated, 7 days kept).
+    expect(fs.readdirSync(path.join(home, "pg", "log")).filter((f) => /^postgresql-(Sun|Mon|Tue|Wed|Thu|Fri|Sat)\.log$/.test(f))).toHaveLength(1);
 
     const init = await hpki(home, "ca", "init", "--ceremony", "policies/ceremony.demo.yaml", "--json");
     expect(init.code, init.err).toBe(0);
