@@ -8,6 +8,7 @@
  * "ir:<issuance request id>:<profile>" (or a card's label) → issuance_requests → applications.
  */
 import type { Knex } from "knex";
+import { listenOnChannel, type ChannelListener } from "../store/listen.ts";
 import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
 import { canonicalSerialHex } from "../pki/serial.ts";
@@ -508,20 +509,8 @@ export async function retryRevocationRequest(db: Knex, op: Operator, id: number,
  * the pool) and calls `onApproved` for each notification. Returns the means to close it.
  * @throws when the connection cannot be opened.
  */
-export async function listenForApprovedRevocations(db: Knex, onApproved: () => void, onError?: (e: unknown) => void): Promise<{ close(): Promise<void> }> {
-  interface PgConnection {
-    query(sql: string): Promise<unknown>;
-    on(event: "notification", cb: (n: { channel: string }) => void): void;
-    on(event: "error", cb: (e: Error) => void): void;
-  }
-  const client = db.client as { acquireRawConnection(): Promise<PgConnection>; destroyRawConnection(c: PgConnection): Promise<void> };
-  const conn = await client.acquireRawConnection();
-  conn.on("notification", (n) => {
-    if (n.channel === REVOCATION_NOTIFY_CHANNEL) onApproved();
-  });
-  conn.on("error", (e) => onError?.(e));
-  await conn.query(`LISTEN ${REVOCATION_NOTIFY_CHANNEL}`);
-  return { close: () => client.destroyRawConnection(conn) };
+export async function listenForApprovedRevocations(db: Knex, onApproved: () => void, onError?: (e: unknown) => void): Promise<ChannelListener> {
+  return listenOnChannel(db, REVOCATION_NOTIFY_CHANNEL, () => onApproved(), onError);
 }
 
 /** A card (or a certificate not on a card) found by searchRevocationTargets. */
