@@ -39,8 +39,8 @@ const FORM_FIELDS: Record<string, { field: string; ja: string; en: string }> = {
   subscriberId: { field: "subscriberId", ja: "加入者ID", en: "subscriber identifier" },
 };
 
-/** The form field a subject JSON path comes from (hcRole: the manager role if any, else the qualification). */
-function formField(path: string, app: ApplicationFields): { field: string; ja: string; en: string } {
+/** The form field a subject JSON path comes from (hcRole: the manager role if any, else the qualification); exported for the RA's explanation of IA failures. */
+export function formField(path: string, app: ApplicationFields): { field: string; ja: string; en: string } {
   if (path === "hcRole") {
     return app.manager_role
       ? { field: "managerRole", ja: "管理者資格", en: "manager role" }
