@@ -11,6 +11,8 @@
  *   LRA reviewer / manager (own association): received, returned_to_lra, lra_approved
  *   RA officer / approver: received (direct intake), forwarded, ra_approved, and
  *     issuance_requested while its request is "failed"
+ * Correcting a failed request's application voids that request's approval (approved_by cleared,
+ * recorded in the audit record): the retry sends it back for a new one (failed-issuance.ts).
  * In a state that rests on an approval (lra_approved, ra_approved, a failed request) the edit must
  * keep the licence check a match: the approval was given on that evidence. Under review, an edit
  * that makes the check fail is stored, and the reviewer sees the nearest register entries
@@ -132,14 +134,16 @@ export async function editApplication(
         .returning("*")) as Row[];
       if (ir) {
         await trx("issuance_requests").where({ id: ir.id }).update({
-          corrected_by: op.id, corrected_at: trx.fn.now(), profiles: JSON.stringify(requestedProfiles(updated)), updated_at: trx.fn.now(),
+          // The approval attested the data as it was: it no longer stands (failed-issuance.ts resubmits for a new one).
+          corrected_by: op.id, corrected_at: trx.fn.now(), approved_by: null, approved_at: null,
+          profiles: JSON.stringify(requestedProfiles(updated)), updated_at: trx.fn.now(),
         });
       }
       await appendAudit(trx, [{
         ...auditActor(op), action: "application.edited", objectType: "application", objectId: String(row.application_no),
         details: {
           state: row.state, changes, licenceCheck: { before, after: check.result },
-          ...(ir ? { issuanceRequest: Number(ir.id), issuanceRequestState: ir.state } : {}),
+          ...(ir ? { issuanceRequest: Number(ir.id), issuanceRequestState: ir.state, approvalWithdrawnFrom: ir.approved_by == null ? null : Number(ir.approved_by) } : {}),
         },
       }]);
       return { application: updated, changes };
