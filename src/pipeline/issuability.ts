@@ -49,6 +49,14 @@ export function formField(path: string, app: ApplicationFields): { field: string
   return FORM_FIELDS[path] ?? { field: path, ja: path, en: path };
 }
 
+/** Japanese names of the subscriber profiles, for messages ("sign証明書" reads as an error code). */
+const PROFILE_JA: Record<string, string> = { sign: "署名用", "auth-person": "認証用" };
+
+/** The subject engine speaks of 組織名 (O); the form of 施設名: say it in the form's words. */
+function inFormWords(messageJa: string): string {
+  return messageJa.replace(/組織名（(漢字|英字)）/g, "施設名（$1）");
+}
+
 /** Placeholder for an application not yet given its subscriber identifier (assigned at RA approval). */
 export const PLACEHOLDER_SUBSCRIBER_ID = "HP00000000";
 
@@ -88,7 +96,7 @@ export function issuabilityProblems(app: ApplicationFields, profiles: readonly s
           out.push({
             profile: name, field: f.field,
             message: `${f.en}: ${i.message} (the ${name} certificate could not be issued)`,
-            messageJa: `${f.ja}：${i.messageJa}（このままでは${name}証明書を発行できません）`,
+            messageJa: `${f.ja}：${inFormWords(i.messageJa)}（このままでは${PROFILE_JA[name] ?? name}証明書を発行できません）`,
           });
         }
       } else if (e instanceof TbsError) {
