@@ -3,7 +3,8 @@
  * (SoftHSM cards) on the same database:
  * - the clinic case at intake: a doctor at 鈴木内科クリニック, not the manager, 施設名（英字） left
  *   empty while the profile puts O in the subject — refused at the LRA intake naming
- *   施設名（英字）, the typed data kept in the form;
+ *   施設名（英字）, the typed data kept in the form; then taken with a typo in the licence number,
+ *   the nearest register entries proposed on the page, and the number corrected (audited);
  * - the RA correcting a failed request and retrying it: an application approved with that gap
  *   (as before the dry run existed) fails at the IA; an RA approver sees the failure in Japanese
  *   naming 施設名（英字）, corrects it through the correction form, resubmits; another approver
@@ -19,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import { loadConfig } from "../../src/config.ts";
 import { personaliseApprovedRequests } from "../../src/ia/card-personalisation.ts";
+import { decideApplication } from "../../src/pipeline/applications.ts";
 import { createDeliveryBatch, shipDeliveryBatch } from "../../src/pipeline/delivery.ts";
 import { artifact, launchChromium } from "../helpers/chromium.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
@@ -83,6 +85,28 @@ describe("issue 12 §1 in Chromium", () => {
     expect(await page.locator('[name="nameKanji"]').inputValue()).toBe(r.name_kanji);
     await page.screenshot({ path: artifact("corrections-1-intake-refused.png"), fullPage: true });
     expect(await t.ctx.db("applications").where({ licence_number: r.registration_number }).first()).toBeUndefined();
+
+    // §2: taken with the Latin name, but a typo in the licence number: not in the register — the
+    // nearest entries are proposed on the page; the reviewer corrects the number.
+    const typo = `${r.registration_number.slice(0, -1)}${(Number(r.registration_number.slice(-1)) + 1) % 10}`;
+    await page.locator('[name="organizationLatin"]').fill("Suzuki Naika Clinic");
+    await page.locator('[name="licenceNumber"]').fill(typo);
+    await Promise.all([page.waitForURL(/\/lra\/applications\/\d+$/), page.locator("form", { has: page.locator('input[name="formToken"]') }).locator('button[type="submit"]').last().click()]);
+    const nearest = page.locator("#licence-nearest");
+    expect(await nearest.textContent()).toContain(r.registration_number);
+    expect(await nearest.textContent()).toContain("登録番号が1桁違い");
+    await page.locator("#h-licence").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: artifact("corrections-1b-nearest-entries.png"), fullPage: true });
+    await Promise.all([page.waitForURL(/\/edit$/), page.getByRole("link", { name: "申込内容を訂正" }).first().click()]);
+    await page.locator('[name="licenceNumber"]').fill(r.registration_number);
+    await Promise.all([page.waitForURL(/\/lra\/applications\/\d+$/), page.getByRole("button", { name: "訂正を保存する" }).click()]);
+    expect(await page.content()).toContain("資格確認台帳と一致しています");
+    await page.screenshot({ path: artifact("corrections-1c-corrected.png"), fullPage: true });
+    const id = Number(/applications\/(\d+)$/.exec(page.url())![1]);
+    const edited = await t.ctx.db("audit_log").where({ action: "application.edited" }).orderBy("seq", "desc").first("details");
+    expect(edited.details.changes).toEqual({ licenceNumber: { before: typo, after: r.registration_number } });
+    // Withdrawn (the applicant's choice) so the RA test below can take the same licence.
+    await decideApplication(t.ctx.db, s.reviewer.operator, id, "withdraw", { reason: "テスト：窓口で再受付" });
   });
 
   it("the RA corrects a failed request, resubmits it, another approver approves, and it is issued and handed over", { timeout: 300_000 }, async () => {
