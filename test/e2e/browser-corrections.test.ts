@@ -94,9 +94,8 @@ describe("issue 12 §1 in Chromium", () => {
     await Promise.all([page.waitForURL(/\/lra\/applications\/\d+$/), page.locator("form", { has: page.locator('input[name="formToken"]') }).locator('button[type="submit"]').last().click()]);
     const nearest = page.locator("#licence-nearest");
     expect(await nearest.textContent()).toContain(r.registration_number);
-    expect(await nearest.textContent()).toContain("登録番号が1桁違い");
-    await page.locator("#h-licence").scrollIntoViewIfNeeded();
-    await page.screenshot({ path: artifact("corrections-1b-nearest-entries.png"), fullPage: true });
+    expect(await nearest.textContent()).toContain("番号が1桁違い");
+    await page.locator("section[aria-labelledby='h-licence']").screenshot({ path: artifact("corrections-1b-nearest-entries.png") });
     await Promise.all([page.waitForURL(/\/edit$/), page.getByRole("link", { name: "申込内容を訂正" }).first().click()]);
     await page.locator('[name="licenceNumber"]').fill(r.registration_number);
     await Promise.all([page.waitForURL(/\/lra\/applications\/\d+$/), page.getByRole("button", { name: "訂正を保存する" }).click()]);
@@ -140,6 +139,7 @@ describe("issue 12 §1 in Chromium", () => {
     await expect.poll(() => failure.textContent()).toContain("施設名（英字）");
     expect(await failure.textContent()).not.toContain("invalid subject");
     await page.screenshot({ path: artifact("corrections-3-failed-request.png"), fullPage: true });
+    await page.locator("section[aria-labelledby='h-issuance']").screenshot({ path: artifact("corrections-3b-failure-panel.png") });
 
     // Correct 施設名（英字） through the form.
     await Promise.all([page.waitForURL(/\/edit$/), page.locator("#issuance-failure ~ ol").getByRole("link", { name: "申込内容を訂正" }).click()]);

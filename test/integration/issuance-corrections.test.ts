@@ -81,7 +81,7 @@ describe("corrections at the desks", { timeout: 300_000 }, () => {
     expect(nearest[0]).toMatchObject({ registrationNumber: r.registration_number, reasons: expect.arrayContaining(["number", "kana", "kanji"]) });
     const page = await clients.reviewer.get(`/applications/${id}`, { accept: "html" });
     expect(page.text).toContain("台帳の近い登録");
-    expect(page.text).toContain("登録番号が1桁違い");
+    expect(page.text).toContain("番号が1桁違い");
     expect(page.text).toContain("申込内容を訂正");
     expect((await clients.reviewer.getJson(`/applications/${id}`)).json().application.licenceNumber).toBe(typo);
 
