@@ -40,7 +40,7 @@ export function explainIssuanceFailureJa(error: string): string {
       "organization.latin": "施設名（英字）", "organization.kanji": "施設名（漢字）", subscriberId: "加入者ID",
     };
     const list = subjectPaths(error).map((f) => names[f] ?? f).join("、");
-    return `申込内容が証明書プロファイルの要件を満たさないため、証明書を発行しませんでした${list ? `（${list}）` : ""}。登録局で申込内容を確認・修正してから再発行してください。`;
+    return `申込内容が証明書プロファイルの要件を満たさないため、証明書を発行しませんでした${list ? `（${list}）` : ""}。登録局で申込内容を確認・訂正してから再発行してください。`;
   }
   if (/lint/i.test(error)) return "証明書プロファイル検査（lint）で不合格となったため、署名しませんでした。プロファイルと申込内容を確認してから再発行してください。";
   if (/is not in the HSM|CA key/.test(error)) return "発行局CAの鍵がHSMに見つかりません。HSMの状態を確認してから再発行してください。";
@@ -67,8 +67,8 @@ export function explainIssuanceFailure(error: string, app: Record<string, unknow
     return {
       fields, problems,
       messageJa: fixed
-        ? `発行局で申込内容が証明書の要件を満たさず、発行できませんでした（${ja}）。申込内容は修正済みです。再発行してください。`
-        : `発行局で申込内容が証明書の要件を満たさず、発行できませんでした（${ja}）。申込内容を修正してから再発行してください。`,
+        ? `発行局で申込内容が証明書の要件を満たさず、発行できませんでした（${ja}）。申込内容は訂正済みです。再発行してください。`
+        : `発行局で申込内容が証明書の要件を満たさず、発行できませんでした（${ja}）。申込内容を訂正してから再発行してください。`,
       message: fixed
         ? `The issuing office could not issue the certificates from the application (${en}). The application has been corrected; retry.`
         : `The issuing office could not issue the certificates from the application (${en}). Correct the application, then retry.`,

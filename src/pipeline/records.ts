@@ -56,7 +56,7 @@ export const issuanceRequestMachine = {
         if (row.corrected_by != null && Number(row.corrected_by) === op.id) {
           throw new ConflictError(
             "two-person rule: the approver of a corrected issuance request must be another person than the one who corrected it",
-            "修正した発行依頼は、修正者以外の承認者が承認してください（二者承認）",
+            "訂正した発行依頼は、訂正者以外の承認者が承認してください（二者承認）",
           );
         }
       },
@@ -68,7 +68,7 @@ export const issuanceRequestMachine = {
     // The RA's actions on a failed request (issue 12 §1, failed-issuance.ts): retried as approved
     // when the application is unchanged, back to approval when it was corrected.
     ra_retry: { from: ["failed"], to: "approved", roles: ["ra_officer", "ra_approver"], event: "issuance_request.retried", labelJa: "再発行" },
-    resubmit: { from: ["failed"], to: "requested", roles: ["ra_officer", "ra_approver"], event: "issuance_request.resubmitted", labelJa: "修正後の再申請" },
+    resubmit: { from: ["failed"], to: "requested", roles: ["ra_officer", "ra_approver"], event: "issuance_request.resubmitted", labelJa: "訂正後の再申請" },
   },
 } as const satisfies Machine<IssuanceRequestState, string>;
 

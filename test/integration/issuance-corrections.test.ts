@@ -188,7 +188,7 @@ describe("a failed issuance request corrected and retried", { timeout: 600_000 }
     // Two-person rule: neither the creator nor the corrector approves the corrected request.
     const own = await clients.approver.postJson(`/issuance-requests/${a.requestId}/approve`, {});
     expect(own.status).toBe(409);
-    expect(own.json().errorJa).toContain("修正者以外");
+    expect(own.json().errorJa).toContain("訂正者以外");
     expect((await clients.approver2.postJson(`/issuance-requests/${a.requestId}/approve`, {})).status).toBe(200);
 
     const second = await personaliseApprovedRequests(t.ctx, s.ia.operator);

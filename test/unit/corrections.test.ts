@@ -33,13 +33,13 @@ describe("an IA failure explained for the RA", () => {
     const f = explainIssuanceFailure("invalid subject: organization.latin: is required when organization.kanji is given", app, ["sign", "auth-person"], policies);
     expect(f.fields).toEqual([{ field: "organizationLatin", ja: "施設名（英字）", en: "organisation name (Latin)" }]);
     expect(f.messageJa).toContain("施設名（英字）");
-    expect(f.messageJa).toContain("修正してから");
+    expect(f.messageJa).toContain("訂正してから");
     expect(f.problems.map((p) => p.field)).toEqual(["organizationLatin"]);
     expect(f.problems[0].messageJa).toContain("署名用証明書");
     expect(f.problems[0].messageJa).not.toContain("組織名");
     const fixed = explainIssuanceFailure("invalid subject: organization.latin: is required when organization.kanji is given", { ...app, organization_latin: "Suzuki Naika Clinic" }, ["sign"], policies);
     expect(fixed.problems).toEqual([]);
-    expect(fixed.messageJa).toContain("修正済み");
+    expect(fixed.messageJa).toContain("訂正済み");
   });
 
   it("explains an IA-side failure without blaming a field", () => {
