@@ -42,7 +42,9 @@ export async function disposeCardOfFailedRequest(trx: Knex.Transaction, op: Oper
   const card = (ir.card_label as string | null) ?? null;
   if (!card) return null;
   const steps = await trx("issuance_card_keys").where({ request_id: ir.id, card_label: card }).select("profile", "step");
-  const certificates = await trx("certificates").where({ card_label: card }).orWhere("request_key", "like", `ir:${ir.id}:%`).select("serial_hex", "status", "profile");
+  // Certificates of this card (recorded with their card at the intent, issuance.ts): other cards
+  // of the same request, set aside earlier, are not this disposal's.
+  const certificates = await trx("certificates").where({ card_label: card }).select("serial_hex", "status", "profile");
   const status = steps.length || certificates.length ? "spoiled" : "void";
   const certificatesToRevoke = certificates.filter((c) => c.status === "issued").map((c) => ({ serial: String(c.serial_hex), profile: String(c.profile) }));
   await trx("cards").where({ label: card }).update({ status });
