@@ -8,7 +8,7 @@
  *   GET  /ra/batches                           → {batches: [{…, lraCode, lraName, applications}]}
  *   POST /ra/batches/:id/receive               → {batch}
  *   POST /ra/applications/:id/issuance-request → 201 {issuanceRequest}
- *   GET  /ra/issuance-requests?state=requested → {issuanceRequests: [{…, application, creator, approver}]}
+ *   GET  /ra/issuance-requests?state=requested → {issuanceRequests: [{…, application, creator, approver, failure}]}
  *   POST /ra/issuance-requests/:id/approve     → {issuanceRequest}
  *   failed requests (explanation, retry, cancel): failed-issuance-routes.ts
  *   GET  /ra/receipts?state=recorded           → {receipts: [{…, application, recorder}]}
@@ -155,6 +155,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
       application: applicationSummaryJson(application),
       creator: person(request.created_by),
       approver: person(request.approved_by),
+      failure: failureOf(request, application),
     }));
     await respond(kit, req, res, "issuance-requests", { issuanceRequests }, () => {
       const l = lang(req);

@@ -168,6 +168,8 @@ describe("a failed issuance request corrected and retried", { timeout: 600_000 }
     expect(page.text).toContain("発行局で発行できませんでした");
     expect(page.text).toContain("施設名（英字）");
     expect(page.text).toContain("申込内容を訂正");
+    const failedList = (await clients.officer.getJson("/issuance-requests?state=failed")).json().issuanceRequests;
+    expect(failedList.find((x: { id: number }) => x.id === a.requestId).failure.fields[0].ja).toBe("施設名（英字）");
     const list = await clients.officer.get("/issuance-requests?state=failed", { accept: "html" });
     expect(list.text).toContain("施設名（英字）");
 
