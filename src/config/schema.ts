@@ -81,7 +81,7 @@ export const AREAS = {
   },
   internal: {
     HPKI_SERVE_WORKER: oneOf(["1"] as const, "set by `hpki serve --workers N` on its worker processes; never set it yourself", { default: "unset" }),
-    HPKI_FAULT: text("crash tests only, ignored in production: `<step>[:<n>]` makes the issuance worker SIGKILL itself after that step (`after-bind`, `after-keygen`, `after-intent`, `after-sign`, `after-write`)", { default: "unset" }),
+    HPKI_FAULT: text("crash tests only, ignored in production: `<step>[:<n>]` makes the issuance worker SIGKILL itself after that step (`after-bind`, `after-keygen`, `after-intent`, `after-sign`, `after-write`); `<step>:<n>:throw` makes it fail there instead (the request is recorded failed)", { default: "unset" }),
     HPKI_FAULT_DELAY_MS: int(0, 600_000, "crash tests only, ignored in production: extra milliseconds per issuance step (a slow card station)", { default: "unset" }),
     HPKI_BENCH_CHILD_NODE_ARGS: text("benchmarks only (`npm run bench`): extra node flags for the server child", { default: "unset" }),
   },

@@ -23,6 +23,10 @@ import type { LeaseSettings } from "../pipeline/issuance-lease.ts";
 import type { ClaimedRequest } from "../pipeline/issuance-requests.ts";
 import { claimForPersonalisation, personaliseClaimed, type FailedPersonalisation, type PersonalisedCard } from "./card-personalisation.ts";
 import type { IaContext } from "./context.ts";
+import { explainIssuanceFailureJa } from "../pipeline/issuance-failure.ts";
+
+/** Moved to the pipeline, where the RA desk explains the same failures (issue 12 §1). */
+export { explainIssuanceFailureJa };
 
 /** Most requests one job may take; the worker's own default is 50. */
 export const MAX_JOB_LIMIT = 500;
@@ -63,29 +67,6 @@ const startSchema = z.object({
 export function parseJobStart(body: unknown): { limit: number } {
   const r = parseInput(startSchema, body ?? {});
   return { limit: r.limit ?? DEFAULT_JOB_LIMIT };
-}
-
-/**
- * Japanese explanation of a worker error message (the worker records English messages). Names
- * the likely cause and what to do; the original message is shown beside it.
- */
-export function explainIssuanceFailureJa(error: string): string {
-  if (/lease has expired or was taken/.test(error)) return "処理中に発行依頼が別の発行処理に引き継がれたため、この処理では記録しませんでした。発行依頼の状態を確認してください。";
-  if (/needs inspection/.test(error)) return "カードの状態が記録と一致しないため、カードを点検対象として取り置きました。再発行では新しいカードを使います。";
-  if (/^invalid subject:/.test(error)) {
-    const fields = [...error.matchAll(/(?:: |; )([\w.]+): /g)].map((m) => m[1]);
-    const names: Record<string, string> = {
-      hcRole: "資格（hcRole）", "name.latin": "氏名（ローマ字）", "name.kanji": "氏名（漢字）",
-      "organization.latin": "組織名（英字）", "organization.kanji": "組織名（漢字）", subscriberId: "加入者ID",
-    };
-    const list = [...new Set(fields.map((f) => names[f] ?? f))].join("、");
-    return `申込内容が証明書プロファイルの要件を満たさないため、証明書を発行しませんでした${list ? `（${list}）` : ""}。登録局で申込内容を確認・修正してから再発行してください。`;
-  }
-  if (/lint/i.test(error)) return "証明書プロファイル検査（lint）で不合格となったため、署名しませんでした。プロファイルと申込内容を確認してから再発行してください。";
-  if (/is not in the HSM|CA key/.test(error)) return "発行局CAの鍵がHSMに見つかりません。HSMの状態を確認してから再発行してください。";
-  if (/PIN|CKR_|card|token|HSM|PKCS#11/i.test(error)) return "HSMまたはカードの操作に失敗しました。カード・HSMの状態を確認してから再発行してください（同じカードで再開します）。";
-  if (/profile/.test(error)) return "証明書プロファイルの設定に問題があります。policies/ の設定を確認してください。";
-  return "発行処理中にエラーが発生しました。詳細を確認し、原因を取り除いてから再発行してください。";
 }
 
 /** Runs issuance jobs for one IA context; see the module comment. */

@@ -107,7 +107,7 @@ async function findByIdempotencyKey(db: Knex, op: Operator, key: string): Promis
 }
 
 /** The licence register comparison for an applicant, as stored in applications.licence_check. */
-async function licenceCheckFor(
+export async function licenceCheckFor(
   trx: Knex,
   a: { qualification: string; licenceNumber: string; licenceDate: string; nameKanji: string; nameKana: string; birthDate: string },
 ) {
@@ -287,7 +287,7 @@ export async function decideApplication(
 
 let cachedPolicies: Policies | undefined;
 /** The deployment's profiles and hcRole table (policies/), read once per process like the IA's. */
-function deskPolicies(): Policies {
+export function deskPolicies(): Policies {
   return (cachedPolicies ??= loadPolicies());
 }
 
@@ -295,7 +295,7 @@ function deskPolicies(): Policies {
  * Throws ValidationError naming each form field (ja/en) that would make issuance of the
  * requested profiles fail at the IA (issuability.ts); returns when every profile is issuable.
  */
-function assertIssuable(
+export function assertIssuable(
   row: Record<string, unknown>,
   policies: { profiles: ReadonlyMap<string, CertificateProfile>; hcRoles: ReadonlyMap<string, HcRoleEntry> },
 ): void {

@@ -39,14 +39,22 @@ const FORM_FIELDS: Record<string, { field: string; ja: string; en: string }> = {
   subscriberId: { field: "subscriberId", ja: "加入者ID", en: "subscriber identifier" },
 };
 
-/** The form field a subject JSON path comes from (hcRole: the manager role if any, else the qualification). */
-function formField(path: string, app: ApplicationFields): { field: string; ja: string; en: string } {
+/** The form field a subject JSON path comes from (hcRole: the manager role if any, else the qualification); exported for the RA's explanation of IA failures. */
+export function formField(path: string, app: ApplicationFields): { field: string; ja: string; en: string } {
   if (path === "hcRole") {
     return app.manager_role
       ? { field: "managerRole", ja: "管理者資格", en: "manager role" }
       : { field: "qualification", ja: "資格", en: "qualification" };
   }
   return FORM_FIELDS[path] ?? { field: path, ja: path, en: path };
+}
+
+/** Japanese names of the subscriber profiles, for messages ("sign証明書" reads as an error code). */
+const PROFILE_JA: Record<string, string> = { sign: "署名用", "auth-person": "認証用" };
+
+/** The subject engine speaks of 組織名 (O); the form of 施設名: say it in the form's words. */
+function inFormWords(messageJa: string): string {
+  return messageJa.replace(/組織名（(漢字|英字)）/g, "施設名（$1）");
 }
 
 /** Placeholder for an application not yet given its subscriber identifier (assigned at RA approval). */
@@ -88,7 +96,7 @@ export function issuabilityProblems(app: ApplicationFields, profiles: readonly s
           out.push({
             profile: name, field: f.field,
             message: `${f.en}: ${i.message} (the ${name} certificate could not be issued)`,
-            messageJa: `${f.ja}：${i.messageJa}（このままでは${name}証明書を発行できません）`,
+            messageJa: `${f.ja}：${inFormWords(i.messageJa)}（このままでは${PROFILE_JA[name] ?? name}証明書を発行できません）`,
           });
         }
       } else if (e instanceof TbsError) {

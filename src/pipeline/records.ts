@@ -53,12 +53,22 @@ export const issuanceRequestMachine = {
             "発行依頼は作成者以外の承認者が承認してください（二者承認）",
           );
         }
+        if (row.corrected_by != null && Number(row.corrected_by) === op.id) {
+          throw new ConflictError(
+            "two-person rule: the approver of a corrected issuance request must be another person than the one who corrected it",
+            "訂正した発行依頼は、訂正者以外の承認者が承認してください（二者承認）",
+          );
+        }
       },
     },
     claim: { from: ["approved"], to: "issuing", roles: ["ia_operator"], event: "issuance_request.claimed", labelJa: "発行開始" },
     complete: { from: ["issuing"], to: "issued", roles: ["ia_operator"], event: "issuance_request.issued", labelJa: "発行完了" },
     fail: { from: ["issuing"], to: "failed", roles: ["ia_operator"], event: "issuance_request.failed", labelJa: "発行失敗" },
     retry: { from: ["failed"], to: "approved", roles: ["ia_operator"], event: "issuance_request.retried", labelJa: "再発行" },
+    // The RA's actions on a failed request (issue 12 §1, failed-issuance.ts): retried as approved
+    // when the application is unchanged, back to approval when it was corrected.
+    ra_retry: { from: ["failed"], to: "approved", roles: ["ra_officer", "ra_approver"], event: "issuance_request.retried", labelJa: "再発行" },
+    resubmit: { from: ["failed"], to: "requested", roles: ["ra_officer", "ra_approver"], event: "issuance_request.resubmitted", labelJa: "訂正後の再申請" },
   },
 } as const satisfies Machine<IssuanceRequestState, string>;
 

@@ -8,8 +8,9 @@
  *   GET  /ra/batches                           → {batches: [{…, lraCode, lraName, applications}]}
  *   POST /ra/batches/:id/receive               → {batch}
  *   POST /ra/applications/:id/issuance-request → 201 {issuanceRequest}
- *   GET  /ra/issuance-requests?state=requested → {issuanceRequests: [{…, application, creator, approver}]}
+ *   GET  /ra/issuance-requests?state=requested → {issuanceRequests: [{…, application, creator, approver, failure}]}
  *   POST /ra/issuance-requests/:id/approve     → {issuanceRequest}
+ *   failed requests (explanation, retry, cancel): failed-issuance-routes.ts
  *   GET  /ra/receipts?state=recorded           → {receipts: [{…, application, recorder}]}
  *   POST /ra/receipts/:id/review               → {receipt}  ({decision: "accept"|"return", note?})
  * The list filters default to requested / recorded; state=all lists every state.
@@ -36,6 +37,7 @@ import { done, idParam, mountApplicationRoutes, queryText, respond } from "../re
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
 import { issuanceRequestForApplication, listIssuanceRequests, listReceipts } from "./queries.ts";
+import { failedIssuanceExtras, failureOf, mountFailedIssuanceRoutes } from "./failed-issuance-routes.ts";
 
 const OFFICERS: OperatorRole[] = ["ra_officer", "ra_approver"];
 const READERS: OperatorRole[] = [...OFFICERS, "auditor"];
@@ -85,6 +87,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
           approver: ir.approved_by == null ? null : names.get(Number(ir.approved_by))?.displayName,
           createdText: displayDateTime(ir.created_at, l),
         },
+        ...failedIssuanceExtras(kit, req, OFFICERS, app, ir),
       };
     },
   });
@@ -152,6 +155,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
       application: applicationSummaryJson(application),
       creator: person(request.created_by),
       approver: person(request.approved_by),
+      failure: failureOf(request, application),
     }));
     await respond(kit, req, res, "issuance-requests", { issuanceRequests }, () => {
       const l = lang(req);
@@ -176,6 +180,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
             ownPending: op.role === "ra_approver" && request.state === "requested" && own,
             approveUrl: kit.url(`/issuance-requests/${Number(request.id)}/approve`),
             lastError: request.last_error,
+            failureText: request.state === "failed" ? ((f) => (f ? (l === "ja" ? f.messageJa : f.message) : null))(failureOf(request, application)) : null,
           };
         }),
       };
@@ -189,6 +194,8 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
       messageJa: `発行依頼 ${row.id} を承認しました。発行局の発行待ちに入りました。`,
     });
   });
+
+  mountFailedIssuanceRoutes(router, kit, READERS, OFFICERS);
 
   router.get("/receipts", read, async (req, res) => {
     const op = kit.operator(req);

@@ -225,6 +225,8 @@ export function issuanceRequestJson(row: Record<string, unknown>): Record<string
     cardLabel: row.card_label ?? null,
     attempts: Number(row.attempts ?? 0),
     lastError: row.last_error ?? null,
+    correctedBy: row.corrected_by == null ? null : Number(row.corrected_by),
+    correctedAt: isoTime(row.corrected_at),
     createdAt: isoTime(row.created_at),
   };
 }

@@ -14,6 +14,7 @@
  *   GET  /documents/:id                     → the bytes (sniffed type, inline, sandboxed; ?download=1: attachment)
  *   POST /applications/:id/identity-check   → {application}
  *   POST /applications/:id/decision         → {application}  ({decision, reason?, version?})
+ *   corrections (GET/POST /applications/:id/edit, nearest register entries): application-edit-routes.ts
  */
 import { randomBytes } from "node:crypto";
 import type { Request, Response, Router } from "express";
@@ -36,6 +37,7 @@ import {
 } from "./application-format.ts";
 import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
+import { correctionExtras, mountApplicationEditRoutes } from "./application-edit-routes.ts";
 
 /** The review decisions POST /applications/:id/decision accepts (decideApplication's Decision). */
 export const DECISIONS = ["lra_approve", "lra_reject", "lra_resubmit", "ra_approve", "ra_reject", "ra_return", "withdraw"] as const satisfies readonly Decision[];
@@ -225,6 +227,8 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     }, { title: { en: "Applications", ja: "申込一覧" } });
   });
 
+  mountApplicationEditRoutes(router, kit, opts);
+
   router.get("/applications/new", write, async (req, res) => {
     const formToken = newFormToken();
     await respond(kit, req, res, "application-new", { formToken, ...choices, channels }, () => formPage(req, formToken), { title: { en: "New application", ja: "利用申込の受付" } });
@@ -325,6 +329,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
       // missing), but are then not the primary action.
       approve: actions.filter((a) => !DESTRUCTIVE.has(a)).map((a, i) => ({ decision: a, labelKey: `app.decision.${a}`, primary: i === 0 && (!APPROVALS.has(a) || ready.all) })),
       refuse: actions.filter((a) => DESTRUCTIVE.has(a)).map((a) => ({ decision: a, labelKey: `app.decision.${a}` })),
+      ...(await correctionExtras(kit, req, op, app)),
       ...(opts.detailExtras ? await opts.detailExtras(req, app) : {}),
     };
   };
