@@ -22,8 +22,9 @@ import { unstorableRequestError } from "../web/input-guard.ts";
 import { z } from "zod";
 import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../pipeline/application.ts";
 import {
-  addDocument, decideApplication, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
+  addDocument, decideApplication, DuplicateApplicationError, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
 } from "../pipeline/applications.ts";
+import { IDENTITY_DOCUMENT_TYPES } from "../pipeline/identity-check.ts";
 import { jaMessage, NotFoundError, parseInput, ValidationError } from "../pipeline/errors.ts";
 import type { LicenceCheck } from "../pipeline/licence-check.ts";
 import { availableTransitions, type Row } from "../pipeline/machine.ts";
@@ -32,7 +33,7 @@ import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { safeNextPath } from "../operators/login.ts";
 import type { Lang } from "../web/i18n.ts";
 import {
-  applicationJson, applicationSummaryJson, displayDate, displayDateTime, displaySize, documentJson, jsonColumn, stateBadge,
+  applicationJson, applicationSummaryJson, displayDate, displayDateTime, displayDateWithEra, displaySize, documentJson, jsonColumn, stateBadge,
 } from "./application-format.ts";
 import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
@@ -55,7 +56,6 @@ export interface ApplicationRoutesOptions {
   detailExtras?(req: Request, app: Row): Promise<Record<string, unknown>>;
 }
 
-const IDENTITY_DOCUMENT_TYPES = ["my_number_card", "driver_licence", "passport", "residence_card", "other_photo_id"] as const;
 const LICENCE_FIELDS = ["qualification", "registrationNumber", "registrationDate", "nameKanji", "nameKana", "birthDate"] as const;
 
 const decisionSchema = z.object({
@@ -226,8 +226,10 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   });
 
   router.get("/applications/new", write, async (req, res) => {
-    const formToken = newFormToken();
-    await respond(kit, req, res, "application-new", { formToken, ...choices, channels }, () => formPage(req, formToken), { title: { en: "New application", ja: "利用申込の受付" } });
+    // After a sign-in that followed an expired session, the form comes back as it was typed.
+    const resumed = kit.resumedValues(res);
+    const formToken = typeof resumed?.formToken === "string" && FORM_TOKEN.test(resumed.formToken) ? resumed.formToken : newFormToken();
+    await respond(kit, req, res, "application-new", { formToken, ...choices, channels, ...(resumed ? { values: resumed } : {}) }, () => formPage(req, formToken, resumed), { title: { en: "New application", ja: "利用申込の受付" } });
   });
 
   router.post("/applications", write, async (req, res) => {
@@ -239,7 +241,14 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     }
     const extras = parseInput(intakeExtrasSchema, { formToken: body.formToken || undefined, channel: opts.directIntake ? body.channel || undefined : undefined });
     const repeated = extras.formToken ? Boolean(await db("applications").where({ idempotency_key: extras.formToken }).first("id")) : false;
-    const row = await submitApplication(db, op, opts.hcRoles, body, { idempotencyKey: extras.formToken, channel: extras.channel });
+    const row = await submitApplication(db, op, opts.hcRoles, body, { idempotencyKey: extras.formToken, channel: extras.channel }).catch((e: unknown) => {
+      // A duplicate links the open application when this operator may open it (issue 12 §5).
+      const existing = e instanceof DuplicateApplicationError ? e.existing : undefined;
+      if (e instanceof DuplicateApplicationError && existing && (!isLraRole(op.role) || existing.lraId === op.lraId)) {
+        e.link = { href: kit.url(`/applications/${existing.id}`), message: `Open application ${existing.applicationNo}`, messageJa: `受付中の申込 ${existing.applicationNo} を開く` };
+      }
+      throw e;
+    });
     const application = applicationJson(row);
     const href = kit.url(`/applications/${Number(row.id)}`);
     if (!kit.wantsJson(req)) {
@@ -270,7 +279,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
       app: {
         ...applicationJson(app),
         badge: stateBadge(applicationMachine, state, l),
-        birthDateText: displayDate(app.birth_date, l),
+        birthDateText: displayDateWithEra(app.birth_date, l),
         licenceDateText: displayDate(app.licence_date, l),
         createdText: displayDateTime(app.created_at, l),
         updatedText: displayDateTime(app.updated_at, l),

@@ -41,7 +41,7 @@ import {
   approveRevocationRequest, createEmergencyRevocation, createRevocationRequest, getRevocationRequest, listRecentRevocations,
   listRevocationRequests, rejectRevocationRequest, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
 } from "../pipeline/revocation-requests.ts";
-import { displayDateTime, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
+import { displayDateTime, displayDateWithEra, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
@@ -153,7 +153,8 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const l = lang(req);
     const op = kit.operator(req);
     const q = queryText(req, "q");
-    const targets = !emergency && q ? await searchRevocationTargets(db, op, q) : [];
+    const targets = q ? await searchRevocationTargets(db, op, q) : [];
+    const formPath = emergency ? "/revocations/emergency" : "/revocations/new";
     const reasons = emergency ? EMERGENCY_REASONS : (Object.keys(REVOCATION_REQUEST_REASONS) as (keyof typeof REVOCATION_REQUEST_REASONS)[]);
     const targetKind = String(values.targetKind ?? queryText(req, "targetKind") ?? "") || "card";
     return {
@@ -162,10 +163,11 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
       targetCard: targetKind === "card",
       targets: targets.map((h) => ({
         ...h,
-        prefillCard: h.cardLabel ? kit.url(`/revocations/new?targetKind=card&cardLabel=${encodeURIComponent(h.cardLabel)}`) : null,
+        birthDateText: displayDateWithEra(h.birthDate, l),
+        prefillCard: h.cardLabel ? kit.url(`${formPath}?targetKind=card&cardLabel=${encodeURIComponent(h.cardLabel)}`) : null,
         certificates: h.certificates.map((c) => ({
           ...c, ...certificateLabels(l, c), notAfterText: displayDateTime(c.notAfter, l),
-          prefill: kit.url(`/revocations/new?targetKind=certificate&caName=${encodeURIComponent(c.caName)}&serialHex=${c.serialHex}`),
+          prefill: kit.url(`${formPath}?targetKind=certificate&caName=${encodeURIComponent(c.caName)}&serialHex=${c.serialHex}`),
         })),
       })),
       casOptions: (await issuingCas()).map((name) => ({ value: name, label: name, selected: name === (values.caName ?? queryText(req, "caName")) })),
