@@ -4,9 +4,11 @@
  * 利用等に関する法律) §20 forbids collecting or keeping another person's 個人番号 outside the uses
  * of §19; issuing an HPKI certificate is not one of them. For a マイナンバーカード the check
  * records the document type, its expiry and at most the last 4 digits of a number (what the
- * printed receipt asks for); a longer number is refused with the reason and stored nowhere.
- * A note (any document type) holding 12 digits with a valid 個人番号 check digit (番号法施行令 §8)
- * is refused too. Pure: no I/O.
+ * printed receipt asks for); an entry with more than 4 digits is refused with the reason and
+ * stored nowhere. A note (any document type), or the number of another document other than a
+ * driving licence (whose numbers are 12 digits too), holding 12 digits with a valid 個人番号 check
+ * digit (番号法施行令 §8) is refused too. The identity check at handover (delivery.ts) follows the
+ * same rule. Pure: no I/O.
  */
 import { z } from "zod";
 import { asciiNumericText, digitsOnly } from "./jp-input.ts";
@@ -41,6 +43,28 @@ const BANGOHO = {
   messageJa: "個人番号（マイナンバー）は記録できません（番号法第20条により、法律で認められた場合を除き個人番号の収集・保管は禁止されています）。マイナンバーカードは番号の下4桁まで、または空欄にしてください。",
 };
 
+/** The refusal (番号法) of a number entered for `documentType`, or undefined when it may be kept. */
+export function documentNumberRefusal(documentType: string, documentNumber: string | undefined): typeof BANGOHO | undefined {
+  if (documentNumber === undefined) return undefined;
+  if (documentType === "my_number_card") return digitsOnly(documentNumber).replace(/\D/g, "").length > MY_NUMBER_KEPT_DIGITS ? BANGOHO : undefined;
+  return containsMyNumber(documentNumber) && documentType !== "driver_licence" ? BANGOHO : undefined;
+}
+
+/**
+ * What is stored of a document number: for a マイナンバーカード `{documentNumberLast4}` (the
+ * entry, at most 4 digits, checked by documentNumberRefusal), else `{documentNumber}`.
+ */
+export function keptDocumentNumber(documentType: string, documentNumber: string | undefined): { documentNumber?: string; documentNumberLast4?: string } {
+  if (documentNumber === undefined) return {};
+  return documentType === "my_number_card" ? { documentNumberLast4: asciiNumericText(documentNumber) } : { documentNumber };
+}
+
+/** zod: the 番号法 refusal of `documentNumber` as an issue on that field (for superRefine). */
+export function refuseMyNumber(c: { documentType: string; documentNumber?: string }, ctx: z.RefinementCtx): void {
+  const r = documentNumberRefusal(c.documentType, c.documentNumber);
+  if (r) ctx.addIssue({ code: "custom", path: ["documentNumber"], message: r.message, params: { messageJa: r.messageJa } });
+}
+
 const optionalText = (max: number) => z.string().max(max).optional().transform((s) => s?.normalize("NFC").trim() || undefined);
 
 /** The identity check form: zod schema with Japanese messages; the output is what is stored. */
@@ -61,17 +85,12 @@ export const identityCheckSchema = z
     note: optionalText(500),
   })
   .superRefine((c, ctx) => {
-    if (c.documentType === "my_number_card" && c.documentNumber !== undefined && !new RegExp(`^\\d{1,${MY_NUMBER_KEPT_DIGITS}}$`).test(digitsOnly(c.documentNumber))) {
-      ctx.addIssue({ code: "custom", path: ["documentNumber"], message: BANGOHO.message, params: { messageJa: BANGOHO.messageJa } });
-    }
+    refuseMyNumber(c, ctx);
     if (c.documentType !== "my_number_card" && !c.documentNumber) {
       ctx.addIssue({ code: "custom", path: ["documentNumber"], message: "is required", params: { messageJa: "必須項目です。" } });
     }
     if (c.note && containsMyNumber(c.note)) ctx.addIssue({ code: "custom", path: ["note"], message: BANGOHO.message, params: { messageJa: BANGOHO.messageJa } });
   })
-  .transform(({ documentNumber, ...c }) =>
-    c.documentType === "my_number_card"
-      ? { ...c, ...(documentNumber ? { documentNumberLast4: digitsOnly(documentNumber) } : {}) }
-      : { ...c, documentNumber: documentNumber! });
+  .transform(({ documentNumber, ...c }) => ({ ...c, ...keptDocumentNumber(c.documentType, documentNumber) }));
 
 export type IdentityCheckInput = z.output<typeof identityCheckSchema>;

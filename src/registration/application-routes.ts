@@ -8,6 +8,7 @@
  * JSON (Accept: application/json), relative to the console base (/lra or /ra):
  *   GET  /applications?q=&state=            → {applications: [summary…]}
  *   GET  /applications/new                  → {formToken, qualifications, managerRoles, channels}
+ *   GET  /postcodes/:code                   → {addresses: [{postalCode, prefecture, city, town, address}]}  (KEN_ALL; full-width too)
  *   POST /applications                      → 201 {application}  (form fields + formToken [+ channel])
  *   GET  /applications/:id                  → {application, documents, actions}
  *   POST /applications/:id/documents        → 201 {document: {id, sha256, mediaType}}  (multipart kind, file)
@@ -35,6 +36,7 @@ import type { Lang } from "../web/i18n.ts";
 import {
   applicationJson, applicationSummaryJson, displayDate, displayDateTime, displayDateWithEra, displaySize, documentJson, jsonColumn, stateBadge,
 } from "./application-format.ts";
+import { lookupPostcode } from "./postcodes.ts";
 import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 
@@ -223,6 +225,12 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
         })),
       };
     }, { title: { en: "Applications", ja: "申込一覧" } });
+  });
+
+  // Postcode → address for the intake form's fill (views/static/postcode-fill.js; postcodes.ts).
+  router.get("/postcodes/:code", write, async (req, res) => {
+    const code = typeof req.params.code === "string" ? req.params.code.slice(0, 20) : "";
+    res.json({ addresses: await lookupPostcode(db, code) });
   });
 
   router.get("/applications/new", write, async (req, res) => {

@@ -6,7 +6,11 @@
  * 12-digit 個人番号 is refused and stored nowhere (every text column of every table).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import fs from "node:fs";
+import { parse as parseYaml } from "yaml";
 import { formatWareki } from "../../src/pipeline/wareki.ts";
+import { importPostcodes } from "../../src/registration/postcodes.ts";
+import { encodeShiftJis, KEN_ALL_SAMPLE } from "../helpers/ken-all.ts";
 import { ConsoleClient, startConsoleTestServer, type ConsoleTestServer } from "../helpers/console-client.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 import { applicationInputFor, demoRegisterRows } from "../helpers/pipeline.ts";
@@ -90,6 +94,31 @@ describe("Japanese input (§4)", () => {
       return JSON.stringify((await trx.raw("EXPLAIN SELECT id FROM applications WHERE search_key LIKE '%' || hpki_search_fold('山崎太郎') || '%'")).rows);
     });
     expect(text).toContain("applications_search_key_trgm");
+  });
+});
+
+describe("search keys and postcodes (§4)", () => {
+  it("the database fold holds every pair of policies/name-variants.yaml (its frozen copy in migration 0150 agrees)", async () => {
+    const table = parseYaml(fs.readFileSync("policies/name-variants.yaml", "utf8")) as { variants: { variant: string; standard: string }[] };
+    expect(table.variants.length).toBeGreaterThan(30);
+    for (const { variant, standard } of table.variants) {
+      const { rows: [r] } = await t.db.raw("SELECT hpki_search_fold(?) AS v, hpki_search_fold(?) AS s", [`山${variant}`, `山${standard}`]);
+      expect(r.v, `${variant} → ${standard}`).toBe(r.s);
+      expect(r.s).toBe(`山${standard}`);
+    }
+  });
+
+  it("imports KEN_ALL and fills the address from a full-width postal code", async () => {
+    const r = await importPostcodes(t.db, encodeShiftJis(KEN_ALL_SAMPLE), { actor: "test", role: "ra" });
+    expect(r).toMatchObject({ rows: 7, codes: 6 });
+    const one = await lra.getJson(`/postcodes/${encodeURIComponent("１００－０００５")}`);
+    expect(one.json().addresses).toEqual([expect.objectContaining({ postalCode: "100-0005", address: "東京都千代田区丸の内" })]);
+    const two = await lra.getJson("/postcodes/1500002");
+    expect(two.json().addresses.map((a: { address: string }) => a.address)).toEqual(["東京都渋谷区渋谷", "東京都渋谷区渋谷駅前"]);
+    expect((await lra.getJson("/postcodes/9999999")).json().addresses).toEqual([]);
+    const page = await lra.get("/applications/new", { accept: "html" });
+    expect(page.text).toContain('data-postcode-url="/lra/postcodes/"');
+    expect(await t.db("audit_log").where({ action: "postcodes.imported" }).first()).toBeTruthy();
   });
 });
 
