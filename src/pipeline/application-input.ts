@@ -69,7 +69,8 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
       postalCode: normalised(12, canonicalPostalCode, "postal code: 7 digits like 100-0001", "郵便番号は 100-0001 の形式（7桁）で入力してください。"),
       address: required(200),
       phone: normalised(30, canonicalPhone, "phone number: digits and hyphens", "電話番号は数字とハイフンで入力してください。"),
-      email: required(254).refine((s) => emailFormat.safeParse(s).success, { message: "invalid e-mail address", params: { messageJa: "メールアドレスの形式が正しくありません。" } }),
+      // An empty address is reported once ("required"), not also as malformed.
+      email: required(254).refine((s) => s === "" || emailFormat.safeParse(s).success, { message: "invalid e-mail address", params: { messageJa: "メールアドレスの形式が正しくありません。" } }),
       qualification: z.enum(qualifications as [string, ...string[]]),
       licenceNumber: z.string().transform((s, ctx) => {
         const n = canonicalRegistrationNumber(s);
