@@ -111,7 +111,7 @@ export class DuplicateApplicationError extends ConflictError {
   constructor(qualification: string, licenceNumber: string, readonly existing?: { id: number; applicationNo: string; lraId: number | null }) {
     super(
       `an application for ${qualification} licence ${licenceNumber} is already in progress${existing ? ` (${existing.applicationNo})` : ""}: duplicate application`,
-      `この免許（${licenceNumber}）の申込はすでに受付中です${existing ? `（${existing.applicationNo}）` : ""}。重複して受け付けることはできません。`,
+      `この免許（${licenceNumber}）の申込はすでに受付中です${existing ? `（${existing.applicationNo}）` : ""}。重複申込は受け付けられません。`,
     );
   }
 }
