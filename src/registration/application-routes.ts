@@ -228,7 +228,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   });
 
   // Postcode → address for the intake form's fill (views/static/postcode-fill.js; postcodes.ts).
-  router.get("/postcodes/:code", write, async (req, res) => {
+  router.get("/postcodes/:code", read, async (req, res) => {
     const code = typeof req.params.code === "string" ? req.params.code.slice(0, 20) : "";
     res.json({ addresses: await lookupPostcode(db, code) });
   });

@@ -15,9 +15,10 @@
  * JSON (Accept: application/json), relative to the console base (/ra):
  *   GET  /revocations?state=requested|approved|executed|rejected|failed|all&review=pending
  *                                        → {requests: [request…]}
- *   GET  /revocations/new?q=             → {targets: [hit…], channels, reasons, cas}   (q: card, serial, application no, name)
+ *   GET  /revocations/new?q=             → {targets: [hit…], channels, reasons, cas}   (q: card, serial, application no, name
+ *                                          (異体字/width/spaces ignored), birth date (Western or 和暦), licence number)
  *   POST /revocations                    → 201 {request}  ({targetKind, caName, serialHex | cardLabel, channel, reason, invalidityDate?, grounds})
- *   GET  /revocations/emergency          → {reasons, cas}
+ *   GET  /revocations/emergency?q=       → {targets, reasons, cas}   (the caller's card found as above: a caller never knows the label)
  *   POST /revocations/emergency          → 201 {request}  (as above without channel, + callerVerification)
  *   GET  /revocations/:id                → {request, target: {certificates…} | null, actions}
  *   POST /revocations/:id/approve        → {request}      ({version?})
@@ -42,6 +43,7 @@ import {
   listRevocationRequests, rejectRevocationRequest, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
 } from "../pipeline/revocation-requests.ts";
 import { displayDateTime, displayDateWithEra, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
+import { isoDate } from "../pipeline/applications.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
@@ -177,6 +179,13 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     };
   };
 
+  /** The search hits of a form page in the JSON shape (no page-only fields). */
+  const targetsJson = (targets: Awaited<ReturnType<typeof formPage>>["targets"]) =>
+    targets.map(({ prefillCard: _p, birthDateText: _b, ...h }) => ({
+      ...h, birthDate: h.birthDate == null ? null : isoDate(h.birthDate),
+      certificates: h.certificates.map(({ prefill: _x, notAfterText: _n, profileText: _t, revokedText: _r, ...c }) => c),
+    }));
+
   const listPage = (req: Request, rows: Row[]) => {
     const l = lang(req);
     const op = kit.operator(req);
@@ -219,9 +228,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
   router.get("/revocations/new", file, async (req, res) => {
     const page = await formPage(req, false);
     await respond(kit, req, res, "ra/revocation-new", {
-      targets: page.targets.map(({ prefillCard: _p, ...h }) => ({
-        ...h, certificates: h.certificates.map(({ prefill: _x, notAfterText: _n, profileText: _t, revokedText: _r, ...c }) => c),
-      })),
+      targets: targetsJson(page.targets),
       channels: channelsFor(kit.operator(req)), reasons: Object.keys(REVOCATION_REQUEST_REASONS), cas: page.casOptions.map((c) => c.value),
     }, () => page, { title: { en: "New revocation request", ja: "失効申請の登録" } });
   });
@@ -238,7 +245,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
 
   router.get("/revocations/emergency", ra, async (req, res) => {
     const page = await formPage(req, true);
-    await respond(kit, req, res, "ra/revocation-emergency", { reasons: EMERGENCY_REASONS, cas: page.casOptions.map((c) => c.value) }, () => page,
+    await respond(kit, req, res, "ra/revocation-emergency", { targets: targetsJson(page.targets), reasons: EMERGENCY_REASONS, cas: page.casOptions.map((c) => c.value) }, () => page,
       { title: { en: "Emergency revocation", ja: "緊急失効（電話受付）" } });
   });
 
