@@ -143,6 +143,19 @@ describe("errors that keep work (§5)", () => {
     expect(html.text).toContain("data-error-summary");
   });
 
+  it("a form refused with an error page (no form view) keeps its values: the page links back to the form, filled in again", async () => {
+    const target = (await lra.postJson("/applications", applicationInputFor(rows[6], 6))).json().application;
+    await lra.get(`/applications/${target.id}`, { accept: "html" });
+    const refused = await lra.post("/applications/99999999/decision", { accept: "html", form: { decision: "lra_reject", reason: "戻り確認のための理由テキスト", _page: `/lra/applications/${target.id}` } });
+    expect(refused.status).toBe(404);
+    const back = /href="([^"]+)" data-back-to-form/.exec(refused.text)?.[1].replace(/&amp;/g, "&").replace(/&#x3D;/g, "=");
+    expect(back).toMatch(new RegExp(`^/lra/applications/${target.id}\\?resume=[\\w-]+$`));
+    const page = await lra.get(back!.replace(/^\/lra/, ""), { accept: "html" });
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("戻り確認のための理由テキスト");
+    expect(page.text).toContain("data-error-summary");
+  });
+
   it("the error summary names each field", async () => {
     await lra.get("/applications/new", { accept: "html" });
     const html = await lra.post("/applications", { accept: "html", form: { nameKanji: "", nameKana: "", postalCode: "12" } });

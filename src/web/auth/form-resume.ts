@@ -11,6 +11,10 @@
  * resent form from creating a second application), any value holding 12 digits in a row (a
  * 個人番号 is never stored, not even in a session: issue 12 §6), and bodies over 32 KiB.
  * The stash lives 30 minutes and is used once.
+ *
+ * The same stash serves a form refused where its route declared no form view (e.g. a list page's
+ * form answered with an error page): the error page offers "back to the form", which opens the
+ * page again with the typed values and the refusal (issue 12 §5: typed data survives every refusal).
  */
 import { randomBytes } from "node:crypto";
 import type { Request, Response } from "express";
@@ -28,6 +32,8 @@ export interface FormStash {
   /** The page of the form (a path inside the console). */
   page: string;
   values: Record<string, string | string[]>;
+  /** The refusal to show again on the page (a form refused where no form view was declared). */
+  refusal?: { message: string; messageJa: string; issues: { field: string; message: string; messageJa: string }[] };
   at: number;
 }
 
@@ -64,23 +70,39 @@ export function stashableValues(body: unknown): Record<string, string | string[]
  * page path (a path inside this console, not the sign-in page).
  */
 export function stashFormAndSignIn(req: Request, res: Response, o: { base: string; safePage(p: unknown): string | undefined }): boolean {
-  if (req.method !== "POST" || !req.is("application/x-www-form-urlencoded") || req.get("sec-fetch-site") !== "same-origin") return false;
-  const body = req.body as Record<string, unknown> | undefined;
-  const page = o.safePage(body?.[FORM_PAGE_FIELD]);
-  if (!page || !req.session) return false;
-  const values = stashableValues(body);
-  if (JSON.stringify(values).length > MAX_STASH_CHARS) return false;
-  const id = randomBytes(12).toString("base64url");
-  req.session.formStash = { id, page, values, at: Date.now() };
+  if (req.get("sec-fetch-site") !== "same-origin") return false;
+  const stash = stashForm(req, o.safePage);
+  if (!stash) return false;
   req.session.preLogin = true;
   req.session.flash = [...(req.session.flash ?? []), {
     kind: "info",
     message: "Your session expired. Sign in again: the form opens again with what you typed.",
     messageJa: "セッションの有効期限が切れました。ログインし直すと、入力中の内容が復元された画面に戻ります。",
   }];
-  const next = `${page}${page.includes("?") ? "&" : "?"}resume=${id}`;
-  res.redirect(303, `${o.base}/login?next=${encodeURIComponent(next)}`);
+  res.redirect(303, `${o.base}/login?next=${encodeURIComponent(resumeUrl(stash))}`);
   return true;
+}
+
+/**
+ * Keeps the fields of a urlencoded form POST (see the module comment for what is never kept) in
+ * the session under a new one-time id, with `refusal` to show again; undefined when the request
+ * does not qualify (not a urlencoded POST, no safe `_page`, too large, no session).
+ */
+export function stashForm(req: Request, safePage: (p: unknown) => string | undefined, refusal?: FormStash["refusal"]): FormStash | undefined {
+  if (req.method !== "POST" || !req.is("application/x-www-form-urlencoded") || !req.session) return undefined;
+  const body = req.body as Record<string, unknown> | undefined;
+  const page = safePage(body?.[FORM_PAGE_FIELD]);
+  if (!page) return undefined;
+  const values = stashableValues(body);
+  if (JSON.stringify({ values, refusal }).length > MAX_STASH_CHARS) return undefined;
+  const stash: FormStash = { id: randomBytes(12).toString("base64url"), page, values, ...(refusal ? { refusal } : {}), at: Date.now() };
+  req.session.formStash = stash;
+  return stash;
+}
+
+/** The URL that opens the stashed form again: its page with ?resume=<id>. */
+export function resumeUrl(s: FormStash): string {
+  return `${s.page}${s.page.includes("?") ? "&" : "?"}resume=${s.id}`;
 }
 
 /**

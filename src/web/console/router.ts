@@ -29,7 +29,7 @@ import { registerLoginRoutes, safeNextPath } from "../../operators/login.ts";
 import { useOperatorSecrets } from "../../operators/operator-secrets.ts";
 import { SESSION_MAX_MS, closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../auth/session.ts";
 import { loadCatalog, localized, requestLanguage, type Lang } from "../i18n.ts";
-import { FORM_PAGE_FIELD, stashFormAndSignIn, takeFormStash } from "../auth/form-resume.ts";
+import { FORM_PAGE_FIELD, resumeUrl, stashForm, stashFormAndSignIn, takeFormStash } from "../auth/form-resume.ts";
 import { refuseUnstorableBody } from "../input-guard.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../role.ts";
 import { createViewRenderer } from "../views.ts";
@@ -180,7 +180,8 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
       nav: operator ? nav.filter((n) => !n.roles || n.roles.includes(operator.role)).map((n) => ({ href: `${base}${n.path}`, label: lang === "ja" ? n.labelJa : n.label, current: currentPath === `${base}${n.path}` })) : [],
       currentPath,
       langSwitch: { ja: `${currentPath}?lang=ja`, en: `${currentPath}?lang=en` },
-      issues: data.issues ?? [],
+      issues: data.issues ?? (res.locals.resumedRefusal as { issues?: unknown[] } | undefined)?.issues ?? [],
+      error: data.error ?? (res.locals.resumedRefusal ? { message: res.locals.resumedRefusal.message, messageJa: res.locals.resumedRefusal.messageJa } : undefined),
       values: data.values ?? res.locals.resumedValues ?? {},
       // The form's page, carried by every form (views/partials/csrf.hbs) for form-resume.ts: this
       // page on a GET, the posted one when a refused form is shown again.
@@ -316,7 +317,10 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   // The form page after sign-in with ?resume=<id>: prefilled from the stash, once.
   router.use((req, res, next) => {
     const stash = takeFormStash(req);
-    if (stash) {
+    if (stash?.refusal) {
+      res.locals.resumedValues = stash.values;
+      res.locals.resumedRefusal = stash.refusal;
+    } else if (stash) {
       res.locals.resumedValues = stash.values;
       kit.flash(req, "info", "What you typed before the session expired is back in the form: check it and send it again.", "セッション切れの前に入力した内容を復元しました。確認して、もう一度送信してください。");
     }
@@ -357,10 +361,15 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
         return;
       }
       const heading = catalog.t(lang, `error.${e.status}.title`);
+      // A form refused where no form view was declared: its values wait in the session and the
+      // error page links back to the form, filled in again (form-resume.ts).
+      const stash = e.status >= 400 && e.status < 500 && e.status !== 401 && req.session?.operatorId
+        ? stashForm(req, formPagePath, { message: e.message, messageJa: e.messageJa, issues })
+        : undefined;
       kit.render(
         res,
         "errors/error",
-        { status: e.status, heading: heading === `error.${e.status}.title` ? catalog.t(lang, "error.generic.title") : heading, message: localized(lang, e), issues },
+        { status: e.status, heading: heading === `error.${e.status}.title` ? catalog.t(lang, "error.generic.title") : heading, message: localized(lang, e), issues, backToForm: stash ? resumeUrl(stash) : undefined, link: e.link },
         { status: e.status, title: { en: `Error ${e.status}`, ja: `エラー ${e.status}` } },
       );
     } catch (renderError) {
