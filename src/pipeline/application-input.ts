@@ -12,7 +12,8 @@ const required = (max: number) => z.string().transform(normaliseText).pipe(z.str
 const optionalText = (max: number) =>
   z.string().optional().transform((s) => (s === undefined ? undefined : normaliseText(s) || undefined)).pipe(z.string().max(max).optional());
 
-const date = (fieldJa: string) =>
+/** A date field typed the Japanese way (Western or 和暦, full-width: wareki.ts) → YYYY-MM-DD, with a message naming `fieldJa`. */
+export const dateField = (fieldJa: string) =>
   z.string().transform((s, ctx) => {
     const d = canonicalDate(s);
     if (!d) {
@@ -65,7 +66,7 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
       nameLatin: required(64).pipe(
         pattern(/^[A-Za-z][A-Za-z .'-]*$/, "Latin letters only", "ローマ字（半角英字）で入力してください。"),
       ),
-      birthDate: date("生年月日"),
+      birthDate: dateField("生年月日"),
       postalCode: normalised(12, canonicalPostalCode, "postal code: 7 digits like 100-0001", "郵便番号は 100-0001 の形式（7桁）で入力してください。"),
       address: required(200),
       phone: normalised(30, canonicalPhone, "phone number: digits and hyphens", "電話番号は数字とハイフンで入力してください。"),
@@ -80,7 +81,7 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
         }
         return n;
       }),
-      licenceDate: date("登録年月日"),
+      licenceDate: dateField("登録年月日"),
       organizationKanji: optionalText(100),
       organizationLatin: optionalText(64).pipe(
         pattern(/^[ -~]*$/, "ASCII only", "施設名（英字）は半角英数字で入力してください。").optional(),

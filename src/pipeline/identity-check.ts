@@ -12,7 +12,7 @@
  */
 import { z } from "zod";
 import { asciiNumericText, digitsOnly } from "./jp-input.ts";
-import { canonicalDate } from "./licence-check.ts";
+import { dateField } from "./application-input.ts";
 
 export const IDENTITY_DOCUMENT_TYPES = ["my_number_card", "driver_licence", "passport", "residence_card", "other_photo_id"] as const;
 
@@ -72,14 +72,7 @@ export const identityCheckSchema = z
   .object({
     documentType: z.enum(IDENTITY_DOCUMENT_TYPES),
     documentNumber: optionalText(40),
-    expiryDate: z.string().transform((s, ctx) => {
-      const d = canonicalDate(s);
-      if (!d) {
-        ctx.addIssue({ code: "custom", message: "expiry date: a date such as 2030-04-01 or 令和12年4月1日", params: { messageJa: "有効期限は 2030-04-01 または 令和12年4月1日 の形式で入力してください。" } });
-        return z.NEVER;
-      }
-      return d;
-    }),
+    expiryDate: dateField("有効期限"),
     method: z.enum(["face_to_face", "mail_copies"]),
     photoMatches: z.union([z.boolean(), z.literal("on")]).optional().transform((v) => v === true || v === "on"),
     note: optionalText(500),
