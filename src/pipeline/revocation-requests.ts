@@ -384,6 +384,8 @@ export interface RevocationRequestFilter {
   /** Only emergency requests still waiting for their after-the-fact review. */
   reviewPending?: boolean;
   emergency?: boolean;
+  /** Free text: request number, card label, licence number or the subscriber's name (search key: 異体字, width, spaces ignored). */
+  text?: string;
   limit?: number;
 }
 
@@ -414,6 +416,15 @@ export async function listRevocationRequests(db: Knex, op: Operator, f: Revocati
   if (f.state) q.where("rr.state", f.state);
   if (f.reviewPending) q.where("rr.review_state", "pending");
   if (f.emergency !== undefined) q.where("rr.emergency", f.emergency);
+  const text = f.text?.normalize("NFKC").trim();
+  if (text) {
+    const licence = canonicalRegistrationNumber(text);
+    q.where((w) => {
+      w.where("rr.request_no", text.toUpperCase()).orWhere("rr.card_label", text).orWhere("a.application_no", text.toUpperCase());
+      nameMatches(w, "a.search_key", text);
+      if (licence) w.orWhere("a.licence_number", licence);
+    });
+  }
   return (await q) as Row[];
 }
 

@@ -13,7 +13,7 @@
  * views/ra/revocation-*.hbs, texts views/locales/revocation.{ja,en}.json.
  *
  * JSON (Accept: application/json), relative to the console base (/ra):
- *   GET  /revocations?state=requested|approved|executed|rejected|failed|all&review=pending
+ *   GET  /revocations?state=requested|approved|executed|rejected|failed|all&review=pending&q=  (q: request/card/application/licence number or name)
  *                                        → {requests: [request…]}
  *   GET  /revocations/new?q=             → {targets: [hit…], channels, reasons, cas}   (q: card, serial, application no, name
  *                                          (異体字/width/spaces ignored), birth date (Western or 和暦), licence number)
@@ -213,7 +213,8 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const reviewPending = queryText(req, "review") === "pending";
     const q = queryText(req, "state");
     const state = reviewPending || q === "all" ? undefined : (REVOCATION_REQUEST_STATES as readonly string[]).includes(q) ? q : q === "" ? undefined : "requested";
-    const rows = await listRevocationRequests(db, op, { state, reviewPending });
+    const text = queryText(req, "q");
+    const rows = await listRevocationRequests(db, op, { state, reviewPending, text });
     await respond(kit, req, res, "ra/revocation-list", { requests: rows.map(revocationRequestJson) }, () => {
       const l = lang(req);
       const filters = [
@@ -221,7 +222,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
         ...REVOCATION_REQUEST_STATES.map((s) => ({ key: s, href: kit.url(`/revocations?state=${s}`), current: state === s })),
         { key: "reviewPending", href: kit.url("/revocations?review=pending"), current: reviewPending },
       ].map((f) => ({ ...f, label: f.key === "all" ? (l === "ja" ? "すべて" : "all") : f.key === "reviewPending" ? (l === "ja" ? "事後確認待ち" : "review pending") : stateBadge(revocationRequestMachine, f.key, l).label }));
-      return { rows: listPage(req, rows), filters, reviewPending, canFile: FILERS.includes(op.role) };
+      return { rows: listPage(req, rows), filters, reviewPending, canFile: FILERS.includes(op.role), q: text, stateParam: state ?? "" };
     }, { title: { en: "Revocation requests", ja: "失効申請" } });
   });
 

@@ -62,5 +62,9 @@ describe("emergency form: the card found by what a caller knows", () => {
     });
     expect(hold.status, hold.text).toBe(201);
     expect(hold.json().request).toMatchObject({ cardLabel: sub.cardLabel, emergency: true });
+    // The revocation list finds the request by the subscriber's name, 異体字 folded.
+    const listed = (await officer.getJson(`/revocations?q=${encodeURIComponent("高橋")}`)).json().requests as { requestNo: string }[];
+    expect(listed.map((r) => r.requestNo)).toEqual([hold.json().request.requestNo]);
+    expect((await officer.getJson(`/revocations?q=${encodeURIComponent("山崎")}`)).json().requests).toEqual([]);
   });
 });
