@@ -228,7 +228,7 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
       filename: "signed-receipt.pdf", bytes: demoScanPdf(`${x.no} receipt signed by the subscriber (scan)`), type: "application/pdf",
     }), 201, "upload signed receipt").document as { id: number };
     ok(await c.postJson(`/applications/${x.id}/handover`, {
-      documentType: "my_number_card", documentNumber: `MN${x.a.licence}`, photoMatches: true, signedReceiptDocumentId: doc.id,
+      documentType: "my_number_card", documentNumber: String(x.a.licence).slice(-4) /* a マイナンバーカード: at most the last 4 digits (番号法) */, photoMatches: true, signedReceiptDocumentId: doc.id,
     }), 200, `handover of ${x.no}`);
   }
   const { receipts } = ok(await officer.getJson("/receipts?state=recorded"), 200, "receipts") as { receipts: { id: number }[] };

@@ -60,7 +60,10 @@ export function save(req: Request): Promise<void> {
  * then {operator, csrfToken} for JSON clients or a redirect to `next`.
  */
 export async function completeSignIn(req: Request, res: Response, kit: ConsoleKit, operator: Operator, next: string, cardHolder?: { issuer: string; subscriberId: string }): Promise<void> {
+  // A form stashed when the old session expired (src/web/auth/form-resume.ts) survives the new id.
+  const formStash = req.session.formStash;
   await regenerate(req);
+  if (formStash) req.session.formStash = formStash;
   req.session.operatorId = operator.id;
   req.session.console = kit.console;
   req.session.loginAt = Date.now();

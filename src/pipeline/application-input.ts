@@ -5,20 +5,36 @@
  */
 import { z } from "zod";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
+import { canonicalPhone, canonicalPostalCode } from "./jp-input.ts";
 import { canonicalDate, canonicalKana, canonicalKanjiName, canonicalRegistrationNumber, normaliseText } from "./licence-check.ts";
 
 const required = (max: number) => z.string().transform(normaliseText).pipe(z.string().min(1).max(max));
 const optionalText = (max: number) =>
   z.string().optional().transform((s) => (s === undefined ? undefined : normaliseText(s) || undefined)).pipe(z.string().max(max).optional());
 
-const date = (fieldJa: string) =>
+/** A date field typed the Japanese way (Western or 和暦, full-width: wareki.ts) → YYYY-MM-DD, with a message naming `fieldJa`. */
+export const dateField = (fieldJa: string) =>
   z.string().transform((s, ctx) => {
     const d = canonicalDate(s);
     if (!d) {
-      ctx.addIssue({ code: "custom", message: "expected a date YYYY-MM-DD", params: { messageJa: `${fieldJa}は YYYY-MM-DD の形式で入力してください。` } });
+      ctx.addIssue({ code: "custom", message: "expected a date such as 1980-04-01 or 昭和55年4月1日 (S55.4.1)", params: { messageJa: `${fieldJa}は 1980-04-01 または 昭和55年4月1日（S55.4.1）の形式で、実在する日付を入力してください。` } });
       return z.NEVER;
     }
     return d;
+  });
+
+/**
+ * A numeric field typed the Japanese way (full-width digits, dash look-alikes, spaces: jp-input.ts)
+ * made canonical by `canon`; its messages when `canon` refuses it (issue 12 §4).
+ */
+const normalised = (max: number, canon: (s: string) => string | undefined, message: string, messageJa: string) =>
+  required(max).transform((s, ctx) => {
+    const v = canon(s);
+    if (v === undefined) {
+      ctx.addIssue({ code: "custom", message, params: { messageJa } });
+      return z.NEVER;
+    }
+    return v;
   });
 
 /** A pattern check with its Japanese message (zod's own regex issue has no per-check Japanese text). */
@@ -50,11 +66,12 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
       nameLatin: required(64).pipe(
         pattern(/^[A-Za-z][A-Za-z .'-]*$/, "Latin letters only", "ローマ字（半角英字）で入力してください。"),
       ),
-      birthDate: date("生年月日"),
-      postalCode: required(8).pipe(pattern(/^\d{3}-?\d{4}$/, "postal code like 100-0001", "郵便番号は 100-0001 の形式で入力してください。")),
+      birthDate: dateField("生年月日"),
+      postalCode: normalised(12, canonicalPostalCode, "postal code: 7 digits like 100-0001", "郵便番号は 100-0001 の形式（7桁）で入力してください。"),
       address: required(200),
-      phone: required(20).pipe(pattern(/^[0-9+() -]{6,20}$/, "phone number digits", "電話番号は数字とハイフンで入力してください。")),
-      email: required(254).refine((s) => emailFormat.safeParse(s).success, { message: "invalid e-mail address", params: { messageJa: "メールアドレスの形式が正しくありません。" } }),
+      phone: normalised(30, canonicalPhone, "phone number: digits and hyphens", "電話番号は数字とハイフンで入力してください。"),
+      // An empty address is reported once ("required"), not also as malformed.
+      email: required(254).refine((s) => s === "" || emailFormat.safeParse(s).success, { message: "invalid e-mail address", params: { messageJa: "メールアドレスの形式が正しくありません。" } }),
       qualification: z.enum(qualifications as [string, ...string[]]),
       licenceNumber: z.string().transform((s, ctx) => {
         const n = canonicalRegistrationNumber(s);
@@ -64,7 +81,7 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
         }
         return n;
       }),
-      licenceDate: date("登録年月日"),
+      licenceDate: dateField("登録年月日"),
       organizationKanji: optionalText(100),
       organizationLatin: optionalText(64).pipe(
         pattern(/^[ -~]*$/, "ASCII only", "施設名（英字）は半角英数字で入力してください。").optional(),

@@ -6,12 +6,12 @@
 import { createHash, randomBytes } from "node:crypto";
 import { fileTypeFromBuffer } from "file-type";
 import type { Knex } from "knex";
-import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { applicationMachine, DOCUMENT_KINDS, type ApplicationTransition, type DocumentKind } from "./application.ts";
 import { applicationColumns, applicationInputSchema } from "./application-input.ts";
 import { ConflictError, ForbiddenError, NotFoundError, parseInput, ValidationError } from "./errors.ts";
+import { identityCheckSchema } from "./identity-check.ts";
 import { compareLicence } from "./licence-check.ts";
 import { lookupLicence } from "./licence-register.ts";
 import { applyTransition, assertScope, lockRow, type Row } from "./machine.ts";
@@ -91,12 +91,28 @@ export async function submitApplication(
       if (prior) return prior;
     }
     if (constraint === "applications_one_open_per_licence") {
-      throw new ConflictError(
-        `an application for ${a.qualification} licence ${a.licenceNumber} is already in progress (duplicate application)`,
-        `この免許（${a.licenceNumber}）の申込はすでに受付中です（重複申込）`,
-      );
+      const open = (await db("applications").where({ qualification: a.qualification, licence_number: a.licenceNumber })
+        .whereNotIn("state", ["lra_rejected", "ra_rejected", "withdrawn", "completed"]).first("id", "application_no", "lra_id")) as Row | undefined;
+      throw new DuplicateApplicationError(a.qualification, a.licenceNumber, open
+        ? { id: Number(open.id), applicationNo: String(open.application_no), lraId: open.lra_id == null ? null : Number(open.lra_id) }
+        : undefined);
     }
     throw e;
+  }
+}
+
+/**
+ * 409: an open application exists for the same licence (one open application per licence,
+ * migration 0008). `existing` names it, so the form can link to it (issue 12 §5); the route shows
+ * the link only when the operator may open that application.
+ */
+export class DuplicateApplicationError extends ConflictError {
+  override name = "DuplicateApplicationError";
+  constructor(qualification: string, licenceNumber: string, readonly existing?: { id: number; applicationNo: string; lraId: number | null }) {
+    super(
+      `an application for ${qualification} licence ${licenceNumber} is already in progress${existing ? ` (${existing.applicationNo})` : ""}: duplicate application`,
+      `この免許（${licenceNumber}）の申込はすでに受付中です${existing ? `（${existing.applicationNo}）` : ""}。重複申込は受け付けられません。`,
+    );
   }
 }
 
@@ -206,19 +222,9 @@ export async function getDocument(db: Knex, op: Operator, documentId: number): P
   return { filename: d.filename, mediaType: d.media_type, content: Buffer.from(d.content), sha256: Buffer.from(d.sha256).toString("hex"), applicationId: Number(d.application_id) };
 }
 
-const IDENTITY_DOCUMENT_TYPES = ["my_number_card", "driver_licence", "passport", "residence_card", "other_photo_id"] as const;
-
-const identityCheckSchema = z.object({
-  documentType: z.enum(IDENTITY_DOCUMENT_TYPES),
-  documentNumber: z.string().transform((s) => s.normalize("NFKC").trim()).pipe(z.string().min(1).max(40)),
-  expiryDate: z.string().regex(/^\d{4}-\d{2}-\d{2}$/),
-  method: z.enum(["face_to_face", "mail_copies"]),
-  photoMatches: z.union([z.boolean(), z.literal("on")]).optional().transform((v) => v === true || v === "on"),
-  note: z.string().max(500).optional(),
-});
-
 /**
- * Records the identity check (本人確認): document type, number, expiry (must not be past) and
+ * Records the identity check (本人確認): document type, number (for a マイナンバーカード at most
+ * its last 4 digits, never the 個人番号: identity-check.ts), expiry (must not be past) and
  * whether the photo matched the person at the desk. Allowed while the application is under review.
  */
 export async function recordIdentityCheck(db: Knex, op: Operator, applicationId: number, input: unknown): Promise<Row> {

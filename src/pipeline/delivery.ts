@@ -11,6 +11,7 @@ import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
 import { applicationMachine } from "./application.ts";
 import { ConflictError, ForbiddenError, parseInput, ValidationError } from "./errors.ts";
+import { keptDocumentNumber, refuseMyNumber } from "./identity-check.ts";
 import { applyTransition, lockRow, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { deliveryBatchMachine, receiptMachine } from "./records.ts";
@@ -71,7 +72,7 @@ const handoverSchema = z.object({
   photoMatches: z.union([z.boolean(), z.literal("on")]).transform((v) => v === true || v === "on")
     .refine((v) => v, { message: "confirm that the photo matches the person", params: { messageJa: "顔写真と本人の照合を確認してください。" } }),
   signedReceiptDocumentId: z.coerce.number().int().positive(),
-});
+}).superRefine(refuseMyNumber);
 
 /**
  * Hands a card over at the desk (HPKI-PROFILE §9.3 step 6): records the identity check at
@@ -89,7 +90,7 @@ export async function handOverCard(db: Knex, op: Operator, applicationId: number
     }
     const doc = await trx("application_documents").where({ id: h.signedReceiptDocumentId, application_id: app.id, kind: "signed_receipt" }).first("id");
     if (!doc) throw new ConflictError("the signed receipt must be uploaded for this application first", "署名済み受領書をこの申込に登録してください");
-    const check = { documentType: h.documentType, documentNumber: h.documentNumber, photoMatches: true, checkedBy: op.username, checkedAt: new Date().toISOString() };
+    const check = { documentType: h.documentType, ...keptDocumentNumber(h.documentType, h.documentNumber), photoMatches: true, checkedBy: op.username, checkedAt: new Date().toISOString() };
     const receipt = await trx("receipts").where({ application_id: app.id }).first("id");
     await applyTransition(trx, receiptMachine, "record", receipt.id, op, {
       patch: { handover_check: JSON.stringify(check), signed_document_id: doc.id, recorded_by: op.id, recorded_at: trx.fn.now() },

@@ -16,9 +16,18 @@ export interface FieldIssue {
   messageJa: string;
 }
 
+/** A link a refusal offers (e.g. to the existing application of a duplicate), in both languages. */
+export interface ErrorLink {
+  href: string;
+  message: string;
+  messageJa: string;
+}
+
 /** Base class: bilingual message + HTTP status. Prefer the subclasses below. */
 export class HpkiError extends Error {
   override name = "HpkiError";
+  /** Where the operator can go from here (set by the route that knows the URL; shown on the form and in JSON). */
+  link?: ErrorLink;
   constructor(
     message: string,
     readonly messageJa: string,

@@ -16,8 +16,9 @@
  *   fixed-width form boxes or spreadsheets, so "012345" and "12345" are the same licence, and two
  *   different licences never differ only in leading zeros.
  * - Dates: YYYY-MM-DD, also YYYY/M/D (what a Japanese-locale spreadsheet writes), full-width
- *   digits accepted (NFKC); must be a real calendar date. Japanese era dates (和暦) are refused:
- *   the register is kept in one unambiguous form and an era date is converted by a person.
+ *   digits and dash look-alikes accepted (jp-input.ts); Japanese era dates (和暦: 令和7年4月1日,
+ *   R7.4.1) are converted with the era boundaries of wareki.ts (issue 12 §4); must be a real
+ *   calendar date of its era.
  * - Kanji name: NFC; spaces (ASCII or U+3000) between family and given name are ignored in the
  *   comparison (stored as one U+3000).
  * - Kana name: NFKC (half-width ｶﾅ → full-width, voiced marks composed), hiragana → katakana;
@@ -25,6 +26,7 @@
  * - Width folding (NFKC) is applied to numbers and kana only: on kanji it would also rewrite
  *   compatibility ideographs, changing a name.
  */
+import { parseJapaneseDate } from "./wareki.ts";
 
 /** The six licence fields, as on a licence certificate (免許証) and in the register. */
 export interface LicenceFields {
@@ -110,14 +112,13 @@ export function canonicalRegistrationNumber(s: string): string | undefined {
   return n === "" ? undefined : n;
 }
 
-/** A date as YYYY-MM-DD from "YYYY-MM-DD" or "YYYY/M/D" (full-width digits too); undefined if not a real date. */
+/**
+ * A date as YYYY-MM-DD from what a desk types: Western (2025-04-01, 2025/4/1, 2025年4月1日) or
+ * 和暦 (令和7年4月1日, R7.4.1, 昭和55年1月2日), full-width digits and dash look-alikes too
+ * (src/pipeline/wareki.ts); undefined if not a real date.
+ */
 export function canonicalDate(s: string): string | undefined {
-  const m = /^(\d{4})([-/])(\d{1,2})\2(\d{1,2})$/.exec(s.normalize("NFKC").trim());
-  if (!m) return undefined;
-  const [y, mo, d] = [Number(m[1]), Number(m[3]), Number(m[4])];
-  const t = new Date(Date.UTC(y, mo - 1, d));
-  if (t.getUTCFullYear() !== y || t.getUTCMonth() !== mo - 1 || t.getUTCDate() !== d) return undefined;
-  return `${m[1]}-${String(mo).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  return parseJapaneseDate(s);
 }
 
 /** A kanji name: NFC, trimmed, the family/given separator (any whitespace run) as one U+3000. */

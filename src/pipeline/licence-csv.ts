@@ -129,12 +129,11 @@ function rowSchema(hcRoles: ReadonlyMap<string, HcRoleCode>, today: string) {
   const byJapaneseName = new Map([...hcRoles.values()].map((r) => [r.ja, r]));
   const date = (earliest: string) =>
     z.string().transform((v, ctx) => {
-      const d = canonicalDate(v);
-      if (!d) {
-        return JAPANESE_ERA_DATE.test(v.normalize("NFKC").trim())
-          ? fail(ctx, `"${v}" is a Japanese era date; write it as YYYY-MM-DD`, `「${v}」は和暦です。西暦 YYYY-MM-DD で記入してください`)
-          : fail(ctx, `"${v}" is not a date YYYY-MM-DD`, `「${v}」は日付（YYYY-MM-DD）ではありません`);
-      }
+      // The register stays in one unambiguous form: 和暦 is refused here although the desk's
+      // forms take it (canonicalDate reads it there, issue 12 §4).
+      if (JAPANESE_ERA_DATE.test(v.normalize("NFKC").trim())) return fail(ctx, `"${v}" is a Japanese era date; write it as YYYY-MM-DD`, `「${v}」は和暦です。西暦 YYYY-MM-DD で記入してください`);
+      const d = /^\d{4}[-/]\d{1,2}[-/]\d{1,2}$/.test(v.normalize("NFKC").trim()) ? canonicalDate(v) : undefined;
+      if (!d) return fail(ctx, `"${v}" is not a date YYYY-MM-DD`, `「${v}」は日付（YYYY-MM-DD）ではありません`);
       if (d < earliest || d > today) return fail(ctx, `${d} is outside ${earliest} … ${today}`, `${d} は ${earliest} から ${today} の範囲外です`);
       return d;
     });

@@ -13,7 +13,9 @@ import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
 import { canonicalSerialHex } from "../pki/serial.ts";
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError, cleanInputText, validationErrorFromZod, type FieldIssue } from "./errors.ts";
+import { canonicalDate, canonicalRegistrationNumber } from "./licence-check.ts";
 import { applyTransition, assertScope, type Row } from "./machine.ts";
+import { nameMatches } from "./name-search.ts";
 import { auditActor, isLraRole, type Operator } from "./operator.ts";
 import {
   EMERGENCY_REASONS, REVIEW_OUTCOMES, REVOCATION_CHANNELS, REVOCATION_REQUEST_REASONS, revocationRequestMachine,
@@ -383,6 +385,8 @@ export interface RevocationRequestFilter {
   /** Only emergency requests still waiting for their after-the-fact review. */
   reviewPending?: boolean;
   emergency?: boolean;
+  /** Free text: request number, card label, licence number or the subscriber's name (search key: 異体字, width, spaces ignored). */
+  text?: string;
   limit?: number;
 }
 
@@ -413,6 +417,15 @@ export async function listRevocationRequests(db: Knex, op: Operator, f: Revocati
   if (f.state) q.where("rr.state", f.state);
   if (f.reviewPending) q.where("rr.review_state", "pending");
   if (f.emergency !== undefined) q.where("rr.emergency", f.emergency);
+  const text = f.text?.normalize("NFKC").trim();
+  if (text) {
+    const licence = canonicalRegistrationNumber(text);
+    q.where((w) => {
+      w.where("rr.request_no", text.toUpperCase()).orWhere("rr.card_label", text).orWhere("a.application_no", text.toUpperCase());
+      nameMatches(w, "a.search_key", text);
+      if (licence) w.orWhere("a.licence_number", licence);
+    });
+  }
   return (await q) as Row[];
 }
 
@@ -519,21 +532,27 @@ export interface RevocationTargetHit {
   applicationId: number | null;
   applicationNo: string | null;
   nameKanji: string | null;
+  nameKana: string | null;
+  /** Birth date (YYYY-MM-DD or a Date from the driver), for the emergency caller check. */
+  birthDate: unknown;
+  licenceNumber: string | null;
   subscriberId: string | null;
   certificates: Omit<TargetCertificate, "cardLabel">[];
 }
 
 /**
  * Finds issued certificates to revoke by card label, serial number, application number,
- * subscriber identifier or name (kanji or kana), grouped per card; at most 50 certificates. An
+ * subscriber identifier, name (kanji or kana, by the stored search key: 異体字, width and spaces
+ * ignored, name-search.ts), birth date (Western or 和暦) or licence number, grouped per card; at most 50 certificates. An
  * LRA operator finds its own association's subscribers only. @throws ForbiddenError.
  */
 export async function searchRevocationTargets(db: Knex, op: Operator, query: string): Promise<RevocationTargetHit[]> {
   if (!READERS.has(op.role)) throw new ForbiddenError(`role ${op.role} may not search certificates`, "証明書を検索する権限がありません");
   const q = query.normalize("NFKC").trim();
   if (!q) return [];
-  const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const serial = canonicalSerialHex(q);
+  const licence = canonicalRegistrationNumber(q);
+  const birthDate = canonicalDate(q);
   const rows = await db("certificates as c")
     .join("certificate_authorities as ca", "ca.id", "c.ca_id")
     .joinRaw(`LEFT JOIN issuance_requests AS ir ON c.request_key = 'ir:' || ir.id::text || ':' || c.profile`)
@@ -543,9 +562,11 @@ export async function searchRevocationTargets(db: Knex, op: Operator, query: str
     })
     .where("c.status", "issued")
     .where((w) => {
-      w.where("c.card_label", q).orWhere("a.application_no", q).orWhere("a.subscriber_id", q)
-        .orWhere("a.name_kanji", "like", like).orWhere("a.name_kana", "like", like);
+      w.where("c.card_label", q).orWhere("a.application_no", q).orWhere("a.subscriber_id", q);
+      nameMatches(w, "a.search_key", q);
       if (serial) w.orWhere("c.serial_hex", serial);
+      if (licence) w.orWhere("a.licence_number", licence);
+      if (birthDate) w.orWhere("a.birth_date", birthDate);
     })
     .modify((b) => {
       if (isLraRole(op.role)) b.where("a.lra_id", op.lraId ?? -1);
@@ -553,13 +574,14 @@ export async function searchRevocationTargets(db: Knex, op: Operator, query: str
     .orderBy([{ column: "c.card_label" }, { column: "c.id" }])
     .limit(50)
     .select("c.id", "ca.name as ca_name", "c.serial_hex", "c.profile", "c.not_after", "c.card_label", "r.reason as revoked_reason",
-      "a.id as application_id", "a.application_no", "a.name_kanji", "a.subscriber_id");
+      "a.id as application_id", "a.application_no", "a.name_kanji", "a.name_kana", "a.birth_date", "a.qualification", "a.licence_number", "a.subscriber_id");
   const hits = new Map<string, RevocationTargetHit>();
   for (const r of rows) {
     const key = r.card_label ? `card:${r.card_label}` : `cert:${r.id}`;
     const hit: RevocationTargetHit = hits.get(key) ?? {
       cardLabel: r.card_label ?? null, applicationId: r.application_id == null ? null : Number(r.application_id), applicationNo: r.application_no ?? null,
-      nameKanji: r.name_kanji ?? null, subscriberId: r.subscriber_id ?? null, certificates: [],
+      nameKanji: r.name_kanji ?? null, nameKana: r.name_kana ?? null, birthDate: r.birth_date ?? null, licenceNumber: r.licence_number ?? null,
+      subscriberId: r.subscriber_id ?? null, certificates: [],
     };
     hit.certificates.push({ certificateId: Number(r.id), caName: r.ca_name, serialHex: r.serial_hex, profile: r.profile, notAfter: new Date(r.not_after), revokedReason: r.revoked_reason ?? null });
     hits.set(key, hit);

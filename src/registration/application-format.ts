@@ -11,29 +11,8 @@ import type { Machine } from "../pipeline/machine.ts";
 import { deliveryBatchMachine, issuanceRequestMachine, lraBatchMachine, receiptMachine } from "../pipeline/records.ts";
 import type { Lang } from "../web/i18n.ts";
 
-const JST = "Asia/Tokyo";
 
-/** A calendar date (YYYY-MM-DD or a DATE column) for a page: "2026年4月1日" / "1 Apr 2026". */
-export function displayDate(v: unknown, lang: Lang): string {
-  if (v == null || v === "") return "";
-  const [y, m, d] = isoDate(v).split("-").map(Number);
-  if (!y || !m || !d) return String(v);
-  if (lang === "ja") return `${y}年${m}月${d}日`;
-  return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString("en-GB", { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" });
-}
-
-/** A point in time for a page, in Japan time: "2026年4月1日 14:30" / "1 Apr 2026 14:30". */
-export function displayDateTime(v: unknown, lang: Lang): string {
-  if (v == null || v === "") return "";
-  const t = v instanceof Date ? v : new Date(String(v));
-  if (Number.isNaN(t.getTime())) return String(v);
-  const p = Object.fromEntries(
-    new Intl.DateTimeFormat("en-CA", { timeZone: JST, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
-      .formatToParts(t)
-      .map((x) => [x.type, x.value]),
-  );
-  return `${displayDate(`${p.year}-${p.month}-${p.day}`, lang)} ${p.hour}:${p.minute}`;
-}
+export { displayDate, displayDateTime, displayDateWithEra } from "../web/date-format.ts";
 
 /** An ISO 8601 timestamp for JSON (null stays null). */
 export function isoTime(v: unknown): string | null {

@@ -7,7 +7,8 @@
  */
 import { APPLICATION_STATES, applicationMachine } from "../pipeline/application.ts";
 import { NotFoundError } from "../pipeline/errors.ts";
-import { canonicalKana, canonicalRegistrationNumber } from "../pipeline/licence-check.ts";
+import { canonicalRegistrationNumber } from "../pipeline/licence-check.ts";
+import { nameMatches } from "../pipeline/name-search.ts";
 import { assertScope, type Row } from "../pipeline/machine.ts";
 import { isLraRole, type Operator } from "../pipeline/operator.ts";
 import type { Db } from "../store/db.ts";
@@ -25,12 +26,11 @@ export interface ApplicationSearch {
   limit?: number;
 }
 
-const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 /**
  * Applications visible to `op` matching `s`, newest first. The text matches a name written in
- * kanji or kana (spaces ignored, hiragana read as katakana), the licence number (leading zeros,
- * full-width digits and 「第…号」 ignored) or the application number.
+ * kanji or kana through the stored search key (name-search.ts: 異体字, width, spaces and
+ * hiragana/katakana ignored; indexed), the licence number (leading zeros, full-width digits and
+ * 「第…号」 ignored) or the application number.
  */
 export async function searchApplications(db: Db, op: Operator, s: ApplicationSearch = {}): Promise<Row[]> {
   const query = db("applications").orderBy("id", "desc").limit(Math.min(s.limit ?? SEARCH_LIMIT, SEARCH_LIMIT));
@@ -41,11 +41,9 @@ export async function searchApplications(db: Db, op: Operator, s: ApplicationSea
   const q = (s.q ?? "").normalize("NFC").trim();
   if (q) {
     const compact = q.replace(/[\s\u3000]+/gu, "");
-    const kana = canonicalKana(q)?.replace(/\u3000/g, "");
     const licence = canonicalRegistrationNumber(q);
     query.where((w) => {
-      w.whereRaw("replace(name_kanji, ?, '') like ?", ["\u3000", `%${likeEscape(compact)}%`]);
-      if (kana) w.orWhereRaw("replace(name_kana, ?, '') like ?", ["\u3000", `%${likeEscape(kana)}%`]);
+      nameMatches(w, "search_key", q);
       if (licence) w.orWhere({ licence_number: licence });
       w.orWhereRaw("upper(application_no) = ?", [compact.normalize("NFKC").toUpperCase()]);
     });

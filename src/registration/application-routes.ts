@@ -8,6 +8,7 @@
  * JSON (Accept: application/json), relative to the console base (/lra or /ra):
  *   GET  /applications?q=&state=            → {applications: [summary…]}
  *   GET  /applications/new                  → {formToken, qualifications, managerRoles, channels}
+ *   GET  /postcodes/:code                   → {addresses: [{postalCode, prefecture, city, town, address}]}  (KEN_ALL; full-width too)
  *   POST /applications                      → 201 {application}  (form fields + formToken [+ channel])
  *   GET  /applications/:id                  → {application, documents, actions}
  *   POST /applications/:id/documents        → 201 {document: {id, sha256, mediaType}}  (multipart kind, file)
@@ -23,8 +24,9 @@ import { unstorableRequestError } from "../web/input-guard.ts";
 import { z } from "zod";
 import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../pipeline/application.ts";
 import {
-  addDocument, decideApplication, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
+  addDocument, decideApplication, DuplicateApplicationError, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
 } from "../pipeline/applications.ts";
+import { IDENTITY_DOCUMENT_TYPES } from "../pipeline/identity-check.ts";
 import { jaMessage, NotFoundError, parseInput, ValidationError } from "../pipeline/errors.ts";
 import type { LicenceCheck } from "../pipeline/licence-check.ts";
 import { availableTransitions, type Row } from "../pipeline/machine.ts";
@@ -33,8 +35,9 @@ import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { safeNextPath } from "../operators/login.ts";
 import type { Lang } from "../web/i18n.ts";
 import {
-  applicationJson, applicationSummaryJson, displayDate, displayDateTime, displaySize, documentJson, jsonColumn, stateBadge,
+  applicationJson, applicationSummaryJson, displayDate, displayDateTime, displayDateWithEra, displaySize, documentJson, jsonColumn, stateBadge,
 } from "./application-format.ts";
+import { lookupPostcode } from "./postcodes.ts";
 import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import { correctionExtras, mountApplicationEditRoutes } from "./application-edit-routes.ts";
@@ -57,7 +60,6 @@ export interface ApplicationRoutesOptions {
   detailExtras?(req: Request, app: Row): Promise<Record<string, unknown>>;
 }
 
-const IDENTITY_DOCUMENT_TYPES = ["my_number_card", "driver_licence", "passport", "residence_card", "other_photo_id"] as const;
 const LICENCE_FIELDS = ["qualification", "registrationNumber", "registrationDate", "nameKanji", "nameKana", "birthDate"] as const;
 
 const decisionSchema = z.object({
@@ -229,9 +231,17 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
 
   mountApplicationEditRoutes(router, kit, opts);
 
+  // Postcode → address for the intake form's fill (views/static/postcode-fill.js; postcodes.ts).
+  router.get("/postcodes/:code", read, async (req, res) => {
+    const code = typeof req.params.code === "string" ? req.params.code.slice(0, 20) : "";
+    res.json({ addresses: await lookupPostcode(db, code) });
+  });
+
   router.get("/applications/new", write, async (req, res) => {
-    const formToken = newFormToken();
-    await respond(kit, req, res, "application-new", { formToken, ...choices, channels }, () => formPage(req, formToken), { title: { en: "New application", ja: "利用申込の受付" } });
+    // After a sign-in that followed an expired session, the form comes back as it was typed.
+    const resumed = kit.resumedValues(res);
+    const formToken = typeof resumed?.formToken === "string" && FORM_TOKEN.test(resumed.formToken) ? resumed.formToken : newFormToken();
+    await respond(kit, req, res, "application-new", { formToken, ...choices, channels, ...(resumed ? { values: resumed } : {}) }, () => formPage(req, formToken, resumed), { title: { en: "New application", ja: "利用申込の受付" } });
   });
 
   router.post("/applications", write, async (req, res) => {
@@ -243,7 +253,14 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     }
     const extras = parseInput(intakeExtrasSchema, { formToken: body.formToken || undefined, channel: opts.directIntake ? body.channel || undefined : undefined });
     const repeated = extras.formToken ? Boolean(await db("applications").where({ idempotency_key: extras.formToken }).first("id")) : false;
-    const row = await submitApplication(db, op, opts.hcRoles, body, { idempotencyKey: extras.formToken, channel: extras.channel });
+    const row = await submitApplication(db, op, opts.hcRoles, body, { idempotencyKey: extras.formToken, channel: extras.channel }).catch((e: unknown) => {
+      // A duplicate links the open application when this operator may open it (issue 12 §5).
+      const existing = e instanceof DuplicateApplicationError ? e.existing : undefined;
+      if (e instanceof DuplicateApplicationError && existing && (!isLraRole(op.role) || existing.lraId === op.lraId)) {
+        e.link = { href: kit.url(`/applications/${existing.id}`), message: `Open application ${existing.applicationNo}`, messageJa: `受付中の申込 ${existing.applicationNo} を開く` };
+      }
+      throw e;
+    });
     const application = applicationJson(row);
     const href = kit.url(`/applications/${Number(row.id)}`);
     if (!kit.wantsJson(req)) {
@@ -274,7 +291,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
       app: {
         ...applicationJson(app),
         badge: stateBadge(applicationMachine, state, l),
-        birthDateText: displayDate(app.birth_date, l),
+        birthDateText: displayDateWithEra(app.birth_date, l),
         licenceDateText: displayDate(app.licence_date, l),
         createdText: displayDateTime(app.created_at, l),
         updatedText: displayDateTime(app.updated_at, l),

@@ -13,11 +13,12 @@
  * views/ra/revocation-*.hbs, texts views/locales/revocation.{ja,en}.json.
  *
  * JSON (Accept: application/json), relative to the console base (/ra):
- *   GET  /revocations?state=requested|approved|executed|rejected|failed|all&review=pending
+ *   GET  /revocations?state=requested|approved|executed|rejected|failed|all&review=pending&q=  (q: request/card/application/licence number or name)
  *                                        → {requests: [request…]}
- *   GET  /revocations/new?q=             → {targets: [hit…], channels, reasons, cas}   (q: card, serial, application no, name)
+ *   GET  /revocations/new?q=             → {targets: [hit…], channels, reasons, cas}   (q: card, serial, application no, name
+ *                                          (異体字/width/spaces ignored), birth date (Western or 和暦), licence number)
  *   POST /revocations                    → 201 {request}  ({targetKind, caName, serialHex | cardLabel, channel, reason, invalidityDate?, grounds})
- *   GET  /revocations/emergency          → {reasons, cas}
+ *   GET  /revocations/emergency?q=       → {targets, reasons, cas}   (the caller's card found as above: a caller never knows the label)
  *   POST /revocations/emergency          → 201 {request}  (as above without channel, + callerVerification)
  *   GET  /revocations/:id                → {request, target: {certificates…} | null, actions}
  *   POST /revocations/:id/approve        → {request}      ({version?})
@@ -41,7 +42,8 @@ import {
   approveRevocationRequest, createEmergencyRevocation, createRevocationRequest, getRevocationRequest, listRecentRevocations,
   listRevocationRequests, rejectRevocationRequest, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
 } from "../pipeline/revocation-requests.ts";
-import { displayDateTime, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
+import { displayDateTime, displayDateWithEra, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
+import { isoDate } from "../pipeline/applications.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
@@ -153,7 +155,8 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const l = lang(req);
     const op = kit.operator(req);
     const q = queryText(req, "q");
-    const targets = !emergency && q ? await searchRevocationTargets(db, op, q) : [];
+    const targets = q ? await searchRevocationTargets(db, op, q) : [];
+    const formPath = emergency ? "/revocations/emergency" : "/revocations/new";
     const reasons = emergency ? EMERGENCY_REASONS : (Object.keys(REVOCATION_REQUEST_REASONS) as (keyof typeof REVOCATION_REQUEST_REASONS)[]);
     const targetKind = String(values.targetKind ?? queryText(req, "targetKind") ?? "") || "card";
     return {
@@ -162,10 +165,11 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
       targetCard: targetKind === "card",
       targets: targets.map((h) => ({
         ...h,
-        prefillCard: h.cardLabel ? kit.url(`/revocations/new?targetKind=card&cardLabel=${encodeURIComponent(h.cardLabel)}`) : null,
+        birthDateText: displayDateWithEra(h.birthDate, l),
+        prefillCard: h.cardLabel ? kit.url(`${formPath}?targetKind=card&cardLabel=${encodeURIComponent(h.cardLabel)}`) : null,
         certificates: h.certificates.map((c) => ({
           ...c, ...certificateLabels(l, c), notAfterText: displayDateTime(c.notAfter, l),
-          prefill: kit.url(`/revocations/new?targetKind=certificate&caName=${encodeURIComponent(c.caName)}&serialHex=${c.serialHex}`),
+          prefill: kit.url(`${formPath}?targetKind=certificate&caName=${encodeURIComponent(c.caName)}&serialHex=${c.serialHex}`),
         })),
       })),
       casOptions: (await issuingCas()).map((name) => ({ value: name, label: name, selected: name === (values.caName ?? queryText(req, "caName")) })),
@@ -174,6 +178,13 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
       emergency,
     };
   };
+
+  /** The search hits of a form page in the JSON shape (no page-only fields). */
+  const targetsJson = (targets: Awaited<ReturnType<typeof formPage>>["targets"]) =>
+    targets.map(({ prefillCard: _p, birthDateText: _b, ...h }) => ({
+      ...h, birthDate: h.birthDate == null ? null : isoDate(h.birthDate),
+      certificates: h.certificates.map(({ prefill: _x, notAfterText: _n, profileText: _t, revokedText: _r, ...c }) => c),
+    }));
 
   const listPage = (req: Request, rows: Row[]) => {
     const l = lang(req);
@@ -202,7 +213,8 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const reviewPending = queryText(req, "review") === "pending";
     const q = queryText(req, "state");
     const state = reviewPending || q === "all" ? undefined : (REVOCATION_REQUEST_STATES as readonly string[]).includes(q) ? q : q === "" ? undefined : "requested";
-    const rows = await listRevocationRequests(db, op, { state, reviewPending });
+    const text = queryText(req, "q");
+    const rows = await listRevocationRequests(db, op, { state, reviewPending, text });
     await respond(kit, req, res, "ra/revocation-list", { requests: rows.map(revocationRequestJson) }, () => {
       const l = lang(req);
       const filters = [
@@ -210,16 +222,14 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
         ...REVOCATION_REQUEST_STATES.map((s) => ({ key: s, href: kit.url(`/revocations?state=${s}`), current: state === s })),
         { key: "reviewPending", href: kit.url("/revocations?review=pending"), current: reviewPending },
       ].map((f) => ({ ...f, label: f.key === "all" ? (l === "ja" ? "すべて" : "all") : f.key === "reviewPending" ? (l === "ja" ? "事後確認待ち" : "review pending") : stateBadge(revocationRequestMachine, f.key, l).label }));
-      return { rows: listPage(req, rows), filters, reviewPending, canFile: FILERS.includes(op.role) };
+      return { rows: listPage(req, rows), filters, reviewPending, canFile: FILERS.includes(op.role), q: text, stateParam: state ?? "" };
     }, { title: { en: "Revocation requests", ja: "失効申請" } });
   });
 
   router.get("/revocations/new", file, async (req, res) => {
     const page = await formPage(req, false);
     await respond(kit, req, res, "ra/revocation-new", {
-      targets: page.targets.map(({ prefillCard: _p, ...h }) => ({
-        ...h, certificates: h.certificates.map(({ prefill: _x, notAfterText: _n, profileText: _t, revokedText: _r, ...c }) => c),
-      })),
+      targets: targetsJson(page.targets),
       channels: channelsFor(kit.operator(req)), reasons: Object.keys(REVOCATION_REQUEST_REASONS), cas: page.casOptions.map((c) => c.value),
     }, () => page, { title: { en: "New revocation request", ja: "失効申請の登録" } });
   });
@@ -236,7 +246,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
 
   router.get("/revocations/emergency", ra, async (req, res) => {
     const page = await formPage(req, true);
-    await respond(kit, req, res, "ra/revocation-emergency", { reasons: EMERGENCY_REASONS, cas: page.casOptions.map((c) => c.value) }, () => page,
+    await respond(kit, req, res, "ra/revocation-emergency", { targets: targetsJson(page.targets), reasons: EMERGENCY_REASONS, cas: page.casOptions.map((c) => c.value) }, () => page,
       { title: { en: "Emergency revocation", ja: "緊急失効（電話受付）" } });
   });
 

@@ -47,6 +47,8 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
   "0130_issuance_corrections": () => import("../../migrations/0130_issuance_corrections.ts"),
+  "0150_name_search_keys": () => import("../../migrations/0150_name_search_keys.ts"),
+  "0151_postcodes": () => import("../../migrations/0151_postcodes.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -11,7 +11,10 @@
  *   {{loc obj}}                 obj.messageJa or obj.message by language (errors, field issues)
  *   {{url "/path"}}             console base path + path ("/lra/path")
  *   {{staticUrl "console.css"}} URL of a static file with its content hash (?v=…) for long caching
- *   {{date d}} {{datetime d}}   Date/ISO string as "2026-11-22" / "2026-11-22 14:30" (Japan time)
+ *   {{date d}} {{datetime d}}   the one console date format (date-format.ts): "2026年11月22日" /
+ *                               "2026年11月22日 14:30" (Japan time; English "22 Nov 2026 14:30")
+ *   {{dateEra d}}               a date with its era year (birth dates): "1980年（昭和55年）1月2日"
+ *   {{fieldLabel "field"}}      the label of a form field (locale key field.<name>), for error summaries
  *   {{eq a b}} {{ne a b}} {{and a b}} {{or a b}} {{not a}} {{includes list x}}
  *   {{fieldError "field"}}      the page's issue message for a form field, if any (see ConsoleKit.formView)
  */
@@ -20,6 +23,7 @@ import path from "node:path";
 import Handlebars from "handlebars";
 import type { Catalog, Lang } from "./i18n.ts";
 import { localized } from "./i18n.ts";
+import { displayDate, displayDateTime, displayDateWithEra } from "./date-format.ts";
 
 export interface ViewRendererOptions {
   /** The views/ directory. */
@@ -39,30 +43,11 @@ export interface PageContext {
   [key: string]: unknown;
 }
 
+const FIELD_LABEL_PREFIXES = ["field.", "app.field.", "app.identity.", "revocation.", "app.docs."] as const;
+
 export interface ViewRenderer {
   /** Renders views/<view>.hbs with `data`, inside views/layouts/<layout>.hbs unless layout is false. */
   render(view: string, data: PageContext, layout?: string | false): string;
-}
-
-const JST = "Asia/Tokyo";
-
-function toDate(v: unknown): Date | undefined {
-  if (v instanceof Date) return v;
-  if (typeof v === "string" || typeof v === "number") {
-    const d = new Date(v);
-    return Number.isNaN(d.getTime()) ? undefined : d;
-  }
-  return undefined;
-}
-
-function formatJst(d: Date, withTime: boolean): string {
-  const parts = Object.fromEntries(
-    new Intl.DateTimeFormat("en-CA", { timeZone: JST, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
-      .formatToParts(d)
-      .map((p) => [p.type, p.value]),
-  );
-  const date = `${parts.year}-${parts.month}-${parts.day}`;
-  return withTime ? `${date} ${parts.hour}:${parts.minute}` : date;
 }
 
 function listFiles(dir: string, ext: string): string[] {
@@ -88,20 +73,27 @@ export function createViewRenderer(opts: ViewRendererOptions): ViewRenderer {
     h.registerHelper("loc", (m: { message: string; messageJa?: string } | undefined, o: Handlebars.HelperOptions) => (m ? localized(root(o).lang, m) : ""));
     h.registerHelper("url", (p: string, o: Handlebars.HelperOptions) => `${root(o).base}${p === "/" ? "/" : String(p)}`);
     h.registerHelper("staticUrl", (file: string) => opts.staticUrl(String(file)));
-    h.registerHelper("date", (d: unknown) => {
-      const x = toDate(d);
-      return x ? formatJst(x, false) : "";
-    });
-    h.registerHelper("datetime", (d: unknown) => {
-      const x = toDate(d);
-      return x ? formatJst(x, true) : "";
-    });
+    // One date format across the consoles (date-format.ts, issue 12 §4).
+    h.registerHelper("date", (d: unknown, o: Handlebars.HelperOptions) => displayDate(d, root(o).lang));
+    h.registerHelper("datetime", (d: unknown, o: Handlebars.HelperOptions) => displayDateTime(d, root(o).lang));
+    h.registerHelper("dateEra", (d: unknown, o: Handlebars.HelperOptions) => displayDateWithEra(d, root(o).lang));
     h.registerHelper("eq", (a: unknown, b: unknown) => a === b);
     h.registerHelper("ne", (a: unknown, b: unknown) => a !== b);
     h.registerHelper("and", (a: unknown, b: unknown) => Boolean(a) && Boolean(b));
     h.registerHelper("or", (a: unknown, b: unknown) => Boolean(a) || Boolean(b));
     h.registerHelper("not", (a: unknown) => !a);
     h.registerHelper("includes", (list: unknown, x: unknown) => Array.isArray(list) && list.includes(x));
+    // The error summary names each field (issue 12 §5): the first locale key that exists of
+    // field.<name>, app.field.<name>, app.identity.<name>, revocation.<name>, app.docs.<name>.
+    h.registerHelper("fieldLabel", (field: string, o: Handlebars.HelperOptions) => {
+      const name = String(field).split(".")[0];
+      for (const prefix of FIELD_LABEL_PREFIXES) {
+        const key = `${prefix}${name}`;
+        const text = opts.catalog.t(root(o).lang, key);
+        if (text !== key) return text;
+      }
+      return name;
+    });
     h.registerHelper("fieldError", (field: string, o: Handlebars.HelperOptions) => {
       const issues = (root(o).issues ?? []) as { field: string; message: string; messageJa?: string }[];
       // An array field's issues ("redirectUris.1") belong to the field that holds the list.

@@ -52,8 +52,11 @@ describe("compareLicence", () => {
   it("reports wrong dates and voiced kana as mismatches; an unreadable date never matches", () => {
     expect(compareLicence({ ...application, birthDate: "1968-02-28" }, registered).fields.find((f) => f.field === "birthDate")?.match).toBe(false);
     expect(compareLicence({ ...application, nameKana: "タカハジ　マコト" }, registered).result).toBe("mismatch");
-    const r = compareLicence({ ...application, registrationDate: "平成5年5月17日" }, registered);
+    const r = compareLicence({ ...application, registrationDate: "平成5年5月32日" }, registered);
     expect(r.fields.find((f) => f.field === "registrationDate")).toMatchObject({ match: false, registered: "1993-05-17" });
+    // 和暦 is read with the era boundaries (issue 12 §4): the same day matches.
+    const w = compareLicence({ ...application, registrationDate: "平成5年5月17日" }, registered);
+    expect(w.fields.find((f) => f.field === "registrationDate")).toMatchObject({ match: true, registered: "1993-05-17" });
   });
 
   it("says not_found without a register row, every field unmatched", () => {
@@ -71,10 +74,12 @@ describe("canonical forms", () => {
     for (const bad of ["", "000", "12a", "1-2", "12345678901", "第号"]) expect(canonicalRegistrationNumber(bad)).toBeUndefined();
   });
 
-  it("dates: real calendar dates only", () => {
+  it("dates: real calendar dates only, Western or 和暦", () => {
     expect(canonicalDate("2000-02-29")).toBe("2000-02-29");
     expect(canonicalDate("2001/4/1")).toBe("2001-04-01");
-    for (const bad of ["1900-02-29", "2001-13-01", "2001-04-31", "2001-4/1", "01-04-01", "H13.4.1", "2001年4月1日"]) expect(canonicalDate(bad)).toBeUndefined();
+    expect(canonicalDate("H13.4.1")).toBe("2001-04-01");
+    expect(canonicalDate("2001年4月1日")).toBe("2001-04-01");
+    for (const bad of ["1900-02-29", "2001-13-01", "2001-04-31", "2001-4/1", "01-04-01", "H13.4.31", "平成31年5月1日"]) expect(canonicalDate(bad)).toBeUndefined();
   });
 
   it("kana: full-width katakana with one U+3000, or undefined", () => {

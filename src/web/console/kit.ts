@@ -69,6 +69,11 @@ export interface ConsoleKit {
    * ({field, message, messageJa}[]; `{{fieldError "field"}}` in the view) instead of an error page.
    */
   formView(res: Response, view: string, data?: Record<string, unknown>): void;
+  /**
+   * The values of a form posted after its session expired, when this GET is its page after the
+   * new sign-in (src/web/auth/form-resume.ts); they are also the page's `values` by default.
+   */
+  resumedValues(res: Response): Record<string, unknown> | undefined;
   /** Adds an entry to the console navigation (call from mount). */
   addNav(item: NavItem): void;
   /** base + path ("/lra" + "/applications"). */

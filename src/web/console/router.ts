@@ -25,10 +25,11 @@ import { ForbiddenError, HpkiError, NotFoundError, ValidationError, validationEr
 import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
 import { getLra, loadActiveOperator } from "../../operators/operators.ts";
 import { registerCardLoginRoutes } from "../../card-login/card-login.ts";
-import { registerLoginRoutes } from "../../operators/login.ts";
+import { registerLoginRoutes, safeNextPath } from "../../operators/login.ts";
 import { useOperatorSecrets } from "../../operators/operator-secrets.ts";
 import { SESSION_MAX_MS, closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../auth/session.ts";
 import { loadCatalog, localized, requestLanguage, type Lang } from "../i18n.ts";
+import { FORM_PAGE_FIELD, resumeUrl, stashForm, stashFormAndSignIn, takeFormStash } from "../auth/form-resume.ts";
 import { refuseUnstorableBody } from "../input-guard.ts";
 import { ROLE_PREFIX, type RoleDeps, type RoleServer } from "../role.ts";
 import { createViewRenderer } from "../views.ts";
@@ -151,6 +152,11 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
 
   const wantsJson = (req: Request) => req.accepts(["html", "json"]) === "json";
   const langOf = (req: Request): Lang => req.lang ?? "ja";
+  /** A form page path inside this console (not sign-in/out), else undefined. */
+  const formPagePath = (p: unknown): string | undefined => {
+    const safe = safeNextPath(p, base);
+    return safe === `${base}/` && p !== `${base}/` ? undefined : /\/log(in|out)(\/|$|\?)/.test(safe) ? undefined : safe;
+  };
 
   const pageContext = (req: Request, res: Response, data: Record<string, unknown>, o: RenderOptions) => {
     const lang = langOf(req);
@@ -174,8 +180,12 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
       nav: operator ? nav.filter((n) => !n.roles || n.roles.includes(operator.role)).map((n) => ({ href: `${base}${n.path}`, label: lang === "ja" ? n.labelJa : n.label, current: currentPath === `${base}${n.path}` })) : [],
       currentPath,
       langSwitch: { ja: `${currentPath}?lang=ja`, en: `${currentPath}?lang=en` },
-      issues: data.issues ?? [],
-      values: data.values ?? {},
+      issues: data.issues ?? (res.locals.resumedRefusal as { issues?: unknown[] } | undefined)?.issues ?? [],
+      error: data.error ?? (res.locals.resumedRefusal ? { message: res.locals.resumedRefusal.message, messageJa: res.locals.resumedRefusal.messageJa } : undefined),
+      values: data.values ?? res.locals.resumedValues ?? {},
+      // The form's page, carried by every form (views/partials/csrf.hbs) for form-resume.ts: this
+      // page on a GET, the posted one when a refused form is shown again.
+      formPage: req.method === "GET" ? currentPath : (formPagePath((req.body as Record<string, unknown> | undefined)?.[FORM_PAGE_FIELD]) ?? currentPath),
     };
   };
 
@@ -214,6 +224,9 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
     },
     formView(res, view, data = {}) {
       res.locals.hpkiFormView = { view, data };
+    },
+    resumedValues(res) {
+      return res.locals.resumedValues as Record<string, unknown> | undefined;
     },
     addNav(item) {
       nav.push(item);
@@ -261,7 +274,15 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   router.use(express.json({ limit: "200kb" }));
   // NUL / lone surrogates in the parsed body: 400 before sign-in or any route (issue 10 §7).
   router.use(refuseUnstorableBody());
-  router.use(csrf.protect);
+  // A form posted after its session expired fails the CSRF check (the token was bound to the old
+  // session): keep its fields, sign in again, return to the form (form-resume.ts, issue 12 §5).
+  router.use((req, res, next) => {
+    csrf.protect(req, res, (err?: unknown) => {
+      const lost = !(req.session?.operatorId && req.session.console === opts.console);
+      if (err && (err as { code?: string }).code === "EBADCSRFTOKEN" && lost && !wantsJson(req) && stashFormAndSignIn(req, res, { base, safePage: formPagePath })) return;
+      next(err as Error | undefined);
+    });
+  });
 
   registerLoginRoutes(router, { db: deps.db, kit, allowedRoles: allowed, cookieName, cookiePath: base || "/", rateLimit: opts.loginRateLimit });
   registerCardLoginRoutes(router, { db: deps.db, kit, allowedRoles: allowed, rateLimit: opts.loginRateLimit });
@@ -283,13 +304,27 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
         return;
       }
     }
-    if (s.operatorId) await new Promise<void>((resolve) => s.destroy(() => resolve()));
+    if (s.operatorId) await new Promise<void>((resolve, reject) => s.regenerate((e) => (e ? reject(e) : resolve())));
+    if (!wantsJson(req) && stashFormAndSignIn(req, res, { base, safePage: formPagePath })) return;
     if (wantsJson(req)) {
       res.status(401).json({ error: "Sign in first.", errorJa: "ログインしてください。", code: "unauthenticated" });
       return;
     }
     const target = req.method === "GET" ? `${req.baseUrl}${req.path}` : `${base}/`;
     res.redirect(303, `${base}/login?next=${encodeURIComponent(target)}`);
+  });
+
+  // The form page after sign-in with ?resume=<id>: prefilled from the stash, once.
+  router.use((req, res, next) => {
+    const stash = takeFormStash(req);
+    if (stash?.refusal) {
+      res.locals.resumedValues = stash.values;
+      res.locals.resumedRefusal = stash.refusal;
+    } else if (stash) {
+      res.locals.resumedValues = stash.values;
+      kit.flash(req, "info", "What you typed before the session expired is back in the form: check it and send it again.", "セッション切れの前に入力した内容を復元しました。確認して、もう一度送信してください。");
+    }
+    next();
   });
 
   opts.mount(router, kit);
@@ -311,22 +346,30 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
     // RFC 9110 §10.2.3: the HSM pool retries the token every second.
     if (e.code === "hsm_unavailable") res.setHeader("Retry-After", "1");
     if (wantsJson(req)) {
-      res.status(e.status).json({ error: e.message, errorJa: e.messageJa, code: e.code, issues });
+      res.status(e.status).json({ error: e.message, errorJa: e.messageJa, code: e.code, issues, ...(e.link ? { link: e.link } : {}) });
       return;
     }
     const form = res.locals.hpkiFormView as { view: string; data: Record<string, unknown> } | undefined;
     const lang = langOf(req);
     try {
-      if (e instanceof ValidationError && form) {
+      // Typed data survives every refusal (issue 12 §5): invalid input, a conflict (duplicate,
+      // state changed), a refused permission or a missing object re-render the declared form
+      // with the values and the same server message; only sign-in problems leave the form.
+      if (form && e.status >= 400 && e.status < 500 && e.status !== 401) {
         const { _csrf, ...values } = (req.body ?? {}) as Record<string, unknown>;
-        kit.render(res, form.view, { ...form.data, values, issues, error: { message: e.message, messageJa: e.messageJa } }, { status: 400 });
+        kit.render(res, form.view, { ...form.data, values, issues, error: { message: e.message, messageJa: e.messageJa, link: e.link } }, { status: e.status });
         return;
       }
       const heading = catalog.t(lang, `error.${e.status}.title`);
+      // A form refused where no form view was declared: its values wait in the session and the
+      // error page links back to the form, filled in again (form-resume.ts).
+      const stash = e.status >= 400 && e.status < 500 && e.status !== 401 && req.session?.operatorId
+        ? stashForm(req, formPagePath, { message: e.message, messageJa: e.messageJa, issues })
+        : undefined;
       kit.render(
         res,
         "errors/error",
-        { status: e.status, heading: heading === `error.${e.status}.title` ? catalog.t(lang, "error.generic.title") : heading, message: localized(lang, e), issues },
+        { status: e.status, heading: heading === `error.${e.status}.title` ? catalog.t(lang, "error.generic.title") : heading, message: localized(lang, e), issues, backToForm: stash ? resumeUrl(stash) : undefined, link: e.link },
         { status: e.status, title: { en: `Error ${e.status}`, ja: `エラー ${e.status}` } },
       );
     } catch (renderError) {
