@@ -19,7 +19,9 @@ import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } fro
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
 import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
+import { mountWorklistHome } from "../registration/worklists.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
+import { lraWorklist } from "./worklist.ts";
 import type { Lang } from "../web/i18n.ts";
 
 const DESK: OperatorRole[] = ["lra_reviewer", "lra_manager"];
@@ -35,6 +37,7 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
   kit.addNav({ path: "/applications/new", label: "New application", labelJa: "新規受付", roles: DESK });
   kit.addNav({ path: "/batches", label: "Batches to the RA", labelJa: "受付バッチ（登録局への送付）", roles: READERS });
 
+  mountWorklistHome(router, kit, lraWorklist);
   mountApplicationRoutes(router, kit, {
     hcRoles,
     readers: READERS,

@@ -33,7 +33,9 @@ import {
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
 import { listLraBatches, lraNames, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, queryText, respond } from "../registration/application-routes.ts";
+import { mountWorklistHome } from "../registration/worklists.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
+import { raWorklist } from "./worklist.ts";
 import type { Lang } from "../web/i18n.ts";
 import { issuanceRequestForApplication, listIssuanceRequests, listReceipts } from "./queries.ts";
 
@@ -64,6 +66,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
   kit.addNav({ path: "/issuance-requests", label: "Issuance requests", labelJa: "発行依頼", roles: READERS });
   kit.addNav({ path: "/receipts", label: "Receipts to review", labelJa: "受領書の確認", roles: READERS });
 
+  mountWorklistHome(router, kit, raWorklist);
   mountApplicationRoutes(router, kit, {
     hcRoles,
     readers: READERS,

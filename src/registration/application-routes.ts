@@ -34,7 +34,9 @@ import type { Lang } from "../web/i18n.ts";
 import {
   applicationJson, applicationSummaryJson, displayDate, displayDateTime, displaySize, documentJson, jsonColumn, stateBadge,
 } from "./application-format.ts";
-import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
+import { applicationSearchQuery, listDocuments, lraNames, readApplication } from "./application-queries.ts";
+import { keysetPage, pageCursor, pageJson, pagerView } from "./keyset.ts";
+import { WORK_FILTERS, workFilter } from "./worklists.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 
 /** The review decisions POST /applications/:id/decision accepts (decideApplication's Decision). */
@@ -196,17 +198,30 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   router.get("/applications", read, async (req, res) => {
     const op = kit.operator(req);
     const q = queryText(req, "q");
-    const state = queryText(req, "state");
-    const rows = await searchApplications(db, op, { q, state });
+    const stateParam = queryText(req, "state");
+    const state = stateParam === "all" ? "" : stateParam;
+    const work = workFilter(queryText(req, "work"));
+    // Open work by default: a list without search, state or work filter hides finished applications.
+    const openOnly = !q && !stateParam && !work;
+    const base = applicationSearchQuery(db, op, { q, state });
+    if (work) WORK_FILTERS[work](base);
+    if (openOnly) WORK_FILTERS.open(base);
+    const page = await keysetPage(base, "id", "desc", pageCursor(req));
+    const rows = page.rows;
     const applications = rows.map(applicationSummaryJson);
-    await respond(kit, req, res, "applications", { applications }, async () => {
+    await respond(kit, req, res, "applications", { applications, page: pageJson(page) }, async () => {
       const l = lang(req);
       const lras = await lraNames(db);
       return {
         q,
         state,
+        stateParam,
+        work,
+        workLabelKey: work ? `desk.work.${work}` : null,
+        openOnly,
+        allHref: kit.url("/applications?state=all"),
         canTake: opts.writers.includes(op.role),
-        truncated: rows.length >= SEARCH_LIMIT,
+        pager: pagerView(req, kit.url("/applications"), page),
         stateOptions: applicationMachine.states.map((s) => ({ value: s, label: stateBadge(applicationMachine, s, l).label, selected: s === state })),
         rows: rows.map((r) => ({
           id: Number(r.id),
