@@ -19,7 +19,7 @@ export const WORK_FILTERS = {
   missing_documents: (q: Knex.QueryBuilder) =>
     q.whereIn("applications.state", ["received", "returned_to_lra", "forwarded"]).whereRaw(
       `(select count(distinct d.kind) from application_documents d where d.application_id = applications.id and d.kind = any(?))
-        < (case when applications.manager_role is null then ? else ? end)`,
+        < (case when applications.manager_role is null then ?::int else ?::int end)`,
       [requiredDocuments(true), requiredDocuments(false).length, requiredDocuments(true).length],
     ),
   /** Received with every check done: identity, licence match, documents — the approval is next. */
@@ -42,7 +42,7 @@ export const WORK_FILTERS = {
   complete: (q: Knex.QueryBuilder) =>
     q.whereRaw("applications.identity_check->>'checkedAt' is not null").whereRaw("applications.licence_check->>'result' = 'match'").whereRaw(
       `(select count(distinct d.kind) from application_documents d where d.application_id = applications.id and d.kind = any(?))
-        >= (case when applications.manager_role is null then ? else ? end)`,
+        >= (case when applications.manager_role is null then ?::int else ?::int end)`,
       [requiredDocuments(true), requiredDocuments(false).length, requiredDocuments(true).length],
     ),
 } as const;
