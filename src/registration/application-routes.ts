@@ -126,22 +126,27 @@ export function done(
   res.redirect(303, redirectTo);
 }
 
-const upload = multer({
+/** Most files one document upload takes (the scans of one application, issue 12 §7). */
+export const MAX_FILES_PER_UPLOAD = 10;
+
+const uploader = (files: number) => multer({
   storage: multer.memoryStorage(),
   // RFC 7578 §4.2: browsers send the file name as raw UTF-8 in filename="…"; busboy's default
   // (latin1) turned 免許証の写し.pdf into mojibake. filename*=UTF-8''… (RFC 5987) is decoded too.
   defParamCharset: "utf8",
-  limits: { fileSize: MAX_DOCUMENT_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 25 },
-}).single("file");
+  limits: { fileSize: MAX_DOCUMENT_BYTES, files, fields: 20, fieldSize: 64 * 1024, parts: 25 + files },
+});
+const uploadOne = uploader(1).single("file");
+const uploadMany = uploader(MAX_FILES_PER_UPLOAD).any();
 
 /**
  * Parses a multipart upload of one file (field "file", at most MAX_DOCUMENT_BYTES) into req.file
  * and req.body. Limits broken become a ValidationError (400, with the size limit in the message),
  * so the form is shown again and nothing is stored.
  */
-export function receiveUpload(req: Request, res: Response): Promise<void> {
+export function receiveUpload(req: Request, res: Response, opts: { many?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    upload(req, res, (err: unknown) => {
+    (opts.many ? uploadMany : uploadOne)(req, res, (err: unknown) => {
       if (!err) {
         const bad = unstorableRequestError(req, { body: true });
         if (bad) return reject(bad);
@@ -157,7 +162,9 @@ export function receiveUpload(req: Request, res: Response): Promise<void> {
       reject(new ValidationError([
         e.code === "LIMIT_FILE_SIZE"
           ? { field: "file", message: `The file is larger than ${mb} MB. Scan at a lower resolution or split it.`, messageJa: `ファイルが大きすぎます。${mb} MB 以下にしてください（解像度を下げるか分割してください）。` }
-          : { field: "file", message: `Upload one file at a time (field "file"): ${e.code}.`, messageJa: "ファイルは1件ずつ「ファイル」欄から送信してください。" },
+          : e.code === "LIMIT_FILE_COUNT" && opts.many
+            ? { field: "file", message: `Upload at most ${MAX_FILES_PER_UPLOAD} files at once.`, messageJa: `一度に送信できるファイルは${MAX_FILES_PER_UPLOAD}件までです。` }
+            : { field: "file", message: `Upload one file at a time (field "file"): ${e.code}.`, messageJa: "ファイルは1件ずつ「ファイル」欄から送信してください。" },
       ]));
     });
   });
@@ -378,12 +385,22 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
 
   router.post("/applications/:id/documents", write, async (req, res) => {
     const { op, id } = await loadForForm(req, res);
-    await receiveUpload(req, res);
+    await receiveUpload(req, res, { many: true });
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!req.file) throw new ValidationError([{ field: "file", message: "Choose a file to upload.", messageJa: "ファイルを選択してください。" }]);
-    const document = await addDocument(db, op, id, { kind: String(body.kind ?? ""), filename: req.file.originalname, bytes: req.file.buffer });
-    const next = typeof body.next === "string" ? safeNextPath(body.next, kit.base) : kit.url(`/applications/${id}`);
-    done(kit, req, res, { document }, next, { message: "Document stored.", messageJa: "書類を登録しました。" }, 201);
+    // Field "file" (one or more) takes its kind from "kind"; "file.<kind>" names its own kind.
+    const files = ((req.files as Express.Multer.File[] | undefined) ?? []).filter((f) => f.size > 0 || f.originalname);
+    if (!files.length) throw new ValidationError([{ field: "file", message: "Choose a file to upload.", messageJa: "ファイルを選択してください。" }]);
+    const documents = [];
+    for (const f of files) {
+      const named = f.fieldname.startsWith("file.") ? f.fieldname.slice(5) : "";
+      const kind = f.fieldname === "file" ? String(body.kind ?? "") : Object.hasOwn(DOCUMENT_KINDS, named) ? named : "";
+      documents.push(await addDocument(db, op, id, { kind, filename: f.originalname, bytes: f.buffer }));
+    }
+    const next = typeof body.next === "string" ? safeNextPath(body.next, kit.base) : kit.url(`/applications/${id}#docs`);
+    done(kit, req, res, { document: documents[0], documents }, next, {
+      message: `${documents.length} document(s) stored.`,
+      messageJa: documents.length === 1 ? "書類を登録しました。" : `書類を${documents.length}件登録しました。`,
+    }, 201);
   });
 
   router.get("/documents/:id", read, async (req, res) => {
@@ -409,7 +426,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   router.post("/applications/:id/identity-check", write, async (req, res) => {
     const { op, id } = await loadForForm(req, res);
     const row = await recordIdentityCheck(db, op, id, req.body ?? {});
-    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}`), { message: "Identity check recorded.", messageJa: "本人確認を記録しました。" });
+    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}#identity`), { message: "Identity check recorded.", messageJa: "本人確認を記録しました。" });
   });
 
   router.post("/applications/:id/decision", write, async (req, res) => {
@@ -417,7 +434,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const d = parseInput(decisionSchema, req.body ?? {});
     const row = await decideApplication(db, op, id, d.decision, { reason: d.reason, expectedVersion: d.version });
     const label = applicationMachine.transitions[d.decision].labelJa;
-    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}`), {
+    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}#decide`), {
       message: `Application ${row.application_no}: ${d.decision.replace(/_/g, " ")} recorded.`,
       messageJa: `申込 ${row.application_no} を${label}しました（${applicationMachine.stateJa[row.state as keyof typeof applicationMachine.stateJa]}）。`,
     });
