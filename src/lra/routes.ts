@@ -20,6 +20,7 @@ import { handoverExtras, mountHandoverRoutes } from "../registration/application
 import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
 import { mountWorklistHome } from "../registration/worklists.ts";
+import { confirmationPending } from "../web/console/confirm.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import { lraWorklist } from "./worklist.ts";
 import type { Lang } from "../web/i18n.ts";
@@ -81,6 +82,11 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
   });
 
   router.post("/batches/:id/forward", kit.requireRole("lra_manager"), async (req, res) => {
+    if (confirmationPending(kit, req, res, {
+      message: "Sign the batch off and forward its approved applications to the RA? This cannot be undone.",
+      messageJa: "この受付バッチを承認し、承認済みの申込を登録局へ送付します。送付後は取り消せません。よろしいですか。",
+      action: "Forward to the RA", actionJa: "登録局へ送付する", cancelPath: "/batches",
+    })) return;
     const r = await forwardLraBatch(db, kit.operator(req), idParam(req));
     done(kit, req, res, { batch: lraBatchJson(r.batch), applications: r.applications }, kit.url("/batches"), {
       message: `Batch ${r.batch.batch_no} signed off: ${r.applications} application(s) forwarded to the RA.`,

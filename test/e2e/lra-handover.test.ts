@@ -52,7 +52,7 @@ describe("delivery, handover and receipt review over HTTP", () => {
     expect((await lra.reviewer.postJson(`/applications/${id}/decision`, { decision: "lra_approve" })).status).toBe(200);
     const batch = (await lra.manager.getJson("/batches")).json().batches[0];
     await pagesRender(lra.manager, ["/", "/applications", "/applications/new", `/applications/${id}`, "/batches", "/deliveries"]);
-    expect((await lra.manager.post(`/batches/${batch.id}/forward`, { accept: "html", form: {} })).status).toBe(303);
+    expect((await lra.manager.post(`/batches/${batch.id}/forward`, { accept: "html", form: { confirmed: "1" } })).status).toBe(303);
     await pagesRender(ra.officer, ["/", "/applications", "/applications/new", "/batches", `/applications/${id}`, "/issuance-requests", "/receipts", "/receipts?state=all"]);
     expect((await ra.officer.post(`/batches/${batch.id}/receive`, { accept: "html", form: {} })).status).toBe(303);
     expect((await ra.officer.postJson(`/applications/${id}/decision`, { decision: "ra_approve" })).status).toBe(200);
