@@ -19,6 +19,7 @@ import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } fro
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
 import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
+import { batchRows } from "../registration/batch-rows.ts";
 import { mountWorklistHome } from "../registration/worklists.ts";
 import { confirmationPending } from "../web/console/confirm.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
@@ -75,7 +76,7 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
           forwardedText: displayDateTime(batch.forwarded_at, l),
           receivedText: displayDateTime(batch.received_at, l),
           signedOffBy: batch.signed_off_by == null ? null : names.get(Number(batch.signed_off_by))?.displayName,
-          applications: applications.map(appRow(l)),
+          ...batchRows(applications.map(appRow(l)), batch.state !== "open", kit.url(`/applications?batch=${Number(batch.id)}`)),
         })),
       };
     }, { title: { en: "Batches", ja: "受付バッチ" } });

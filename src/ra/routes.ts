@@ -35,6 +35,7 @@ import { listLraBatches, lraNames, operatorNames } from "../registration/applica
 import { done, idParam, mountApplicationRoutes, queryText, respond } from "../registration/application-routes.ts";
 import { pageCursor, pageJson, pagerView } from "../registration/keyset.ts";
 import { bulkResultsView, mountBulkApproval } from "./bulk-approval.ts";
+import { batchRows } from "../registration/batch-rows.ts";
 import { mountWorklistHome } from "../registration/worklists.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import { raWorklist } from "./worklist.ts";
@@ -123,7 +124,8 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
           receiveUrl: kit.url(`/batches/${Number(batch.id)}/receive`),
           forwardedText: displayDateTime(batch.forwarded_at, l),
           receivedText: displayDateTime(batch.received_at, l),
-          applications: applications.map((a) => appCells(l, a)),
+          applicationCount: applications.length,
+          ...batchRows(applications.map((a) => appCells(l, a)), batch.state === "received", kit.url(`/applications?batch=${Number(batch.id)}`)),
         })),
       };
     }, { title: { en: "Incoming LRA batches", ja: "受付バッチの受領" } });

@@ -208,11 +208,13 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const stateParam = queryText(req, "state");
     const state = stateParam === "all" ? "" : stateParam;
     const work = workFilter(queryText(req, "work"));
+    const batch = /^\d{1,15}$/.test(queryText(req, "batch")) ? Number(queryText(req, "batch")) : undefined;
     // Open work by default: a list without search, state or work filter hides finished applications.
-    const openOnly = !q && !stateParam && !work;
+    const openOnly = !q && !stateParam && !work && batch === undefined;
     const base = applicationSearchQuery(db, op, { q, state });
     if (work) WORK_FILTERS[work](base);
     if (openOnly) WORK_FILTERS.open(base);
+    if (batch !== undefined) base.where("applications.lra_batch_id", batch);
     const page = await keysetPage(base, "id", "desc", pageCursor(req));
     const rows = page.rows;
     const applications = rows.map(applicationSummaryJson);
