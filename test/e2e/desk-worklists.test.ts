@@ -133,4 +133,26 @@ describe("desk lists and worklists", () => {
     const again = (await c.postJson("/issuance-requests/approve", { ids: [ids[2]] })).json();
     expect(again.results).toEqual([expect.objectContaining({ id: ids[2], ok: false, code: expect.any(String) })]);
   });
+
+  it("without JavaScript: several documents in one upload, each step redirects to its section's anchor", { timeout: 60_000 }, async () => {
+    const c = await s.signIn("/lra", reviewer);
+    const id = Number((await s.db("applications").where({ lra_id: reviewer.operator.lraId }).orderBy("id").first("id")).id);
+    await c.get(`/applications/${id}`, { accept: "html" });
+    const form = new FormData();
+    for (const u of requiredUploads("nojs")) form.append(`file.${u.kind}`, new Blob([new Uint8Array(u.bytes)], { type: "application/pdf" }), u.filename);
+    const up = await c.request("POST", `/applications/${id}/documents?_csrf=${encodeURIComponent(c.csrfToken!)}`, { accept: "html", body: form });
+    expect(up.status, up.text).toBe(303);
+    expect(up.headers.get("location")).toBe(`/lra/applications/${id}#docs`);
+    expect((await s.db("application_documents").where({ application_id: id }).pluck("kind")).sort()).toEqual(["application_form", "identity_document", "licence_copy"]);
+    const idc = await c.post(`/applications/${id}/identity-check`, { accept: "html", form: identityCheckInput() as Record<string, string> });
+    expect(idc.status).toBe(303);
+    expect(idc.headers.get("location")).toBe(`/lra/applications/${id}#identity`);
+    const page = (await c.get(`/applications/${id}`, { accept: "html" })).text;
+    // Work order: documents, identity, licence register, then the decision.
+    const at = (x: string) => page.indexOf(x);
+    expect(at('id="docs"')).toBeLessThan(at('id="identity"'));
+    expect(at('id="identity"')).toBeLessThan(at('id="licence"'));
+    expect(at('id="licence"')).toBeLessThan(at('id="decide"') === -1 ? Infinity : at('id="decide"'));
+    expect(page).toContain("data-desk-form");
+  });
 });
