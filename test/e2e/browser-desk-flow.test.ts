@@ -7,36 +7,18 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { Browser, Locator, Page } from "playwright-core";
+import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.ts";
-import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
-import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
-import { artifact, launchChromium } from "../helpers/chromium.ts";
-import { openTestDatabase, type TestDb } from "../helpers/db.ts";
-import { tempDir } from "../helpers/openssl.ts";
-import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
-import { demoRegisterRows, DEMO_LICENCE_REGISTER, samplePdf } from "../helpers/pipeline.ts";
+import { artifact } from "../helpers/chromium.ts";
+import { signInReviewer, startLraBrowser, type LraBrowser } from "../helpers/lra-browser.ts";
+import { demoRegisterRows, samplePdf } from "../helpers/pipeline.ts";
 
-let t: TestDb;
-let server: StartedServer;
-let browser: Browser;
-let reviewer: TestOperator;
-const home = tempDir("browser-desk-flow-");
+let x: LraBrowser;
 
 beforeAll(async () => {
-  t = await openTestDatabase();
-  await importLicenceRegister(t.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
-  reviewer = await createTestOperator(t.db, "lra_reviewer", { lraCode: "13-001" });
-  server = await startServer({ cfg: loadConfig({ HPKI_HOME: home }), db: t.db, roles: ["lra"], port: 0 });
-  browser = await launchChromium();
+  x = await startLraBrowser("browser-desk-flow-");
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await t?.cleanup();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+afterAll(async () => x?.close());
 
 /** Counts what the reviewer does: clicks and full page loads of the main frame. */
 function counter(page: Page) {
@@ -66,15 +48,10 @@ function counter(page: Page) {
 describe("LRA reviewer's flow in Chromium (issue 12 figure)", () => {
   it("takes a new application to its approval in ≤ 12 clicks and ≤ 3 full page loads", { timeout: 180_000 }, async () => {
     const r = demoRegisterRows()[1];
-    const page = await (await browser.newContext({ locale: "ja-JP", viewport: { width: 1280, height: 900 } })).newPage();
+    const page = await signInReviewer(x, { width: 1280, height: 900 });
     const errors: string[] = [];
     page.on("response", (res) => { if (res.status() >= 400 && !res.url().endsWith("/favicon.ico")) errors.push(`${res.status()} ${res.url()}`); });
     page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(`${server.url}/lra/login`);
-    await page.fill('input[name="username"]', reviewer.username);
-    await page.fill('input[name="password"]', reviewer.password);
-    await page.fill('input[name="totp"]', await reviewer.nextCode());
-    await Promise.all([page.waitForURL(`${server.url}/lra/`), page.click('form button[type="submit"]')]);
     await page.screenshot({ path: artifact("desk-flow-0-home.png"), fullPage: true });
 
     // Counting starts at the console home (the worklist).
@@ -101,7 +78,7 @@ describe("LRA reviewer's flow in Chromium (issue 12 figure)", () => {
 
     // 書類: one file per missing kind, one upload.
     for (const kind of ["application_form", "identity_document", "licence_copy"]) {
-      const pdf = path.join(home, `${kind}.pdf`);
+      const pdf = path.join(x.home, `${kind}.pdf`);
       fs.writeFileSync(pdf, samplePdf(`flow:${kind}`));
       await u.file(page.locator(`#docs input[name="file.${kind}"]`), pdf);
     }
@@ -128,7 +105,7 @@ describe("LRA reviewer's flow in Chromium (issue 12 figure)", () => {
     await page.waitForFunction(() => !document.querySelector('#decide button[value="lra_approve"]'));
     await page.screenshot({ path: artifact("desk-flow-3-approved.png"), fullPage: true });
 
-    const app = await t.db("applications").orderBy("id", "desc").first("state");
+    const app = await x.t.db("applications").orderBy("id", "desc").first("state");
     expect(app.state).toBe("lra_approved");
     console.log(`issue 12 figure — LRA reviewer, new application to approval: ${u.c.clicks} clicks, ${u.c.loads} full page loads (target ≤ 12 and ≤ 3; before: 22 and 8)`);
     expect(u.c.clicks).toBeLessThanOrEqual(12);
