@@ -286,7 +286,9 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const actions = availableDecisions(app, op);
     const present = new Set(docs.map((d) => String(d.kind)));
     const readiness = { identity: Boolean(identity?.checkedAt), licence: licence?.result === "match", documents: requiredDocuments(app.manager_role != null).every((k) => present.has(k)) };
-    const ready = { ...readiness, all: readiness.identity && readiness.licence && readiness.documents };
+    // Step 4 of the work order (issue 12 §7) is done once this desk's approval is given.
+    const approvedHere = !["received", "returned_to_lra", "lra_rejected", "ra_rejected", "withdrawn"].includes(state) && !(state === "forwarded" && !isLraRole(op.role));
+    const ready = { ...readiness, all: readiness.identity && readiness.licence && readiness.documents, approved: approvedHere };
     const reviewing = isLraRole(op.role) ? ["received"] : ["received", "forwarded"];
     const docsOpen = ["received", "returned_to_lra", "forwarded"].includes(state);
     const lras = app.lra_id == null ? undefined : await lraNames(db);

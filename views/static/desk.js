@@ -47,16 +47,18 @@
     current.replaceWith(node);
     var title = doc.querySelector("title");
     if (title) document.title = title.textContent;
-    var target = (sectionId && document.getElementById(sectionId)) || node;
+    // The section worked on; when it is gone (no action left after an approval), the page's start.
+    var section = sectionId && document.getElementById(sectionId);
+    var target = section || node;
     var invalid = node.querySelector(".notice--error[role=alert]");
-    var heading = invalid || target.querySelector("h2[tabindex]") || target;
-    target.classList.add("desk-section--current");
+    var heading = invalid || target.querySelector("h1, h2[tabindex]") || target;
+    if (section) section.classList.add("desk-section--current");
     target.scrollIntoView({ block: "start" });
     if (heading.focus) {
       if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
       heading.focus({ preventScroll: true });
     }
-    if (sectionId) history.replaceState(null, "", "#" + sectionId);
+    history.replaceState(null, "", section ? "#" + sectionId : location.pathname);
     return true;
   }
 
