@@ -48,7 +48,9 @@ describe("LRA console in Chromium", () => {
     const upload = page.locator("form", { has: page.locator('input[name="file"]') });
     await upload.locator('[name="kind"]').selectOption("licence_copy");
     await upload.locator('input[name="file"]').setInputFiles(pdf);
-    await Promise.all([page.waitForLoadState("load"), upload.locator('button[type="submit"]').click()]);
+    // The upload posts in place (views/static/desk.js): wait for the stored document's row.
+    await upload.locator('button[type="submit"]').click();
+    await page.locator("#docs a", { hasText: "licence-copy.pdf" }).first().waitFor();
     await page.goto(detailUrl);
     expect(await page.content()).toContain("licence-copy.pdf");
 
