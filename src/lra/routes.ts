@@ -19,7 +19,11 @@ import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } fro
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
 import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
+import { batchRows } from "../registration/batch-rows.ts";
+import { mountWorklistHome } from "../registration/worklists.ts";
+import { confirmationPending } from "../web/console/confirm.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
+import { lraWorklist } from "./worklist.ts";
 import type { Lang } from "../web/i18n.ts";
 
 const DESK: OperatorRole[] = ["lra_reviewer", "lra_manager"];
@@ -35,6 +39,7 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
   kit.addNav({ path: "/applications/new", label: "New application", labelJa: "新規受付", roles: DESK });
   kit.addNav({ path: "/batches", label: "Batches to the RA", labelJa: "受付バッチ（登録局への送付）", roles: READERS });
 
+  mountWorklistHome(router, kit, lraWorklist);
   mountApplicationRoutes(router, kit, {
     hcRoles,
     readers: READERS,
@@ -71,13 +76,18 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
           forwardedText: displayDateTime(batch.forwarded_at, l),
           receivedText: displayDateTime(batch.received_at, l),
           signedOffBy: batch.signed_off_by == null ? null : names.get(Number(batch.signed_off_by))?.displayName,
-          applications: applications.map(appRow(l)),
+          ...batchRows(applications.map(appRow(l)), batch.state !== "open", kit.url(`/applications?batch=${Number(batch.id)}`)),
         })),
       };
     }, { title: { en: "Batches", ja: "受付バッチ" } });
   });
 
   router.post("/batches/:id/forward", kit.requireRole("lra_manager"), async (req, res) => {
+    if (confirmationPending(kit, req, res, {
+      message: "Sign the batch off and forward its approved applications to the RA? This cannot be undone.",
+      messageJa: "この受付バッチを承認し、承認済みの申込を登録局へ送付します。送付後は取り消せません。よろしいですか。",
+      action: "Forward to the RA", actionJa: "登録局へ送付する", cancelPath: "/batches",
+    })) return;
     const r = await forwardLraBatch(db, kit.operator(req), idParam(req));
     done(kit, req, res, { batch: lraBatchJson(r.batch), applications: r.applications }, kit.url("/batches"), {
       message: `Batch ${r.batch.batch_no} signed off: ${r.applications} application(s) forwarded to the RA.`,

@@ -4,15 +4,17 @@
  */
 import type { Row } from "../pipeline/machine.ts";
 import type { Db } from "../store/db.ts";
+import { keysetPage, type KeysetPage, type PageCursor } from "../registration/keyset.ts";
 
-/** Most rows a list shows (oldest first, so work is done in order). */
-const LIST_LIMIT = 200;
-
-/** Issuance requests in `state` (every state when undefined) with their applications, oldest first. */
-export async function listIssuanceRequests(db: Db, state: string | undefined): Promise<{ request: Row; application: Row }[]> {
-  const q = db("issuance_requests").orderBy("id").limit(LIST_LIMIT);
+/**
+ * One page of the issuance requests in `state` (every state when undefined) with their
+ * applications, oldest first (work is done in order), and the true total (keyset.ts).
+ */
+export async function listIssuanceRequests(db: Db, state: string | undefined, cursor: PageCursor): Promise<{ list: { request: Row; application: Row }[]; page: KeysetPage }> {
+  const q = db("issuance_requests");
   if (state) q.where({ state });
-  return withApplications(db, (await q.select("*")) as Row[], (request, application) => ({ request, application }));
+  const page = await keysetPage(q, "id", "asc", cursor);
+  return { list: await withApplications(db, page.rows, (request, application) => ({ request, application })), page };
 }
 
 /** The issuance request of an application, if one was created. */
@@ -20,11 +22,12 @@ export async function issuanceRequestForApplication(db: Db, applicationId: numbe
   return (await db("issuance_requests").where({ application_id: applicationId }).first()) as Row | undefined;
 }
 
-/** Receipts in `state` (every state when undefined) with their applications, oldest first. */
-export async function listReceipts(db: Db, state: string | undefined): Promise<{ receipt: Row; application: Row }[]> {
-  const q = db("receipts").orderBy("id").limit(LIST_LIMIT);
+/** One page of the receipts in `state` (every state when undefined) with their applications, oldest first, and the total. */
+export async function listReceipts(db: Db, state: string | undefined, cursor: PageCursor): Promise<{ list: { receipt: Row; application: Row }[]; page: KeysetPage }> {
+  const q = db("receipts");
   if (state) q.where({ state });
-  return withApplications(db, (await q.select("*")) as Row[], (receipt, application) => ({ receipt, application }));
+  const page = await keysetPage(q, "id", "asc", cursor);
+  return { list: await withApplications(db, page.rows, (receipt, application) => ({ receipt, application })), page };
 }
 
 async function withApplications<T>(db: Db, rows: Row[], pair: (row: Row, application: Row) => T): Promise<T[]> {

@@ -34,7 +34,12 @@ import {
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
 import { listLraBatches, lraNames, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, queryText, respond } from "../registration/application-routes.ts";
+import { pageCursor, pageJson, pagerView } from "../registration/keyset.ts";
+import { bulkResultsView, mountBulkApproval } from "./bulk-approval.ts";
+import { batchRows } from "../registration/batch-rows.ts";
+import { mountWorklistHome } from "../registration/worklists.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
+import { raWorklist } from "./worklist.ts";
 import type { Lang } from "../web/i18n.ts";
 import { issuanceRequestForApplication, listIssuanceRequests, listReceipts } from "./queries.ts";
 import { failedIssuanceExtras, failureOf, mountFailedIssuanceRoutes } from "./failed-issuance-routes.ts";
@@ -66,6 +71,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
   kit.addNav({ path: "/issuance-requests", label: "Issuance requests", labelJa: "発行依頼", roles: READERS });
   kit.addNav({ path: "/receipts", label: "Receipts to review", labelJa: "受領書の確認", roles: READERS });
 
+  mountWorklistHome(router, kit, raWorklist);
   mountApplicationRoutes(router, kit, {
     hcRoles,
     readers: READERS,
@@ -121,7 +127,8 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
           receiveUrl: kit.url(`/batches/${Number(batch.id)}/receive`),
           forwardedText: displayDateTime(batch.forwarded_at, l),
           receivedText: displayDateTime(batch.received_at, l),
-          applications: applications.map((a) => appCells(l, a)),
+          applicationCount: applications.length,
+          ...batchRows(applications.map((a) => appCells(l, a)), batch.state === "received", kit.url(`/applications?batch=${Number(batch.id)}`)),
         })),
       };
     }, { title: { en: "Incoming LRA batches", ja: "受付バッチの受領" } });
@@ -147,7 +154,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
   router.get("/issuance-requests", read, async (req, res) => {
     const op = kit.operator(req);
     const { state, selected } = stateFilter(req, ISSUANCE_REQUEST_STATES, "requested");
-    const list = await listIssuanceRequests(db, state);
+    const { list, page } = await listIssuanceRequests(db, state, pageCursor(req));
     const names = await operatorNames(db, list.flatMap(({ request }) => [request.created_by, request.approved_by]));
     const person = (id: unknown) => (id == null ? null : { id: Number(id), ...names.get(Number(id)) });
     const issuanceRequests = list.map(({ request, application }) => ({
@@ -157,9 +164,12 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
       approver: person(request.approved_by),
       failure: failureOf(request, application),
     }));
-    await respond(kit, req, res, "issuance-requests", { issuanceRequests }, () => {
+    await respond(kit, req, res, "issuance-requests", { issuanceRequests, page: pageJson(page) }, () => {
       const l = lang(req);
       return {
+        pager: pagerView(req, kit.url("/issuance-requests"), page),
+        bulkUrl: kit.url("/issuance-requests/approve"),
+        bulkResults: bulkResultsView(req),
         filters: ["requested", "approved", "issuing", "issued", "failed", "all"].map((s) => ({
           value: s, href: kit.url(`/issuance-requests?state=${s}`), current: s === selected,
           label: s === "all" ? (l === "ja" ? "すべて" : "all") : stateBadge(issuanceRequestMachine, s, l).label,
@@ -187,6 +197,8 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
     }, { title: { en: "Issuance requests", ja: "発行依頼" } });
   });
 
+  mountBulkApproval(router, kit);
+
   router.post("/issuance-requests/:id/approve", kit.requireRole("ra_approver"), async (req, res) => {
     const row = await approveIssuanceRequest(db, kit.operator(req), idParam(req));
     done(kit, req, res, { issuanceRequest: issuanceRequestJson(row) }, kit.url("/issuance-requests?state=requested"), {
@@ -200,17 +212,18 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
   router.get("/receipts", read, async (req, res) => {
     const op = kit.operator(req);
     const { state, selected } = stateFilter(req, RECEIPT_STATES, "recorded");
-    const list = await listReceipts(db, state);
+    const { list, page } = await listReceipts(db, state, pageCursor(req));
     const names = await operatorNames(db, list.map(({ receipt }) => receipt.recorded_by));
     const receipts = list.map(({ receipt, application }) => ({
       ...receiptJson(receipt, kit.base),
       application: applicationSummaryJson(application),
       recorder: receipt.recorded_by == null ? null : { id: Number(receipt.recorded_by), ...names.get(Number(receipt.recorded_by)) },
     }));
-    await respond(kit, req, res, "receipts", { receipts }, async () => {
+    await respond(kit, req, res, "receipts", { receipts, page: pageJson(page) }, async () => {
       const l = lang(req);
       const lras = await lraNames(db);
       return {
+        pager: pagerView(req, kit.url("/receipts"), page),
         filters: ["recorded", "returned", "accepted", "issued", "all"].map((s) => ({
           value: s, href: kit.url(`/receipts?state=${s}`), current: s === selected,
           label: s === "all" ? (l === "ja" ? "すべて" : "all") : stateBadge(receiptMachine, s, l).label,

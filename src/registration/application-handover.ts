@@ -12,6 +12,7 @@
  *   POST /applications/:id/handover     → {application}  ({documentType, documentNumber, photoMatches, signedReceiptDocumentId})
  *   POST /applications/:id/receipt      → {receipt}  ({signedReceiptDocumentId}: a returned receipt, recorded again)
  */
+import { assertScannedReceipt, cardOfApplication, mountReceiptScan } from "./handover-card.ts";
 import type { Request, Response, Router } from "express";
 import { applicationMachine, DOCUMENT_KINDS } from "../pipeline/application.ts";
 import { handOverCard, receiveDeliveryBatch } from "../pipeline/delivery.ts";
@@ -167,6 +168,7 @@ export function mountHandoverRoutes(router: Router, kit: ConsoleKit, opts: Hando
       uploadUrl: `${kit.url(`/applications/${Number(app.id)}/documents`)}?_csrf=`,
       nextUrl: kit.url(`/applications/${Number(app.id)}/handover`),
       identityTypes: IDENTITY_DOCUMENT_TYPES.map((t) => ({ value: t, labelKey: `app.idType.${t}` })),
+      card: await cardOfApplication(db, Number(app.id), l),
     };
     return { json, page };
   };
@@ -183,6 +185,8 @@ export function mountHandoverRoutes(router: Router, kit: ConsoleKit, opts: Hando
     return { op, id };
   };
 
+  mountReceiptScan(router, kit, opts.readers);
+
   router.get("/applications/:id/handover", read, async (req, res) => {
     const op = kit.operator(req);
     const app = await readApplication(db, op, idParam(req));
@@ -192,6 +196,7 @@ export function mountHandoverRoutes(router: Router, kit: ConsoleKit, opts: Hando
 
   router.post("/applications/:id/handover", desk, async (req, res) => {
     const { op, id } = await handoverForm(req, res);
+    assertScannedReceipt((req.body ?? {}) as Record<string, unknown>, (await db("receipts").where({ application_id: id }).first()) as Row | undefined);
     const row = await handOverCard(db, op, id, req.body ?? {});
     done(kit, req, res, { application: applicationJson(row) }, kit.url("/deliveries"), {
       message: `Card of application ${row.application_no} handed over; the receipt goes to the RA for review.`,

@@ -11,6 +11,7 @@ import { canonicalRegistrationNumber } from "../pipeline/licence-check.ts";
 import { nameMatches } from "../pipeline/name-search.ts";
 import { assertScope, type Row } from "../pipeline/machine.ts";
 import { isLraRole, type Operator } from "../pipeline/operator.ts";
+import type { Knex } from "knex";
 import type { Db } from "../store/db.ts";
 
 /** Most rows a search returns (newest first); the page says when there may be more. */
@@ -33,7 +34,15 @@ export interface ApplicationSearch {
  * 「第…号」 ignored) or the application number.
  */
 export async function searchApplications(db: Db, op: Operator, s: ApplicationSearch = {}): Promise<Row[]> {
-  const query = db("applications").orderBy("id", "desc").limit(Math.min(s.limit ?? SEARCH_LIMIT, SEARCH_LIMIT));
+  return (await applicationSearchQuery(db, op, s).orderBy("id", "desc").limit(Math.min(s.limit ?? SEARCH_LIMIT, SEARCH_LIMIT)).select("*")) as Row[];
+}
+
+/**
+ * The filter of searchApplications as a query without order, limit or columns (the paginated
+ * list pages it with keysetPage, src/registration/keyset.ts). Scope applied as there.
+ */
+export function applicationSearchQuery(db: Db, op: Operator, s: ApplicationSearch = {}): Knex.QueryBuilder {
+  const query = db("applications");
   if (isLraRole(op.role)) query.where({ lra_id: op.lraId });
   if (s.state && (APPLICATION_STATES as readonly string[]).includes(s.state)) query.where({ state: s.state });
   if (s.channel === "lra") query.where({ channel: "lra" });
@@ -48,7 +57,7 @@ export async function searchApplications(db: Db, op: Operator, s: ApplicationSea
       w.orWhereRaw("upper(application_no) = ?", [compact.normalize("NFKC").toUpperCase()]);
     });
   }
-  return (await query.select("*")) as Row[];
+  return query;
 }
 
 /**

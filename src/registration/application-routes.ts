@@ -38,7 +38,9 @@ import {
   applicationJson, applicationSummaryJson, displayDate, displayDateTime, displayDateWithEra, displaySize, documentJson, jsonColumn, stateBadge,
 } from "./application-format.ts";
 import { lookupPostcode } from "./postcodes.ts";
-import { listDocuments, lraNames, readApplication, searchApplications, SEARCH_LIMIT } from "./application-queries.ts";
+import { applicationSearchQuery, listDocuments, lraNames, readApplication } from "./application-queries.ts";
+import { keysetPage, pageCursor, pageJson, pagerView } from "./keyset.ts";
+import { WORK_FILTERS, workFilter } from "./worklists.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import { correctionExtras, mountApplicationEditRoutes } from "./application-edit-routes.ts";
 
@@ -128,22 +130,27 @@ export function done(
   res.redirect(303, redirectTo);
 }
 
-const upload = multer({
+/** Most files one document upload takes (the scans of one application, issue 12 §7). */
+export const MAX_FILES_PER_UPLOAD = 10;
+
+const uploader = (files: number) => multer({
   storage: multer.memoryStorage(),
   // RFC 7578 §4.2: browsers send the file name as raw UTF-8 in filename="…"; busboy's default
   // (latin1) turned 免許証の写し.pdf into mojibake. filename*=UTF-8''… (RFC 5987) is decoded too.
   defParamCharset: "utf8",
-  limits: { fileSize: MAX_DOCUMENT_BYTES, files: 1, fields: 20, fieldSize: 64 * 1024, parts: 25 },
-}).single("file");
+  limits: { fileSize: MAX_DOCUMENT_BYTES, files, fields: 20, fieldSize: 64 * 1024, parts: 25 + files },
+});
+const uploadOne = uploader(1).single("file");
+const uploadMany = uploader(MAX_FILES_PER_UPLOAD).any();
 
 /**
  * Parses a multipart upload of one file (field "file", at most MAX_DOCUMENT_BYTES) into req.file
  * and req.body. Limits broken become a ValidationError (400, with the size limit in the message),
  * so the form is shown again and nothing is stored.
  */
-export function receiveUpload(req: Request, res: Response): Promise<void> {
+export function receiveUpload(req: Request, res: Response, opts: { many?: boolean } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    upload(req, res, (err: unknown) => {
+    (opts.many ? uploadMany : uploadOne)(req, res, (err: unknown) => {
       if (!err) {
         const bad = unstorableRequestError(req, { body: true });
         if (bad) return reject(bad);
@@ -159,7 +166,9 @@ export function receiveUpload(req: Request, res: Response): Promise<void> {
       reject(new ValidationError([
         e.code === "LIMIT_FILE_SIZE"
           ? { field: "file", message: `The file is larger than ${mb} MB. Scan at a lower resolution or split it.`, messageJa: `ファイルが大きすぎます。${mb} MB 以下にしてください（解像度を下げるか分割してください）。` }
-          : { field: "file", message: `Upload one file at a time (field "file"): ${e.code}.`, messageJa: "ファイルは1件ずつ「ファイル」欄から送信してください。" },
+          : e.code === "LIMIT_FILE_COUNT" && opts.many
+            ? { field: "file", message: `Upload at most ${MAX_FILES_PER_UPLOAD} files at once.`, messageJa: `一度に送信できるファイルは${MAX_FILES_PER_UPLOAD}件までです。` }
+            : { field: "file", message: `Upload one file at a time (field "file"): ${e.code}.`, messageJa: "ファイルは1件ずつ「ファイル」欄から送信してください。" },
       ]));
     });
   });
@@ -200,17 +209,32 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   router.get("/applications", read, async (req, res) => {
     const op = kit.operator(req);
     const q = queryText(req, "q");
-    const state = queryText(req, "state");
-    const rows = await searchApplications(db, op, { q, state });
+    const stateParam = queryText(req, "state");
+    const state = stateParam === "all" ? "" : stateParam;
+    const work = workFilter(queryText(req, "work"));
+    const batch = /^\d{1,15}$/.test(queryText(req, "batch")) ? Number(queryText(req, "batch")) : undefined;
+    // Open work by default: a list without search, state or work filter hides finished applications.
+    const openOnly = !q && !stateParam && !work && batch === undefined;
+    const base = applicationSearchQuery(db, op, { q, state });
+    if (work) WORK_FILTERS[work](base);
+    if (openOnly) WORK_FILTERS.open(base);
+    if (batch !== undefined) base.where("applications.lra_batch_id", batch);
+    const page = await keysetPage(base, "id", "desc", pageCursor(req));
+    const rows = page.rows;
     const applications = rows.map(applicationSummaryJson);
-    await respond(kit, req, res, "applications", { applications }, async () => {
+    await respond(kit, req, res, "applications", { applications, page: pageJson(page) }, async () => {
       const l = lang(req);
       const lras = await lraNames(db);
       return {
         q,
         state,
+        stateParam,
+        work,
+        workLabelKey: work ? `desk.work.${work}` : null,
+        openOnly,
+        allHref: kit.url("/applications?state=all"),
         canTake: opts.writers.includes(op.role),
-        truncated: rows.length >= SEARCH_LIMIT,
+        pager: pagerView(req, kit.url("/applications"), page),
         stateOptions: applicationMachine.states.map((s) => ({ value: s, label: stateBadge(applicationMachine, s, l).label, selected: s === state })),
         rows: rows.map((r) => ({
           id: Number(r.id),
@@ -283,7 +307,9 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const actions = availableDecisions(app, op);
     const present = new Set(docs.map((d) => String(d.kind)));
     const readiness = { identity: Boolean(identity?.checkedAt), licence: licence?.result === "match", documents: requiredDocuments(app.manager_role != null).every((k) => present.has(k)) };
-    const ready = { ...readiness, all: readiness.identity && readiness.licence && readiness.documents };
+    // Step 4 of the work order (issue 12 §7) is done once this desk's approval is given.
+    const approvedHere = !["received", "returned_to_lra", "lra_rejected", "ra_rejected", "withdrawn"].includes(state) && !(state === "forwarded" && !isLraRole(op.role));
+    const ready = { ...readiness, all: readiness.identity && readiness.licence && readiness.documents, approved: approvedHere };
     const reviewing = isLraRole(op.role) ? ["received"] : ["received", "forwarded"];
     const docsOpen = ["received", "returned_to_lra", "forwarded"].includes(state);
     const lras = app.lra_id == null ? undefined : await lraNames(db);
@@ -385,12 +411,22 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
 
   router.post("/applications/:id/documents", write, async (req, res) => {
     const { op, id } = await loadForForm(req, res);
-    await receiveUpload(req, res);
+    await receiveUpload(req, res, { many: true });
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!req.file) throw new ValidationError([{ field: "file", message: "Choose a file to upload.", messageJa: "ファイルを選択してください。" }]);
-    const document = await addDocument(db, op, id, { kind: String(body.kind ?? ""), filename: req.file.originalname, bytes: req.file.buffer });
-    const next = typeof body.next === "string" ? safeNextPath(body.next, kit.base) : kit.url(`/applications/${id}`);
-    done(kit, req, res, { document }, next, { message: "Document stored.", messageJa: "書類を登録しました。" }, 201);
+    // Field "file" (one or more) takes its kind from "kind"; "file.<kind>" names its own kind.
+    const files = ((req.files as Express.Multer.File[] | undefined) ?? []).filter((f) => f.size > 0 || f.originalname);
+    if (!files.length) throw new ValidationError([{ field: "file", message: "Choose a file to upload.", messageJa: "ファイルを選択してください。" }]);
+    const documents = [];
+    for (const f of files) {
+      const named = f.fieldname.startsWith("file.") ? f.fieldname.slice(5) : "";
+      const kind = f.fieldname === "file" ? String(body.kind ?? "") : Object.hasOwn(DOCUMENT_KINDS, named) ? named : "";
+      documents.push(await addDocument(db, op, id, { kind, filename: f.originalname, bytes: f.buffer }));
+    }
+    const next = typeof body.next === "string" ? safeNextPath(body.next, kit.base) : kit.url(`/applications/${id}#docs`);
+    done(kit, req, res, { document: documents[0], documents }, next, {
+      message: `${documents.length} document(s) stored.`,
+      messageJa: documents.length === 1 ? "書類を登録しました。" : `書類を${documents.length}件登録しました。`,
+    }, 201);
   });
 
   router.get("/documents/:id", read, async (req, res) => {
@@ -416,7 +452,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
   router.post("/applications/:id/identity-check", write, async (req, res) => {
     const { op, id } = await loadForForm(req, res);
     const row = await recordIdentityCheck(db, op, id, req.body ?? {});
-    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}`), { message: "Identity check recorded.", messageJa: "本人確認を記録しました。" });
+    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}#identity`), { message: "Identity check recorded.", messageJa: "本人確認を記録しました。" });
   });
 
   router.post("/applications/:id/decision", write, async (req, res) => {
@@ -424,7 +460,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const d = parseInput(decisionSchema, req.body ?? {});
     const row = await decideApplication(db, op, id, d.decision, { reason: d.reason, expectedVersion: d.version });
     const label = applicationMachine.transitions[d.decision].labelJa;
-    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}`), {
+    done(kit, req, res, { application: applicationJson(row) }, kit.url(`/applications/${id}#decide`), {
       message: `Application ${row.application_no}: ${d.decision.replace(/_/g, " ")} recorded.`,
       messageJa: `申込 ${row.application_no} を${label}しました（${applicationMachine.stateJa[row.state as keyof typeof applicationMachine.stateJa]}）。`,
     });

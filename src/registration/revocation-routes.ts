@@ -45,6 +45,7 @@ import {
 import { displayDateTime, displayDateWithEra, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
 import { isoDate } from "../pipeline/applications.ts";
 import { done, idParam, queryText, respond } from "./application-routes.ts";
+import { confirmationPending } from "../web/console/confirm.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import type { Lang } from "../web/i18n.ts";
 
@@ -114,13 +115,29 @@ const ACTION_NAMES: Record<string, { ja: string; en: string }> = {
   "hold-released": { ja: "一時停止の解除", en: "hold released" },
 };
 
-/** Page labels of a certificate: its kind and, when revoked, the reason, in the page language. */
+/**
+ * Page labels of a certificate: its kind and, when revoked, the reason, in the page language. A
+ * certificate on hold (RFC 5280 §5.3.1 certificateHold) is 一時停止中, never 失効 (issue 12 §7).
+ */
 function certificateLabels(l: Lang, c: { profile: string; revokedReason?: string | null }) {
   const reason = c.revokedReason ? REVOCATION_REQUEST_REASONS[c.revokedReason as keyof typeof REVOCATION_REQUEST_REASONS] : undefined;
+  const onHold = c.revokedReason === "certificateHold";
+  const reasonText = l === "ja" ? (reason?.ja ?? c.revokedReason) : c.revokedReason;
   return {
     profileText: CERTIFICATE_PROFILE_NAMES[c.profile]?.[l] ?? c.profile,
-    revokedText: c.revokedReason ? (l === "ja" ? (reason?.ja ?? c.revokedReason) : c.revokedReason) : null,
+    onHold,
+    revokedText: !c.revokedReason ? null : onHold ? (l === "ja" ? "一時停止中" : "on hold") : l === "ja" ? `失効（${reasonText}）` : `revoked (${reasonText})`,
   };
+}
+
+/**
+ * The state badge of a revocation request: an executed hold is 一時停止中 and an executed
+ * release 一時停止解除済, distinct from 失効済 (issue 12 §7); other states as the machine names them.
+ */
+export function revocationRequestBadge(l: Lang, r: Row): { state: string; label: string; tone: string } {
+  if (r.state === "executed" && r.reason === "certificateHold") return { state: "held", label: l === "ja" ? "一時停止中" : "on hold", tone: "hold" };
+  if (r.state === "executed" && r.reason === "removeFromCRL") return { state: "released", label: l === "ja" ? "一時停止解除済" : "hold released", tone: "ok" };
+  return stateBadge(revocationRequestMachine, String(r.state), l);
 }
 
 /** `s` cut to `max` characters with an ellipsis (the page links to the whole). */
@@ -174,7 +191,8 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
       })),
       casOptions: (await issuingCas()).map((name) => ({ value: name, label: name, selected: name === (values.caName ?? queryText(req, "caName")) })),
       channelOptions: channelsFor(op).map(option(l, REVOCATION_CHANNELS, values.channel)),
-      reasonOptions: reasons.map(option(l, REVOCATION_REQUEST_REASONS, values.reason ?? (emergency ? "certificateHold" : undefined))),
+      // No default: the reason is a required, deliberate choice (issue 12 §7).
+      reasonOptions: reasons.map(option(l, REVOCATION_REQUEST_REASONS, values.reason)),
       emergency,
     };
   };
@@ -192,7 +210,7 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     return rows.map((r) => ({
       ...revocationRequestJson(r),
       href: kit.url(`/revocations/${Number(r.id)}`),
-      badge: stateBadge(revocationRequestMachine, String(r.state), l),
+      badge: revocationRequestBadge(l, r),
       target: r.card_label ? `${l === "ja" ? "カード" : "card"} ${r.card_label}` : `${r.ca_name} / ${r.serial_hex}`,
       reasonText: l === "ja" ? REVOCATION_REQUEST_REASONS[r.reason as keyof typeof REVOCATION_REQUEST_REASONS]?.ja : r.reason,
       channelText: REVOCATION_CHANNELS[r.channel as RevocationChannel]?.[l] ?? r.channel,
@@ -252,6 +270,11 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
 
   router.post("/revocations/emergency", ra, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
+    if (confirmationPending(kit, req, res, {
+      message: "Revoke or hold the certificate(s) NOW, before any second officer approves? The IA executes it within seconds.",
+      messageJa: "承認を待たずに直ちに失効（または一時停止）します。発行局が数秒以内に処理します。よろしいですか。",
+      action: "Revoke / hold now", actionJa: "直ちに失効・一時停止する", cancelPath: "/revocations/emergency",
+    })) return;
     if (!kit.wantsJson(req)) kit.formView(res, "ra/revocation-emergency", await formPage(req, true, body));
     const row = await createEmergencyRevocation(db, kit.operator(req), body);
     done(kit, req, res, { request: await fresh(req, row) }, kit.url(`/revocations/${Number(row.id)}`), {
@@ -306,6 +329,11 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
 
   router.post("/revocations/:id/approve", ra, async (req, res) => {
     const id = idParam(req);
+    if (confirmationPending(kit, req, res, {
+      message: "Approve this revocation request? The IA revokes the certificate(s) within seconds; a revocation cannot be undone.",
+      messageJa: "この失効申請を承認します。発行局が数秒以内に失効処理し、失効は取り消せません。よろしいですか。",
+      action: "Approve and revoke", actionJa: "承認して失効する", cancelPath: `/revocations/${id}`,
+    })) return;
     const { version } = parseInput(approveSchema, req.body ?? {});
     const row = await approveRevocationRequest(db, kit.operator(req), id, { expectedVersion: version });
     done(kit, req, res, { request: await fresh(req, row) }, kit.url(`/revocations/${id}`), {

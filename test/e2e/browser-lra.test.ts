@@ -6,49 +6,24 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { artifact, launchChromium } from "../helpers/chromium.ts";
-import { loadConfig } from "../../src/config.ts";
-import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
-import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
-import { openTestDatabase, type TestDb } from "../helpers/db.ts";
-import { tempDir } from "../helpers/openssl.ts";
-import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
-import { demoRegisterRows, DEMO_LICENCE_REGISTER, samplePdf } from "../helpers/pipeline.ts";
+import { artifact } from "../helpers/chromium.ts";
+import { signInReviewer, startLraBrowser, type LraBrowser } from "../helpers/lra-browser.ts";
+import { demoRegisterRows, samplePdf } from "../helpers/pipeline.ts";
 
-
-let t: TestDb;
-let server: StartedServer;
-let browser: Browser;
-let reviewer: TestOperator;
-const home = tempDir("browser-lra-");
+let x: LraBrowser;
 
 beforeAll(async () => {
-  t = await openTestDatabase();
-  await importLicenceRegister(t.db, fs.readFileSync(DEMO_LICENCE_REGISTER), { actor: "test", role: "ra" });
-  reviewer = await createTestOperator(t.db, "lra_reviewer", { lraCode: "13-001" });
-  server = await startServer({ cfg: loadConfig({ HPKI_HOME: home }), db: t.db, roles: ["lra"], port: 0 });
-  browser = await launchChromium();
+  x = await startLraBrowser("browser-lra-");
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  await t?.cleanup();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+afterAll(async () => x?.close());
 
 describe("LRA console in Chromium", () => {
   it("signs in, submits an application with an upload and sees it listed", { timeout: 120_000 }, async () => {
     const r = demoRegisterRows()[0];
-    const page = await (await browser.newContext({ locale: "ja-JP" })).newPage();
-    await page.goto(`${server.url}/lra/login`);
-    await page.fill('input[name="username"]', reviewer.username);
-    await page.fill('input[name="password"]', reviewer.password);
-    await page.fill('input[name="totp"]', await reviewer.nextCode());
-    await Promise.all([page.waitForURL(`${server.url}/lra/`), page.click('form button[type="submit"]')]);
+    const page = await signInReviewer(x);
 
-    await page.goto(`${server.url}/lra/applications/new`);
+    await page.goto(`${x.server.url}/lra/applications/new`);
     const form = page.locator("form", { has: page.locator('input[name="formToken"]') });
     await form.locator('[name="nameKanji"]').fill(r.name_kanji);
     await form.locator('[name="nameKana"]').fill(r.name_kana);
@@ -68,22 +43,24 @@ describe("LRA console in Chromium", () => {
     const detailUrl = page.url();
     expect(await page.content()).toContain(r.name_kanji);
 
-    const pdf = path.join(home, "licence-copy.pdf");
+    const pdf = path.join(x.home, "licence-copy.pdf");
     fs.writeFileSync(pdf, samplePdf("browser"));
     const upload = page.locator("form", { has: page.locator('input[name="file"]') });
     await upload.locator('[name="kind"]').selectOption("licence_copy");
     await upload.locator('input[name="file"]').setInputFiles(pdf);
-    await Promise.all([page.waitForLoadState("load"), upload.locator('button[type="submit"]').click()]);
+    // The upload posts in place (views/static/desk.js): wait for the stored document's row.
+    await upload.locator('button[type="submit"]').click();
+    await page.locator("#docs a", { hasText: "licence-copy.pdf" }).first().waitFor();
     await page.goto(detailUrl);
     expect(await page.content()).toContain("licence-copy.pdf");
 
-    await page.goto(`${server.url}/lra/applications`);
+    await page.goto(`${x.server.url}/lra/applications`);
     const list = await page.content();
     expect(list).toContain(r.name_kanji);
     const shot = artifact("lra-application-list.png");
     await page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(1000);
-    const docs = await t.db("application_documents").count({ n: "*" });
+    const docs = await x.t.db("application_documents").count({ n: "*" });
     expect(Number(docs[0].n)).toBe(1);
   });
 });

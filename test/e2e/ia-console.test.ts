@@ -264,6 +264,17 @@ describe("IA console over HTTP", () => {
     expect(page.status).toBe(200);
     for (const r of receipts) expect(page.text).toContain(r.receiptNo);
 
+    // The IA home counts its work (issue 12 §3): the prepared batches (this one too) wait to be shipped.
+    const work = Object.fromEntries((await ia.getJson("/")).json().worklist.map((w: { key: string; count: number }) => [w.key, w.count]));
+    expect(Object.keys(work)).toEqual(["queue", "failed", "to_batch", "to_ship"]);
+    const prepared = Number((await db()("delivery_batches").where({ state: "prepared" }).count({ n: "*" }))[0].n);
+    expect(prepared).toBeGreaterThanOrEqual(1);
+    expect(work.to_ship).toBe(prepared);
+    // Shipping asks for confirmation without JavaScript; nothing is shipped until confirmed.
+    const ask = await ia.post(`/deliveries/${batch.id}/ship`, { accept: "html", form: {} });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain('name="confirmed" value="1"');
+    expect((await db()("delivery_batches").where({ id: batch.id }).first("state")).state).toBe("prepared");
     const shipped = await ia.postJson(`/deliveries/${batch.id}/ship`, {});
     expect(shipped.status).toBe(200);
     expect(shipped.json().batch).toMatchObject({ id: batch.id, state: "shipped", shippedAt: expect.any(String) });

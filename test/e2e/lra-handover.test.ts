@@ -52,7 +52,7 @@ describe("delivery, handover and receipt review over HTTP", () => {
     expect((await lra.reviewer.postJson(`/applications/${id}/decision`, { decision: "lra_approve" })).status).toBe(200);
     const batch = (await lra.manager.getJson("/batches")).json().batches[0];
     await pagesRender(lra.manager, ["/", "/applications", "/applications/new", `/applications/${id}`, "/batches", "/deliveries"]);
-    expect((await lra.manager.post(`/batches/${batch.id}/forward`, { accept: "html", form: {} })).status).toBe(303);
+    expect((await lra.manager.post(`/batches/${batch.id}/forward`, { accept: "html", form: { confirmed: "1" } })).status).toBe(303);
     await pagesRender(ra.officer, ["/", "/applications", "/applications/new", "/batches", `/applications/${id}`, "/issuance-requests", "/receipts", "/receipts?state=all"]);
     expect((await ra.officer.post(`/batches/${batch.id}/receive`, { accept: "html", form: {} })).status).toBe(303);
     expect((await ra.officer.postJson(`/applications/${id}/decision`, { decision: "ra_approve" })).status).toBe(200);
@@ -93,10 +93,25 @@ describe("delivery, handover and receipt review over HTTP", () => {
     const hv = (await lra.reviewer.getJson(`/applications/${id}/handover`)).json();
     expect(hv.signedReceipts.map((d: { id: number }) => d.id)).toEqual([receipt1.json().document.id]);
 
+    // The receipt QR (issue 12 §7): scanned on the deliveries page it opens this card's handover
+    // page (full-width input as a scanner behind a Japanese IME types it); the page shows the card.
+    const receiptNo: string = deliveries[0].applications[0].receipt.receiptNo;
+    const wide = [...receiptNo].map((ch) => (ch === "-" ? "－" : String.fromCharCode(ch.charCodeAt(0) + 0xfee0))).join("");
+    const scan = await lra.reviewer.get(`/handover/scan?receiptNo=${encodeURIComponent(wide)}`, { accept: "html" });
+    expect(scan.status).toBe(303);
+    expect(scan.headers.get("location")).toBe(`/lra/applications/${id}/handover`);
+    expect((await lra.other.get(`/handover/scan?receiptNo=${receiptNo}`, { accept: "html" })).status).toBe(403);
+    const hvPage = (await lra.reviewer.get(`/applications/${id}/handover`, { accept: "html" })).text;
+    expect(hvPage).toContain("CARD-E2E-0001");
+    expect(hvPage).toContain('name="receiptNo"');
+    const wrongCard = await lra.reviewer.postJson(`/applications/${id}/handover`, { documentType: "driver_licence", documentNumber: "1234", photoMatches: true, signedReceiptDocumentId: receipt1.json().document.id, receiptNo: "R-AAAAAAAAAAAA" });
+    expect(wrongCard.status).toBe(400);
+    expect(wrongCard.json().issues[0]).toMatchObject({ field: "receiptNo" });
+
     // The photo must have been compared.
     const noPhoto = await lra.reviewer.postJson(`/applications/${id}/handover`, { documentType: "driver_licence", documentNumber: "123456789012", photoMatches: false, signedReceiptDocumentId: receipt1.json().document.id });
     expect(noPhoto.status).toBe(400);
-    const handed = await lra.reviewer.postJson(`/applications/${id}/handover`, { documentType: "driver_licence", documentNumber: "123456789012", photoMatches: true, signedReceiptDocumentId: receipt1.json().document.id });
+    const handed = await lra.reviewer.postJson(`/applications/${id}/handover`, { documentType: "driver_licence", documentNumber: "123456789012", photoMatches: true, signedReceiptDocumentId: receipt1.json().document.id, receiptNo });
     expect(handed.status, handed.text).toBe(200);
     expect(handed.json().application.state).toBe("handed_over");
 

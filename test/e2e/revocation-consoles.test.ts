@@ -119,6 +119,13 @@ describe("revocation console routes", () => {
     expect(req).toMatchObject({ state: "approved", emergency: true, reviewState: "pending", channel: "phone" });
     await executeApprovedRevocationRequests(t.ctx, s.ia.operator);
     for (const c of sub.certificates) expect(await revocationOf(c.serialHex)).toMatchObject({ reason: "certificateHold" });
+    // A hold reads 一時停止中, never 失効 (issue 12 §7): in the list and on the certificates.
+    const listed = (await clients.officer.get("/revocations?state=executed", { accept: "html" })).text;
+    const row = listed.slice(listed.indexOf(req.requestNo), listed.indexOf("</tr>", listed.indexOf(req.requestNo)));
+    expect(row).toContain("一時停止中");
+    expect(row).not.toContain("失効済");
+    const detailPage = (await clients.officer.get(`/revocations/${req.id}`, { accept: "html" })).text;
+    expect(detailPage).toContain('badge badge--hold">一時停止中');
 
     const pending = (await clients.approver2.getJson("/revocations?review=pending")).json().requests;
     expect(pending.map((r: { id: number }) => r.id)).toContain(req.id);
@@ -148,6 +155,17 @@ describe("revocation console routes", () => {
   });
 
   it("renders the pages in Japanese and re-renders a form with its errors", async () => {
+    // No default reason (a required choice) and a confirmation step before an emergency revocation.
+    const emergencyForm = (await clients.officer.get("/revocations/emergency", { accept: "html" })).text;
+    expect(emergencyForm).toMatch(/name="reason" required><option value="">/);
+    expect(emergencyForm).not.toMatch(/<option value="\w+" selected>/);
+    const before = Number((await t.ctx.db("revocation_requests").count({ n: "*" }))[0].n);
+    const ask = await clients.officer.post("/revocations/emergency", { accept: "html", form: { targetKind: "card", cardLabel: "CARD-X", reason: "keyCompromise", grounds: "電話", callerVerification: "折り返し" } });
+    expect(ask.status).toBe(200);
+    expect(ask.text).toContain("確認してください");
+    expect(ask.text).toContain('name="confirmed" value="1"');
+    expect(ask.text).toContain('name="cardLabel" value="CARD-X"');
+    expect(Number((await t.ctx.db("revocation_requests").count({ n: "*" }))[0].n)).toBe(before);
     for (const [c, path, text] of [
       [clients.officer, "/revocations/new", "失効申請の登録"], [clients.officer, "/revocations/emergency", "承認を待たずに直ちに処理されます"],
       [clients.approver2, "/revocations?review=pending", "緊急失効の事後確認"], [clients.auditor, "/audit/revocations", "失効記録"],

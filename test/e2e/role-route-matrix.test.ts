@@ -47,6 +47,8 @@ function allowed(c: Console, method: string, path: string): OperatorRole[] {
   // Second-person approvals: issuance and revocation requests; putting a failed revocation request
   // back in the IA's queue re-affirms an approval: the approver's too.
   if (c === "ra" && method === "POST" && /^\/(issuance-requests|revocations)\/:id\/approve$|^\/revocations\/:id\/retry$/.test(path)) return ["ra_approver"];
+  // Bulk approval of issuance requests: each row is the same second-person approval (issue 12 §7).
+  if (c === "ra" && method === "POST" && path === "/issuance-requests/approve") return ["ra_approver"];
   if (path.startsWith("/audit/")) return ["auditor"];
   // The LRA files revocation requests; deciding on them and the phone emergency path are the RA's.
   if (c === "lra" && /^\/revocations\/(emergency|:id\/(approve|reject|review|retry))$/.test(path)) return [];

@@ -16,6 +16,7 @@ import { createDeliveryBatch, shipDeliveryBatch } from "../../pipeline/delivery.
 import { fieldIssue, NotFoundError, ValidationError } from "../../pipeline/errors.ts";
 import type { Row } from "../../pipeline/machine.ts";
 import { deliveryBatchMachine, receiptMachine } from "../../pipeline/records.ts";
+import { confirmationPending } from "../../web/console/confirm.ts";
 import type { ConsoleKit } from "../../web/console/kit.ts";
 import { packingListPdf, receiptFormsPdf, type DeliveryDocumentData } from "../delivery-documents.ts";
 import { idParam, qualificationJa, RA_DESK, sendJson, type IaGuards, type IaRouteDeps } from "./common.ts";
@@ -185,6 +186,11 @@ export function mountDeliveryRoutes(router: Router, kit: ConsoleKit, deps: IaRou
 
   router.post("/deliveries/:id/ship", guard.write, async (req, res) => {
     const id = idParam(req.params.id);
+    if (confirmationPending(kit, req, res, {
+      message: "Mark this delivery as shipped? The cards leave the issuing office; this cannot be undone.",
+      messageJa: "この配送バッチを発送済みにします。カードは発行局から発送され、取り消せません。よろしいですか。",
+      action: "Ship", actionJa: "発送する", cancelPath: `/deliveries/${id}`,
+    })) return;
     await shipDeliveryBatch(db, kit.operator(req), id);
     const batch = batchJson(kit, await findBatch(db, id));
     if (kit.wantsJson(req)) {

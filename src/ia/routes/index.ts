@@ -9,6 +9,8 @@ import { mountCaRoutes } from "./cas.ts";
 import type { IaGuards, IaRouteDeps } from "./common.ts";
 import { mountDeliveryRoutes } from "./deliveries.ts";
 import { mountQueueRoutes } from "./queue.ts";
+import { iaWorklist } from "./worklist.ts";
+import { mountWorklistHome } from "../../registration/worklists.ts";
 
 /** Registers every IA route and its navigation entry on `router`. */
 export function mountIaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps): void {
@@ -17,6 +19,7 @@ export function mountIaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps
   kit.addNav({ path: "/queue", label: "Issuance queue", labelJa: "発行キュー", roles });
   kit.addNav({ path: "/deliveries", label: "Deliveries", labelJa: "配送", roles });
   kit.addNav({ path: "/cas", label: "CAs and CRLs", labelJa: "認証局・CRL", roles });
+  mountWorklistHome(router, kit, iaWorklist);
   mountQueueRoutes(router, kit, deps, guard);
   mountDeliveryRoutes(router, kit, deps, guard);
   mountCaRoutes(router, kit, deps, guard);
