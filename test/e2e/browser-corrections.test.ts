@@ -158,7 +158,7 @@ describe("issue 12 §1 in Chromium", () => {
     // Another approver approves it in the issuance-request list.
     const page2 = await signedIn("/ra", s.approver2);
     await page2.goto(`${server.url}/ra/issuance-requests?state=requested`);
-    await Promise.all([page2.waitForLoadState("load"), page2.locator("form[action$='/approve'] button[type='submit']").first().click()]);
+    await Promise.all([page2.waitForLoadState("load"), page2.locator(`form[action$='/issuance-requests/${ir.id}/approve'] button[type='submit']`).click()]);
     expect((await db("issuance_requests").where({ id: ir.id }).first()).state).toBe("approved");
 
     // The IA issues it on a new card; delivery to the RA desk; handover; receipt review.
