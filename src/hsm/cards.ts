@@ -245,6 +245,24 @@ export function pinStateFromFlags(flags: number): CardPinState {
   };
 }
 
+/** The PIN state of card `label` when its token is present, else null (the card is with its holder). */
+export function cardPinStateIfPresent(station: CardStation, label: string): CardPinState | null {
+  try {
+    return station.pinState(label);
+  } catch (e) {
+    if (e instanceof HsmError && e.code === "CARD_NOT_FOUND") return null;
+    throw e;
+  }
+}
+
+/**
+ * Whether the card page shows the card as PIN-locked: recorded so in its lifecycle (reported by the
+ * holder or the desk), or its token reports CKF_USER_PIN_LOCKED (issue 13 §2).
+ */
+export function showsPinLocked(cardState: string, pin: CardPinState | null): boolean {
+  return cardState === "pin_locked" || pin?.userPinLocked === true;
+}
+
 class Card implements CardSession {
   private closed = false;
   /** One operation at a time on the card's single session. */

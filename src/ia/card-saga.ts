@@ -28,6 +28,7 @@ import type { SubscriberSubject } from "../pki/subject.ts";
 import { toBuffer } from "../store/rows.ts";
 import { applyCardTransitionIfDue } from "../pipeline/card-lifecycle.ts";
 import { cardKeyLabel } from "./cards.ts";
+import { writeCaChainOnCard } from "./card-chain.ts";
 import { faultPoint } from "./fault-hook.ts";
 import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
 import type { Actor } from "../audit/actor.ts";
@@ -135,6 +136,7 @@ export async function personaliseProfile(d: Deps, lease: IssuanceLease, p: Profi
     await recordStep(d.db, lease, row, { step: "signed", certificate_id: cert.id }, by, null, {});
     const certs = await card.listCertificates();
     if (!certs.some((c) => c.der.equals(cert.der))) await card.writeCertificate(keyId, cert.der, `${keyLabel}-certificate`);
+    await writeCaChainOnCard(d.db, card, cert.caName);
     await faultPoint("after-write");
     await fenced(d.db, lease, async (trx) => {
       await trx("issuance_card_keys").where({ id: row!.id }).update({ step: "written", updated_at: trx.fn.now() });

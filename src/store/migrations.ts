@@ -47,6 +47,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
   "0160_card_lifecycle": () => import("../../migrations/0160_card_lifecycle.ts"),
+  "0161_card_pins": () => import("../../migrations/0161_card_pins.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueOntoCard, provisionCards } from "../../src/ia/cards.ts";
+import { cardPinKey } from "../../src/ia/card-pins.ts";
 import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
 import { runCeremony } from "../../src/ia/ceremony.ts";
 import type { IaContext } from "../../src/ia/context.ts";
@@ -81,7 +82,7 @@ describe("CA core on SoftHSM2 + database", () => {
   });
 
   it("issues sign and auth-person certificates onto a card: key made on the card, certificate written back", async () => {
-    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by);
+    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by, await cardPinKey(ctx));
     expect(card.label).toMatch(/^card-/);
     const mailer = fs.readFileSync(card.pinMailer, "utf8");
     expect(fs.statSync(card.pinMailer).mode & 0o777).toBe(0o600);
@@ -138,7 +139,7 @@ describe("CA core on SoftHSM2 + database", () => {
   });
 
   it("refuses a wrong card PIN clearly and changes nothing", async () => {
-    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by);
+    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by, await cardPinKey(ctx));
     const before = await count("certificates");
     const profile = ctx.policies.profiles.get("sign")!;
     await expect(issueOntoCard(ctx.db, ctx.cards, ctx.issuance, {
