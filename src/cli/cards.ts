@@ -15,7 +15,7 @@ async function readTwoPins(): Promise<[string, string]> {
 }
 
 export function registerCardCommands(program: Command): void {
-  const cards = program.command("cards").alias("card").description("IC cards (PKCS#11 tokens)");
+  const cards = program.command("cards").description("IC cards (PKCS#11 tokens)");
 
   cards
     .command("migrate-so-pins")
@@ -25,32 +25,6 @@ export function registerCardCommands(program: Command): void {
       withIa(o, async (ctx) => {
         const r = await migrateSoPinSlips(ctx, cliActor());
         return { text: `${r.sealed.length} SO PIN slip(s) sealed and deleted${r.unknown.length ? `; left for unknown cards: ${r.unknown.join(", ")}` : ""}.`, json: r };
-      }),
-    );
-
-  cards
-    .command("change-pin")
-    .description("the holder changes the card's PIN (C_SetPIN): current and new PIN on two lines of standard input")
-    .requiredOption("--card <label>", "card label (card-…)")
-    .option("--json", "print one JSON object")
-    .action(async (o: { card: string; json?: boolean }) =>
-      withIa(o, async (ctx) => {
-        const [oldPin, newPin] = await readTwoPins();
-        await ctx.cards.changeUserPin(o.card, oldPin, newPin);
-        await ctx.db.transaction((trx) => appendAudit(trx, [{ ...cliActor(), action: "card.pin_changed", objectType: "card", objectId: o.card, details: {} }]));
-        return { text: `PIN of ${o.card} changed.`, json: { card: o.card, changed: true } };
-      }),
-    );
-
-  cards
-    .command("pin-state")
-    .description("the card's PIN state from its token flags (CKF_USER_PIN_LOCKED, …)")
-    .requiredOption("--card <label>", "card label (card-…)")
-    .option("--json", "print one JSON object")
-    .action(async (o: { card: string; json?: boolean }) =>
-      withIa(o, async (ctx) => {
-        const st = ctx.cards.pinState(o.card);
-        return { text: `${o.card}: ${st.userPinLocked ? "PIN locked" : "PIN not locked"}${st.userPinFinalTry ? " (final try)" : ""}`, json: { card: o.card, ...st } };
       }),
     );
 
@@ -79,6 +53,38 @@ export function registerCardCommands(program: Command): void {
         const rows = await ctx.db("cards").orderBy("id");
         const json = rows.map((r) => ({ label: r.label, cardSerial: r.card_serial, status: r.status }));
         return { text: table([["card", "card serial", "status"], ...json.map((c) => [c.label, c.cardSerial, c.status])]), json: { cards: json } };
+      }),
+    );
+}
+
+/**
+ * `hpki card change-pin | pin-state` (issue 13 §2), registered on the `hpki card` command the SSO
+ * module creates (src/cli/sso.ts) for what a holder does with the card.
+ */
+export function registerCardHolderCommands(card: Command): void {
+  card
+    .command("change-pin")
+    .description("the holder changes the card's PIN (C_SetPIN): current and new PIN on two lines of standard input")
+    .requiredOption("--card <label>", "card label (card-…)")
+    .option("--json", "print one JSON object")
+    .action(async (o: { card: string; json?: boolean }) =>
+      withIa(o, async (ctx) => {
+        const [oldPin, newPin] = await readTwoPins();
+        await ctx.cards.changeUserPin(o.card, oldPin, newPin);
+        await ctx.db.transaction((trx) => appendAudit(trx, [{ ...cliActor(), action: "card.pin_changed", objectType: "card", objectId: o.card, details: {} }]));
+        return { text: `PIN of ${o.card} changed.`, json: { card: o.card, changed: true } };
+      }),
+    );
+
+  card
+    .command("pin-state")
+    .description("the card's PIN state from its token flags (CKF_USER_PIN_LOCKED, …)")
+    .requiredOption("--card <label>", "card label (card-…)")
+    .option("--json", "print one JSON object")
+    .action(async (o: { card: string; json?: boolean }) =>
+      withIa(o, async (ctx) => {
+        const st = ctx.cards.pinState(o.card);
+        return { text: `${o.card}: ${st.userPinLocked ? "PIN locked" : "PIN not locked"}${st.userPinFinalTry ? " (final try)" : ""}`, json: { card: o.card, ...st } };
       }),
     );
 }

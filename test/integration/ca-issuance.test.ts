@@ -121,7 +121,11 @@ describe("CA core on SoftHSM2 + database", () => {
     // On the card: both certificates, each with its key's CKA_ID; the keys are sensitive and never extractable.
     const session = await ctx.cards.openCard(card.label, pin);
     try {
-      const onCard = await session.listCertificates();
+      const all = await session.listCertificates();
+      // Besides them, the issuing CAs and the root under the JAHIS labels (issue 13 §7), public objects.
+      expect(all.filter((c) => c.label === "HPKI CA CERTIFICATE")).toHaveLength(2);
+      expect(all.filter((c) => c.label === "HPKI ROOT CA CERTIFICATE")).toHaveLength(1);
+      const onCard = all.filter((c) => !c.label.startsWith("HPKI "));
       expect(onCard.map((c) => c.der.toString("hex")).sort()).toEqual([certs.sign, certs["auth-person"]].map((d) => d.toString("hex")).sort());
       for (const c of onCard) {
         expect(await session.keyAttributes(c.id)).toMatchObject({ sensitive: true, extractable: false, neverExtractable: true, local: true });

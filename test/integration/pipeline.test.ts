@@ -96,7 +96,8 @@ describe("registration pipeline (services)", () => {
     const pin = readPinMailer(pinMailerPath(t.ctx.cfg.mailDir, card.cardLabel));
     const session = await t.ctx.cards.openCard(card.cardLabel, pin);
     try {
-      expect((await session.listCertificates()).length).toBe(2);
+      // Sign and auth certificates, their two issuing CAs and the root (issue 13 §7).
+      expect((await session.listCertificates()).map((c) => c.label).sort()).toEqual(["HPKI CA CERTIFICATE", "HPKI CA CERTIFICATE", "HPKI ROOT CA CERTIFICATE", "auth-certificate", "sign-certificate"]);
     } finally {
       session.close();
     }
