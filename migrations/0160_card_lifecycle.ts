@@ -28,6 +28,23 @@ function sqlList(values: string[]): string {
   return values.map((v) => `'${v}'`).join(", ");
 }
 
+/** A lifecycle history table: one row per transition of a row of `ref`. */
+async function createHistoryTable(db: Knex, table: string, column: string, ref: string, type: "integer" | "bigInteger"): Promise<void> {
+  await db.schema.createTable(table, (t) => {
+    t.bigIncrements("id").primary();
+    t[type](column).notNullable().references("id").inTable(ref);
+    t.text("transition").notNullable();
+    t.text("from_state");
+    t.text("to_state").notNullable();
+    t.text("event").notNullable();
+    t.text("actor").notNullable();
+    t.text("role").notNullable();
+    t.jsonb("details").notNullable().defaultTo("{}");
+    t.timestamp("at", { useTz: true }).notNullable().defaultTo(db.fn.now());
+    t.index([column, "at"]);
+  });
+}
+
 export async function up(db: Knex): Promise<void> {
   await db.schema.alterTable("cards", (t) => {
     t.integer("version").notNullable().defaultTo(1);
@@ -45,19 +62,7 @@ export async function up(db: Knex): Promise<void> {
   await db("cards").whereNotIn("status", CARD_STATES).update({ status: "spoiled" });
   await db.raw(`ALTER TABLE cards ADD CONSTRAINT cards_status CHECK (status IN (${sqlList(CARD_STATES)}))`);
 
-  await db.schema.createTable("card_events", (t) => {
-    t.bigIncrements("id").primary();
-    t.integer("card_id").notNullable().references("id").inTable("cards");
-    t.text("transition").notNullable();
-    t.text("from_state");
-    t.text("to_state").notNullable();
-    t.text("event").notNullable();
-    t.text("actor").notNullable();
-    t.text("role").notNullable();
-    t.jsonb("details").notNullable().defaultTo("{}");
-    t.timestamp("at", { useTz: true }).notNullable().defaultTo(db.fn.now());
-    t.index(["card_id", "at"]);
-  });
+  await createHistoryTable(db, "card_events", "card_id", "cards", "integer");
   const priorStatus = new Map(before.map((r) => [Number(r.id), String(r.status)]));
   const now = await db("cards").select("id", "status", "created_at");
   if (now.length) {
@@ -77,19 +82,7 @@ export async function up(db: Knex): Promise<void> {
     FROM revocations r WHERE r.certificate_id = c.id AND r.released_at IS NULL`);
   await db.raw(`UPDATE certificates SET lifecycle_state = 'expired' WHERE lifecycle_state IN ('issued', 'on_hold') AND status = 'issued' AND not_after < now()`);
   await db.raw(`ALTER TABLE certificates ADD CONSTRAINT certificates_lifecycle_state CHECK (lifecycle_state IN (${sqlList(CERTIFICATE_STATES)}))`);
-  await db.schema.createTable("certificate_events", (t) => {
-    t.bigIncrements("id").primary();
-    t.bigInteger("certificate_id").notNullable().references("id").inTable("certificates");
-    t.text("transition").notNullable();
-    t.text("from_state");
-    t.text("to_state").notNullable();
-    t.text("event").notNullable();
-    t.text("actor").notNullable();
-    t.text("role").notNullable();
-    t.jsonb("details").notNullable().defaultTo("{}");
-    t.timestamp("at", { useTz: true }).notNullable().defaultTo(db.fn.now());
-    t.index(["certificate_id", "at"]);
-  });
+  await createHistoryTable(db, "certificate_events", "certificate_id", "certificates", "bigInteger");
   await db.raw(`INSERT INTO certificate_events (certificate_id, transition, from_state, to_state, event, actor, role)
     SELECT id, 'migrated', NULL, lifecycle_state, 'certificate.migrated', 'system:migration', 'system' FROM certificates
      WHERE lifecycle_state <> 'issued'`);

@@ -122,26 +122,14 @@ export class CardStation {
    *   (SO PIN blocked), "CKR_PIN_LEN_RANGE".
    */
   async unblockUserPin(label: string, soPin: string, newPin: string): Promise<void> {
-    const slot = this.cardSlot(label);
-    if (this.open.has(label)) throw new HsmError(`card "${label}" is already open in this process`, "CARD_BUSY");
-    this.open.add(label);
-    try {
-      const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+    await this.withOwnSession(label, "PIN unblock", (session) => {
+      session.login(soPin, graphene.UserType.SO);
       try {
-        session.login(soPin, graphene.UserType.SO);
-        try {
-          session.initPin(newPin);
-        } finally {
-          session.logout();
-        }
+        session.initPin(newPin);
       } finally {
-        session.close();
+        session.logout();
       }
-    } catch (err) {
-      throw toHsmError(err, `card "${label}" (PIN unblock)`);
-    } finally {
-      this.open.delete(label);
-    }
+    });
   }
 
   /**
@@ -149,23 +137,30 @@ export class CardStation {
    * @throws HsmError "CARD_NOT_FOUND", "CARD_BUSY", "CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_LEN_RANGE".
    */
   async changeUserPin(label: string, oldPin: string, newPin: string): Promise<void> {
+    await this.withOwnSession(label, "PIN change", (session) => {
+      loginUser(session, oldPin, `card "${label}"`);
+      try {
+        session.setPin(oldPin, newPin);
+      } finally {
+        session.logout();
+      }
+    });
+  }
+
+  /** Runs `fn` on a fresh RW session of card `label`, held as open in this process meanwhile. */
+  private async withOwnSession(label: string, what: string, fn: (session: graphene.Session) => void): Promise<void> {
     const slot = this.cardSlot(label);
     if (this.open.has(label)) throw new HsmError(`card "${label}" is already open in this process`, "CARD_BUSY");
     this.open.add(label);
     try {
       const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
       try {
-        loginUser(session, oldPin, `card "${label}"`);
-        try {
-          session.setPin(oldPin, newPin);
-        } finally {
-          session.logout();
-        }
+        fn(session);
       } finally {
         session.close();
       }
     } catch (err) {
-      throw toHsmError(err, `card "${label}" (PIN change)`);
+      throw toHsmError(err, `card "${label}" (${what})`);
     } finally {
       this.open.delete(label);
     }
