@@ -5,6 +5,7 @@
  */
 import fs from "node:fs";
 import type { Command } from "commander";
+import { registerCardHolderCommands } from "./cards.ts";
 import { loadConfig } from "../config.ts";
 import { CardStation } from "../hsm/cards.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
@@ -139,6 +140,7 @@ export function registerSsoCommands(program: Command): void {
     );
 
   const card = program.command("card").description("using an HPKI card");
+  registerCardHolderCommands(card);
   card
     .command("login")
     .description("sign a login challenge (SSO center, or a console's card sign-in page) with the card's authentication key (asks for the PIN); prints the JSON to post or paste")

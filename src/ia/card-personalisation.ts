@@ -28,6 +28,7 @@ import { appendAudit } from "../audit/log.ts";
 import { parseSubscriberSubject } from "../pki/subject.ts";
 import { CardNeedsInspection, personaliseProfile, setCardAside } from "./card-saga.ts";
 import { pinMailerPath, provisionCards } from "./cards.ts";
+import { cardPinKey } from "./card-pins.ts";
 import type { IaContext } from "./context.ts";
 import { faultPoint } from "./fault-hook.ts";
 
@@ -137,7 +138,7 @@ async function personaliseOne(ctx: IaContext, op: Operator, { request, applicati
   let generation = Number(request.card_generation ?? 0);
   for (let attempt = 0; ; attempt++) {
     if (!cardLabel) {
-      const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by);
+      const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by, await cardPinKey(ctx));
       cardLabel = card.label;
       await fenced(ctx.db, lease, async (trx) => {
         await trx("issuance_requests").where({ id: requestId }).update({ card_label: cardLabel });

@@ -11,19 +11,26 @@ import type { CardStation } from "../hsm/cards.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
 import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
 import type { Actor } from "../audit/actor.ts";
+import { applyCardTransitionIfDue, recordCardsProvisioned } from "../pipeline/card-lifecycle.ts";
+import type { SealingKey } from "../hsm/sealing-key.ts";
+import { newMailerNo, storeSealedSoPin } from "./card-pins.ts";
+import { writeCaChainOnCard } from "./card-chain.ts";
 
 export interface ProvisionedCard {
   label: string;
   cardSerial: string;
   /** Path of the PIN mailer (user PIN, for the subscriber); the PIN itself is never returned. */
   pinMailer: string;
-  /** Path of the card's SO PIN slip for the issuing office (PIN unblock). */
-  soPinSlip: string;
+  /** Number of the card's initial PIN mailer in pin_mailers (printed from the IA console). */
+  pinMailerNo: string;
 }
 
 /**
- * Creates `count` blank cards, records them (status blank) and writes one PIN mailer per card
- * under `mailDir` (mode 0600). PINs are in the mailers only: not in the database, logs or output.
+ * Creates `count` blank cards, records them (status blank, card_events "provision"), seals each
+ * card's SO PIN under `soPinKey` (the IA token's card-PIN sealing key, card-pins.ts) into
+ * card_so_pins — the SO PIN is written nowhere else — and writes one PIN mailer per card under
+ * `mailDir` (mode 0600), which the IA holds until personalisation and printing (issue 13 §8),
+ * tracked in pin_mailers. PINs are in the mailers only: not in the database, logs or output.
  */
 export async function provisionCards(
   db: Knex,
@@ -31,27 +38,27 @@ export async function provisionCards(
   mailDir: string,
   count: number,
   by: Actor,
+  soPinKey: SealingKey,
 ): Promise<ProvisionedCard[]> {
   if (!Number.isInteger(count) || count < 1 || count > 1000) throw new Error("--count must be an integer from 1 to 1000");
   fs.mkdirSync(mailDir, { recursive: true, mode: 0o700 });
   const blanks = await station.provisionBlankCards(count);
   const out: ProvisionedCard[] = [];
   await db.transaction(async (trx) => {
-    await trx("cards").insert(blanks.map((c) => ({ label: c.label, card_serial: c.cardSerial, status: "blank" })));
-    await appendAudit(trx, blanks.map((c) => ({
-      ...by, action: "card.provisioned", objectType: "card", objectId: c.label, details: { cardSerial: c.cardSerial },
+    const rows = await trx("cards").insert(blanks.map((c) => ({ label: c.label, card_serial: c.cardSerial, status: "blank" }))).returning(["id", "label"]);
+    await recordCardsProvisioned(trx, rows.map((r) => Number(r.id)), by);
+    for (const [i, c] of blanks.entries()) {
+      const id = Number(rows.find((r) => r.label === c.label)!.id);
+      await storeSealedSoPin(trx, soPinKey, id, c.soPin, "provisioned");
+      const mailerNo = newMailerNo();
+      await trx("pin_mailers").insert({ mailer_no: mailerNo, card_id: id, kind: "initial", created_by: by.actor });
+      out[i] = { label: c.label, cardSerial: c.cardSerial, pinMailer: pinMailerPath(mailDir, c.label), pinMailerNo: mailerNo };
+    }
+    await appendAudit(trx, blanks.map((c, i) => ({
+      ...by, action: "card.provisioned", objectType: "card", objectId: c.label, details: { cardSerial: c.cardSerial, soPinSealed: true, pinMailer: out[i].pinMailerNo },
     })));
   });
-  for (const c of blanks) {
-    const pinMailer = pinMailerPath(mailDir, c.label);
-    const soPinSlip = path.join(mailDir, `so-pin-${c.label}.txt`);
-    writeSecretFile(pinMailer, pinMailerText(c.label, c.cardSerial, c.userPin));
-    writeSecretFile(soPinSlip, [
-      "HPKI card SO PIN (issuing office only / 発行局保管用 — PIN ロック解除用)",
-      `card: ${c.label}`, `card serial: ${c.cardSerial}`, `SO PIN: ${c.soPin}`, "",
-    ].join("\n"));
-    out.push({ label: c.label, cardSerial: c.cardSerial, pinMailer, soPinSlip });
-  }
+  for (const c of blanks) writeSecretFile(pinMailerPath(mailDir, c.label), pinMailerText(c.label, c.cardSerial, c.userPin));
   return out;
 }
 
@@ -135,11 +142,13 @@ export async function issueOntoCard(
     if (!onCard.some((c) => c.der.equals(cert.der))) {
       await card.writeCertificate(keyId, cert.der, `${keyLabel}-certificate`);
     }
+    await writeCaChainOnCard(db, card, cert.caName);
     await db.transaction(async (trx) => {
-      const n = await trx("cards").where({ label: req.cardLabel }).update({ status: "personalized", personalized_at: trx.fn.now() });
+      const n = (await trx("cards").where({ label: req.cardLabel }).count({ n: "*" }).first())?.n;
+      await applyCardTransitionIfDue(trx, "personalise", req.cardLabel, by, { patch: { personalized_at: trx.fn.now() } });
       await appendAudit(trx, [{
         ...by, action: "card.certificate-written", objectType: "card", objectId: req.cardLabel,
-        details: { ca: cert.caName, serial: cert.serialHex, profile: req.profile, cardKnown: n === 1 },
+        details: { ca: cert.caName, serial: cert.serialHex, profile: req.profile, cardKnown: Number(n) === 1 },
       }]);
     });
     return cert;

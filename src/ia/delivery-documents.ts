@@ -46,8 +46,8 @@ const A4 = { width: 595.28, height: 841.89 };
 const MARGIN = 48;
 const FONT = "jp";
 
-/** Date as 2026年11月22日 in Japan time. */
-function dateJa(d: Date): string {
+/** Date as 2026年11月22日 in Japan time (also used by the PIN mailer, pin-mailer-pdf.ts). */
+export function dateJa(d: Date): string {
   const p = Object.fromEntries(
     new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Tokyo", year: "numeric", month: "numeric", day: "numeric" }).formatToParts(d).map((x) => [x.type, x.value]),
   );
@@ -63,7 +63,7 @@ function resolveFont(opts: PdfOptions): string {
 }
 
 /** A new A4 document with the Japanese font registered and selected; resolves to the PDF bytes. */
-function newDocument(title: string, opts: PdfOptions): { doc: PDFKit.PDFDocument; bytes: Promise<Buffer> } {
+export function newDocument(title: string, opts: PdfOptions): { doc: PDFKit.PDFDocument; bytes: Promise<Buffer> } {
   const font = resolveFont(opts);
   const doc = new PDFDocument({ size: "A4", margin: MARGIN, info: { Title: title, Author: "hpki-ca", Creator: "hpki-ca" }, lang: "ja-JP" });
   const chunks: Buffer[] = [];

@@ -22,6 +22,7 @@ import { IssuanceJobRunner } from "./issuance-jobs.ts";
 import { startRevocationWorker } from "./revocation-worker.ts";
 import { refreshStatusAfterRevocation } from "./status-after-revocation.ts";
 import { mountIaRoutes } from "./routes/index.ts";
+import { migrateSoPinSlips } from "./card-pins.ts";
 
 /**
  * Creates the IA console: sign-in for ia_operator (plus auditor, read-only, and admin, who may
@@ -34,6 +35,9 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
     const crlPolicy = loadCrlPolicy();
     const log = pino({ name: "hpki-ia", level: "info" });
     const jobs = new IssuanceJobRunner(ctx, { log });
+    // SO PIN slip files of earlier versions: sealed under the IA token's key and deleted (issue 13 §2).
+    const slips = await migrateSoPinSlips(ctx, { actor: "system:ia-start", role: "ia" });
+    if (slips.sealed.length || slips.unknown.length) log.info({ sealed: slips.sealed.length, unknown: slips.unknown }, "SO PIN slips sealed");
     const router = createConsoleRouter(deps, {
       console: "ia",
       roles: ["ia_operator"],

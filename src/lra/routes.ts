@@ -17,6 +17,8 @@ import { lraBatchMachine } from "../pipeline/records.ts";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } from "../registration/application-format.ts";
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
+import { mountCardRoutes } from "../registration/card-routes.ts";
+import { mountCardDeskRoutes } from "../registration/card-desk-routes.ts";
 import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
 import { batchRows } from "../registration/batch-rows.ts";
@@ -48,6 +50,8 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
     detailExtras: (req, app) => handoverExtras(kit, req, app),
   });
   mountHandoverRoutes(router, kit, { readers: READERS, desk: DESK, deliveriesTo: "lra" });
+  mountCardRoutes(router, kit, { readers: READERS, writers: DESK });
+  mountCardDeskRoutes(router, kit, { readers: READERS, desk: DESK });
 
   const appRow = (l: Lang) => (a: Row) => ({
     ...applicationSummaryJson(a),

@@ -5,9 +5,10 @@
  * Retry, in one transaction:
  *   1. the licence register check is re-run and must match, and the issuability dry run must be
  *      clean (the checks of RA approval, on the data as it stands now);
- *   2. the card bound to the failed request is never used again by it: "void" (released) when
- *      nothing was ever made or written on it for this request — no saga record, no certificate —
- *      or "spoiled" when anything was (a key pair planned, made or removed, a certificate
+ *   2. the card bound to the failed request is never used again by it: released (card lifecycle
+ *      "release": back to blank, in the pool again, audited) when nothing was ever made or
+ *      written on it for this request — no saga record, no certificate — or "spoiled" when
+ *      anything was (a key pair planned, made or removed, a certificate
  *      issued): a spoiled card is destroyed, and the certificates issued onto it are listed in
  *      the audit record for revocation. The request is unbound (card generation + 1, so the next
  *      card's certificates get new request keys) and the IA personalises a new card;
@@ -19,24 +20,27 @@
  * or sets aside the card): a new application follows if the applicant still wants a card.
  */
 import type { Knex } from "knex";
-import { appendAudit } from "../audit/log.ts";
+import { applyCardTransitionIfDue } from "./card-lifecycle.ts";
+import { lifecycleActorOf } from "./lifecycle.ts";
 import { applicationMachine } from "./application.ts";
 import { assertIssuable, decideApplication, deskPolicies, isoDate, licenceCheckFor } from "./applications.ts";
 import { ValidationError } from "./errors.ts";
 import { applyTransition, lockRow, type Row } from "./machine.ts";
-import { auditActor, type Operator } from "./operator.ts";
+import type { Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
 
 /** What became of the card of a failed request. */
 export interface CardDisposal {
   card: string;
-  status: "void" | "spoiled";
+  status: "released" | "spoiled";
   certificatesToRevoke: { serial: string; profile: string }[];
 }
 
 /**
- * Releases ("void") or spoils the card bound to failed request `ir` (module comment, step 2) and
- * unbinds it, inside `trx`, audited "card.released" / "card.spoiled". No card bound: null.
+ * Releases or spoils the card bound to failed request `ir` (module comment, step 2) through the
+ * card lifecycle (card-lifecycle.ts: history + audit "card.released" / "card.spoiled") and
+ * unbinds it, inside `trx`. A card already set aside (spoiled by the IA's saga) stays so. No card
+ * bound: null.
  */
 export async function disposeCardOfFailedRequest(trx: Knex.Transaction, op: Operator, ir: Row): Promise<CardDisposal | null> {
   const card = (ir.card_label as string | null) ?? null;
@@ -45,14 +49,15 @@ export async function disposeCardOfFailedRequest(trx: Knex.Transaction, op: Oper
   // Certificates of this card (recorded with their card at the intent, issuance.ts): other cards
   // of the same request, set aside earlier, are not this disposal's.
   const certificates = await trx("certificates").where({ card_label: card }).select("serial_hex", "status", "profile");
-  const status = steps.length || certificates.length ? "spoiled" : "void";
+  const status = steps.length || certificates.length ? "spoiled" : "released";
   const certificatesToRevoke = certificates.filter((c) => c.status === "issued").map((c) => ({ serial: String(c.serial_hex), profile: String(c.profile) }));
-  await trx("cards").where({ label: card }).update({ status });
+  await applyCardTransitionIfDue(trx, status === "spoiled" ? "spoil" : "release", card, lifecycleActorOf(op), {
+    details: {
+      request: Number(ir.id), steps: steps.map((s) => `${s.profile}:${s.step}`), certificatesToRevoke,
+      reason: status === "spoiled" ? "failed issuance retried with keys or certificates on the card" : "failed issuance retried, nothing written on the card",
+    },
+  });
   await trx("issuance_requests").where({ id: ir.id }).update({ card_label: null, card_generation: trx.raw("card_generation + 1") });
-  await appendAudit(trx, [{
-    ...auditActor(op), action: status === "void" ? "card.released" : "card.spoiled", objectType: "card", objectId: card,
-    details: { request: Number(ir.id), steps: steps.map((s) => `${s.profile}:${s.step}`), certificatesToRevoke },
-  }]);
   return { card, status, certificatesToRevoke };
 }
 

@@ -65,8 +65,8 @@ export function mountFailedIssuanceRoutes(router: Router, kit: ConsoleKit, reade
 
   router.post("/issuance-requests/:id/retry", officer, async (req, res) => {
     const r = await retryFailedIssuance(db, kit.operator(req), idParam(req));
-    const cardJa = r.card ? (r.card.status === "void" ? `カード ${r.card.card} は未使用のため解放しました。` : `カード ${r.card.card} は書損として廃棄扱いにしました。`) : "";
-    const cardEn = r.card ? (r.card.status === "void" ? `Card ${r.card.card} was released (nothing written).` : `Card ${r.card.card} was marked spoiled.`) : "";
+    const cardJa = r.card ? (r.card.status === "released" ? `カード ${r.card.card} は未使用のため解放しました。` : `カード ${r.card.card} は書損として廃棄扱いにしました。`) : "";
+    const cardEn = r.card ? (r.card.status === "released" ? `Card ${r.card.card} was released (nothing written).` : `Card ${r.card.card} was marked spoiled.`) : "";
     done(kit, req, res, { issuanceRequest: issuanceRequestJson(r.request), reapproval: r.reapproval, card: r.card },
       kit.url(`/applications/${Number(r.request.application_id)}`), r.reapproval
         ? { message: `Issuance request ${r.request.id} resubmitted after the correction: another approver must approve it. ${cardEn}`, messageJa: `訂正後の発行依頼 ${r.request.id} を再申請しました。訂正者・作成者以外の承認者の承認が必要です。${cardJa}` }

@@ -32,6 +32,8 @@ import {
   applicationSummaryJson, displayDate, displayDateTime, issuanceRequestJson, jsonColumn, lraBatchJson, receiptJson, stateBadge,
 } from "../registration/application-format.ts";
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
+import { mountCardRoutes } from "../registration/card-routes.ts";
+import { mountCardDeskRoutes } from "../registration/card-desk-routes.ts";
 import { listLraBatches, lraNames, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, queryText, respond } from "../registration/application-routes.ts";
 import { pageCursor, pageJson, pagerView } from "../registration/keyset.ts";
@@ -100,6 +102,8 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
 
   // Cards of the applications taken directly (desk or mail) are handed over at the RA desk.
   mountHandoverRoutes(router, kit, { readers: READERS, desk: OFFICERS, deliveriesTo: "ra" });
+  mountCardRoutes(router, kit, { readers: READERS, writers: OFFICERS });
+  mountCardDeskRoutes(router, kit, { readers: READERS, desk: OFFICERS, decide: ["ra_approver", "ra_officer"] });
 
   const appCells = (l: Lang, a: Row) => ({
     href: kit.url(`/applications/${Number(a.id)}`),

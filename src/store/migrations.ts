@@ -49,6 +49,8 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0130_issuance_corrections": () => import("../../migrations/0130_issuance_corrections.ts"),
   "0150_name_search_keys": () => import("../../migrations/0150_name_search_keys.ts"),
   "0151_postcodes": () => import("../../migrations/0151_postcodes.ts"),
+  "0160_card_lifecycle": () => import("../../migrations/0160_card_lifecycle.ts"),
+  "0161_card_pins": () => import("../../migrations/0161_card_pins.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -165,7 +165,7 @@ describe("issue 12 §1 in Chromium", () => {
     const run = await personaliseApprovedRequests(t.ctx, s.ia.operator);
     expect(run.failed).toEqual([]);
     expect(run.issued[0].cardLabel).not.toBe(blankCard);
-    expect((await db("cards").where({ label: blankCard }).first()).status).toBe("void");
+    expect((await db("cards").where({ label: blankCard }).first()).status).toBe("blank");
     const { batch } = await createDeliveryBatch(db, s.ia.operator, null);
     await shipDeliveryBatch(db, s.ia.operator, Number(batch.id));
     expect((await officer.postJson(`/deliveries/${batch.id}/receive`, {})).status).toBe(200);

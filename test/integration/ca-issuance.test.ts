@@ -8,6 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueOntoCard, provisionCards } from "../../src/ia/cards.ts";
+import { cardPinKey } from "../../src/ia/card-pins.ts";
 import { parseCeremonyFile } from "../../src/ia/ceremony-file.ts";
 import { runCeremony } from "../../src/ia/ceremony.ts";
 import type { IaContext } from "../../src/ia/context.ts";
@@ -81,7 +82,7 @@ describe("CA core on SoftHSM2 + database", () => {
   });
 
   it("issues sign and auth-person certificates onto a card: key made on the card, certificate written back", async () => {
-    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by);
+    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by, await cardPinKey(ctx));
     expect(card.label).toMatch(/^card-/);
     const mailer = fs.readFileSync(card.pinMailer, "utf8");
     expect(fs.statSync(card.pinMailer).mode & 0o777).toBe(0o600);
@@ -120,7 +121,11 @@ describe("CA core on SoftHSM2 + database", () => {
     // On the card: both certificates, each with its key's CKA_ID; the keys are sensitive and never extractable.
     const session = await ctx.cards.openCard(card.label, pin);
     try {
-      const onCard = await session.listCertificates();
+      const all = await session.listCertificates();
+      // Besides them, the issuing CAs and the root under the JAHIS labels (issue 13 §7), public objects.
+      expect(all.filter((c) => c.label === "HPKI CA CERTIFICATE")).toHaveLength(2);
+      expect(all.filter((c) => c.label === "HPKI ROOT CA CERTIFICATE")).toHaveLength(1);
+      const onCard = all.filter((c) => !c.label.startsWith("HPKI "));
       expect(onCard.map((c) => c.der.toString("hex")).sort()).toEqual([certs.sign, certs["auth-person"]].map((d) => d.toString("hex")).sort());
       for (const c of onCard) {
         expect(await session.keyAttributes(c.id)).toMatchObject({ sensitive: true, extractable: false, neverExtractable: true, local: true });
@@ -128,7 +133,7 @@ describe("CA core on SoftHSM2 + database", () => {
     } finally {
       session.close();
     }
-    expect((await ctx.db("cards").where({ label: card.label }).first()).status).toBe("personalized");
+    expect((await ctx.db("cards").where({ label: card.label }).first()).status).toBe("personalised");
 
     // Retrying the same card issuance returns the same certificate, and writes nothing twice.
     const profile = ctx.policies.profiles.get("sign")!;
@@ -138,7 +143,7 @@ describe("CA core on SoftHSM2 + database", () => {
   });
 
   it("refuses a wrong card PIN clearly and changes nothing", async () => {
-    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by);
+    const [card] = await provisionCards(ctx.db, ctx.cards, ctx.cfg.mailDir, 1, by, await cardPinKey(ctx));
     const before = await count("certificates");
     const profile = ctx.policies.profiles.get("sign")!;
     await expect(issueOntoCard(ctx.db, ctx.cards, ctx.issuance, {

@@ -1,5 +1,5 @@
 /** The `hpki` command as an operator runs it: real process, real SoftHSM tokens, real database. */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -80,6 +80,16 @@ describe("hpki CLI", { timeout: 240_000 }, () => {
     const wrongPin = hpki("issue", "--profile", "auth-person", "--subject", subject, "--card", card.label, "--pin", "99999999", "--out", path.join(home, "x.pem"));
     expect(wrongPin.code).toBe(1);
     expect(wrongPin.err).toMatch(/PIN/);
+
+    // The holder changes the PIN (issue 13 §2): current and new PIN on standard input, never in argv.
+    const runWithInput = (input: string, ...args: string[]) =>
+      spawnSync(process.execPath, [path.join(repo, "bin/hpki.js"), ...args], { cwd: repo, env: cli.env(), input, encoding: "utf8" });
+    const changed = runWithInput(`${pin}\n13572468\n`, "card", "change-pin", "--card", card.label, "--json");
+    expect(changed.status, changed.stderr).toBe(0);
+    expect(runWithInput(`${pin}\n11112222\n`, "card", "change-pin", "--card", card.label).stderr).toMatch(/PIN/);
+    const state = runWithInput("", "card", "pin-state", "--card", card.label, "--json");
+    expect(JSON.parse(state.stdout.trim().split("\n").at(-1)!)).toMatchObject({ card: card.label, userPinLocked: false });
+    expect(hpki("cards", "migrate-so-pins", "--json").json()).toEqual({ sealed: [], unknown: [] });
 
     fs.writeFileSync(subject, JSON.stringify({ hcRole: "Wizard", subscriberId: "CLI0002", name: { latin: "A B", kanji: "甲　乙" } }));
     const badRole = hpki("issue", "--profile", "sign", "--subject", subject, "--csr", out, "--out", path.join(home, "y.pem"), "--json");

@@ -11,6 +11,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { personaliseApprovedRequests, readPinMailer } from "../../src/ia/card-personalisation.ts";
 import { pinMailerPath, provisionCards } from "../../src/ia/cards.ts";
+import { cardPinKey } from "../../src/ia/card-pins.ts";
 import { IssuanceJobRunner } from "../../src/ia/issuance-jobs.ts";
 import { decideApplication, submitApplication } from "../../src/pipeline/applications.ts";
 import { LeaseLostError } from "../../src/pipeline/issuance-lease.ts";
@@ -158,7 +159,7 @@ describe("IA issuance under faults (real processes)", { timeout: 900_000 }, () =
     const [appId] = await approvedIssuanceRequests(t, s, 1);
     const [claim] = await claimIssuanceRequests(db(), s.ia.operator, 1, { leaseMs: 60_000 });
     // The request is bound to a card that someone planted a "sign" key on.
-    const [card] = await provisionCards(db(), t.ctx.cards, t.ctx.cfg.mailDir, 1, { actor: "test", role: "ia" });
+    const [card] = await provisionCards(db(), t.ctx.cards, t.ctx.cfg.mailDir, 1, { actor: "test", role: "ia" }, await cardPinKey(t.ctx));
     await db()("issuance_requests").where({ id: claim.lease.requestId }).update({ card_label: card.label, lease_expires_at: db().raw("now() - interval '1 second'") });
     const session = await t.ctx.cards.openCard(card.label, readPinMailer(pinMailerPath(t.ctx.cfg.mailDir, card.label)));
     await session.generateKeyPair("sign", "RSA-2048");
@@ -166,7 +167,7 @@ describe("IA issuance under faults (real processes)", { timeout: 900_000 }, () =
     const run = await personaliseApprovedRequests(t.ctx, s.ia.operator);
     const done = run.issued.find((c) => c.requestId === claim.lease.requestId)!;
     expect(done.cardLabel).not.toBe(card.label);
-    expect((await db()("cards").where({ label: card.label }).first()).status).toBe("inspect");
+    expect((await db()("cards").where({ label: card.label }).first()).status).toBe("spoiled");
     const set = await db()("audit_log").where({ action: "card.marked_for_inspection", object_id: card.label }).first();
     expect(set.details.reason).toMatch(/did not make/);
     // The new card's certificates carry the request's second-card request keys.
@@ -186,7 +187,7 @@ describe("IA issuance under faults (real processes)", { timeout: 900_000 }, () =
     await decideApplication(db(), s.officer.operator, appId, "withdraw", { reason: "氏名の訂正のため再申込" });
     expect((await db()("applications").where({ id: appId }).first()).state).toBe("withdrawn");
     expect((await db()("issuance_requests").where({ id: ir.id }).first()).state).toBe("withdrawn");
-    if (ir.card_label) expect(["void", "inspect"]).toContain((await db()("cards").where({ label: ir.card_label }).first()).status);
+    if (ir.card_label) expect(["blank", "spoiled"]).toContain((await db()("cards").where({ label: ir.card_label }).first()).status);
     // The same licence can be applied for again (no "duplicate application").
     const app = await db()("applications").where({ id: appId }).first();
     const row = demoRegisterRows().find((r) => r.registration_number === app.licence_number)!;

@@ -184,8 +184,8 @@ describe("a failed issuance request corrected and retried", { timeout: 600_000 }
     expect(edit.json().changes).toEqual({ organizationLatin: { before: null, after: "Suzuki Naika Clinic" } });
     const retried = await clients.approver.postJson(`/issuance-requests/${a.requestId}/retry`, {});
     expect(retried.status, retried.text).toBe(200);
-    expect(retried.json()).toMatchObject({ reapproval: true, card: { card: blankCard, status: "void", certificatesToRevoke: [] }, issuanceRequest: { state: "requested", approvedBy: null, cardLabel: null } });
-    expect((await db()("cards").where({ label: blankCard }).first()).status).toBe("void");
+    expect(retried.json()).toMatchObject({ reapproval: true, card: { card: blankCard, status: "released", certificatesToRevoke: [] }, issuanceRequest: { state: "requested", approvedBy: null, cardLabel: null } });
+    expect((await db()("cards").where({ label: blankCard }).first()).status).toBe("blank");
 
     // Two-person rule: neither the creator nor the corrector approves the corrected request.
     const own = await clients.approver.postJson(`/issuance-requests/${a.requestId}/approve`, {});

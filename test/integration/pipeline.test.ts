@@ -96,7 +96,8 @@ describe("registration pipeline (services)", () => {
     const pin = readPinMailer(pinMailerPath(t.ctx.cfg.mailDir, card.cardLabel));
     const session = await t.ctx.cards.openCard(card.cardLabel, pin);
     try {
-      expect((await session.listCertificates()).length).toBe(2);
+      // Sign and auth certificates, their two issuing CAs and the root (issue 13 §7).
+      expect((await session.listCertificates()).map((c) => c.label).sort()).toEqual(["HPKI CA CERTIFICATE", "HPKI CA CERTIFICATE", "HPKI ROOT CA CERTIFICATE", "auth-certificate", "sign-certificate"]);
     } finally {
       session.close();
     }
@@ -108,6 +109,7 @@ describe("registration pipeline (services)", () => {
     const receiptDoc = await addDocument(db(), ops.reviewer, id, { kind: "signed_receipt", filename: "receipt.pdf", bytes: samplePdf("receipt") });
     await handOverCard(db(), ops.reviewer, id, { documentType: "my_number_card", documentNumber: "AB12", photoMatches: "on", signedReceiptDocumentId: receiptDoc.id });
     expect(await state(id)).toBe("handed_over");
+    expect((await db()("cards").where({ label: card.cardLabel }).first()).status).toBe("handed_over");
     const receipt = await db()("receipts").where({ application_id: id }).first();
     await reviewReceipt(db(), ops.officer, Number(receipt.id), "accept");
     expect(await state(id)).toBe("completed");

@@ -11,6 +11,9 @@ import { mountDeliveryRoutes } from "./deliveries.ts";
 import { mountQueueRoutes } from "./queue.ts";
 import { iaWorklist } from "./worklist.ts";
 import { mountWorklistHome } from "../../registration/worklists.ts";
+import { mountCardRoutes } from "../../registration/card-routes.ts";
+import { cardPinStateIfPresent, showsPinLocked } from "../../hsm/cards.ts";
+import { mountPinRoutes } from "./pins.ts";
 
 /** Registers every IA route and its navigation entry on `router`. */
 export function mountIaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps): void {
@@ -23,4 +26,14 @@ export function mountIaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps
   mountQueueRoutes(router, kit, deps, guard);
   mountDeliveryRoutes(router, kit, deps, guard);
   mountCaRoutes(router, kit, deps, guard);
+  // Card pages with their lifecycle (issue 13 §1); the IA records spoiled and destroyed cards.
+  mountCardRoutes(router, kit, {
+    readers: [...roles], writers: ["ia_operator"],
+    // Lock detection at the card's token flag (CKF_USER_PIN_LOCKED), when the card is at the IA.
+    extras: (_req, label, state) => {
+      const pinState = cardPinStateIfPresent(deps.ctx.cards, label);
+      return { pinState, pinLocked: showsPinLocked(state, pinState) };
+    },
+  });
+  mountPinRoutes(router, kit, deps, guard);
 }
