@@ -3,6 +3,9 @@
  * checked again and a new key pair is made on a new card — prefilled from the previous, completed
  * application and linked to it (applications.renewal_of; submitApplication's `renewalOf`), so the
  * subscriber keeps the subscriber identifier (subject serialNumber) assigned at the first approval.
+ * The renewal replaces the previous card (applications.replaces_card_label, issue 13 §4): at the
+ * new card's handover the old certificates are revoked as superseded, or left to expire
+ * (HPKI_RENEWAL_OLD_CERTIFICATES; src/pipeline/card-replacement.ts).
  */
 import type { Knex } from "knex";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
@@ -81,5 +84,13 @@ export async function submitRenewalApplication(
   opts: Omit<SubmitOptions, "renewalOf"> = {},
 ): Promise<Row> {
   const prefill = await prefillRenewal(db, op, applicationId);
-  return submitApplication(db, op, hcRoles, input, { ...opts, renewalOf: prefill.renewalOf });
+  // The card it replaces: revoked as superseded at the new card's handover (issue 13 §4).
+  const ir = await db("issuance_requests").where({ application_id: prefill.renewalOf }).first("card_label");
+  return submitApplication(db, op, hcRoles, input, {
+    ...opts,
+    renewalOf: prefill.renewalOf,
+    replacement: ir?.card_label
+      ? { kind: "renewal", replacesApplicationId: prefill.renewalOf, replacesCardLabel: String(ir.card_label), changeReason: "renewal", subscriberId: prefill.subscriberId }
+      : undefined,
+  });
 }

@@ -14,6 +14,7 @@ import { ConflictError, ForbiddenError, parseInput, ValidationError } from "./er
 import { applyTransition, lockRow, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { deliveryBatchMachine, receiptMachine } from "./records.ts";
+import { revokeReplacedCardAtHandover, type RenewalOldCertificates } from "./card-replacement.ts";
 
 /**
  * Packs every issued, not yet packed application of regional association `lraId` (null: the RA
@@ -77,9 +78,16 @@ const handoverSchema = z.object({
  * Hands a card over at the desk (HPKI-PROFILE §9.3 step 6): records the identity check at
  * handover and the scanned signed receipt (uploaded first with addDocument, kind
  * signed_receipt); the application becomes handed_over and its receipt recorded. The delivery
- * batch must have been received at this desk.
+ * batch must have been received at this desk. A replacement card's handover revokes the card it
+ * replaces (card-replacement.ts; a renewal's per `opts.renewalOldCertificates`, default revoke).
  */
-export async function handOverCard(db: Knex, op: Operator, applicationId: number, input: unknown): Promise<Row> {
+export async function handOverCard(
+  db: Knex,
+  op: Operator,
+  applicationId: number,
+  input: unknown,
+  opts: { renewalOldCertificates?: RenewalOldCertificates } = {},
+): Promise<Row> {
   const h = parseInput(handoverSchema, input);
   return db.transaction(async (trx) => {
     const app = await lockRow(trx, applicationMachine, applicationId, op);
@@ -96,6 +104,7 @@ export async function handOverCard(db: Knex, op: Operator, applicationId: number
     });
     const updated = await applyTransition(trx, applicationMachine, "hand_over", app.id, op, { details: { receiptDocument: Number(doc.id) } });
     await trx("cards").whereIn("label", trx("issuance_requests").where({ application_id: app.id }).select("card_label")).update({ status: "active" });
+    await revokeReplacedCardAtHandover(trx, op, updated, opts.renewalOldCertificates);
     return updated;
   });
 }

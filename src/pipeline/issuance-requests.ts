@@ -13,6 +13,7 @@ import { fenced, ISSUANCE_LEASE_MS, leaseHolder, NEW_LEASE_SQL, type IssuanceLea
 import { applyTransition, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
+import { REPLACED_CARD_REVOKED_SQL } from "./card-replacement-rules.ts";
 
 /** Certificate profiles a request asks for, from the application's choices. */
 export function requestedProfiles(app: Record<string, unknown>): string[] {
@@ -68,8 +69,10 @@ export async function claimIssuanceRequests(
   const holder = opts.holder ?? leaseHolder();
   return db.transaction(async (trx) => {
     const rows = (await trx("issuance_requests")
-      .where({ state: "approved" })
-      .orWhere((w) => w.where({ state: "issuing" }).where((x) => x.whereNull("lease_expires_at").orWhereRaw("lease_expires_at <= now()")))
+      .where((q) => q.where({ state: "approved" })
+        .orWhere((w) => w.where({ state: "issuing" }).where((x) => x.whereNull("lease_expires_at").orWhereRaw("lease_expires_at <= now()"))))
+      // Never a lost card's replacement while the lost card has a live certificate (issue 13 §3).
+      .whereRaw(REPLACED_CARD_REVOKED_SQL)
       .orderBy("id").limit(limit).forUpdate().skipLocked()
       .select("id", "state", "lease_holder", "lease_expires_at", "card_label")) as Row[];
     const out: ClaimedRequest[] = [];
