@@ -101,6 +101,83 @@ export class CardStation {
     return cards;
   }
 
+  /**
+   * The PIN state of card `label` as its token reports it (C_GetTokenInfo flags; no login).
+   * @throws HsmError "CARD_NOT_FOUND".
+   */
+  pinState(label: string): CardPinState {
+    const slot = this.cardSlot(label);
+    try {
+      return pinStateFromFlags(slot.getToken().flags);
+    } catch (err) {
+      throw toHsmError(err, `card "${label}"`);
+    }
+  }
+
+  /**
+   * PIN unblock (PINロック解除) with the card present: logs in as the security officer with
+   * `soPin` and sets a new user PIN with C_InitPIN (v2.40 §5.6), which also clears the user PIN's
+   * lock and retry counter on a real card. The old PIN is neither needed nor learnt.
+   * @throws HsmError "CARD_NOT_FOUND", "CARD_BUSY", "CKR_PIN_INCORRECT" (wrong SO PIN), "CKR_PIN_LOCKED"
+   *   (SO PIN blocked), "CKR_PIN_LEN_RANGE".
+   */
+  async unblockUserPin(label: string, soPin: string, newPin: string): Promise<void> {
+    const slot = this.cardSlot(label);
+    if (this.open.has(label)) throw new HsmError(`card "${label}" is already open in this process`, "CARD_BUSY");
+    this.open.add(label);
+    try {
+      const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+      try {
+        session.login(soPin, graphene.UserType.SO);
+        try {
+          session.initPin(newPin);
+        } finally {
+          session.logout();
+        }
+      } finally {
+        session.close();
+      }
+    } catch (err) {
+      throw toHsmError(err, `card "${label}" (PIN unblock)`);
+    } finally {
+      this.open.delete(label);
+    }
+  }
+
+  /**
+   * The holder changes the card's user PIN (C_SetPIN in a user session, v2.40 §5.6).
+   * @throws HsmError "CARD_NOT_FOUND", "CARD_BUSY", "CKR_PIN_INCORRECT", "CKR_PIN_LOCKED", "CKR_PIN_LEN_RANGE".
+   */
+  async changeUserPin(label: string, oldPin: string, newPin: string): Promise<void> {
+    const slot = this.cardSlot(label);
+    if (this.open.has(label)) throw new HsmError(`card "${label}" is already open in this process`, "CARD_BUSY");
+    this.open.add(label);
+    try {
+      const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+      try {
+        loginUser(session, oldPin, `card "${label}"`);
+        try {
+          session.setPin(oldPin, newPin);
+        } finally {
+          session.logout();
+        }
+      } finally {
+        session.close();
+      }
+    } catch (err) {
+      throw toHsmError(err, `card "${label}" (PIN change)`);
+    } finally {
+      this.open.delete(label);
+    }
+  }
+
+  private cardSlot(label: string): graphene.Slot {
+    if (!label.startsWith(CARD_LABEL_PREFIX)) throw new HsmError(`card not found: "${label}" is not a card label`, "CARD_NOT_FOUND");
+    const slot = this.mod.findSlotByTokenLabel(label);
+    if (!slot) throw new HsmError(`card not found: "${label}"`, "CARD_NOT_FOUND");
+    return slot;
+  }
+
   /** Labels of all initialised tokens whose label starts with "card-". */
   listCards(): string[] {
     return this.mod.listTokenLabels().filter((l) => l.startsWith(CARD_LABEL_PREFIX));
@@ -132,6 +209,40 @@ export class CardStation {
     this.open.add(label);
     return new Card(this.mod, session, label, () => this.open.delete(label));
   }
+}
+
+/** CK_TOKEN_INFO flags about the user PIN (PKCS#11 v2.40 §3.2 Table 11). */
+export const CKF_USER_PIN_COUNT_LOW = 0x00010000;
+export const CKF_USER_PIN_FINAL_TRY = 0x00020000;
+export const CKF_USER_PIN_LOCKED = 0x00040000;
+export const CKF_SO_PIN_LOCKED = 0x00400000;
+
+/** The PIN state a card reports in its token flags. */
+export interface CardPinState {
+  /** CKF_USER_PIN_LOCKED: the user PIN is blocked after too many wrong tries (unblock with the SO PIN). */
+  userPinLocked: boolean;
+  /** CKF_USER_PIN_FINAL_TRY: one more wrong PIN locks the card. */
+  userPinFinalTry: boolean;
+  /** CKF_USER_PIN_COUNT_LOW: at least one wrong PIN since the last right one. */
+  userPinCountLow: boolean;
+  /** CKF_SO_PIN_LOCKED: the SO PIN itself is blocked (the card cannot be unblocked any more). */
+  soPinLocked: boolean;
+  /** The raw CK_TOKEN_INFO flags. */
+  flags: number;
+}
+
+/**
+ * Reads the PIN state from CK_TOKEN_INFO flags (v2.40 §3.2). Pure: tested on flag values, because
+ * SoftHSM keeps no retry counter and never sets CKF_USER_PIN_LOCKED itself.
+ */
+export function pinStateFromFlags(flags: number): CardPinState {
+  return {
+    userPinLocked: (flags & CKF_USER_PIN_LOCKED) !== 0,
+    userPinFinalTry: (flags & CKF_USER_PIN_FINAL_TRY) !== 0,
+    userPinCountLow: (flags & CKF_USER_PIN_COUNT_LOW) !== 0,
+    soPinLocked: (flags & CKF_SO_PIN_LOCKED) !== 0,
+    flags,
+  };
 }
 
 class Card implements CardSession {

@@ -26,6 +26,7 @@ import type { CardStation } from "../hsm/cards.ts";
 import { fenced, type IssuanceLease } from "../pipeline/issuance-lease.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
 import { toBuffer } from "../store/rows.ts";
+import { applyCardTransitionIfDue } from "../pipeline/card-lifecycle.ts";
 import { cardKeyLabel } from "./cards.ts";
 import { faultPoint } from "./fault-hook.ts";
 import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
@@ -137,7 +138,7 @@ export async function personaliseProfile(d: Deps, lease: IssuanceLease, p: Profi
     await faultPoint("after-write");
     await fenced(d.db, lease, async (trx) => {
       await trx("issuance_card_keys").where({ id: row!.id }).update({ step: "written", updated_at: trx.fn.now() });
-      await trx("cards").where({ label: p.cardLabel }).update({ status: "personalized", personalized_at: trx.fn.now() });
+      await applyCardTransitionIfDue(trx, "personalise", p.cardLabel, by, { patch: { personalized_at: trx.fn.now() }, details: { request: lease.requestId } });
       await appendAudit(trx, [{
         ...by, action: "card.certificate-written", objectType: "card", objectId: p.cardLabel,
         details: { ca: cert.caName, serial: cert.serialHex, profile: p.profile, request: lease.requestId },
@@ -169,7 +170,7 @@ async function recordStep(
 }
 
 /**
- * Puts a card in an unknown state aside (issue 10 §1): status "inspect" (never personalised again
+ * Puts a card in an unknown state aside (issue 10 §1): status "spoiled" (never personalised again
  * until a person has looked), its live records of this request "abandoned", the request unbound
  * from it with its card generation + 1 (so the next card's certificates get new request keys).
  * Certificates already issued onto it are named in the audit record for revocation. Under the lease.
@@ -177,7 +178,7 @@ async function recordStep(
 export async function setCardAside(db: Knex, lease: IssuanceLease, cardLabel: string, reason: string, by: Actor): Promise<void> {
   await fenced(db, lease, async (trx) => {
     const issued = await trx("certificates").where({ card_label: cardLabel, status: "issued" }).select("serial_hex", "profile");
-    await trx("cards").where({ label: cardLabel }).update({ status: "inspect" });
+    await applyCardTransitionIfDue(trx, "spoil", cardLabel, by, { details: { request: lease.requestId, reason } });
     await trx("issuance_card_keys").where({ request_id: lease.requestId, card_label: cardLabel }).whereNotIn("step", ["removed", "abandoned"])
       .update({ step: "abandoned", updated_at: trx.fn.now() });
     await trx("issuance_requests").where({ id: lease.requestId }).update({ card_label: null, card_generation: trx.raw("card_generation + 1") });

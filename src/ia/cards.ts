@@ -11,6 +11,7 @@ import type { CardStation } from "../hsm/cards.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
 import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
 import type { Actor } from "../audit/actor.ts";
+import { applyCardTransitionIfDue, recordCardsProvisioned } from "../pipeline/card-lifecycle.ts";
 
 export interface ProvisionedCard {
   label: string;
@@ -37,7 +38,8 @@ export async function provisionCards(
   const blanks = await station.provisionBlankCards(count);
   const out: ProvisionedCard[] = [];
   await db.transaction(async (trx) => {
-    await trx("cards").insert(blanks.map((c) => ({ label: c.label, card_serial: c.cardSerial, status: "blank" })));
+    const rows = await trx("cards").insert(blanks.map((c) => ({ label: c.label, card_serial: c.cardSerial, status: "blank" }))).returning(["id"]);
+    await recordCardsProvisioned(trx, rows.map((r) => Number(r.id)), by);
     await appendAudit(trx, blanks.map((c) => ({
       ...by, action: "card.provisioned", objectType: "card", objectId: c.label, details: { cardSerial: c.cardSerial },
     })));
@@ -136,10 +138,11 @@ export async function issueOntoCard(
       await card.writeCertificate(keyId, cert.der, `${keyLabel}-certificate`);
     }
     await db.transaction(async (trx) => {
-      const n = await trx("cards").where({ label: req.cardLabel }).update({ status: "personalized", personalized_at: trx.fn.now() });
+      const n = (await trx("cards").where({ label: req.cardLabel }).count({ n: "*" }).first())?.n;
+      await applyCardTransitionIfDue(trx, "personalise", req.cardLabel, by, { patch: { personalized_at: trx.fn.now() } });
       await appendAudit(trx, [{
         ...by, action: "card.certificate-written", objectType: "card", objectId: req.cardLabel,
-        details: { ca: cert.caName, serial: cert.serialHex, profile: req.profile, cardKnown: n === 1 },
+        details: { ca: cert.caName, serial: cert.serialHex, profile: req.profile, cardKnown: Number(n) === 1 },
       }]);
     });
     return cert;

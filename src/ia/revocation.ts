@@ -15,6 +15,7 @@
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import { invalidatePresignedResponse } from "../ocsp/presigned-state.ts";
+import { mirrorRevocation } from "../pipeline/certificate-lifecycle.ts";
 import { canonicalSerialHex } from "../pki/serial.ts";
 import type { Actor } from "../audit/actor.ts";
 import type { CrlReason } from "../pki/crl.ts";
@@ -139,13 +140,20 @@ export async function revokeCertificate(db: Knex, req: RevocationRequest, by: Ac
     }
     // Same transaction: no pre-signed OCSP response made before this change is served after it.
     if (target.subject === "end-entity") await invalidatePresignedResponse(trx, Number(ca.id), serialHex);
-    await appendAudit(trx, [{
-      ...by,
-      action: `certificate.${action}`,
-      objectType: target.subject === "ca" ? "ca-certificate" : "certificate",
-      objectId: `${req.caName}:${serialHex}`,
-      details: { reason, invalidityDate: invalidityDate?.toISOString() },
-    }]);
+    const objectId = `${req.caName}:${serialHex}`;
+    const details = { reason, invalidityDate: invalidityDate?.toISOString() };
+    // An end-entity certificate's lifecycle (issue 13 §1) follows in the same transaction; its
+    // transition writes the audit record. Otherwise (CA certificates, rows it cannot explain) audit here.
+    const mirrored = target.subject === "end-entity" && await mirrorRevocation(trx, target.id, action, reason, by, { objectId, details });
+    if (!mirrored) {
+      await appendAudit(trx, [{
+        ...by,
+        action: `certificate.${action}`,
+        objectType: target.subject === "ca" ? "ca-certificate" : "certificate",
+        objectId,
+        details,
+      }]);
+    }
     return { caName: req.caName, serialHex, reason, action, revokedAt, invalidityDate, subject: target.subject };
   });
 }

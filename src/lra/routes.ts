@@ -17,6 +17,7 @@ import { lraBatchMachine } from "../pipeline/records.ts";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } from "../registration/application-format.ts";
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
+import { mountCardRoutes } from "../registration/card-routes.ts";
 import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
@@ -43,6 +44,7 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
     detailExtras: (req, app) => handoverExtras(kit, req, app),
   });
   mountHandoverRoutes(router, kit, { readers: READERS, desk: DESK, deliveriesTo: "lra" });
+  mountCardRoutes(router, kit, { readers: READERS, writers: DESK });
 
   const appRow = (l: Lang) => (a: Row) => ({
     ...applicationSummaryJson(a),

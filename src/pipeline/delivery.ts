@@ -15,6 +15,14 @@ import { applyTransition, lockRow, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { deliveryBatchMachine, receiptMachine } from "./records.ts";
 import { revokeReplacedCardAtHandover, type RenewalOldCertificates } from "./card-replacement.ts";
+import { applyCardTransitionIfDue, type CardTransition } from "./card-lifecycle.ts";
+import { lifecycleActorOf } from "./lifecycle.ts";
+
+/** Takes card transition `name` on the cards bound to applications `appIds` that are due for it. */
+async function cardsOfApplications(trx: Knex.Transaction, op: Operator, appIds: (number | string)[], name: CardTransition, details: Record<string, unknown>): Promise<void> {
+  const labels = await trx("issuance_requests").whereIn("application_id", appIds).whereNotNull("card_label").orderBy("id").pluck("card_label");
+  for (const label of labels) await applyCardTransitionIfDue(trx, name, label, lifecycleActorOf(op), { details });
+}
 
 /**
  * Packs every issued, not yet packed application of regional association `lraId` (null: the RA
@@ -54,7 +62,7 @@ export async function shipDeliveryBatch(db: Knex, op: Operator, batchId: number)
     const batch = await applyTransition(trx, deliveryBatchMachine, "ship", batchId, op, { patch: { shipped_at: trx.fn.now() } });
     const apps = await trx("applications").where({ delivery_batch_id: batchId }).orderBy("id").select("id");
     for (const a of apps) await applyTransition(trx, applicationMachine, "ship", a.id, op, { details: { deliveryBatch: batch.batch_no } });
-    await trx("cards").whereIn("label", trx("issuance_requests").whereIn("application_id", apps.map((a) => a.id)).select("card_label")).update({ status: "shipped" });
+    await cardsOfApplications(trx, op, apps.map((a) => a.id), "ship", { deliveryBatch: batch.batch_no });
     return batch;
   });
 }
@@ -103,7 +111,7 @@ export async function handOverCard(
       patch: { handover_check: JSON.stringify(check), signed_document_id: doc.id, recorded_by: op.id, recorded_at: trx.fn.now() },
     });
     const updated = await applyTransition(trx, applicationMachine, "hand_over", app.id, op, { details: { receiptDocument: Number(doc.id) } });
-    await trx("cards").whereIn("label", trx("issuance_requests").where({ application_id: app.id }).select("card_label")).update({ status: "active" });
+    await cardsOfApplications(trx, op, [app.id], "hand_over", { application: app.application_no, receiptDocument: Number(doc.id) });
     await revokeReplacedCardAtHandover(trx, op, updated, opts.renewalOldCertificates);
     return updated;
   });
@@ -122,7 +130,11 @@ export async function reviewReceipt(db: Knex, op: Operator, receiptId: number, d
     const receipt = await applyTransition(trx, receiptMachine, decision, receiptId, op, {
       patch: { reviewed_by: op.id, reviewed_at: trx.fn.now(), review_note: n ?? null },
     });
-    if (decision === "accept") await applyTransition(trx, applicationMachine, "complete", Number(receipt.application_id), op, { details: { receipt: receipt.receipt_no } });
+    if (decision === "accept") {
+      await applyTransition(trx, applicationMachine, "complete", Number(receipt.application_id), op, { details: { receipt: receipt.receipt_no } });
+      // The signed receipt is the holder's acknowledgement: the card is in use from now on.
+      await cardsOfApplications(trx, op, [Number(receipt.application_id)], "activate", { receipt: receipt.receipt_no });
+    }
     return receipt;
   });
 }

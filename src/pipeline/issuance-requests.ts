@@ -14,6 +14,8 @@ import { applyTransition, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
 import { REPLACED_CARD_REVOKED_SQL } from "./card-replacement-rules.ts";
+import { applyCardTransitionIfDue, linkReplacementCard } from "./card-lifecycle.ts";
+import { lifecycleActorOf } from "./lifecycle.ts";
 
 /** Certificate profiles a request asks for, from the application's choices. */
 export function requestedProfiles(app: Record<string, unknown>): string[] {
@@ -100,8 +102,9 @@ export async function claimIssuanceRequests(
 }
 
 /**
- * Records a personalised card: request issued, application issued, card bound to the applicant —
- * only while `lease` holds (else LeaseLostError, nothing written). The lease ends here.
+ * Records a personalised card: request issued, application issued, card bound to the applicant
+ * (and, for a replacement, linked to the card it replaces) — only while `lease` holds (else
+ * LeaseLostError, nothing written). The lease ends here.
  */
 export async function completeIssuanceRequest(
   db: Knex,
@@ -114,7 +117,11 @@ export async function completeIssuanceRequest(
       patch: { card_label: result.cardLabel, issued_at: trx.fn.now(), last_error: null, lease_expires_at: null },
       details: { card: result.cardLabel, certificates: result.certificates },
     });
-    await applyTransition(trx, applicationMachine, "issue", Number(ir.application_id), op, { details: { card: result.cardLabel } });
+    const app = await applyTransition(trx, applicationMachine, "issue", Number(ir.application_id), op, { details: { card: result.cardLabel } });
+    // A replacement card (loss reissue, renewal, change; issue 13 §3–§5): linked to the card it replaces, both ways.
+    if (app.replaces_card_label) {
+      await linkReplacementCard(trx, String(app.replaces_card_label), result.cardLabel, lifecycleActorOf(op), `${app.kind} ${app.application_no} (${app.change_reason})`);
+    }
     return ir;
   });
 }
@@ -134,7 +141,7 @@ export async function failIssuanceRequest(db: Knex, op: Operator, lease: Issuanc
  * Withdraws the issuance request of an application being withdrawn, inside the caller's
  * transaction (DESIGN §3 withdraw): allowed while the request is requested, approved or failed —
  * never while a worker holds it ("issuing") or once issued. Its card, if one was bound, is
- * released: "void" when nothing of this request is left on it, else "inspect" (a person checks
+ * released: back to "blank" when nothing of this request is left on it, else "spoiled" (a person checks
  * and wipes it before any reuse). Certificates already issued for the request are listed in the
  * audit record for revocation. No request: nothing to do.
  * @throws ConflictError when the request is issuing or issued.
@@ -151,9 +158,14 @@ export async function withdrawIssuanceRequestOf(trx: Knex.Transaction, op: Opera
   const live = await trx("issuance_card_keys").where({ request_id: ir.id }).whereNotIn("step", ["removed", "abandoned"]).select("profile", "step", "card_label");
   const certificates = await trx("certificates").where("request_key", "like", `ir:${ir.id}:%`).select("serial_hex", "status", "profile");
   const card = (ir.card_label as string | null) ?? null;
-  const cardStatus = live.length || certificates.length ? "inspect" : "void";
+  const spoiled = live.length > 0 || certificates.length > 0;
+  const cardStatus = spoiled ? "spoiled" : "blank";
   await trx("issuance_requests").where({ id: ir.id }).update({ state: "withdrawn", version: Number(ir.version) + 1, updated_at: trx.fn.now(), lease_expires_at: null });
-  if (card) await trx("cards").where({ label: card }).update({ status: cardStatus });
+  if (card) {
+    await applyCardTransitionIfDue(trx, spoiled ? "spoil" : "release", card, lifecycleActorOf(op), {
+      details: { request: Number(ir.id), reason: spoiled ? "issuance request withdrawn with keys or certificates on the card" : "issuance request withdrawn" },
+    });
+  }
   await appendAudit(trx, [{
     ...auditActor(op), action: "issuance_request.withdrawn", objectType: "issuance_request", objectId: String(ir.id),
     details: {

@@ -31,6 +31,7 @@ import {
   applicationSummaryJson, displayDate, displayDateTime, issuanceRequestJson, jsonColumn, lraBatchJson, receiptJson, stateBadge,
 } from "../registration/application-format.ts";
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
+import { mountCardRoutes } from "../registration/card-routes.ts";
 import { listLraBatches, lraNames, operatorNames } from "../registration/application-queries.ts";
 import { done, idParam, mountApplicationRoutes, queryText, respond } from "../registration/application-routes.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
@@ -91,6 +92,7 @@ export function mountRaRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonly
 
   // Cards of the applications taken directly (desk or mail) are handed over at the RA desk.
   mountHandoverRoutes(router, kit, { readers: READERS, desk: OFFICERS, deliveriesTo: "ra" });
+  mountCardRoutes(router, kit, { readers: READERS, writers: OFFICERS });
 
   const appCells = (l: Lang, a: Row) => ({
     href: kit.url(`/applications/${Number(a.id)}`),

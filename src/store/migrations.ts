@@ -46,6 +46,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0100_ocsp_responses_freshness": () => import("../../migrations/0100_ocsp_responses_freshness.ts"),
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
+  "0160_card_lifecycle": () => import("../../migrations/0160_card_lifecycle.ts"),
   "0170_card_replacement": () => import("../../migrations/0170_card_replacement.ts"),
   "0171_hcrole_confirmations": () => import("../../migrations/0171_hcrole_confirmations.ts"),
 };

@@ -107,6 +107,10 @@ describe("loss or theft: hold, revoke, reissue without a new application", () =>
     const replacedBy = await db("applications as a").join("issuance_requests as ir", "ir.application_id", "a.id")
       .where("a.replaces_card_label", sub.cardLabel).first("ir.card_label");
     expect(replacedBy.card_label).toBe(fresh.cardLabel);
+    const oldCard = await db("cards").where({ label: sub.cardLabel }).first("id", "replaced_by_card_id");
+    const newCard = await db("cards").where({ label: fresh.cardLabel }).first("id", "replaces_card_id");
+    expect(Number(oldCard.replaced_by_card_id)).toBe(Number(newCard.id));
+    expect(Number(newCard.replaces_card_id)).toBe(Number(oldCard.id));
 
     // 7. The old card's login is refused, the new card's accepted.
     await verifier.refresh({ full: true });

@@ -124,6 +124,6 @@ export async function faultOutcome(db: Knex, site: WorkerSite, requestIds: numbe
     const certIds = new Set((c.certificates ?? []).map((x) => x.id));
     o.orphanedKeys += (c.keys ?? []).filter((k) => k.hasPrivateKey && !certIds.has(k.id)).length;
   }
-  o.cardsForInspection = Number((await db("cards").where({ status: "inspect" }).count({ n: "*" }).first())?.n);
+  o.cardsForInspection = Number((await db("cards").where({ status: "spoiled" }).count({ n: "*" }).first())?.n);
   return o;
 }

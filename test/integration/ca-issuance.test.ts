@@ -128,7 +128,7 @@ describe("CA core on SoftHSM2 + database", () => {
     } finally {
       session.close();
     }
-    expect((await ctx.db("cards").where({ label: card.label }).first()).status).toBe("personalized");
+    expect((await ctx.db("cards").where({ label: card.label }).first()).status).toBe("personalised");
 
     // Retrying the same card issuance returns the same certificate, and writes nothing twice.
     const profile = ctx.policies.profiles.get("sign")!;

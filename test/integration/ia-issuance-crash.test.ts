@@ -166,7 +166,7 @@ describe("IA issuance under faults (real processes)", { timeout: 900_000 }, () =
     const run = await personaliseApprovedRequests(t.ctx, s.ia.operator);
     const done = run.issued.find((c) => c.requestId === claim.lease.requestId)!;
     expect(done.cardLabel).not.toBe(card.label);
-    expect((await db()("cards").where({ label: card.label }).first()).status).toBe("inspect");
+    expect((await db()("cards").where({ label: card.label }).first()).status).toBe("spoiled");
     const set = await db()("audit_log").where({ action: "card.marked_for_inspection", object_id: card.label }).first();
     expect(set.details.reason).toMatch(/did not make/);
     // The new card's certificates carry the request's second-card request keys.
@@ -186,7 +186,7 @@ describe("IA issuance under faults (real processes)", { timeout: 900_000 }, () =
     await decideApplication(db(), s.officer.operator, appId, "withdraw", { reason: "氏名の訂正のため再申込" });
     expect((await db()("applications").where({ id: appId }).first()).state).toBe("withdrawn");
     expect((await db()("issuance_requests").where({ id: ir.id }).first()).state).toBe("withdrawn");
-    if (ir.card_label) expect(["void", "inspect"]).toContain((await db()("cards").where({ label: ir.card_label }).first()).status);
+    if (ir.card_label) expect(["blank", "spoiled"]).toContain((await db()("cards").where({ label: ir.card_label }).first()).status);
     // The same licence can be applied for again (no "duplicate application").
     const app = await db()("applications").where({ id: appId }).first();
     const row = demoRegisterRows().find((r) => r.registration_number === app.licence_number)!;

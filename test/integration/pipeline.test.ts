@@ -108,6 +108,7 @@ describe("registration pipeline (services)", () => {
     const receiptDoc = await addDocument(db(), ops.reviewer, id, { kind: "signed_receipt", filename: "receipt.pdf", bytes: samplePdf("receipt") });
     await handOverCard(db(), ops.reviewer, id, { documentType: "my_number_card", documentNumber: "AB12", photoMatches: "on", signedReceiptDocumentId: receiptDoc.id });
     expect(await state(id)).toBe("handed_over");
+    expect((await db()("cards").where({ label: card.cardLabel }).first()).status).toBe("handed_over");
     const receipt = await db()("receipts").where({ application_id: id }).first();
     await reviewReceipt(db(), ops.officer, Number(receipt.id), "accept");
     expect(await state(id)).toBe("completed");

@@ -9,6 +9,7 @@ import { mountCaRoutes } from "./cas.ts";
 import type { IaGuards, IaRouteDeps } from "./common.ts";
 import { mountDeliveryRoutes } from "./deliveries.ts";
 import { mountQueueRoutes } from "./queue.ts";
+import { mountCardRoutes } from "../../registration/card-routes.ts";
 
 /** Registers every IA route and its navigation entry on `router`. */
 export function mountIaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps): void {
@@ -20,4 +21,6 @@ export function mountIaRoutes(router: Router, kit: ConsoleKit, deps: IaRouteDeps
   mountQueueRoutes(router, kit, deps, guard);
   mountDeliveryRoutes(router, kit, deps, guard);
   mountCaRoutes(router, kit, deps, guard);
+  // Card pages with their lifecycle (issue 13 §1); the IA records spoiled and destroyed cards.
+  mountCardRoutes(router, kit, { readers: [...roles], writers: ["ia_operator"] });
 }
