@@ -52,6 +52,11 @@ describe("changes of registered particulars", () => {
   it("name change: its document, the licence re-checked, a new card, the old one revoked affiliationChanged", async () => {
     const db = t.ctx.db;
     const sub = subs[0];
+    const html = await d.officer.get(`/cards/${sub.cardLabel}/replace`, { accept: "html" });
+    expect(html.status).toBe(200);
+    expect(html.text).toContain("紛失・盗難による再発行");
+    expect(html.text).toContain("記載事項の変更");
+    expect(html.text).not.toMatch(/\breplace\.[a-zA-Z]+|\[object /); // every text key resolved
     const values = (await d.officer.getJson(`/cards/${sub.cardLabel}/replace`)).json().values;
     const same = await d.officer.postJson(`/cards/${sub.cardLabel}/change`, { ...values, change: "name_change" });
     expect(same.status).toBe(400); // nothing changed
