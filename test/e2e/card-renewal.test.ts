@@ -27,12 +27,13 @@ let t: TestIa;
 let s: Staff;
 let d: RaDesk;
 let sub: IssuedSubscriber;
+let keep: IssuedSubscriber;
 const by = { actor: "test", role: "ia" };
 
 beforeAll(async () => {
   t = await openTestIa("card-renewal");
   s = await setUpRegistration(t);
-  [sub] = await issueSubscribers(t, s, 1, { complete: true });
+  [sub, keep] = await issueSubscribers(t, s, 2, { complete: true });
   d = await openRaDesk(t, s);
 }, 240_000);
 afterAll(async () => {
@@ -115,5 +116,26 @@ describe("renewal from the expiry notice", () => {
     expect(actions).toEqual(expect.arrayContaining(["application.received", "application.ra_approved", "application.handed_over", "application.completed"]));
     expect((await db("audit_log").where({ action: "revocation_request.created", object_id: request.request_no }).first())?.details).toMatchObject({ reason: "superseded", state: "approved" });
     expect((await verifyAuditChain(db)).ok).toBe(true);
+  });
+
+  it("HPKI_RENEWAL_OLD_CERTIFICATES=expire: the old certificates are left to expire (audited), not revoked", async () => {
+    const db = t.ctx.db;
+    const desk = await openRaDesk(t, s, ["ra"], { renewalOldCertificates: "expire" });
+    try {
+      const prefill = (await desk.officer.getJson(`/expiry/renewal/${keep.applicationId}`)).json();
+      const submitted = await desk.officer.postJson(`/expiry/renewal/${keep.applicationId}`, prefill.values);
+      expect(submitted.status, submitted.text).toBe(201);
+      const id = submitted.json().application.id;
+      for (const u of requiredUploads(`renewal-${id}`)) expect((await desk.officer.upload(`/applications/${id}/documents`, { kind: u.kind }, { filename: u.filename, bytes: u.bytes })).status).toBe(201);
+      await driveToHandover(t, s, desk, id);
+      expect(await db("revocation_requests").where({ card_label: keep.cardLabel }).first()).toBeUndefined();
+      expect(await runRevocationWorker(t, s)).toBe(0);
+      for (const c of keep.certificates) expect(await db("revocations").where({ serial_hex: c.serialHex }).first()).toBeUndefined();
+      const no = (await db("applications").where({ id }).first("application_no")).application_no;
+      expect(await db("audit_log").where({ action: "application.replaced_card_left_to_expire", object_id: no }).first()).toMatchObject({ details: { replacedCard: keep.cardLabel } });
+      expect((await verifyAuditChain(db)).ok).toBe(true);
+    } finally {
+      await desk.server.close();
+    }
   });
 });

@@ -23,9 +23,9 @@ export interface RaDesk {
   approver2: ConsoleClient;
 }
 
-/** The RA (and LRA) consoles on `t`'s database, with the RA staff signed in. */
-export async function openRaDesk(t: TestIa, s: Staff, roles: RoleName[] = ["ra", "lra"]): Promise<RaDesk> {
-  const server = await startServer({ cfg: t.ctx.cfg, db: t.ctx.db, roles, port: 0 });
+/** The RA (and LRA) consoles on `t`'s database (configuration `cfg` over the IA's), with the RA staff signed in. */
+export async function openRaDesk(t: TestIa, s: Staff, roles: RoleName[] = ["ra", "lra"], cfg: Partial<TestIa["ctx"]["cfg"]> = {}): Promise<RaDesk> {
+  const server = await startServer({ cfg: { ...t.ctx.cfg, ...cfg }, db: t.ctx.db, roles, port: 0 });
   const c = async (op: Staff["officer"]) => {
     const client = new ConsoleClient(server.url, "/ra");
     await client.login(op);
