@@ -7,6 +7,9 @@
  * handover, linked to the old card; the old card's login refused by the card-login verifier;
  * every step audited and the audit chain intact.
  */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyAuditChain } from "../../src/audit/verify.ts";
 import { PathValidationError } from "../../src/pki/path-validation.ts";
@@ -19,11 +22,12 @@ let t: TestIa;
 let s: Staff;
 let d: RaDesk;
 let sub: IssuedSubscriber;
+let stolen: IssuedSubscriber;
 
 beforeAll(async () => {
   t = await openTestIa("card-reissue-loss");
   s = await setUpRegistration(t);
-  [sub] = await issueSubscribers(t, s, 1, { complete: true });
+  [sub, stolen] = await issueSubscribers(t, s, 2, { complete: true });
   d = await openRaDesk(t, s);
 }, 240_000);
 afterAll(async () => {
@@ -123,5 +127,20 @@ describe("loss or theft: hold, revoke, reissue without a new application", () =>
     expect(actions).toEqual(expect.arrayContaining(["application.received", "application.reissue_started", "application.identity_checked", "application.ra_approved", "application.issuance_requested", "application.issued", "application.handed_over", "application.completed"]));
     expect((await verifyAuditChain(db)).ok).toBe(true);
   });
-});
 
+  it("the CLI takes a theft report the same way (desk officer signed in with password + TOTP)", async () => {
+    const pw = path.join(t.work, "officer.pw");
+    fs.writeFileSync(pw, s.officer.password, { mode: 0o600 });
+    const r = spawnSync(process.execPath, [path.resolve(import.meta.dirname, "../../bin/hpki.js"), "card-replacement", "reissue",
+      "--card", stolen.cardLabel, "--reason", "theft", "--grounds", "盗難届（警察署受理番号 123）", "--username", s.officer.username,
+      "--password-file", pw, "--totp", await s.officer.nextCode(), "--json"], {
+      cwd: path.resolve(import.meta.dirname, "../.."), encoding: "utf8", env: { ...process.env, HPKI_HOME: t.home, DATABASE_URL: t.databaseUrl },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+    const row = await t.ctx.db("applications").where({ application_no: out.applicationNo }).first();
+    expect(row).toMatchObject({ kind: "reissue", change_reason: "theft", replaces_card_label: stolen.cardLabel, state: "received" });
+    expect(await t.ctx.db("revocation_requests").where({ request_no: out.revocationRequestNo }).first()).toMatchObject({ state: "requested", reason: "keyCompromise" });
+    expect((await verifyAuditChain(t.ctx.db)).ok).toBe(true);
+  });
+});
