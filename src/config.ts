@@ -50,6 +50,8 @@ export interface Config {
   mail: { smtpUrl: string | undefined; from: string | undefined };
   /** Japanese font for delivery PDFs (HPKI_PDF_FONT). */
   pdfFont: string | undefined;
+  /** HPKI_RENEWAL_OLD_CERTIFICATES: a renewal's old certificates revoked (superseded) at the new card's handover, or left to expire. */
+  renewalOldCertificates: "revoke" | "expire";
   /** This process is a worker of `hpki serve --workers N` (HPKI_SERVE_WORKER, set by the primary). */
   serveWorker: boolean;
   sso: {
@@ -112,6 +114,7 @@ export function loadConfig(env?: NodeJS.ProcessEnv): Config {
     sessionSecret: e.web.HPKI_SESSION_SECRET,
     mail: { smtpUrl: e.mail.HPKI_SMTP_URL, from: e.mail.HPKI_MAIL_FROM },
     pdfFont: e.documents.HPKI_PDF_FONT,
+    renewalOldCertificates: e.lifecycle.HPKI_RENEWAL_OLD_CERTIFICATES ?? "revoke",
     serveWorker: e.internal.HPKI_SERVE_WORKER === "1",
     sso: {
       // parseEnvironment refuses a half-set group, so one defined means all three are.

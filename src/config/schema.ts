@@ -61,6 +61,13 @@ export const AREAS = {
     HPKI_IA_LEASE_SECONDS: text("lease of an issuance request claimed by an IA worker, seconds (fractions allowed); another worker takes the request over only after it expires", { default: "`30`" }),
     HPKI_IA_HEARTBEAT_SECONDS: text("how often a working IA worker renews its leases, seconds; shorter than the lease", { default: "a third of the lease, at most `10`" }),
   },
+  lifecycle: {
+    HPKI_RENEWAL_OLD_CERTIFICATES: oneOf(
+      ["revoke", "expire"] as const,
+      "at the handover of a renewal's new card, the old card's certificates are `revoke`d (reason superseded, on the next CRL) or left to `expire` (issue 13 §4)",
+      { default: "`revoke`" },
+    ),
+  },
   documents: {
     HPKI_PDF_FONT: text("TrueType/OpenType font with Japanese glyphs for delivery PDFs", { default: "IPAex Gothic (Debian `fonts-ipaexfont-gothic`)" }),
   },

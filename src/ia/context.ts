@@ -65,7 +65,7 @@ export async function openIaContext(cfg: Config, opts: OpenIaOptions = {}): Prom
   });
   const keys = new CaKeyStore(pool);
   const cards = new CardStation(module);
-  const issuance = new IssuanceService(db, keys, policies.profiles, undefined, urls);
+  const issuance = new IssuanceService(db, keys, policies.profiles, undefined, urls, { production: cfg.mode === "production" });
   let ocsp: OcspKeys | undefined;
   return {
     cfg, db, module, pool, keys, cards, policies, issuance,

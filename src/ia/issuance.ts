@@ -11,6 +11,7 @@
  * profile, subject and public key (request_fingerprint) — and is refused with a ConflictError
  * naming the first certificate when it does not (issue 10 §8).
  */
+import { assertHcRoleIssuable, type HcRoleGate } from "../pipeline/hcrole-confirmations.ts";
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit, type AuditEvent } from "../audit/log.ts";
@@ -83,6 +84,7 @@ export class IssuanceService {
     private readonly profiles: ReadonlyMap<string, CertificateProfile>,
     private readonly now: () => Date = () => new Date(),
     private readonly urls: CertificateUrls = {},
+    private readonly hcRoleGate: HcRoleGate = { production: false },
   ) {}
 
   /** Issues one certificate; see `issueMany`. */
@@ -210,6 +212,8 @@ export class IssuanceService {
   }
 
   private async prepare(req: IssuanceRequest): Promise<Prepared> {
+    // An hcRole string real certificates have not confirmed: production needs an operator's confirmation (issue 13 §9).
+    await assertHcRoleIssuable(this.db, req.subject.hcRole, req.subject.hcRoleEntry?.status, this.hcRoleGate);
     const issuer = await this.issuerFor(req.profile, req.caName);
     const profile = this.profile(req.profile);
     const { notBefore, notAfter } = computeValidity(profile, this.now(), { notAfterCap: issuer.ca.notAfter });

@@ -7,6 +7,7 @@
 import { loadPolicies } from "../policies.ts";
 import { mountExpiryRoutes } from "../registration/expiry-routes.ts";
 import { mountRevocationRoutes } from "../registration/revocation-routes.ts";
+import { mountCardReplacementRoutes } from "../registration/card-replacement-routes.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { mountLraRoutes } from "./routes.ts";
@@ -22,6 +23,7 @@ export async function createLraServer(deps: RoleDeps): Promise<RoleServer> {
       // Revocation requests filed for the association's subscribers, and their expiring cards.
       mountRevocationRoutes(r, kit);
       mountExpiryRoutes(r, kit, hcRoles);
+      mountCardReplacementRoutes(r, kit, hcRoles);
     },
   });
   return consoleRoleServer("lra", router);

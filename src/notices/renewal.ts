@@ -3,11 +3,15 @@
  * checked again and a new key pair is made on a new card — prefilled from the previous, completed
  * application and linked to it (applications.renewal_of; submitApplication's `renewalOf`), so the
  * subscriber keeps the subscriber identifier (subject serialNumber) assigned at the first approval.
+ * The renewal replaces the previous card (applications.replaces_card_label, issue 13 §4): at the
+ * new card's handover the old certificates are revoked as superseded, or left to expire
+ * (HPKI_RENEWAL_OLD_CERTIFICATES; src/pipeline/card-replacement.ts).
  */
 import type { Knex } from "knex";
 import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { applicationMachine } from "../pipeline/application.ts";
-import { isoDate, submitApplication, type SubmitOptions } from "../pipeline/applications.ts";
+import { submitApplication, type SubmitOptions } from "../pipeline/applications.ts";
+import { formValuesOf } from "../pipeline/card-replacement.ts";
 import { ConflictError, ForbiddenError, NotFoundError } from "../pipeline/errors.ts";
 import type { Row } from "../pipeline/machine.ts";
 import { assertScope } from "../pipeline/machine.ts";
@@ -51,18 +55,11 @@ export async function prefillRenewal(db: Knex, op: Operator, applicationId: numb
   if (renewal) {
     throw new ConflictError(`application ${app.application_no} is already being renewed (${renewal.application_no})`, `申込 ${app.application_no} の更新申込はすでにあります（${renewal.application_no}）`);
   }
-  const s = (v: unknown) => (v == null ? "" : String(v));
   return {
     renewalOf: Number(app.id),
     previousApplicationNo: String(app.application_no),
     subscriberId: app.subscriber_id == null ? null : String(app.subscriber_id),
-    values: {
-      nameKanji: s(app.name_kanji), nameKana: s(app.name_kana), nameLatin: s(app.name_latin), birthDate: isoDate(app.birth_date),
-      postalCode: s(app.postal_code), address: s(app.address), phone: s(app.phone), email: s(app.email),
-      qualification: s(app.qualification), licenceNumber: s(app.licence_number), licenceDate: isoDate(app.licence_date),
-      organizationKanji: s(app.organization_kanji), organizationLatin: s(app.organization_latin), managerRole: s(app.manager_role),
-      requestSign: app.request_sign ? "on" : "", requestAuth: app.request_auth ? "on" : "",
-    },
+    values: formValuesOf(app),
   };
 }
 
@@ -81,5 +78,13 @@ export async function submitRenewalApplication(
   opts: Omit<SubmitOptions, "renewalOf"> = {},
 ): Promise<Row> {
   const prefill = await prefillRenewal(db, op, applicationId);
-  return submitApplication(db, op, hcRoles, input, { ...opts, renewalOf: prefill.renewalOf });
+  // The card it replaces: revoked as superseded at the new card's handover (issue 13 §4).
+  const ir = await db("issuance_requests").where({ application_id: prefill.renewalOf }).first("card_label");
+  return submitApplication(db, op, hcRoles, input, {
+    ...opts,
+    renewalOf: prefill.renewalOf,
+    replacement: ir?.card_label
+      ? { kind: "renewal", replacesApplicationId: prefill.renewalOf, replacesCardLabel: String(ir.card_label), changeReason: "renewal", subscriberId: prefill.subscriberId }
+      : undefined,
+  });
 }

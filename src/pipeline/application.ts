@@ -22,6 +22,7 @@ import type { Knex } from "knex";
 import { ConflictError, ValidationError } from "./errors.ts";
 import type { Machine, Row } from "./machine.ts";
 import type { Operator } from "./operator.ts";
+import { assertReplacedCardRevoked, requiredDocumentsFor } from "./card-replacement-rules.ts";
 
 export const APPLICATION_STATES = [
   "received", "lra_approved", "lra_rejected", "forwarded", "returned_to_lra", "ra_approved", "ra_rejected",
@@ -40,6 +41,8 @@ export const DOCUMENT_KINDS = {
   residence_record: { ja: "住民票の写し", en: "residence record" },
   director_proof: { ja: "管理者・開設者であることの証明", en: "proof of facility manager status" },
   signed_receipt: { ja: "受領書（署名済み）", en: "signed receipt" },
+  name_change_proof: { ja: "氏名の変更を証する書類（戸籍抄本等）", en: "proof of the name change (family register extract)" },
+  loss_report: { ja: "紛失・盗難届", en: "loss or theft report" },
   other: { ja: "その他", en: "other" },
 } as const;
 export type DocumentKind = keyof typeof DOCUMENT_KINDS;
@@ -71,7 +74,7 @@ async function reviewComplete(row: Row, _op: Operator, trx: Knex.Transaction): P
   const present = new Set(
     (await trx("application_documents").where({ application_id: row.id }).distinct("kind")).map((d: { kind: string }) => d.kind),
   );
-  for (const kind of requiredDocuments(row.manager_role != null)) {
+  for (const kind of requiredDocumentsFor(row) as DocumentKind[]) {
     if (!present.has(kind)) {
       issues.push({ field: `documents.${kind}`, message: `missing document: ${DOCUMENT_KINDS[kind].en}`, messageJa: `書類が不足しています：${DOCUMENT_KINDS[kind].ja}` });
     }
@@ -147,7 +150,10 @@ export const applicationMachine = {
       from: ["forwarded", "received"], to: "ra_rejected", roles: ["ra_officer", "ra_approver"], event: "application.ra_rejected", labelJa: "却下",
       guard: raChannelOnlyWhenReceived,
     },
-    request_issuance: { from: ["ra_approved"], to: "issuance_requested", roles: ["ra_officer", "ra_approver"], event: "application.issuance_requested", labelJa: "発行依頼" },
+    request_issuance: {
+      from: ["ra_approved"], to: "issuance_requested", roles: ["ra_officer", "ra_approver"], event: "application.issuance_requested", labelJa: "発行依頼",
+      guard: (row, _op, trx) => assertReplacedCardRevoked(row, trx),
+    },
     issue: { from: ["issuance_requested"], to: "issued", roles: ["ia_operator"], event: "application.issued", labelJa: "発行" },
     ship: { from: ["issued"], to: "shipped", roles: ["ia_operator"], event: "application.shipped", labelJa: "発送" },
     hand_over: {

@@ -35,6 +35,18 @@ export interface SubmitOptions {
   renewalOf?: number;
   /** Certificate profiles for the issuability dry run; default loadPolicies().profiles. */
   profiles?: ReadonlyMap<string, CertificateProfile>;
+  /** A record replacing a card (renewal, reissue, change; card-replacement.ts): its links. */
+  replacement?: ReplacementLinks;
+}
+
+/** The links of an application that replaces a subscriber's card (migration 0170). */
+export interface ReplacementLinks {
+  kind: "renewal" | "reissue" | "change";
+  replacesApplicationId: number;
+  replacesCardLabel: string;
+  changeReason: string;
+  /** Kept from the replaced record: the subject serialNumber does not change (HPKI-PROFILE §10.7). */
+  subscriberId: string | null;
 }
 
 /**
@@ -74,13 +86,21 @@ export async function submitApplication(
           state: "received",
           idempotency_key: opts.idempotencyKey ?? null,
           renewal_of: opts.renewalOf ?? null,
+          ...(opts.replacement ? {
+            kind: opts.replacement.kind, replaces_application_id: opts.replacement.replacesApplicationId,
+            replaces_card_label: opts.replacement.replacesCardLabel, change_reason: opts.replacement.changeReason,
+            subscriber_id: opts.replacement.subscriberId,
+          } : {}),
           licence_check: JSON.stringify(licence_check),
           created_by: op.id,
         })
         .returning("*")) as Row[];
       await appendAudit(trx, [{
         ...auditActor(op), action: "application.received", objectType: "application", objectId: String(row.application_no),
-        details: { channel: row.channel, qualification: a.qualification, managerRole: a.managerRole ?? null, licenceCheck: licence_check.result },
+        details: {
+          channel: row.channel, qualification: a.qualification, managerRole: a.managerRole ?? null, licenceCheck: licence_check.result,
+          ...(opts.replacement ? { kind: opts.replacement.kind, replacesCard: opts.replacement.replacesCardLabel, changeReason: opts.replacement.changeReason } : {}),
+        },
       }]);
       return row;
     });

@@ -15,6 +15,7 @@ import { keptDocumentNumber, refuseMyNumber } from "./identity-check.ts";
 import { applyTransition, lockRow, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { deliveryBatchMachine, receiptMachine } from "./records.ts";
+import { revokeReplacedCardAtHandover, type RenewalOldCertificates } from "./card-replacement.ts";
 import { applyCardTransitionIfDue, type CardTransition } from "./card-lifecycle.ts";
 import { lifecycleActorOf } from "./lifecycle.ts";
 
@@ -86,9 +87,16 @@ const handoverSchema = z.object({
  * Hands a card over at the desk (HPKI-PROFILE §9.3 step 6): records the identity check at
  * handover and the scanned signed receipt (uploaded first with addDocument, kind
  * signed_receipt); the application becomes handed_over and its receipt recorded. The delivery
- * batch must have been received at this desk.
+ * batch must have been received at this desk. A replacement card's handover revokes the card it
+ * replaces (card-replacement.ts; a renewal's per `opts.renewalOldCertificates`, default revoke).
  */
-export async function handOverCard(db: Knex, op: Operator, applicationId: number, input: unknown): Promise<Row> {
+export async function handOverCard(
+  db: Knex,
+  op: Operator,
+  applicationId: number,
+  input: unknown,
+  opts: { renewalOldCertificates?: RenewalOldCertificates } = {},
+): Promise<Row> {
   const h = parseInput(handoverSchema, input);
   return db.transaction(async (trx) => {
     const app = await lockRow(trx, applicationMachine, applicationId, op);
@@ -105,6 +113,7 @@ export async function handOverCard(db: Knex, op: Operator, applicationId: number
     });
     const updated = await applyTransition(trx, applicationMachine, "hand_over", app.id, op, { details: { receiptDocument: Number(doc.id) } });
     await cardsOfApplications(trx, op, [app.id], "hand_over", { application: app.application_no, receiptDocument: Number(doc.id) });
+    await revokeReplacedCardAtHandover(trx, op, updated, opts.renewalOldCertificates);
     return updated;
   });
 }

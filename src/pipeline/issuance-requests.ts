@@ -13,7 +13,8 @@ import { fenced, ISSUANCE_LEASE_MS, leaseHolder, NEW_LEASE_SQL, type IssuanceLea
 import { applyTransition, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
-import { applyCardTransitionIfDue } from "./card-lifecycle.ts";
+import { REPLACED_CARD_REVOKED_SQL } from "./card-replacement-rules.ts";
+import { applyCardTransitionIfDue, linkReplacementCard } from "./card-lifecycle.ts";
 import { lifecycleActorOf } from "./lifecycle.ts";
 
 /** Certificate profiles a request asks for, from the application's choices. */
@@ -70,8 +71,10 @@ export async function claimIssuanceRequests(
   const holder = opts.holder ?? leaseHolder();
   return db.transaction(async (trx) => {
     const rows = (await trx("issuance_requests")
-      .where({ state: "approved" })
-      .orWhere((w) => w.where({ state: "issuing" }).where((x) => x.whereNull("lease_expires_at").orWhereRaw("lease_expires_at <= now()")))
+      .where((q) => q.where({ state: "approved" })
+        .orWhere((w) => w.where({ state: "issuing" }).where((x) => x.whereNull("lease_expires_at").orWhereRaw("lease_expires_at <= now()"))))
+      // Never a lost card's replacement while the lost card has a live certificate (issue 13 §3).
+      .whereRaw(REPLACED_CARD_REVOKED_SQL)
       .orderBy("id").limit(limit).forUpdate().skipLocked()
       .select("id", "state", "lease_holder", "lease_expires_at", "card_label")) as Row[];
     const out: ClaimedRequest[] = [];
@@ -99,8 +102,9 @@ export async function claimIssuanceRequests(
 }
 
 /**
- * Records a personalised card: request issued, application issued, card bound to the applicant —
- * only while `lease` holds (else LeaseLostError, nothing written). The lease ends here.
+ * Records a personalised card: request issued, application issued, card bound to the applicant
+ * (and, for a replacement, linked to the card it replaces) — only while `lease` holds (else
+ * LeaseLostError, nothing written). The lease ends here.
  */
 export async function completeIssuanceRequest(
   db: Knex,
@@ -113,7 +117,11 @@ export async function completeIssuanceRequest(
       patch: { card_label: result.cardLabel, issued_at: trx.fn.now(), last_error: null, lease_expires_at: null },
       details: { card: result.cardLabel, certificates: result.certificates },
     });
-    await applyTransition(trx, applicationMachine, "issue", Number(ir.application_id), op, { details: { card: result.cardLabel } });
+    const app = await applyTransition(trx, applicationMachine, "issue", Number(ir.application_id), op, { details: { card: result.cardLabel } });
+    // A replacement card (loss reissue, renewal, change; issue 13 §3–§5): linked to the card it replaces, both ways.
+    if (app.replaces_card_label) {
+      await linkReplacementCard(trx, String(app.replaces_card_label), result.cardLabel, lifecycleActorOf(op), `${app.kind} ${app.application_no} (${app.change_reason})`);
+    }
     return ir;
   });
 }

@@ -4,6 +4,7 @@
  */
 import { ConflictError } from "./errors.ts";
 import type { Machine } from "./machine.ts";
+import { assertReplacedCardRevoked } from "./card-replacement-rules.ts";
 
 export const LRA_BATCH_STATES = ["open", "forwarded", "received"] as const;
 export type LraBatchState = (typeof LRA_BATCH_STATES)[number];
@@ -46,7 +47,7 @@ export const issuanceRequestMachine = {
   transitions: {
     approve: {
       from: ["requested"], to: "approved", roles: ["ra_approver"], event: "issuance_request.approved", labelJa: "承認",
-      guard: (row, op) => {
+      guard: async (row, op, trx) => {
         if (Number(row.created_by) === op.id) {
           throw new ConflictError(
             "two-person rule: the approver of an issuance request must be another person than its creator",
@@ -59,6 +60,9 @@ export const issuanceRequestMachine = {
             "訂正した発行依頼は、訂正者以外の承認者が承認してください（二者承認）",
           );
         }
+        // A lost card's replacement: its certificates revoked first (issue 13 §3).
+        const app = await trx("applications").where({ id: row.application_id }).first();
+        if (app) await assertReplacedCardRevoked(app, trx);
       },
     },
     claim: { from: ["approved"], to: "issuing", roles: ["ia_operator"], event: "issuance_request.claimed", labelJa: "発行開始" },

@@ -606,3 +606,29 @@ export async function listRecentRevocations(db: Knex, op: Operator, limit = 200)
     .select("r.id", "ca.name as ca_name", "r.serial_hex", "r.reason", "r.revoked_at", "r.invalidity_date", "r.released_at", "r.actor",
       "c.card_label", "c.profile", "r.subject_ca_id")) as Row[];
 }
+
+/**
+ * Files the card-wide revocation request of a card being replaced (issue 13 §3–§5), inside the
+ * caller's transaction (a savepoint), or links the one already open or executed for the card with
+ * the same reason: `approved` false leaves it for a second RA officer to approve (a loss or theft
+ * reported at the desk: keyCompromise); true files it approved, for the IA worker (the replaced
+ * card at the new card's handover: superseded or affiliationChanged — decided by the two people
+ * who approved the replacement and its issuance). Returns null when no certificate of the card
+ * would change (all already revoked or expired out).
+ */
+export async function fileReplacedCardRevocation(
+  trx: Knex.Transaction,
+  op: Operator,
+  a: { cardLabel: string; reason: RevocationRequestReason; grounds: string; approved: boolean },
+): Promise<Row | null> {
+  const existing = (await trx("revocation_requests").where({ target_kind: "card", card_label: a.cardLabel, reason: a.reason })
+    .whereIn("state", ["requested", "approved", "executed"]).orderBy("id", "desc").first()) as Row | undefined;
+  if (existing) return existing;
+  const t = await resolveRevocationTarget(trx, { targetKind: "card", cardLabel: a.cardLabel });
+  if (actionable(t, a.reason) === 0) return null;
+  const channel: RevocationChannel = a.approved ? "ra_initiative" : isLraRole(op.role) ? "subscriber_lra" : "subscriber_ra";
+  return insertRequest(trx, op, { targetKind: "card", cardLabel: a.cardLabel }, {
+    state: a.approved ? "approved" : "requested", channel, reason: a.reason, grounds: a.grounds, emergency: false,
+    ...(a.approved ? { approved_at: trx.fn.now() } : {}),
+  }, async () => t);
+}

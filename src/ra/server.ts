@@ -9,6 +9,7 @@ import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { mountExpiryRoutes } from "../registration/expiry-routes.ts";
 import { mountRevocationRoutes } from "../registration/revocation-routes.ts";
+import { mountCardReplacementRoutes } from "../registration/card-replacement-routes.ts";
 import { mountRaRoutes } from "./routes.ts";
 
 /** Creates the RA console role server (registered as "ra" in src/cli/role-factories.ts). */
@@ -21,6 +22,7 @@ export async function createRaServer(deps: RoleDeps): Promise<RoleServer> {
       mountRaRoutes(r, kit, hcRoles);
       mountRevocationRoutes(r, kit);
       mountExpiryRoutes(r, kit, hcRoles);
+      mountCardReplacementRoutes(r, kit, hcRoles);
     },
   });
   return consoleRoleServer("ra", router);

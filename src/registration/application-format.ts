@@ -63,6 +63,12 @@ function applicationHead(row: Record<string, unknown>): Record<string, unknown> 
     lraId: row.lra_id == null ? null : Number(row.lra_id),
     state: row.state,
     stateJa: applicationStateJa(String(row.state)),
+    // Card replacement links (issue 13 §3–§5): what the record is and which card it replaces.
+    kind: row.kind ?? "new",
+    replacesApplicationId: row.replaces_application_id == null ? null : Number(row.replaces_application_id),
+    replacesCardLabel: row.replaces_card_label ?? null,
+    changeReason: row.change_reason ?? null,
+    oldCardRevocationRequestId: row.old_card_revocation_request_id == null ? null : Number(row.old_card_revocation_request_id),
   };
 }
 

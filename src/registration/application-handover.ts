@@ -197,7 +197,7 @@ export function mountHandoverRoutes(router: Router, kit: ConsoleKit, opts: Hando
   router.post("/applications/:id/handover", desk, async (req, res) => {
     const { op, id } = await handoverForm(req, res);
     assertScannedReceipt((req.body ?? {}) as Record<string, unknown>, (await db("receipts").where({ application_id: id }).first()) as Row | undefined);
-    const row = await handOverCard(db, op, id, req.body ?? {});
+    const row = await handOverCard(db, op, id, req.body ?? {}, { renewalOldCertificates: kit.deps.cfg.renewalOldCertificates });
     done(kit, req, res, { application: applicationJson(row) }, kit.url("/deliveries"), {
       message: `Card of application ${row.application_no} handed over; the receipt goes to the RA for review.`,
       messageJa: `申込 ${row.application_no} のカードを交付しました。受領書は登録局で確認されます。`,

@@ -22,7 +22,8 @@ import type { Request, Response, Router } from "express";
 import multer from "multer";
 import { unstorableRequestError } from "../web/input-guard.ts";
 import { z } from "zod";
-import { applicationMachine, DOCUMENT_KINDS, requiredDocuments } from "../pipeline/application.ts";
+import { applicationMachine, DOCUMENT_KINDS, type DocumentKind } from "../pipeline/application.ts";
+import { requiredDocumentsFor } from "../pipeline/card-replacement-rules.ts";
 import {
   addDocument, decideApplication, DuplicateApplicationError, getDocument, MAX_DOCUMENT_BYTES, recordIdentityCheck, submitApplication, type Decision,
 } from "../pipeline/applications.ts";
@@ -306,7 +307,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
     const identity = jsonColumn<Record<string, unknown>>(app.identity_check);
     const actions = availableDecisions(app, op);
     const present = new Set(docs.map((d) => String(d.kind)));
-    const readiness = { identity: Boolean(identity?.checkedAt), licence: licence?.result === "match", documents: requiredDocuments(app.manager_role != null).every((k) => present.has(k)) };
+    const readiness = { identity: Boolean(identity?.checkedAt), licence: licence?.result === "match", documents: (requiredDocumentsFor(app) as DocumentKind[]).every((k) => present.has(k)) };
     // Step 4 of the work order (issue 12 §7) is done once this desk's approval is given.
     const approvedHere = !["received", "returned_to_lra", "lra_rejected", "ra_rejected", "withdrawn"].includes(state) && !(state === "forwarded" && !isLraRole(op.role));
     const ready = { ...readiness, all: readiness.identity && readiness.licence && readiness.documents, approved: approvedHere };
@@ -357,7 +358,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
           uploadedText: displayDateTime(d.created_at, l),
         };
       }),
-      requiredDocs: requiredDocuments(app.manager_role != null).map((k) => ({ kind: k, text: l === "ja" ? DOCUMENT_KINDS[k].ja : DOCUMENT_KINDS[k].en, present: present.has(k) })),
+      requiredDocs: (requiredDocumentsFor(app) as DocumentKind[]).map((k) => ({ kind: k, text: l === "ja" ? DOCUMENT_KINDS[k].ja : DOCUMENT_KINDS[k].en, present: present.has(k) })),
       canUpload: writer && docsOpen,
       uploadUrl: `${kit.url(`/applications/${Number(app.id)}/documents`)}?_csrf=`,
       decisionUrl: kit.url(`/applications/${Number(app.id)}/decision`),

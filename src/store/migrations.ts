@@ -51,6 +51,8 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0151_postcodes": () => import("../../migrations/0151_postcodes.ts"),
   "0160_card_lifecycle": () => import("../../migrations/0160_card_lifecycle.ts"),
   "0161_card_pins": () => import("../../migrations/0161_card_pins.ts"),
+  "0170_card_replacement": () => import("../../migrations/0170_card_replacement.ts"),
+  "0171_hcrole_confirmations": () => import("../../migrations/0171_hcrole_confirmations.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

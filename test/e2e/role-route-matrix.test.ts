@@ -52,8 +52,8 @@ function allowed(c: Console, method: string, path: string): OperatorRole[] {
   if (path.startsWith("/audit/")) return ["auditor"];
   // The LRA files revocation requests; deciding on them and the phone emergency path are the RA's.
   if (c === "lra" && /^\/revocations\/(emergency|:id\/(approve|reject|review|retry))$/.test(path)) return [];
-  // Forms are for the people who fill them in.
-  if (method !== "GET" || /\/(new|emergency)$|^\/expiry\/renewal\//.test(path)) return writers[c];
+  // Forms are for the people who fill them in (new records, the emergency form, renewal and card replacement).
+  if (method !== "GET" || /\/(new|emergency|replace)$|^\/expiry\/renewal\//.test(path)) return writers[c];
   return readers[c];
 }
 
