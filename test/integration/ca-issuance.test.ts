@@ -42,12 +42,12 @@ describe("CA core on SoftHSM2 + database", () => {
   });
   afterAll(async () => ia?.cleanup());
 
-  it("runs the key ceremony: root + three issuing CAs that OpenSSL accepts", async () => {
+  it("runs the key ceremony: root + four issuing CAs (three HPKI, one encryption CA of ours) that OpenSSL accepts", async () => {
     const out = await runDemoCeremony(ctx, by);
     expect(out.map((o) => [o.name, o.result])).toEqual([
-      ["demo-root", "created"], ["demo-sign-ca", "created"], ["demo-auth-ca", "created"], ["demo-org-auth-ca", "created"],
+      ["demo-root", "created"], ["demo-sign-ca", "created"], ["demo-auth-ca", "created"], ["demo-org-auth-ca", "created"], ["demo-enc-ca", "created"],
     ]);
-    for (const ca of ["demo-sign-ca", "demo-auth-ca", "demo-org-auth-ca"]) {
+    for (const ca of ["demo-sign-ca", "demo-auth-ca", "demo-org-auth-ca", "demo-enc-ca"]) {
       const v = opensslVerify(pem("demo-root"), null, pem(ca));
       expect(v.output).toMatch(/: OK$/);
       const text = opensslText(pem(ca));
@@ -57,6 +57,7 @@ describe("CA core on SoftHSM2 + database", () => {
     }
     expect(opensslText(pem("demo-sign-ca"))).toContain("Policy: 1.2.392.100495.1.5.1.1.3.1");
     expect(opensslText(pem("demo-auth-ca"))).toContain("Policy: 1.2.392.100495.1.5.1.2.3.1");
+    expect(opensslText(pem("demo-enc-ca"))).toContain("Policy: 2.25.57087179820280253529867260599402626756.1.3");
     expect(opensslText(pem("demo-root"))).toMatch(/Subject: .*NOT THE REAL MHLW ROOT/);
     // The CA private keys are in the HSM, sensitive and never extractable.
     const key = await ctx.keys.findKey("demo-root-ca-v2");
