@@ -73,7 +73,7 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
       requestSign: checkbox,
       requestAuth: checkbox,
       /** Issue 15 §1: the encryption certificate, only beside a signature or authentication one. */
-      requestEnc: checkbox,
+      requestEnc: checkbox.optional(),
     })
     .superRefine((a, ctx) => {
       if (!a.requestSign && !a.requestAuth) {
@@ -98,6 +98,6 @@ export function applicationColumns(a: ApplicationInput): Record<string, unknown>
     qualification: a.qualification, licence_number: a.licenceNumber, licence_date: a.licenceDate,
     organization_kanji: a.organizationKanji ?? null, organization_latin: a.organizationLatin ?? null,
     manager_role: a.managerRole ?? null, request_sign: a.requestSign, request_auth: a.requestAuth,
-    request_enc: a.requestEnc,
+    request_enc: a.requestEnc ?? false,
   };
 }
