@@ -11,23 +11,29 @@
  * box is the pobox role's bench. Last line: one JSON object.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { createCipheriv, createECDH, randomBytes } from "node:crypto";
+import { X509Certificate, createCipheriv, createECDH, createPublicKey, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { sealEnvelope } from "../../src/pki/envelope.ts";
 
-/** Mean milliseconds of `fn` over at least `seconds` (and at least `minRuns` runs). */
-async function timeIt(fn: () => unknown, seconds: number, minRuns = 3): Promise<{ ms: number; runs: number }> {
+/**
+ * Median and fastest milliseconds of one run of `fn` over at least `seconds` (and `minRuns` runs):
+ * not the mean, because this 2-core machine is shared and one descheduled run is no figure. The
+ * target is judged on the fastest runs of all three (each side at its least disturbed).
+ */
+async function timeIt(fn: () => unknown, seconds: number, minRuns = 3): Promise<{ ms: number; minMs: number; runs: number }> {
   await fn(); // warm-up
   const start = process.hrtime.bigint();
-  let runs = 0;
-  while (runs < minRuns || Number(process.hrtime.bigint() - start) / 1e9 < seconds) {
+  const times: number[] = [];
+  while (times.length < minRuns || Number(process.hrtime.bigint() - start) / 1e9 < seconds) {
+    const t0 = process.hrtime.bigint();
     await fn();
-    runs++;
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
-  return { ms: Number(process.hrtime.bigint() - start) / 1e6 / runs, runs };
+  times.sort((a, b) => a - b);
+  return { ms: times[times.length >> 1], minMs: times[0], runs: times.length };
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -53,23 +59,32 @@ export async function run(argv: string[]): Promise<void> {
   const contentFile = path.join(dir, "content.bin");
   fs.writeFileSync(contentFile, content);
 
-  const aes = await timeIt(() => {
+  const aesRun = () => {
     const c = createCipheriv("aes-256-gcm", randomBytes(32), randomBytes(12));
     Buffer.concat([c.update(content), c.final()]);
     c.getAuthTag();
-  }, seconds, 20);
-  const peer = createECDH("prime256v1");
-  peer.generateKeys();
-  const peerPoint = peer.getPublicKey();
-  const ka = await timeIt(() => {
+  };
+  // One key agreement as the envelope does it: a fresh ephemeral key with the next reader's key.
+  const readerPoints = certs.map((c) => createPublicKey(new X509Certificate(c).publicKey).export({ type: "spki", format: "der" }).subarray(-65));
+  let next = 0;
+  const kaRun = () => {
     const eph = createECDH("prime256v1");
     eph.generateKeys();
-    eph.computeSecret(peerPoint);
-  }, seconds, 100);
-
-  const rows: { recipients: number; ourMs: number; envelopesPerSecond: number; budgetMs: number; withinTarget: boolean; opensslMs: number; opensslPerSecond: number }[] = [];
+    eph.computeSecret(readerPoints[next++ % readerPoints.length]);
+  };
+  // The baselines are measured again next to each row, so all three see the same machine load.
+  const aesAll: number[] = [];
+  const kaAll: number[] = [];
+  const rows: {
+    recipients: number; ourMs: number; ourMinMs: number; envelopesPerSecond: number; aesGcmMinMs: number; keyAgreementMinMs: number;
+    budgetMs: number; withinTarget: boolean; budgetScaledMs: number; withinScaled: boolean; opensslMs: number; opensslPerSecond: number;
+  }[] = [];
   for (const n of counts) {
     const readers = certs.slice(0, n);
+    const aes = await timeIt(aesRun, seconds / 2, 20);
+    const ka = await timeIt(kaRun, seconds / 2, 100);
+    aesAll.push(aes.minMs);
+    kaAll.push(ka.minMs);
     const ours = await timeIt(() => sealEnvelope(content, readers), seconds);
     const out = path.join(dir, "out.der");
     const args = ["cms", "-encrypt", "-binary", "-aes-256-gcm", "-outform", "DER", "-in", contentFile, "-out", out, "-keyopt", "ecdh_kdf_md:sha256"];
@@ -79,13 +94,20 @@ export async function run(argv: string[]): Promise<void> {
       if (r.status !== 0) throw new Error(`openssl cms -encrypt failed: ${r.stderr}`);
     };
     const ossl = await timeIt(opensslRun, seconds);
-    const budgetMs = 1.2 * aes.ms + n * ka.ms;
+    // The issue's target read two ways: 1.2 × AES + n × KA (strict) and 1.2 × (AES + n × KA).
+    const budgetMs = 1.2 * aes.minMs + n * ka.minMs;
+    const budgetScaledMs = 1.2 * (aes.minMs + n * ka.minMs);
     rows.push({
       recipients: n,
       ourMs: round(ours.ms),
+      ourMinMs: round(ours.minMs),
       envelopesPerSecond: round(1000 / ours.ms),
+      aesGcmMinMs: round(aes.minMs, 3),
+      keyAgreementMinMs: round(ka.minMs, 3),
       budgetMs: round(budgetMs),
-      withinTarget: ours.ms <= budgetMs,
+      withinTarget: ours.minMs <= budgetMs,
+      budgetScaledMs: round(budgetScaledMs),
+      withinScaled: ours.minMs <= budgetScaledMs,
       opensslMs: round(ossl.ms),
       opensslPerSecond: round(1000 / ossl.ms),
     });
@@ -93,18 +115,21 @@ export async function run(argv: string[]): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 
   console.log(`pobox envelopes: ${size} bytes, EC P-256 readers, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}, node ${process.version}`);
-  console.log(`bare AES-256-GCM (node:crypto): ${round(aes.ms)} ms (${round(size / 1048576 / (aes.ms / 1000))} MB/s); one key agreement (node:crypto ECDH P-256, ephemeral key + derive): ${round(ka.ms, 3)} ms`);
-  console.log("readers | ours ms | envelopes/s | budget ms (1.2×AES + n×KA) | within | openssl cms ms | openssl/s");
+  console.log("bare AES-256-GCM and one key agreement (KA: ephemeral P-256 key + ECDH) with node:crypto, measured beside each row");
+  console.log("readers | ours median/min ms | envelopes/s | AES min ms | KA min ms | 1.2×AES+n×KA | within | 1.2×(AES+n×KA) | within | openssl cms ms | openssl/s");
   for (const r of rows) {
-    console.log(`${String(r.recipients).padStart(7)} | ${String(r.ourMs).padStart(7)} | ${String(r.envelopesPerSecond).padStart(11)} | ${String(r.budgetMs).padStart(26)} | ${r.withinTarget ? "yes" : "NO "}    | ${String(r.opensslMs).padStart(14)} | ${r.opensslPerSecond}`);
+    console.log([String(r.recipients).padStart(7), `${r.ourMs} / ${r.ourMinMs}`.padStart(18), String(r.envelopesPerSecond).padStart(11), String(r.aesGcmMinMs).padStart(10),
+      String(r.keyAgreementMinMs).padStart(9), String(r.budgetMs).padStart(12), (r.withinTarget ? "yes" : "NO").padEnd(6), String(r.budgetScaledMs).padStart(14),
+      (r.withinScaled ? "yes" : "NO").padEnd(6), String(r.opensslMs).padStart(14), String(r.opensslPerSecond)].join(" | "));
   }
   console.log(JSON.stringify({
     bench: "pobox",
     sizeBytes: size,
-    aesGcmMs: round(aes.ms),
-    keyAgreementMs: round(ka.ms, 3),
+    aesGcmMinMs: round(Math.min(...aesAll), 3),
+    keyAgreementMinMs: round(Math.min(...kaAll), 3),
     rows,
     allWithinTarget: rows.every((r) => r.withinTarget),
+    allWithinScaled: rows.every((r) => r.withinScaled),
     loadAverage1m: round(os.loadavg()[0], 1),
   }));
 }
