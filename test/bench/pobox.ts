@@ -11,7 +11,7 @@
  * box is the pobox role's bench. Last line: one JSON object.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { X509Certificate, createCipheriv, createECDH, createPublicKey, randomBytes } from "node:crypto";
+import { X509Certificate, createCipheriv, createECDH, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -65,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
     c.getAuthTag();
   };
   // One key agreement as the envelope does it: a fresh ephemeral key with the next reader's key.
-  const readerPoints = certs.map((c) => createPublicKey(new X509Certificate(c).publicKey).export({ type: "spki", format: "der" }).subarray(-65));
+  const readerPoints = certs.map((c) => new X509Certificate(c).publicKey.export({ type: "spki", format: "der" }).subarray(-65));
   let next = 0;
   const kaRun = () => {
     const eph = createECDH("prime256v1");
