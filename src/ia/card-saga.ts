@@ -27,7 +27,7 @@ import { fenced, type IssuanceLease } from "../pipeline/issuance-lease.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
 import { toBuffer } from "../store/rows.ts";
 import { applyCardTransitionIfDue } from "../pipeline/card-lifecycle.ts";
-import { cardKeyLabel } from "./cards.ts";
+import { cardKeyLabel, cardKeySpec } from "./cards.ts";
 import { writeCaChainOnCard } from "./card-chain.ts";
 import { faultPoint } from "./fault-hook.ts";
 import type { IssuanceService, IssuedCertificate } from "./issuance.ts";
@@ -106,7 +106,8 @@ export async function personaliseProfile(d: Deps, lease: IssuanceLease, p: Profi
       } else {
         keyId = recordedId!;
       }
-      ({ spki } = await card.generateKeyPair(keyLabel, p.keyAlgorithm ?? "RSA-2048", keyId));
+      const spec = cardKeySpec(p.profile);
+      ({ spki } = await card.generateKeyPair(keyLabel, p.keyAlgorithm ?? spec.algorithm, keyId, spec.purpose));
       await faultPoint("after-keygen");
       await recordStep(d.db, lease, row, { step: "made", spki }, by, "card.key_generated", { card: p.cardLabel, profile: p.profile, keyId: keyId.toString("hex") });
     }

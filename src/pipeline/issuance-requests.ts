@@ -17,9 +17,9 @@ import { REPLACED_CARD_REVOKED_SQL } from "./card-replacement-rules.ts";
 import { applyCardTransitionIfDue, linkReplacementCard } from "./card-lifecycle.ts";
 import { lifecycleActorOf } from "./lifecycle.ts";
 
-/** Certificate profiles a request asks for, from the application's choices. */
+/** Certificate profiles a request asks for, from the application's choices (enc: issue 15 §1). */
 export function requestedProfiles(app: Record<string, unknown>): string[] {
-  return [...(app.request_sign ? ["sign"] : []), ...(app.request_auth ? ["auth-person"] : [])];
+  return [...(app.request_sign ? ["sign"] : []), ...(app.request_auth ? ["auth-person"] : []), ...(app.request_enc ? ["enc"] : [])];
 }
 
 /**

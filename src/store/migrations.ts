@@ -53,6 +53,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0161_card_pins": () => import("../../migrations/0161_card_pins.ts"),
   "0170_card_replacement": () => import("../../migrations/0170_card_replacement.ts"),
   "0171_hcrole_confirmations": () => import("../../migrations/0171_hcrole_confirmations.ts"),
+  "0190_applications_request_enc": () => import("../../migrations/0190_applications_request_enc.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
