@@ -1,0 +1,182 @@
+/**
+ * One RecipientInfo per reader (issue 15 §2): the content-encryption key wrapped for a certificate —
+ * ECDH ephemeral-static with the X9.63 KDF and AES key wrap for EC P-256 (RFC 5753 §3.1,
+ * dhSinglePass-stdDH-sha256kdf-scheme + id-aes256-wrap) or RSAES-OAEP with SHA-256 for RSA (RFC 8017
+ * §7.1, RFC 4055 §4) — and back. Primitives come from node:crypto / WebCrypto and pkijs's KDF.
+ */
+import { createCipheriv, createDecipheriv, webcrypto } from "node:crypto";
+import { kdf } from "pkijs";
+import { bytesEqual } from "./der-cursor.ts";
+import {
+  ENVELOPE_OID, EnvelopeError, KDF_HASH_BY_SCHEME, WRAP_KEY_BYTES, eccCmsSharedInfo, keyAgreeRecipientInfo, keyTransRecipientInfo, readAlgorithm, readOaepHash,
+  type ReadRecipientInfo, type RecipientIdentifier,
+} from "./envelope-asn1.ts";
+import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
+import { describePublicKey } from "./public-key.ts";
+import { parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
+
+/** How a sealed RecipientInfo names the reader (RFC 5652 §6.2.1): issuer+serial (default) or subjectKeyIdentifier. */
+export type RecipientIdentifierChoice = "issuerAndSerialNumber" | "subjectKeyIdentifier";
+
+/** The reader's key as a certificate states it. */
+interface RecipientKey {
+  kind: "ec" | "rsa";
+  spki: Uint8Array;
+  certificate: ParsedCertificate;
+}
+
+const RFC3394_IV = Buffer.from("a6a6a6a6a6a6a6a6", "hex");
+const WRAP_CIPHER: Readonly<Record<number, string>> = { 16: "id-aes128-wrap", 24: "id-aes192-wrap", 32: "id-aes256-wrap" };
+const ab = (b: Uint8Array): ArrayBuffer => new Uint8Array(b).buffer;
+
+/** keyUsage bits (RFC 5280 §4.2.1.3) of a certificate, or undefined when the extension is absent. */
+function keyUsageBits(cert: ParsedCertificate): number | undefined {
+  const ku = cert.extensions.get("2.5.29.15");
+  if (!ku) return undefined;
+  // extnValue is the BIT STRING TLV: 03 len unused b0 [b1].
+  const v = ku.value;
+  return ((v[3] ?? 0) << 8) | (v[4] ?? 0);
+}
+
+/** The subjectKeyIdentifier (RFC 5280 §4.2.1.2) of a certificate, or undefined. */
+export function subjectKeyIdentifierOf(cert: ParsedCertificate): Uint8Array | undefined {
+  const ext = cert.extensions.get("2.5.29.14");
+  // extnValue is the OCTET STRING TLV of KeyIdentifier (short form length for ≤127 octets).
+  return ext ? ext.value.subarray(2) : undefined;
+}
+
+/**
+ * Reads a recipient certificate and checks it can receive a content key: EC P-256 with keyUsage
+ * keyAgreement, or RSA with keyUsage keyEncipherment (RFC 5280 §4.2.1.3, RFC 5753 §3, RFC 8551
+ * §4.4.2), when keyUsage is present. @throws EnvelopeError "BAD_RECIPIENT_CERTIFICATE".
+ */
+export function recipientKeyOf(der: Uint8Array): RecipientKey {
+  let certificate: ParsedCertificate;
+  try {
+    certificate = parseCertificate(der);
+  } catch (err) {
+    throw new EnvelopeError(`recipient certificate does not parse: ${(err as Error).message}`, "BAD_RECIPIENT_CERTIFICATE");
+  }
+  const key = describePublicKey(certificate.spki);
+  const ku = keyUsageBits(certificate);
+  if (key.algorithm === "EC") {
+    if (key.namedCurve !== "P-256") throw new EnvelopeError(`recipient key is EC ${key.namedCurve}; only P-256 is supported`, "BAD_RECIPIENT_CERTIFICATE");
+    if (ku !== undefined && !(ku & 0x0800)) throw new EnvelopeError("recipient EC certificate lacks keyUsage keyAgreement", "BAD_RECIPIENT_CERTIFICATE");
+    return { kind: "ec", spki: certificate.spki, certificate };
+  }
+  if (key.algorithm === "RSA") {
+    if (ku !== undefined && !(ku & 0x2000)) throw new EnvelopeError("recipient RSA certificate lacks keyUsage keyEncipherment", "BAD_RECIPIENT_CERTIFICATE");
+    return { kind: "rsa", spki: certificate.spki, certificate };
+  }
+  throw new EnvelopeError(`recipient key algorithm ${key.algorithm} cannot receive a content key`, "BAD_RECIPIENT_CERTIFICATE");
+}
+
+/** The identifier a RecipientInfo uses for `cert`. @throws EnvelopeError when SKI is asked for and absent. */
+export function recipientIdentifierOf(cert: ParsedCertificate, choice: RecipientIdentifierChoice = "issuerAndSerialNumber"): RecipientIdentifier {
+  if (choice === "issuerAndSerialNumber") return { type: "issuerAndSerialNumber", issuer: cert.issuer, serialNumber: cert.serial };
+  const keyIdentifier = subjectKeyIdentifierOf(cert);
+  if (!keyIdentifier) throw new EnvelopeError("recipient certificate has no subjectKeyIdentifier", "BAD_RECIPIENT_CERTIFICATE");
+  return { type: "subjectKeyIdentifier", keyIdentifier };
+}
+
+/** Whether `rid` names `cert` (RFC 5652 §6.2.1: issuer Name and serial, or subjectKeyIdentifier). */
+export function ridMatches(rid: RecipientIdentifier, cert: ParsedCertificate): boolean {
+  if (rid.type === "issuerAndSerialNumber") return bytesEqual(rid.issuer, cert.issuer) && bytesEqual(rid.serialNumber, cert.serial);
+  const ski = subjectKeyIdentifierOf(cert);
+  return ski !== undefined && bytesEqual(rid.keyIdentifier, ski);
+}
+
+/** AES key wrap (RFC 3394 §2.2.1) of `key` under `kek`. */
+function aesKeyWrap(kek: Uint8Array, key: Uint8Array): Buffer {
+  const c = createCipheriv(WRAP_CIPHER[kek.length], kek, RFC3394_IV);
+  return Buffer.concat([c.update(key), c.final()]);
+}
+
+/** AES key unwrap (RFC 3394 §2.2.2) with its integrity check. @throws EnvelopeError "AUTHENTICATION_FAILED". */
+function aesKeyUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
+  try {
+    const d = createDecipheriv(WRAP_CIPHER[kek.length], kek, RFC3394_IV);
+    return Buffer.concat([d.update(wrapped), d.final()]);
+  } catch {
+    throw new EnvelopeError("content key unwrap failed: wrong key or tampered RecipientInfo (RFC 3394 integrity check)", "AUTHENTICATION_FAILED");
+  }
+}
+
+/** KEK = X9.63 KDF(Z, ECC-CMS-SharedInfo) (RFC 5753 §7.2, SEC 1 §3.6.1), through pkijs. */
+async function keyEncryptionKey(z: Uint8Array, hash: string, wrapOid: string, ukm?: Uint8Array): Promise<Uint8Array> {
+  const kekBytes = WRAP_KEY_BYTES[wrapOid];
+  const sharedInfo = eccCmsSharedInfo(wrapOid, kekBytes, ukm);
+  return new Uint8Array(await kdf(hash, ab(z), kekBytes * 8, ab(sharedInfo)));
+}
+
+/**
+ * The RecipientInfo (DER) carrying `cek` to the holder of `certificate`: kari with a fresh P-256
+ * ephemeral key per recipient (RFC 5753 §3.1.1), or ktri with RSAES-OAEP-SHA-256 (RFC 8017 §7.1.1).
+ */
+export async function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array, choice?: RecipientIdentifierChoice): Promise<Buffer> {
+  const key = recipientKeyOf(certificate);
+  const rid = recipientIdentifierOf(key.certificate, choice);
+  const subtle = webcrypto.subtle;
+  if (key.kind === "ec") {
+    const peer = await subtle.importKey("spki", ab(key.spki), { name: "ECDH", namedCurve: "P-256" }, false, []);
+    const eph = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+    const z = new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: peer }, eph.privateKey, 256));
+    const kek = await keyEncryptionKey(z, "SHA-256", ENVELOPE_OID.aes256Wrap);
+    return keyAgreeRecipientInfo({
+      ephemeralPoint: new Uint8Array(await subtle.exportKey("raw", eph.publicKey)),
+      scheme: ENVELOPE_OID.dhSinglePassStdDhSha256Kdf,
+      wrapOid: ENVELOPE_OID.aes256Wrap,
+      rid,
+      encryptedKey: aesKeyWrap(kek, cek),
+    });
+  }
+  const pub = await subtle.importKey("spki", ab(key.spki), { name: "RSA-OAEP", hash: "SHA-256" }, false, ["encrypt"]);
+  const encryptedKey = new Uint8Array(await subtle.encrypt({ name: "RSA-OAEP" }, pub, ab(cek)));
+  return keyTransRecipientInfo({ rid, hash: "SHA-256", encryptedKey });
+}
+
+/** The encrypted key addressed to `cert` in `ri`, or undefined. */
+export function encryptedKeyFor(ri: ReadRecipientInfo, cert: ParsedCertificate): Uint8Array | undefined {
+  if (ri.kind === "ktri") return ridMatches(ri.rid, cert) ? ri.encryptedKey : undefined;
+  if (ri.kind === "kari") return ri.recipientEncryptedKeys.find((k) => ridMatches(k.rid, cert))?.encryptedKey;
+  return undefined;
+}
+
+/**
+ * Recovers the content-encryption key from the RecipientInfo `ri` addressed to the agent's
+ * certificate (RFC 5652 §6.2.1/§6.2.2 decryption side): the agent does the private-key step.
+ * @throws EnvelopeError "UNSUPPORTED_ALGORITHM", "KEY_AGENT" (agent lacks the operation or fails),
+ *   "AUTHENTICATION_FAILED" (key unwrap integrity).
+ */
+export async function contentKeyFrom(ri: ReadRecipientInfo, encryptedKey: Uint8Array, agent: RecipientKeyAgent): Promise<Uint8Array> {
+  if (ri.kind === "ktri") {
+    const alg = ri.keyEncryptionAlgorithm;
+    if (alg.oid !== ENVELOPE_OID.rsaesOaep) {
+      throw new EnvelopeError(`key transport ${alg.oid} is not RSAES-OAEP (PKCS#1 v1.5 key transport is refused, RFC 8017 §7.2 note)`, "UNSUPPORTED_ALGORITHM");
+    }
+    if (!agent.rsaOaepDecrypt) throw new EnvelopeError("the key agent cannot decrypt RSA-OAEP", "KEY_AGENT");
+    const hash = readOaepHash(alg.parameters);
+    try {
+      return await agent.rsaOaepDecrypt(encryptedKey, hash);
+    } catch (err) {
+      throw new EnvelopeError(`RSA-OAEP decryption of the content key failed: ${(err as Error).message}`, "KEY_AGENT");
+    }
+  }
+  if (ri.kind !== "kari") throw new EnvelopeError("unsupported RecipientInfo type", "UNSUPPORTED_ALGORITHM");
+  const hash = KDF_HASH_BY_SCHEME[ri.keyEncryptionAlgorithm.oid];
+  if (!hash) throw new EnvelopeError(`key agreement ${ri.keyEncryptionAlgorithm.oid} is not a dhSinglePass-stdDH scheme we read`, "UNSUPPORTED_ALGORITHM");
+  const wrap = ri.keyEncryptionAlgorithm.parameters;
+  const wrapOid = wrap ? readAlgorithm(wrap, "KeyWrapAlgorithm").oid : undefined;
+  if (!wrapOid || !WRAP_KEY_BYTES[wrapOid]) throw new EnvelopeError(`key wrap ${wrapOid} is not AES key wrap`, "UNSUPPORTED_ALGORITHM");
+  if (!ri.ephemeralPoint || ri.originatorAlgorithm?.oid !== ENVELOPE_OID.idEcPublicKey) {
+    throw new EnvelopeError("key agreement without an ephemeral EC originator key (RFC 5753 §3.1.1)", "UNSUPPORTED_ALGORITHM");
+  }
+  if (!agent.ecdh) throw new EnvelopeError("the key agent cannot do ECDH", "KEY_AGENT");
+  let z: Uint8Array;
+  try {
+    z = await agent.ecdh(ri.ephemeralPoint);
+  } catch (err) {
+    throw new EnvelopeError(`ECDH with the recipient key failed: ${(err as Error).message}`, "KEY_AGENT");
+  }
+  return aesKeyUnwrap(await keyEncryptionKey(z, hash, wrapOid, ri.ukm), encryptedKey);
+}
