@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import { ensureAccount, type Account, type Addressee } from "./accounts.ts";
-import { envelopeFacts, NotAnEnvelopeError, type EnvelopeFacts } from "./envelope-facts.ts";
+import { addedReaders, envelopeFacts, NotAnEnvelopeError, type EnvelopeFacts } from "./envelope-facts.ts";
 import { PoboxError } from "./errors.ts";
 
 export interface PoboxLimits {
@@ -61,12 +61,12 @@ function factsOf(envelope: Buffer, limits: PoboxLimits): EnvelopeFacts {
 }
 
 /** Refuses addressees the envelope cannot serve: more addressees than recipient infos; a facility without its organisation recipient. */
-async function checkAddressees(trx: Knex.Transaction, recipients: Account[], facts: EnvelopeFacts, already = 0): Promise<void> {
+async function checkAddressees(trx: Knex.Transaction, recipients: Account[], facts: EnvelopeFacts): Promise<void> {
   if (recipients.length === 0 || recipients.length > MAX_RECIPIENTS) {
     throw new PoboxError("RECIPIENTS_MISSING", `between 1 and ${MAX_RECIPIENTS} recipients`, `宛先は1〜${MAX_RECIPIENTS}件で指定してください`);
   }
-  if (recipients.length + already > facts.recipientCount) {
-    throw new PoboxError("RECIPIENTS_MISSING", `the envelope has ${facts.recipientCount} recipient infos for ${recipients.length + already} addressees`, `暗号化文書の受信者情報（${facts.recipientCount}件）が宛先の数より少なくなっています`);
+  if (recipients.length > facts.recipientCount) {
+    throw new PoboxError("RECIPIENTS_MISSING", `the envelope has ${facts.recipientCount} recipient infos for ${recipients.length} addressees`, `暗号化文書の受信者情報（${facts.recipientCount}件）が宛先の数より少なくなっています`);
   }
   for (const f of recipients.filter((r) => r.kind === "facility")) {
     const key = await trx("pobox_facilities").where({ account_id: f.id }).first("pre_public_key");
@@ -203,10 +203,18 @@ export async function forwardMessage(db: Knex, forwarder: Account, parentId: str
     if (!Buffer.from(parent.content_sha256).equals(facts.contentSha256)) {
       throw new PoboxError("CONTENT_CHANGED", "the forwarded envelope's encrypted content differs from the original: a forward may only add recipient infos", "転送する文書の暗号化本文が元の文書と異なります（転送では受信者情報の追加のみ可能です）");
     }
-    const parentFacts = parent.envelope ? envelopeFacts(parent.envelope) : undefined;
-    const before = parentFacts?.recipientCount ?? 0;
+    if (!parent.envelope) throw new PoboxError("ERASED", `message ${parentId} was erased at the end of its retention period`, `文書 ${parentId} は保存期間の満了により消去されました`);
+    let added: number;
+    try {
+      added = addedReaders(parent.envelope, input.envelope);
+    } catch (e) {
+      throw new PoboxError("CONTENT_CHANGED", `a forward may only add recipient infos: ${(e as Error).message}`, "転送では受信者情報の追加のみ可能です（暗号化本文・認証符号・既存の受信者情報が変更されています）");
+    }
     const recipients = await uniqueAccounts(trx, input.recipients);
-    await checkAddressees(trx, recipients, facts, before);
+    if (recipients.length > added) {
+      throw new PoboxError("RECIPIENTS_MISSING", `the forward adds ${added} recipient infos for ${recipients.length} new addressees`, `追加された受信者情報（${added}件）が新しい宛先の数より少なくなっています`);
+    }
+    await checkAddressees(trx, recipients, facts);
     await checkQuota(trx, recipients, input.envelope.length, limits.quotaBytes);
     const m = await insertMessage(trx, { sender: forwarder, recipients, documentClass: parent.document_class, forwardAllowed: parent.forward_allowed, envelope: input.envelope, facts, parentId, rootId: parent.root_id, retentionDays: limits.retentionDays });
     await appendAudit(trx, [{
