@@ -17,6 +17,7 @@ import { registerLraCommands } from "./lra.ts";
 import { registerOperatorCommands } from "./operators.ts";
 import { registerLicenceCommands } from "./licenses.ts";
 import { registerOcspCommands } from "./ocsp.ts";
+import { registerPoboxCommands } from "./pobox.ts";
 import { registerRevocationCommands } from "./revocation.ts";
 import { registerRevocationRequestCommands } from "./revocation-requests.ts";
 import { registerNoticeCommands } from "./notices.ts";
@@ -45,6 +46,7 @@ registerOperatorCommands(program);
 registerLicenceCommands(program);
 registerAuditCommands(program);
 registerSsoCommands(program);
+registerPoboxCommands(program);
 registerDbCommands(program);
 
 // Secrets at rest: whatever this process creates is private to its user (files 0600, dirs 0700),
