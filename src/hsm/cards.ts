@@ -5,12 +5,13 @@
  */
 import { randomBytes } from "node:crypto";
 import graphene from "graphene-pk11";
+import { ecdhDeriveOn, rsaOaepDecryptOn } from "./card-decrypt.ts";
 import { certificateTemplate, readCertificates } from "./cert-object.ts";
 import { HsmError, toHsmError } from "./errors.ts";
 import pkcs11 from "pkcs11js";
 import {
   findKeyPair, findObjects, generateKeyPairOn, getAttributes, keyAlgorithmOf, objectsWithLabel, privateKeyFlags, publicKeySpki, signOn,
-  type PrivateKeyFlags,
+  type KeyPurpose, type PrivateKeyFlags,
 } from "./keys.ts";
 import { assertLoggedIn, loginUser } from "./login.ts";
 import type { Pkcs11Module } from "./module.ts";
@@ -36,13 +37,22 @@ export interface BlankCard {
 export interface CardSession {
   readonly label: string;
   /**
-   * Generates a key pair ON the card (private: CKA_TOKEN, CKA_SENSITIVE, not extractable, sign
-   * only) labelled `keyLabel` (e.g. "sign", "auth") with CKA_ID `id` or 20 random bytes.
-   * RSA-2048 (e = 65537) is the HPKI subscriber key.
+   * Generates a key pair ON the card (private: CKA_TOKEN, CKA_SENSITIVE, not extractable; sign only,
+   * or with `purpose` "decrypt" derive/decrypt only — the "enc" key of issue 15 §1) labelled
+   * `keyLabel` (e.g. "sign", "auth", "enc") with CKA_ID `id` or 20 random bytes.
+   * RSA-2048 (e = 65537) is the HPKI subscriber key; P-256 the encryption key.
    * @returns the CKA_ID and the SubjectPublicKeyInfo DER.
    * @throws HsmError "KEY_EXISTS" when an object labelled `keyLabel` or a key with `id` exists.
    */
-  generateKeyPair(keyLabel: string, algorithm: KeyAlgorithm, id?: Buffer): Promise<{ id: Buffer; spki: Buffer }>;
+  generateKeyPair(keyLabel: string, algorithm: KeyAlgorithm, id?: Buffer, purpose?: KeyPurpose): Promise<{ id: Buffer; spki: Buffer }>;
+  /**
+   * ECDH on the card's P-256 key `id` with the peer point 04‖X‖Y (CKM_ECDH1_DERIVE, CKD_NULL): the
+   * shared secret Z for the envelope KDF (issue 15 §3, RFC 5753 §3.1.2).
+   * @throws HsmError "KEY_NOT_FOUND", or the card's CKR_* (e.g. CKR_KEY_TYPE_INCONSISTENT for a signing key).
+   */
+  ecdh(id: Buffer, publicPoint: Uint8Array): Promise<Buffer>;
+  /** RSAES-OAEP decryption with the card's RSA key `id` (CKM_RSA_PKCS_OAEP, MGF1 over `hash`, empty label). */
+  rsaOaepDecrypt(id: Buffer, encrypted: Uint8Array, hash: string): Promise<Buffer>;
   /**
    * Stores `der` as a CKO_CERTIFICATE / CKC_X_509 token object with CKA_ID `id`, CKA_LABEL `label`
    * and CKA_SUBJECT / CKA_ISSUER / CKA_SERIAL_NUMBER from the certificate (v2.40 §4.6.3).
@@ -173,12 +183,12 @@ class Card implements CardSession {
     return found;
   }
 
-  generateKeyPair(keyLabel: string, algorithm: KeyAlgorithm, id: Buffer = randomBytes(20)): Promise<{ id: Buffer; spki: Buffer }> {
+  generateKeyPair(keyLabel: string, algorithm: KeyAlgorithm, id: Buffer = randomBytes(20), purpose: KeyPurpose = "sign"): Promise<{ id: Buffer; spki: Buffer }> {
     return this.exec(async (s) => {
       if (objectsWithLabel(s, keyLabel).length > 0 || findKeyPair(s, { id })) {
         throw new HsmError(`card "${this.label}" already has a key labelled "${keyLabel}" or with id ${id.toString("hex")}`, "KEY_EXISTS");
       }
-      const keys = await generateKeyPairOn(s, keyLabel, id, algorithm);
+      const keys = await generateKeyPairOn(s, keyLabel, id, algorithm, purpose);
       return { id, spki: publicKeySpki(s, keys.publicKey!, algorithm) };
     });
   }
@@ -202,6 +212,14 @@ class Card implements CardSession {
       const key = this.privateKey(s, id);
       return signOn(s, key.privateKey, key.algorithm, data);
     });
+  }
+
+  ecdh(id: Buffer, publicPoint: Uint8Array): Promise<Buffer> {
+    return this.exec((s) => ecdhDeriveOn(s, this.privateKey(s, id).privateKey, publicPoint));
+  }
+
+  rsaOaepDecrypt(id: Buffer, encrypted: Uint8Array, hash: string): Promise<Buffer> {
+    return this.exec((s) => rsaOaepDecryptOn(s, this.privateKey(s, id).privateKey, encrypted, hash));
   }
 
   keyPairs(): Promise<{ id: Buffer; label: string; hasPrivateKey: boolean; spki: Buffer | null }[]> {

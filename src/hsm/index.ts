@@ -13,7 +13,8 @@ export { HsmError, isRecoverablePkcs11Error, isTokenLossError, pkcs11ErrorName, 
 export { TokenHealth, type TokenHealthReport, type TokenTransition } from "./health.ts";
 export { CaKeyStore, type HsmKeyRef, type KeyAlgorithm } from "./ca-keys.ts";
 export { CardStation, CARD_LABEL_PREFIX, type BlankCard, type CardSession } from "./cards.ts";
+export { cardKeyAgent } from "./card-decrypt.ts";
 export { ensureCaToken, ensureOcspToken, ensureSoftHsmConfig, ensureSsoToken, renderSoftHsmConfig } from "./softhsm.ts";
 export { SealingKey, parseSealed, SEALED_VERSION, type SealedParts, type SealingKeyAttributes } from "./sealing-key.ts";
 export { ecdsaRawToDer } from "./spki.ts";
-export type { PrivateKeyFlags } from "./keys.ts";
+export type { KeyPurpose, PrivateKeyFlags } from "./keys.ts";

@@ -30,19 +30,28 @@ export interface KeyPairObjects {
 const attr = (type: number, value?: pkcs11.Attribute["value"]): pkcs11.Attribute => ({ type, value });
 
 /**
- * Generates a key pair on the session's token with a signing-only private key: CKA_TOKEN,
- * CKA_PRIVATE, CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_SIGN true, CKA_DECRYPT / CKA_UNWRAP /
- * CKA_DERIVE false; both halves carry `label` and `id`. RSA-2048 uses e = 65537
- * (CKM_RSA_PKCS_KEY_PAIR_GEN, v2.40 §2.1.5); P-256 uses CKM_EC_KEY_PAIR_GEN (§2.3.5).
+ * What a generated private key may do: "sign" (signature and authentication keys) or "decrypt"
+ * (encryption keys, issue 15 §1/§3: CKA_DERIVE for EC so CKM_ECDH1_DERIVE works, CKA_DECRYPT for
+ * RSA-OAEP), never both.
+ */
+export type KeyPurpose = "sign" | "decrypt";
+
+/**
+ * Generates a key pair on the session's token: CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE true,
+ * CKA_EXTRACTABLE false; for `purpose` "sign" CKA_SIGN true and CKA_DECRYPT / CKA_UNWRAP /
+ * CKA_DERIVE false; for "decrypt" CKA_SIGN false and CKA_DERIVE (EC) or CKA_DECRYPT (RSA) true.
+ * Both halves carry `label` and `id`. RSA-2048 uses e = 65537 (CKM_RSA_PKCS_KEY_PAIR_GEN, v2.40
+ * §2.1.5); P-256 uses CKM_EC_KEY_PAIR_GEN (§2.3.5).
  * Asynchronous (callback form, worker thread): call inside Pkcs11Module.track.
  */
-export function generateKeyPairOn(session: graphene.Session, label: string, id: Buffer, algorithm: KeyAlgorithm): Promise<KeyPairObjects> {
+export function generateKeyPairOn(session: graphene.Session, label: string, id: Buffer, algorithm: KeyAlgorithm, purpose: KeyPurpose = "sign"): Promise<KeyPairObjects> {
+  const sign = purpose === "sign";
   const common = [attr(pkcs11.CKA_TOKEN, true), attr(pkcs11.CKA_LABEL, label), attr(pkcs11.CKA_ID, id)];
-  const pub = [...common, attr(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY), attr(pkcs11.CKA_PRIVATE, false), attr(pkcs11.CKA_VERIFY, true),
-    attr(pkcs11.CKA_ENCRYPT, false), attr(pkcs11.CKA_WRAP, false)];
+  const pub = [...common, attr(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY), attr(pkcs11.CKA_PRIVATE, false), attr(pkcs11.CKA_VERIFY, sign),
+    attr(pkcs11.CKA_ENCRYPT, !sign && algorithm === "RSA-2048"), attr(pkcs11.CKA_WRAP, false)];
   const priv = [...common, attr(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY), attr(pkcs11.CKA_PRIVATE, true), attr(pkcs11.CKA_SENSITIVE, true),
-    attr(pkcs11.CKA_EXTRACTABLE, false), attr(pkcs11.CKA_SIGN, true), attr(pkcs11.CKA_DECRYPT, false), attr(pkcs11.CKA_UNWRAP, false),
-    attr(pkcs11.CKA_DERIVE, false)];
+    attr(pkcs11.CKA_EXTRACTABLE, false), attr(pkcs11.CKA_SIGN, sign), attr(pkcs11.CKA_DECRYPT, !sign && algorithm === "RSA-2048"),
+    attr(pkcs11.CKA_UNWRAP, false), attr(pkcs11.CKA_DERIVE, !sign && algorithm === "P-256")];
   let mechanism: number;
   if (algorithm === "RSA-2048") {
     mechanism = pkcs11.CKM_RSA_PKCS_KEY_PAIR_GEN;

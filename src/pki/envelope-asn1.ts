@@ -5,7 +5,7 @@
  * untouched authEncryptedContentInfo and mac. No cryptography here.
  */
 import * as asn1js from "asn1js";
-import { derNull, explicit, octetString, oid, sequence, set, smallInteger, tlv, unsignedInteger } from "./der.ts";
+import { derLength, derNull, explicit, octetString, oid, sequence, set, smallInteger, tlv, unsignedInteger } from "./der.ts";
 
 /** Object identifiers of the envelope, by their names in the RFCs. */
 export const ENVELOPE_OID = {
@@ -161,23 +161,34 @@ export function keyTransRecipientInfo(p: { rid: RecipientIdentifier; hash: HashN
   );
 }
 
+/** Identifier and length octets of a TLV whose contents are `length` octets (X.690 §8.1.2–8.1.3). */
+const header = (tag: number, length: number): Buffer => Buffer.concat([Buffer.from([tag]), derLength(length)]);
+const totalLength = (chunks: readonly Uint8Array[]): number => chunks.reduce((n, c) => n + c.length, 0);
+
 /**
  * EncryptedContentInfo (RFC 5652 §6.1) of id-data under AES-GCM with GCMParameters (RFC 5084 §3.2:
- * 12-octet nonce, ICV length 16 written out since the default is 12) and [0] IMPLICIT encryptedContent.
+ * 12-octet nonce, ICV length 16 written out since the default is 12) and [0] IMPLICIT encryptedContent,
+ * as chunks whose concatenation is the DER: the ciphertext is not copied here.
  */
-export function encryptedContentInfo(gcmOid: string, nonce: Uint8Array, ciphertext: Uint8Array): Buffer {
-  return sequence(oid(ENVELOPE_OID.data), algorithm(gcmOid, sequence(octetString(nonce), smallInteger(16))), tlv(0x80, ciphertext));
+export function encryptedContentInfo(gcmOid: string, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array[] {
+  const head = Buffer.concat([oid(ENVELOPE_OID.data), algorithm(gcmOid, sequence(octetString(nonce), smallInteger(16))), header(0x80, ciphertext.length)]);
+  return [header(0x30, head.length + ciphertext.length), head, ciphertext];
 }
 
 /**
  * ContentInfo { id-ct-authEnvelopedData, [0] AuthEnvelopedData v0 } (RFC 5083 §2.1) from encoded
  * parts: `recipientInfos` are sorted into a DER SET OF (X.690 §11.6); `rest` is the
- * authEncryptedContentInfo, optional authAttrs, mac and optional unauthAttrs, already encoded.
+ * authEncryptedContentInfo, optional authAttrs, mac and optional unauthAttrs, as chunks whose
+ * concatenation is their encoding. The content is copied once, into the result.
  */
 export function authEnvelopedContentInfo(p: { originatorInfo?: Uint8Array; recipientInfos: Uint8Array[]; rest: Uint8Array[] }): Buffer {
   const ris = [...p.recipientInfos].map((r) => Buffer.from(r)).sort(Buffer.compare);
-  const aed = sequence(smallInteger(0), ...(p.originatorInfo ? [p.originatorInfo] : []), set(...ris), ...p.rest);
-  return sequence(oid(ENVELOPE_OID.authEnvelopedData), explicit(0, aed));
+  const body = [smallInteger(0), ...(p.originatorInfo ? [p.originatorInfo] : []), set(...ris), ...p.rest];
+  const aedHeader = header(0x30, totalLength(body));
+  const explicitHeader = header(0xa0, aedHeader.length + totalLength(body));
+  const type = oid(ENVELOPE_OID.authEnvelopedData);
+  const ciHeader = header(0x30, type.length + explicitHeader.length + aedHeader.length + totalLength(body));
+  return Buffer.concat([ciHeader, type, explicitHeader, aedHeader, ...body]);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@
  * dhSinglePass-stdDH-sha256kdf-scheme + id-aes256-wrap) or RSAES-OAEP with SHA-256 for RSA (RFC 8017
  * §7.1, RFC 4055 §4) — and back. Primitives come from node:crypto / WebCrypto and pkijs's KDF.
  */
-import { createCipheriv, createDecipheriv, webcrypto } from "node:crypto";
-import { kdf } from "pkijs";
+import { createCipheriv, createDecipheriv, createECDH, createHash, createPublicKey, webcrypto } from "node:crypto";
+import { kdf, type ICryptoEngine } from "pkijs";
 import { bytesEqual } from "./der-cursor.ts";
 import {
   ENVELOPE_OID, EnvelopeError, KDF_HASH_BY_SCHEME, WRAP_KEY_BYTES, eccCmsSharedInfo, keyAgreeRecipientInfo, keyTransRecipientInfo, readAlgorithm, readOaepHash,
@@ -19,12 +19,14 @@ import { parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
 export type RecipientIdentifierChoice = "issuerAndSerialNumber" | "subjectKeyIdentifier";
 
 /** The reader's key as a certificate states it. */
-interface RecipientKey {
+export interface RecipientKey {
   kind: "ec" | "rsa";
   spki: Uint8Array;
   certificate: ParsedCertificate;
 }
 
+/** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (66 octets: 00 04 X Y) } header (RFC 5480 §2). */
+const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03010703420004", "hex");
 const RFC3394_IV = Buffer.from("a6a6a6a6a6a6a6a6", "hex");
 const WRAP_CIPHER: Readonly<Record<number, string>> = { 16: "id-aes128-wrap", 24: "id-aes192-wrap", 32: "id-aes256-wrap" };
 const ab = (b: Uint8Array): ArrayBuffer => new Uint8Array(b).buffer;
@@ -57,8 +59,11 @@ export function recipientKeyOf(der: Uint8Array): RecipientKey {
   } catch (err) {
     throw new EnvelopeError(`recipient certificate does not parse: ${(err as Error).message}`, "BAD_RECIPIENT_CERTIFICATE");
   }
-  const key = describePublicKey(certificate.spki);
   const ku = keyUsageBits(certificate);
+  // An uncompressed P-256 key has exactly this DER prefix (RFC 5480 §2): no key object needed.
+  const key = bytesEqual(certificate.spki.subarray(0, P256_SPKI_PREFIX.length), P256_SPKI_PREFIX) && certificate.spki.length === 91
+    ? { algorithm: "EC", namedCurve: "P-256" }
+    : describePublicKey(certificate.spki);
   if (key.algorithm === "EC") {
     if (key.namedCurve !== "P-256") throw new EnvelopeError(`recipient key is EC ${key.namedCurve}; only P-256 is supported`, "BAD_RECIPIENT_CERTIFICATE");
     if (ku !== undefined && !(ku & 0x0800)) throw new EnvelopeError("recipient EC certificate lacks keyUsage keyAgreement", "BAD_RECIPIENT_CERTIFICATE");
@@ -102,34 +107,52 @@ function aesKeyUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
   }
 }
 
-/** KEK = X9.63 KDF(Z, ECC-CMS-SharedInfo) (RFC 5753 §7.2, SEC 1 §3.6.1), through pkijs. */
+/** node:crypto digests behind the engine interface pkijs's KDF calls (no thread-pool hop per hash). */
+const NODE_HASH: Readonly<Record<string, string>> = { "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+const digestEngine = {
+  digest: async (alg: { name: string }, data: ArrayBuffer) => ab(createHash(NODE_HASH[alg.name.toUpperCase()]).update(new Uint8Array(data)).digest()),
+} as unknown as ICryptoEngine;
+
+/** KEK = X9.63 KDF(Z, ECC-CMS-SharedInfo) (RFC 5753 §7.2, SEC 1 §3.6.1), pkijs's KDF over node:crypto hashes. */
 async function keyEncryptionKey(z: Uint8Array, hash: string, wrapOid: string, ukm?: Uint8Array): Promise<Uint8Array> {
   const kekBytes = WRAP_KEY_BYTES[wrapOid];
   const sharedInfo = eccCmsSharedInfo(wrapOid, kekBytes, ukm);
-  return new Uint8Array(await kdf(hash, ab(z), kekBytes * 8, ab(sharedInfo)));
+  return new Uint8Array(await kdf(hash, ab(z), kekBytes * 8, ab(sharedInfo), digestEngine));
+}
+
+/** The subjectPublicKey point of an EC SubjectPublicKeyInfo (RFC 5480 §2.2): the BIT STRING content. */
+function ecPointOf(spki: Uint8Array): Buffer {
+  // SEQUENCE { AlgorithmIdentifier, BIT STRING }: an uncompressed P-256 point is the last 65 octets.
+  const tail = Buffer.from(spki.subarray(spki.length - 65));
+  if (tail[0] === 0x04 && spki[spki.length - 66] === 0x00) return tail;
+  const jwk = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }).export({ format: "jwk" });
+  return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
 }
 
 /**
- * The RecipientInfo (DER) carrying `cek` to the holder of `certificate`: kari with a fresh P-256
- * ephemeral key per recipient (RFC 5753 §3.1.1), or ktri with RSAES-OAEP-SHA-256 (RFC 8017 §7.1.1).
+ * The RecipientInfo (DER) carrying `cek` to the holder of `certificate` (DER, or as read by
+ * {@link recipientKeyOf}): kari with a fresh P-256 ephemeral key per recipient (RFC 5753 §3.1.1),
+ * or ktri with RSAES-OAEP-SHA-256 (RFC 8017 §7.1.1).
  */
-export async function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array, choice?: RecipientIdentifierChoice): Promise<Buffer> {
-  const key = recipientKeyOf(certificate);
+export async function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | RecipientKey, choice?: RecipientIdentifierChoice): Promise<Buffer> {
+  const key = certificate instanceof Uint8Array ? recipientKeyOf(certificate) : certificate;
   const rid = recipientIdentifierOf(key.certificate, choice);
-  const subtle = webcrypto.subtle;
   if (key.kind === "ec") {
-    const peer = await subtle.importKey("spki", ab(key.spki), { name: "ECDH", namedCurve: "P-256" }, false, []);
-    const eph = await subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
-    const z = new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: peer }, eph.privateKey, 256));
+    // node:crypto ECDH (OpenSSL, synchronous): an ephemeral key per reader, Z = x-coordinate.
+    const eph = createECDH("prime256v1");
+    const ephemeralPoint = eph.generateKeys();
+    const z = eph.computeSecret(ecPointOf(key.spki));
     const kek = await keyEncryptionKey(z, "SHA-256", ENVELOPE_OID.aes256Wrap);
+    z.fill(0);
     return keyAgreeRecipientInfo({
-      ephemeralPoint: new Uint8Array(await subtle.exportKey("raw", eph.publicKey)),
+      ephemeralPoint,
       scheme: ENVELOPE_OID.dhSinglePassStdDhSha256Kdf,
       wrapOid: ENVELOPE_OID.aes256Wrap,
       rid,
       encryptedKey: aesKeyWrap(kek, cek),
     });
   }
+  const subtle = webcrypto.subtle;
   const pub = await subtle.importKey("spki", ab(key.spki), { name: "RSA-OAEP", hash: "SHA-256" }, false, ["encrypt"]);
   const encryptedKey = new Uint8Array(await subtle.encrypt({ name: "RSA-OAEP" }, pub, ab(cek)));
   return keyTransRecipientInfo({ rid, hash: "SHA-256", encryptedKey });

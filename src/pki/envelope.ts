@@ -81,17 +81,22 @@ export function recipientKeyOfCertificate(certificate: RecipientCertificate, cho
  */
 export async function sealEnvelope(content: Uint8Array, recipients: readonly RecipientCertificate[], opts: SealOptions = {}): Promise<Uint8Array> {
   if (recipients.length === 0) throw new EnvelopeError("an envelope needs at least one recipient", "BAD_RECIPIENT_CERTIFICATE");
-  for (const r of recipients) recipientKeyOf(r); // refuse a bad certificate before any work
+  const keys = recipients.map((r) => recipientKeyOf(r)); // refuse a bad certificate before any work
   const cek = randomBytes(32);
   const nonce = randomBytes(GCM_NONCE_BYTES);
   const cipher = createCipheriv("aes-256-gcm", cek, nonce, { authTagLength: GCM_TAG_BYTES });
-  const ciphertext = Buffer.concat([cipher.update(content), cipher.final()]);
-  const recipientInfos = await Promise.all(recipients.map((r) => recipientInfoFor(cek, r, opts.recipientIdentifier)));
-  cek.fill(0);
-  return authEnvelopedContentInfo({
-    recipientInfos,
-    rest: [encryptedContentInfo(ENVELOPE_OID.aes256Gcm, nonce, ciphertext), octetStringDer(cipher.getAuthTag())],
-  });
+  const head = cipher.update(content);
+  const tail = cipher.final(); // empty for GCM (a stream mode): no second copy of the ciphertext
+  const ciphertext = tail.length ? Buffer.concat([head, tail]) : head;
+  try {
+    const recipientInfos = await Promise.all(keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier)));
+    return authEnvelopedContentInfo({
+      recipientInfos,
+      rest: [...encryptedContentInfo(ENVELOPE_OID.aes256Gcm, nonce, ciphertext), octetStringDer(cipher.getAuthTag())],
+    });
+  } finally {
+    cek.fill(0);
+  }
 }
 
 /** Reads the envelope, or throws EnvelopeError "MALFORMED" / "NOT_AUTH_ENVELOPED". */

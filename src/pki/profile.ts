@@ -127,7 +127,8 @@ export class ProfileError extends Error {
  * "<field path>: <message>" — YAML syntax, schema (unknown keys included) and the cross-field
  * rules: EE validity ≤ 5 years (HPKI CP); CA profiles need basicConstraints cA=TRUE, keyCertSign
  * and an SKI (RFC 5280 §4.2.1.2, §4.2.1.9); subject attributes in HPKI order; no duplicate
- * extensions; hcRole only in person profiles.
+ * extensions; hcRole only in person profiles; keyAgreement only for EC keys and never with a
+ * signature bit (HPKI-PROFILE §12).
  */
 export function parseProfile(yamlText: string, source: string): CertificateProfile {
   const parsed = readYamlDocument(yamlText, profileSchema);
@@ -180,6 +181,14 @@ function crossCheck(p: CertificateProfile): string[] {
     issues.push("extensions.subjectDirectoryAttributes: hcRole is carried only by person profiles (HPKI-PROFILE §6)");
   }
   if (ku && new Set(ku.bits).size !== ku.bits.length) issues.push("extensions.keyUsage.bits: duplicate bit");
+  // Encryption profiles (HPKI-PROFILE §12): ECDH needs EC keys (RFC 5480 §3), and a key-agreement
+  // key is not also a signature key.
+  if (ku?.bits.includes("keyAgreement")) {
+    if (p.keyAlgorithms.some((a) => a.startsWith("RSA"))) issues.push("keyAlgorithms: keyAgreement needs EC keys only (RFC 5480 §3)");
+    if (ku.bits.some((b) => b === "digitalSignature" || b === "nonRepudiation")) {
+      issues.push("extensions.keyUsage.bits: a keyAgreement key must not also sign (separate keys, HPKI-PROFILE §12)");
+    }
+  }
   for (const a of ["C", "CN"] as const) {
     if (!p.subject.some((s) => s.attribute === a && s.presence === "required")) issues.push(`subject: ${a} must be required`);
   }

@@ -12,6 +12,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<unkno
   faults: () => import("./faults.ts"),
   "faults-issuance": () => import("./faults-issuance.ts"),
   "faults-hsm": () => import("./faults-hsm.ts"),
+  pobox: () => import("./pobox.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);
