@@ -37,7 +37,7 @@ export async function sealForOrganisations(content: Uint8Array, readers: readonl
       ...(await Promise.all(readers.map((r) => recipientInfoFor(cek, r)))),
       ...(await Promise.all(facilityKeys.map((k) => organisationRecipientInfo(cek, k)))),
     ];
-    return authEnvelopedContentInfo({ recipientInfos, rest: [encryptedContentInfo(ENVELOPE_OID.aes256Gcm, nonce, ciphertext), octetStringDer(cipher.getAuthTag())] });
+    return authEnvelopedContentInfo({ recipientInfos, rest: [...encryptedContentInfo(ENVELOPE_OID.aes256Gcm, nonce, ciphertext), octetStringDer(cipher.getAuthTag())] });
   } finally {
     cek.fill(0);
   }

@@ -12,6 +12,7 @@
  *   GET  /api/messages/:id/chain                    the forward chain
  *   GET  /api/messages/:id/reencryption             capsule fragment for a designee (組織暗号)
  *   GET|POST /api/pre-key                           the caller's PRE key (public + wrapped secret)
+ *   GET  /api/people/:id/pre-key                    a person's PRE public key (for the facility's key holder)
  *   GET  /api/facilities/:id/key, POST …            a facility's organisation key (publish: admins)
  *   GET  /api/designations, POST, POST /:id/revoke  designations (admins of the facility)
  */
@@ -41,7 +42,7 @@ export function parseInput<T extends z.ZodType>(schema: T, body: unknown): z.inf
   return r.data;
 }
 
-const hex = (b: Buffer) => b.toString("base64");
+const hex = (b: Buffer): string => b.toString("base64");
 
 /** The API router; `who(req)` is the signed-in account (server.ts has refused anonymous requests). */
 export function apiRouter(db: Knex, limits: PoboxLimits, who: (req: Request) => Account): Router {
@@ -82,6 +83,11 @@ export function apiRouter(db: Knex, limits: PoboxLimits, who: (req: Request) => 
   r.post("/pre-key", wrap(async (req) => {
     await registerPreKey(db, who(req), parseInput(PreKeySchema, req.body));
     return { ok: true };
+  }));
+  r.get("/people/:id/pre-key", wrap(async (req) => {
+    const k = await preKeyOf(db, { kind: "person", subscriberId: String(req.params.id) });
+    if (!k) throw new PoboxError("NOT_FOUND", `${req.params.id} has registered no PRE key`, `${req.params.id} の再暗号化用の鍵は登録されていません`);
+    return { publicKey: hex(k.publicKey) };
   }));
   r.get("/facilities/:id/key", wrap(async (req) => {
     const k = await facilityKeys(db, String(req.params.id));
