@@ -8,18 +8,15 @@
  * openReencrypted), then decryptContent authenticates and decrypts.
  */
 import { createCipheriv, randomBytes } from "node:crypto";
-import * as asn1js from "asn1js";
 import { ENVELOPE_OID, authEnvelopedContentInfo, encryptedContentInfo, octetStringDer } from "./envelope-asn1.ts";
 import { recipientInfoFor } from "./envelope-recipients.ts";
 import { encapsulate } from "./pre.ts";
-import { encodePreRecipient, ID_ORI_UMBRAL } from "./pre-recipient.ts";
+import { encodePreRecipientInfo } from "./pre-recipient.ts";
 
 /** RecipientInfo ori [4] IMPLICIT OtherRecipientInfo { oriType, oriValue } (RFC 5652 §6.2.5) for a facility key. */
 export async function organisationRecipientInfo(cek: Uint8Array, facilityKey: Uint8Array): Promise<Buffer> {
   const { capsule, encryptedKey } = await encapsulate(facilityKey, cek);
-  const value = asn1js.fromBER(new Uint8Array(encodePreRecipient({ facilityKey, capsule, encryptedKey }))).result;
-  const ori = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 4 }, value: [new asn1js.ObjectIdentifier({ value: ID_ORI_UMBRAL }), value] });
-  return Buffer.from(ori.toBER(false));
+  return encodePreRecipientInfo({ facilityKey, capsule, encryptedKey });
 }
 
 /**

@@ -12,8 +12,11 @@
  *     encryptedKey  OCTET STRING }  -- the CEK under the capsule's key (Umbral DEM)
  */
 import * as asn1js from "asn1js";
+import { octetString, oid, sequence, smallInteger, tlv } from "./der.ts";
 
 export const ID_ORI_UMBRAL = "2.25.230476955692269207486125756803315426931";
+/** DER of ID_ORI_UMBRAL (asn1js prints arcs beyond 2^53 oddly: compare encodings, not text). */
+export const ID_ORI_UMBRAL_DER = oid(ID_ORI_UMBRAL);
 
 export interface PreRecipient {
   facilityKey: Uint8Array;
@@ -23,8 +26,21 @@ export interface PreRecipient {
 
 /** DER of the oriValue. */
 export function encodePreRecipient(r: PreRecipient): Buffer {
-  const os = (b: Uint8Array) => new asn1js.OctetString({ valueHex: new Uint8Array(b).buffer });
-  return Buffer.from(new asn1js.Sequence({ value: [new asn1js.Integer({ value: 0 }), os(r.facilityKey), os(r.capsule), os(r.encryptedKey)] }).toBER(false));
+  return sequence(smallInteger(0), octetString(r.facilityKey), octetString(r.capsule), octetString(r.encryptedKey));
+}
+
+/** RecipientInfo ori [4] IMPLICIT OtherRecipientInfo { oriType, oriValue } (RFC 5652 §6.2.5) carrying `r`. */
+export function encodePreRecipientInfo(r: PreRecipient): Buffer {
+  return tlv(0xa4, ID_ORI_UMBRAL_DER, encodePreRecipient(r));
+}
+
+/** The PreRecipient of a RecipientInfo encoding, or undefined when it is not our ori. @throws Error on a malformed one. */
+export function preRecipientOfInfo(riDer: Uint8Array): PreRecipient | undefined {
+  const parsed = asn1js.fromBER(new Uint8Array(riDer)).result as asn1js.Constructed;
+  if (parsed.idBlock.tagClass !== 3 || parsed.idBlock.tagNumber !== 4 || !parsed.idBlock.isConstructed) return undefined;
+  const [oriType, oriValue] = parsed.valueBlock.value;
+  if (!oriType || !oriValue || !Buffer.from(oriType.toBER(false)).equals(ID_ORI_UMBRAL_DER)) return undefined;
+  return decodePreRecipient(new Uint8Array(oriValue.toBER(false)));
 }
 
 /** Parses the oriValue. @throws Error when it is not a version-0 PreRecipient. */

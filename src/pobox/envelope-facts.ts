@@ -5,10 +5,9 @@
  * byte, §6), and the organisation recipient (our OtherRecipientInfo, src/pki/pre-recipient.ts)
  * whose capsule the box re-encrypts. Never decrypts.
  */
-import * as asn1js from "asn1js";
 import { readAuthEnvelopedData } from "../pki/envelope-asn1.ts";
 import { EnvelopeError, envelopeSummary, forwardedRecipients } from "../pki/envelope.ts";
-import { decodePreRecipient, ID_ORI_UMBRAL, type PreRecipient } from "../pki/pre-recipient.ts";
+import { preRecipientOfInfo, type PreRecipient } from "../pki/pre-recipient.ts";
 
 export interface EnvelopeFacts {
   /** Readers named: one per ktri / kari RecipientEncryptedKey, plus the organisation recipient. */
@@ -31,13 +30,9 @@ export class NotAnEnvelopeError extends Error {
 function organisationOf(der: Uint8Array): PreRecipient | undefined {
   for (const ri of readAuthEnvelopedData(der).recipientInfos) {
     if (ri.kind !== "other") continue;
-    // ori [4] IMPLICIT OtherRecipientInfo ::= SEQUENCE { oriType OBJECT IDENTIFIER, oriValue ANY }
-    const parsed = asn1js.fromBER(new Uint8Array(ri.der)).result as asn1js.Constructed;
-    if (parsed.idBlock.tagClass !== 3 || parsed.idBlock.tagNumber !== 4) continue;
-    const [oriType, oriValue] = parsed.valueBlock.value;
-    if (!(oriType instanceof asn1js.ObjectIdentifier) || oriType.valueBlock.toString() !== ID_ORI_UMBRAL || !oriValue) continue;
     try {
-      return decodePreRecipient(new Uint8Array(oriValue.toBER(false)));
+      const r = preRecipientOfInfo(ri.der);
+      if (r) return r;
     } catch (e) {
       throw new NotAnEnvelopeError(`organisation recipient: ${(e as Error).message}`);
     }
