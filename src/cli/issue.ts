@@ -27,7 +27,7 @@ export function registerIssueCommands(program: Command): void {
     .command("issue")
     .description("issue an end-entity certificate: key pair made on a card (--card) or from a PKCS#10 request (--csr)")
     // Not requiredOption: commander would demand them of `hpki issue recover` too (issue 10 §4).
-    .option("--profile <name>", "sign | auth-person | auth-org (required)")
+    .option("--profile <name>", "sign | auth-person | auth-org | enc | enc-org (required)")
     .option("--subject <file>", 'subject JSON: {"hcRole", "subscriberId", "name": {"latin", "kanji"}, "organization": {…}, "dnsNames": [host…] (auth-org)} (required)')
     .option("--card <label>", "card (token) label, e.g. card-0123456789AB")
     .option("--pin <pin>", "card user PIN")
@@ -44,7 +44,7 @@ export function registerIssueCommands(program: Command): void {
         if (!!o.card === !!o.csr) throw new Error("give exactly one of --card or --csr");
         const profile = ctx.policies.profiles.get(o.profile);
         if (!profile || profile.kind !== "end-entity") {
-          throw new Error(`unknown end-entity profile "${o.profile}" (sign, auth-person, auth-org)`);
+          throw new Error(`unknown end-entity profile "${o.profile}" (sign, auth-person, auth-org, enc, enc-org)`);
         }
         let json: unknown;
         try {

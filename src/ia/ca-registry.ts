@@ -7,7 +7,15 @@ import type { HsmKeyRef, KeyAlgorithm } from "../hsm/ca-keys.ts";
 import type { CertificateUrls, IssuerContext, SignatureAlgorithmName } from "../pki/tbs.ts";
 import { toBuffer } from "../store/rows.ts";
 
-export type CaPurpose = "root" | "sign" | "auth-person" | "auth-org";
+export type CaPurpose = "root" | "sign" | "auth-person" | "auth-org" | "enc";
+
+/**
+ * The CA purpose that issues an end-entity profile: its own name, except enc-org, which the
+ * encryption CA (purpose "enc") issues beside enc (HPKI-PROFILE §12: one encryption CA, ours).
+ */
+export function caPurposeOfProfile(profile: string): string {
+  return profile === "enc-org" ? "enc" : profile;
+}
 
 export interface CaRecord {
   id: number;
@@ -89,7 +97,7 @@ export function issuerContextFor(ca: CaRecord, parent: CaRecord | null, urls: Ce
  */
 export async function resolveIssuingCa(db: Knex, profile: string, caName?: string): Promise<{ ca: CaRecord; parent: CaRecord | null }> {
   const all = await listCas(db);
-  const candidates = all.filter((c) => c.kind === "issuing" && c.purpose === profile && (!caName || c.name === caName));
+  const candidates = all.filter((c) => c.kind === "issuing" && c.purpose === caPurposeOfProfile(profile) && (!caName || c.name === caName));
   if (candidates.length === 0) {
     throw new Error(caName
       ? `CA "${caName}" is not an issuing CA for profile "${profile}" (see \`hpki ca list\`)`

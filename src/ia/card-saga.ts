@@ -26,7 +26,7 @@ import type { CardStation } from "../hsm/cards.ts";
 import { fenced, type IssuanceLease } from "../pipeline/issuance-lease.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
 import { toBuffer } from "../store/rows.ts";
-import { cardKeyLabel } from "./cards.ts";
+import { cardKeyLabel, cardKeySpec } from "./cards.ts";
 import { faultPoint } from "./fault-hook.ts";
 import type { Actor, IssuanceService, IssuedCertificate } from "./issuance.ts";
 
@@ -103,7 +103,8 @@ export async function personaliseProfile(d: Deps, lease: IssuanceLease, p: Profi
       } else {
         keyId = recordedId!;
       }
-      ({ spki } = await card.generateKeyPair(keyLabel, p.keyAlgorithm ?? "RSA-2048", keyId));
+      const spec = cardKeySpec(p.profile);
+      ({ spki } = await card.generateKeyPair(keyLabel, p.keyAlgorithm ?? spec.algorithm, keyId, spec.purpose));
       await faultPoint("after-keygen");
       await recordStep(d.db, lease, row, { step: "made", spki }, by, "card.key_generated", { card: p.cardLabel, profile: p.profile, keyId: keyId.toString("hex") });
     }

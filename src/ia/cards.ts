@@ -8,6 +8,7 @@ import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
 import type { KeyAlgorithm } from "../hsm/ca-keys.ts";
 import type { CardStation } from "../hsm/cards.ts";
+import type { KeyPurpose } from "../hsm/keys.ts";
 import type { SubscriberSubject } from "../pki/subject.ts";
 import type { Actor, IssuanceService, IssuedCertificate } from "./issuance.ts";
 
@@ -89,9 +90,19 @@ export interface PersonaliseRequest {
   requestKey?: string;
 }
 
-/** Key label on the card per profile: separate sign and auth keys (JAHIS card guideline). */
+/** Key label on the card per profile: separate sign, auth and enc keys (JAHIS card guideline; issue 15 §1). */
 export function cardKeyLabel(profile: string): string {
-  return profile === "sign" ? "sign" : "auth";
+  return profile === "sign" ? "sign" : profile === "enc" ? "enc" : "auth";
+}
+
+/**
+ * The key pair a profile needs on the card: RSA-2048 signing keys for sign and auth (HPKI), an
+ * EC P-256 key with CKA_DERIVE and no CKA_SIGN for enc (HPKI-PROFILE §12: ECDH on the card).
+ */
+export function cardKeySpec(profile: string): { label: string; algorithm: KeyAlgorithm; purpose: KeyPurpose } {
+  return profile === "enc"
+    ? { label: "enc", algorithm: "P-256", purpose: "decrypt" }
+    : { label: cardKeyLabel(profile), algorithm: "RSA-2048", purpose: "sign" };
 }
 
 /**
@@ -124,7 +135,8 @@ export async function issueOntoCard(
       }
       spki = onCard.spki;
     } else {
-      ({ id: keyId, spki } = await card.generateKeyPair(keyLabel, req.keyAlgorithm ?? "RSA-2048"));
+      const spec = cardKeySpec(req.profile);
+      ({ id: keyId, spki } = await card.generateKeyPair(keyLabel, req.keyAlgorithm ?? spec.algorithm, undefined, spec.purpose));
     }
     const cert = await issuance.issue(
       { profile: req.profile, subject: req.subject, subjectPublicKeyInfo: spki, requestKey, caName: req.caName, card: { label: req.cardLabel, keyId } },

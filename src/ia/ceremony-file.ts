@@ -38,8 +38,8 @@ const ceremonySchema = z.strictObject({
     .array(
       z.strictObject({
         name: caName,
-        /** The end-entity profile this CA issues: sign | auth-person | auth-org. */
-        purpose: z.enum(["sign", "auth-person", "auth-org"]),
+        /** The end-entity profile this CA issues: sign | auth-person | auth-org | enc (enc and enc-org, ours: HPKI-PROFILE §12). */
+        purpose: z.enum(["sign", "auth-person", "auth-org", "enc"]),
         profile: z.string().default("issuing-ca"),
         key,
         subject,

@@ -72,6 +72,8 @@ export function applicationInputSchema(hcRoles: ReadonlyMap<string, HcRoleCode>)
       managerRole: z.preprocess((v) => (v === "" ? undefined : v), z.enum(managerRoles as [string, ...string[]]).optional()),
       requestSign: checkbox,
       requestAuth: checkbox,
+      /** Issue 15 §1: the encryption certificate, only beside a signature or authentication one. */
+      requestEnc: checkbox.optional(),
     })
     .superRefine((a, ctx) => {
       if (!a.requestSign && !a.requestAuth) {
@@ -96,5 +98,6 @@ export function applicationColumns(a: ApplicationInput): Record<string, unknown>
     qualification: a.qualification, licence_number: a.licenceNumber, licence_date: a.licenceDate,
     organization_kanji: a.organizationKanji ?? null, organization_latin: a.organizationLatin ?? null,
     manager_role: a.managerRole ?? null, request_sign: a.requestSign, request_auth: a.requestAuth,
+    request_enc: a.requestEnc ?? false,
   };
 }

@@ -14,9 +14,9 @@ import { applyTransition, type Row } from "./machine.ts";
 import { auditActor, type Operator } from "./operator.ts";
 import { issuanceRequestMachine } from "./records.ts";
 
-/** Certificate profiles a request asks for, from the application's choices. */
+/** Certificate profiles a request asks for, from the application's choices (enc: issue 15 §1). */
 export function requestedProfiles(app: Record<string, unknown>): string[] {
-  return [...(app.request_sign ? ["sign"] : []), ...(app.request_auth ? ["auth-person"] : [])];
+  return [...(app.request_sign ? ["sign"] : []), ...(app.request_auth ? ["auth-person"] : []), ...(app.request_enc ? ["enc"] : [])];
 }
 
 /**

@@ -46,6 +46,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0100_ocsp_responses_freshness": () => import("../../migrations/0100_ocsp_responses_freshness.ts"),
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
+  "0190_applications_request_enc": () => import("../../migrations/0190_applications_request_enc.ts"),
   "0195_pobox": () => import("../../migrations/0195_pobox.ts"),
   "0196_pobox_organisation": () => import("../../migrations/0196_pobox_organisation.ts"),
 };

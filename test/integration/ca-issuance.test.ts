@@ -42,12 +42,12 @@ describe("CA core on SoftHSM2 + database", () => {
   });
   afterAll(async () => ia?.cleanup());
 
-  it("runs the key ceremony: root + three issuing CAs that OpenSSL accepts", async () => {
+  it("runs the key ceremony: root + four issuing CAs (three HPKI, one encryption CA of ours) that OpenSSL accepts", async () => {
     const out = await runDemoCeremony(ctx, by);
     expect(out.map((o) => [o.name, o.result])).toEqual([
-      ["demo-root", "created"], ["demo-sign-ca", "created"], ["demo-auth-ca", "created"], ["demo-org-auth-ca", "created"],
+      ["demo-root", "created"], ["demo-sign-ca", "created"], ["demo-auth-ca", "created"], ["demo-org-auth-ca", "created"], ["demo-enc-ca", "created"],
     ]);
-    for (const ca of ["demo-sign-ca", "demo-auth-ca", "demo-org-auth-ca"]) {
+    for (const ca of ["demo-sign-ca", "demo-auth-ca", "demo-org-auth-ca", "demo-enc-ca"]) {
       const v = opensslVerify(pem("demo-root"), null, pem(ca));
       expect(v.output).toMatch(/: OK$/);
       const text = opensslText(pem(ca));
@@ -57,6 +57,7 @@ describe("CA core on SoftHSM2 + database", () => {
     }
     expect(opensslText(pem("demo-sign-ca"))).toContain("Policy: 1.2.392.100495.1.5.1.1.3.1");
     expect(opensslText(pem("demo-auth-ca"))).toContain("Policy: 1.2.392.100495.1.5.1.2.3.1");
+    expect(opensslText(pem("demo-enc-ca"))).toContain("Policy: 2.25.57087179820280253529867260599402626756.1.3");
     expect(opensslText(pem("demo-root"))).toMatch(/Subject: .*NOT THE REAL MHLW ROOT/);
     // The CA private keys are in the HSM, sensitive and never extractable.
     const key = await ctx.keys.findKey("demo-root-ca-v2");
@@ -69,7 +70,7 @@ describe("CA core on SoftHSM2 + database", () => {
     const out = await runDemoCeremony(ctx, by);
     expect(out.every((o) => o.result === "unchanged")).toBe(true);
     expect(fs.readFileSync(pem("demo-sign-ca"), "utf8")).toBe(pemBefore);
-    expect(await count("certificate_authorities")).toBe(4);
+    expect(await count("certificate_authorities")).toBe(5);
     expect(await count("audit_log")).toBe(audit);
   });
 
@@ -77,7 +78,7 @@ describe("CA core on SoftHSM2 + database", () => {
     const changed = parseCeremonyFile(ceremonyText.replace("HPKI-01-DemoAuthCA-forAuthentication-forIndividual", "Another Name"), "changed.yaml");
     await expect(runCeremony({ db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir }, changed, by))
       .rejects.toThrow(/demo-auth-ca.*differs/);
-    expect(await count("certificate_authorities")).toBe(4);
+    expect(await count("certificate_authorities")).toBe(5);
   });
 
   it("issues sign and auth-person certificates onto a card: key made on the card, certificate written back", async () => {
@@ -257,7 +258,7 @@ describe("CA core on SoftHSM2 + database", () => {
 
   it("records every CA and certificate in the audit log", async () => {
     const actions = (await ctx.db("audit_log").select("action")).map((r) => r.action);
-    expect(actions.filter((a) => a === "ca.created")).toHaveLength(4);
+    expect(actions.filter((a) => a === "ca.created")).toHaveLength(5);
     const issued = await count("certificates");
     expect(actions.filter((a) => a === "certificate.issued")).toHaveLength(issued);
   });
@@ -268,9 +269,9 @@ describe("CA core on SoftHSM2 + database", () => {
     const deps = { db: ctx.db, keys: ctx.keys, profiles: ctx.policies.profiles, repoDir: ctx.cfg.repoDir };
     const [a, b] = await Promise.all([runCeremony(deps, race, by), runCeremony(deps, race, by)]);
     const results = [a, b].map((r) => r.map((o) => o.result).join(",")).sort();
-    expect(results).toEqual(["created,created,created,created", "unchanged,unchanged,unchanged,unchanged"]);
+    expect(results).toEqual(["created,created,created,created,created", "unchanged,unchanged,unchanged,unchanged,unchanged"]);
     // findKey refuses (KEY_AMBIGUOUS) when a label names more than one key.
     for (const e of [race.root, ...race.issuingCAs]) expect(await ctx.keys.findKey(e.key.label)).not.toBeNull();
-    await ctx.db("certificate_authorities").where("name", "like", "race-%").select("name").then((rows) => expect(rows).toHaveLength(4));
+    await ctx.db("certificate_authorities").where("name", "like", "race-%").select("name").then((rows) => expect(rows).toHaveLength(5));
   });
 });

@@ -54,12 +54,12 @@ describe("hpki CLI", { timeout: 240_000 }, () => {
   it("ca init is idempotent; cards provision; issue onto a card; errors are clear", () => {
     const init = hpki("ca", "init", "--ceremony", "policies/ceremony.demo.yaml", "--json");
     expect(init.code, init.err).toBe(0);
-    expect(init.json().changed).toBe(4);
+    expect(init.json().changed).toBe(5);
     const again = hpki("ca", "init", "--ceremony", "policies/ceremony.demo.yaml");
     expect(again.code).toBe(0);
     expect(again.out).toContain("Nothing changed");
     const list = hpki("ca", "list", "--json").json();
-    expect(list.cas.map((c: { name: string }) => c.name)).toEqual(["demo-root", "demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
+    expect(list.cas.map((c: { name: string }) => c.name)).toEqual(["demo-root", "demo-auth-ca", "demo-enc-ca", "demo-org-auth-ca", "demo-sign-ca"]);
     for (const ca of list.cas) expect(fs.existsSync(path.join(home, "repo", `${ca.name}.pem`))).toBe(true);
 
     const prov = hpki("cards", "provision", "--count", "1", "--json");

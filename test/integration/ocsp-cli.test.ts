@@ -60,10 +60,10 @@ describe("hpki ocsp init / serve --role repo", { timeout: 240_000 }, () => {
     const first = hpki("ocsp", "init", "--json");
     expect(first.code, first.err).toBe(0);
     const made = first.json().responders as { caName: string; result: string; keyLabel: string }[];
-    expect(made.map((r) => [r.caName, r.result]).sort()).toEqual([["demo-auth-ca", "created"], ["demo-org-auth-ca", "created"], ["demo-sign-ca", "created"]]);
+    expect(made.map((r) => [r.caName, r.result]).sort()).toEqual([["demo-auth-ca", "created"], ["demo-enc-ca", "created"], ["demo-org-auth-ca", "created"], ["demo-sign-ca", "created"]]);
     const again = hpki("ocsp", "init");
     expect(again.code, again.err).toBe(0);
-    expect(again.out.match(/unchanged/g)).toHaveLength(3);
+    expect(again.out.match(/unchanged/g)).toHaveLength(4);
     const g = hpki("crl", "generate", "--ca", "demo-sign-ca", "--out", path.join(cli.home, "sign.crl"));
     expect(g.code, g.err).toBe(0);
 

@@ -82,8 +82,8 @@ describe("repository role: CRLs, CA certificates and OCSP over HTTP", () => {
       },
     });
     const first = await scheduler.tick();
-    expect(first.crls.map((c) => c.caName).sort()).toEqual(["demo-auth-ca", "demo-org-auth-ca", "demo-root", "demo-sign-ca"]);
-    expect(first.responders.sort()).toEqual(["demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
+    expect(first.crls.map((c) => c.caName).sort()).toEqual(["demo-auth-ca", "demo-enc-ca", "demo-org-auth-ca", "demo-root", "demo-sign-ca"]);
+    expect(first.responders.sort()).toEqual(["demo-auth-ca", "demo-enc-ca", "demo-org-auth-ca", "demo-sign-ca"]);
     expect(first.ocsp?.signed["demo-sign-ca"]).toBe(5);
     // Nothing changed since: the next tick generates no CRL and signs nothing.
     const idle = await scheduler.tick();

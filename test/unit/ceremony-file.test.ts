@@ -13,7 +13,7 @@ describe("ceremony file CRL URLs", () => {
   it("the demo file names no URL: every CA defaults to {repoUrl}/crl/<name>.crl at the ceremony", () => {
     const f = parseCeremonyFile(demo, "demo");
     expect(f.root.arlUrl).toBeUndefined();
-    expect(f.issuingCAs.map((c) => c.crlUrl)).toEqual([undefined, undefined, undefined]);
+    expect(f.issuingCAs.map((c) => c.crlUrl)).toEqual([undefined, undefined, undefined, undefined]);
     expect(demo).not.toContain("localhost:8080/");
   });
 

@@ -108,6 +108,7 @@ export function applicationJson(row: Record<string, unknown>): Record<string, un
     managerRole: row.manager_role ?? null,
     requestSign: Boolean(row.request_sign),
     requestAuth: Boolean(row.request_auth),
+    requestEnc: Boolean(row.request_enc),
     identityCheck: jsonColumn(row.identity_check),
     licenceCheck: jsonColumn<LicenceCheck>(row.licence_check),
     decisionReason: row.decision_reason ?? null,

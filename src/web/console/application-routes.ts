@@ -190,6 +190,7 @@ export function mountApplicationRoutes(router: Router, kit: ConsoleKit, opts: Ap
       channelOptions: channels.map((c) => ({ value: c, labelKey: `app.channel.${c}`, selected: (values.channel ?? "ra_desk") === c })),
       requestSignChecked: values.requestSign === undefined ? !Object.keys(values).length : Boolean(values.requestSign),
       requestAuthChecked: values.requestAuth === undefined ? !Object.keys(values).length : Boolean(values.requestAuth),
+      requestEncChecked: Boolean(values.requestEnc),
     };
   };
 
