@@ -9,10 +9,13 @@ import path from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../config.ts";
 import { CardStation } from "../hsm/cards.ts";
+import { cardKeyAgent } from "../hsm/card-decrypt.ts";
 import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
 import { softwareKeyAgent, type RecipientKeyAgent } from "../pki/envelope.ts";
+import { OID } from "../pki/oids.ts";
 import { fromPemOrDer } from "../pki/pem.ts";
+import { decodeKeyUsage, parseCertificate } from "../pki/x509-parse.ts";
 import { loadPolicies } from "../policies.ts";
 import { boxCall, loginWithCard, readSession, sessionFile, writeSession } from "./pobox-client.ts";
 import { forwardDocument, parseTo, receiveDocument, registerOwnPreKey, sendDocument, type DirectoryTrust } from "./pobox-ops.ts";
@@ -20,14 +23,39 @@ import { encryptionPolicy } from "./pobox-recipients.ts";
 import { askSecret, runCommand, table } from "./run.ts";
 
 interface KeyOptions {
+  card?: string;
+  pinFile?: string;
   key?: string;
   cert?: string;
 }
 
-/** The private-key side: a software key (--key PKCS#8 + --cert), e.g. a facility's key kept outside a card. */
-async function keyAgent(o: KeyOptions): Promise<RecipientKeyAgent> {
-  if (!o.key || !o.cert) throw new Error("give --key and --cert (the encryption certificate) / --key と --cert を指定してください");
-  return softwareKeyAgent(fromPemOrDer(fs.readFileSync(o.cert)), fromPemOrDer(fs.readFileSync(o.key)));
+/**
+ * Runs `body` with the private-key side: the card (--card, PIN asked or --pin-file; the ECDH
+ * happens on the card with its `enc` key, issue 15 §3) or a software key (--key PKCS#8 + --cert,
+ * e.g. a facility's key kept outside a card).
+ */
+async function withKeyAgent<T>(o: KeyOptions, body: (agent: RecipientKeyAgent) => Promise<T>): Promise<T> {
+  if (o.key && o.cert) return body(await softwareKeyAgent(fromPemOrDer(fs.readFileSync(o.cert)), fromPemOrDer(fs.readFileSync(o.key))));
+  if (!o.card) throw new Error("give --card (or --key and --cert) / --card（または --key と --cert）を指定してください");
+  const cfg = loadConfig();
+  const pin = o.pinFile ? fs.readFileSync(o.pinFile, "utf8").trim() : await askSecret({ en: "PIN", ja: "暗証番号" }, "--pin-file");
+  ensureSoftHsmConfig(cfg);
+  const mod = Pkcs11Module.open(cfg.pkcs11Module);
+  try {
+    const card = await new CardStation(mod).openCard(o.card, pin);
+    try {
+      const enc = (await card.listCertificates()).find((c) => {
+        const ku = parseCertificate(c.der).extensions.get(OID.keyUsage);
+        return ku !== undefined && decodeKeyUsage(ku.value).has("keyAgreement");
+      });
+      if (!enc) throw new Error(`card "${o.card}" holds no encryption certificate / 暗号化用証明書がカードにありません`);
+      return await body(cardKeyAgent(card, enc.id, enc.der));
+    } finally {
+      card.close();
+    }
+  } finally {
+    mod.close();
+  }
 }
 
 function trustOf(o: { repo: string; anchor: string[] }): DirectoryTrust {
@@ -98,13 +126,15 @@ export function registerPoboxCommands(program: Command): void {
     .description("fetch message ID and open it here (as a reader, or as a designee of a facility); writes the document to --out")
     .argument("<id>", "message id")
     .requiredOption("--out <file>", "where to write the document")
+    .option("--card <label>", "card token label (card-…): decrypt on the card")
+    .option("--pin-file <file>", "read the PIN from this file instead of asking")
     .option("--key <file>", "private key (PKCS#8) of a software encryption key")
     .option("--cert <file>", "its encryption certificate")
     .option("--session <file>", "session file")
     .option("--json", "print one JSON object")
     .action(async (id: string, o: KeyOptions & { out: string; session?: string; json?: boolean }) =>
       runCommand(o, async () => {
-        const r = await receiveDocument(session(o), id, await keyAgent(o));
+        const r = await withKeyAgent(o, (agent) => receiveDocument(session(o), id, agent));
         fs.writeFileSync(o.out, r.content, { mode: 0o600 });
         return { text: `opened ${id} as ${r.as}: ${r.content.length} bytes → ${o.out} / 復号しました`, json: { id, as: r.as, bytes: r.content.length, out: o.out } };
       }));
@@ -115,13 +145,15 @@ export function registerPoboxCommands(program: Command): void {
     .requiredOption("--to <list>", "subscriber ids, comma-separated")
     .requiredOption("--repo <url>", "repository base URL")
     .option("--anchor <file>", "trust anchor; repeatable", collect, [])
+    .option("--card <label>", "card token label (card-…): decrypt on the card")
+    .option("--pin-file <file>", "read the PIN from this file instead of asking")
     .option("--key <file>", "private key (PKCS#8) of a software encryption key")
     .option("--cert <file>", "its encryption certificate")
     .option("--session <file>", "session file")
     .option("--json", "print one JSON object")
     .action(async (id: string, o: KeyOptions & { to: string; repo: string; anchor: string[]; session?: string; json?: boolean }) =>
       runCommand(o, async () => {
-        const r = await forwardDocument(session(o), trustOf(o), id, await keyAgent(o), parseTo(o.to));
+        const r = await withKeyAgent(o, (agent) => forwardDocument(session(o), trustOf(o), id, agent, parseTo(o.to)));
         return { text: `forwarded ${id} as ${r.id} / 転送しました`, json: r };
       }));
 

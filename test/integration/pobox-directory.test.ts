@@ -7,7 +7,9 @@
  * roles in one server), real Postgres, SoftHSM; the box's SSO sign-in is covered by
  * pobox-box.test.ts, so accounts here get their token from completeSignIn directly.
  */
+import { spawn } from "node:child_process";
 import http from "node:http";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { receiveDocument, sendDocument, type DirectoryTrust } from "../../src/cli/pobox-ops.ts";
 import { encryptionPolicy, RecipientRefusedError, validatedRecipient } from "../../src/cli/pobox-recipients.ts";
@@ -27,6 +29,7 @@ import fs from "node:fs";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 
 const by = { actor: "test", role: "ia" };
+const REPO = path.resolve(import.meta.dirname, "../..");
 const MARKER = "診断 diagnosis-marker-d1r";
 let ia: TestIa;
 let server: StartedServer;
@@ -88,6 +91,31 @@ describe("encryption-certificate directory and send-time validation", () => {
     const sent = await sendDocument(sender, trust, { content: Buffer.from(MARKER), to: [{ kind: "person", subscriberId: "DIR0000001" }], documentClass: "diagnosis", forwardAllowed: true });
     const r = await receiveDocument(reader, sent.id, cardKeyAgent(readerCard, cards.DIR0000001.keyId, cards.DIR0000001.der));
     expect(Buffer.from(r.content).toString()).toBe(MARKER);
+  });
+
+  it("hpki pobox receive --card opens on the card in a CLI process (PIN from a file) and sends the read receipt", async () => {
+    const sent = await sendDocument(sender, trust, { content: Buffer.from(MARKER), to: [{ kind: "person", subscriberId: "DIR0000001" }], documentClass: "diagnosis", forwardAllowed: true });
+    const sessionFile = path.join(ia.work, "reader-session.json");
+    fs.writeFileSync(sessionFile, JSON.stringify(reader), { mode: 0o600 });
+    const pinFile = path.join(ia.work, "pin");
+    fs.writeFileSync(pinFile, cards.DIR0000001.pin, { mode: 0o600 });
+    const out = path.join(ia.work, "opened.txt");
+    const env: NodeJS.ProcessEnv = { ...process.env, HPKI_HOME: ia.home };
+    for (const v of ["PKCS11_MODULE", "SOFTHSM2_CONF", "DATABASE_URL"]) delete env[v];
+    // Asynchronously: the box answering the CLI runs in this process.
+    const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [path.join(REPO, "bin/hpki.js"), "pobox", "receive", sent.id, "--card", cards.DIR0000001.label, "--pin-file", pinFile, "--out", out, "--session", sessionFile, "--json"], { env });
+      let stdout = "";
+      let stderr = "";
+      c.stdout.on("data", (d) => (stdout += d));
+      c.stderr.on("data", (d) => (stderr += d));
+      c.on("close", (status) => resolve({ status, stdout, stderr }));
+    });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split("\n").at(-1)!)).toMatchObject({ id: sent.id, as: "reader" });
+    expect(fs.readFileSync(out, "utf8")).toBe(MARKER);
+    const d = await ia.ctx.db("pobox_deliveries").where({ message_id: sent.id }).first();
+    expect(d.state).toBe("read");
   });
 
   it("refuses a revoked recipient at send time — from the directory, and from a stale directory still offering the certificate", async () => {
