@@ -5,9 +5,7 @@
  * made on the card, its `enc` certificate signed by a software test chain (tests of the box
  * alone; the directory tests use our CA).
  */
-import { spawn } from "node:child_process";
 import net from "node:net";
-import path from "node:path";
 import { cardKeyAgent } from "../../src/hsm/card-decrypt.ts";
 import type { CardSession } from "../../src/hsm/cards.ts";
 import type { RecipientKeyAgent } from "../../src/pki/envelope.ts";
@@ -16,8 +14,7 @@ import { computeValidity } from "../../src/pki/validity.ts";
 import { registerClient } from "../../src/sso/clients.ts";
 import { MEDIS_LIKE_SUBJECT, loadProfile, signTbs, type TestCa } from "../unit/helpers/pki-fixtures.ts";
 import { issueAuthCard, type TestIa } from "./ia.ts";
-
-const repo = path.resolve(import.meta.dirname, "../..");
+import { serveSso } from "./sso-serve.ts";
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort(): Promise<number> {
@@ -32,27 +29,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Registers the box at the SSO center for `url` and starts `hpki serve --role <roles>` on its port. */
-export async function servePobox(ia: TestIa, env: NodeJS.ProcessEnv, roles = "sso,pobox,repo"): Promise<{ url: string; stop(): Promise<number | null> }> {
+export async function servePobox(ia: TestIa, env: NodeJS.ProcessEnv, roles = "sso,pobox"): Promise<{ url: string; stop(): Promise<number | null> }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const { secret } = await registerClient(ia.ctx.db, { clientId: "hpki-pobox", name: "医療用私書箱", redirectUris: [`${url}/pobox/callback`], accountMapping: "linked" }, { actor: "test-admin", role: "admin" });
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", roles, "--port", String(port), "--json"], { cwd: repo, env: { ...env, HPKI_POBOX_CLIENT_SECRET: secret } });
-    let out = "";
-    let err = "";
-    const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
-    p.stderr.on("data", (d) => (err += d));
-    p.stdout.on("data", (d) => {
-      out += d;
-      const line = out.split("\n").find((l) => l.startsWith("{"));
-      if (!line) return;
-      const j = JSON.parse(line) as { url?: string };
-      if (j.url) resolve({ url: j.url, stop: () => (p.kill("SIGTERM"), exited) });
-      else reject(new Error(`hpki serve failed: ${line}\n${err}`));
-    });
-    p.on("error", reject);
-    void exited.then((code) => reject(new Error(`hpki serve exited ${code} before listening: ${err}${out}`)));
-  });
+  return serveSso({ ...env, HPKI_POBOX_CLIENT_SECRET: secret }, roles, port);
 }
 
 export interface TestPerson {
