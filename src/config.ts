@@ -68,6 +68,17 @@ export interface Config {
     idleTimeoutS: number | undefined;
     sessionMaxS: number | undefined;
   };
+  /** The medical PO box (issue 15 §5, §8). */
+  pobox: {
+    ssoIssuer: string | undefined;
+    clientId: string;
+    clientSecret: string | undefined;
+    quotaBytes: number;
+    maxEnvelopeBytes: number;
+    retentionDays: number;
+    jpkiAnchorFiles: string[];
+    jpkiCrls: string[];
+  };
 }
 
 export const SOFTHSM2_MODULE = "/usr/lib/softhsm/libsofthsm2.so";
@@ -129,6 +140,16 @@ export function loadConfig(env?: NodeJS.ProcessEnv): Config {
       ocspFallback: sso.HPKI_SSO_OCSP_FALLBACK,
       idleTimeoutS: sso.HPKI_SSO_IDLE_TIMEOUT_S,
       sessionMaxS: sso.HPKI_SSO_SESSION_MAX_S,
+    },
+    pobox: {
+      ssoIssuer: e.pobox.HPKI_POBOX_SSO_ISSUER?.replace(/\/+$/, ""),
+      clientId: e.pobox.HPKI_POBOX_CLIENT_ID ?? "hpki-pobox",
+      clientSecret: e.pobox.HPKI_POBOX_CLIENT_SECRET,
+      quotaBytes: (e.pobox.HPKI_POBOX_QUOTA_MB ?? 1024) * 1024 * 1024,
+      maxEnvelopeBytes: (e.pobox.HPKI_POBOX_MAX_ENVELOPE_MB ?? 64) * 1024 * 1024,
+      retentionDays: e.pobox.HPKI_POBOX_RETENTION_DAYS ?? 90,
+      jpkiAnchorFiles: e.pobox.HPKI_JPKI_ANCHORS,
+      jpkiCrls: e.pobox.HPKI_JPKI_CRLS,
     },
   };
 }

@@ -20,6 +20,7 @@ import { registerPostcodeCommands } from "./postcodes.ts";
 import { registerHcRoleCommands } from "./hcrole.ts";
 import { registerCardReplacementCommands } from "./card-replacement.ts";
 import { registerOcspCommands } from "./ocsp.ts";
+import { registerPoboxCommands } from "./pobox.ts";
 import { registerRevocationCommands } from "./revocation.ts";
 import { registerRevocationRequestCommands } from "./revocation-requests.ts";
 import { registerNoticeCommands } from "./notices.ts";
@@ -51,6 +52,7 @@ registerHcRoleCommands(program);
 registerCardReplacementCommands(program);
 registerAuditCommands(program);
 registerSsoCommands(program);
+registerPoboxCommands(program);
 registerDbCommands(program);
 
 // Secrets at rest: whatever this process creates is private to its user (files 0600, dirs 0700),

@@ -13,6 +13,7 @@ export const ROLE_FACTORIES: Partial<Record<RoleName, () => Promise<RoleFactory>
   ia: () => import("../ia/server.ts").then((m) => m.createIaServer),
   sso: () => import("../sso/server.ts").then((m) => m.createSsoServer),
   repo: () => import("../repo/server.ts").then((m) => m.createRepoServer),
+  pobox: () => import("../pobox/server.ts").then((m) => m.createPoboxServer),
 };
 
 /**

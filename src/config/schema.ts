@@ -86,6 +86,16 @@ export const AREAS = {
     HPKI_SSO_IDLE_TIMEOUT_S: int(1, 86_400, "SSO session idle timeout, seconds (shared workstations): a session unused this long ends", { default: "`1800`" }),
     HPKI_SSO_SESSION_MAX_S: int(1, 2_592_000, "SSO session maximum lifetime, seconds", { default: "`28800`" }),
   },
+  pobox: {
+    HPKI_POBOX_SSO_ISSUER: url(["http:", "https:"], "issuer URL of the SSO center the PO box signs people in through (OIDC relying party, issue 15 §5); default: this process's `/sso`", { default: "`<public URL>/sso`" }),
+    HPKI_POBOX_CLIENT_ID: text("the PO box's client id at the SSO center", { default: "`hpki-pobox`" }),
+    HPKI_POBOX_CLIENT_SECRET: text("the PO box's client secret at the SSO center (registered with `hpki sso clients add`)", { default: "unset", secret: true }),
+    HPKI_POBOX_QUOTA_MB: int(1, 1_048_576, "per-account quota: megabytes of envelopes waiting in one inbox", { default: "`1024`" }),
+    HPKI_POBOX_MAX_ENVELOPE_MB: int(1, 1024, "largest envelope accepted, megabytes", { default: "`64`" }),
+    HPKI_POBOX_RETENTION_DAYS: int(1, 3650, "days an envelope is kept after it was sent; then erased (metadata and receipts stay)", { default: "`90`" }),
+    HPKI_JPKI_ANCHORS: list("J-LIS trust anchors for patients' JPKI 利用者証明用電子証明書 (certificate files, comma-separated; the real J-LIS CA certificates in production, a simulated JPKI CA in the demo)", { default: "none" }),
+    HPKI_JPKI_CRLS: list("CRLs of the JPKI CA (files or http URLs, comma-separated) checked at patient registration", { default: "none" }),
+  },
   internal: {
     HPKI_SERVE_WORKER: oneOf(["1"] as const, "set by `hpki serve --workers N` on its worker processes; never set it yourself", { default: "unset" }),
     HPKI_FAULT: text("crash tests only, ignored in production: `<step>[:<n>]` makes the issuance worker SIGKILL itself after that step (`after-bind`, `after-keygen`, `after-intent`, `after-sign`, `after-write`); `<step>:<n>:throw` makes it fail there instead (the request is recorded failed)", { default: "unset" }),

@@ -7,6 +7,7 @@
  *   POST /ocsp                         OCSPRequest → OCSPResponse  application/ocsp-request / -response
  *   GET  /ocsp/<url-encoded base64 of the DER OCSPRequest>        (RFC 6960 Appendix A.1)
  *   GET  /audit/checkpoints[/latest|/<id>]  signed audit checkpoints (src/audit/checkpoint-publication.ts)
+ *   GET  /directory/enc?subscriber=&facility=&hcRole=   valid encryption certificates (directory.ts, issue 15 §4)
  *
  * /ocsp is answered on node:http before express (RoleServer.preRoute): express routing alone
  * costs several times what a pre-signed answer does. CRLs and certificates go through the router.
@@ -25,6 +26,7 @@ import { loadOcspPolicy, openOcspKeys } from "../ocsp/responders.ts";
 import { ocspErrorResponse } from "../pki/ocsp-response.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { OcspResponderService, type OcspAnswer } from "./ocsp-responder.ts";
+import { directoryRouter } from "./directory.ts";
 import { RepositoryPublication } from "./publication.ts";
 
 /** Largest OCSPRequest body accepted (32 CertIDs with a nonce and a signature fit easily). */
@@ -62,6 +64,7 @@ export async function createRepoServer(deps: RoleDeps, opts: RepoServerOptions =
   const router = express.Router();
   router.use(publication.handle);
   router.use(auditCheckpointRouter(deps.db));
+  router.use(directoryRouter(deps.db));
 
   /** POST /ocsp and GET /ocsp/<base64> straight on node:http (RoleServer.preRoute): the hot path. */
   const preRoute = (req: IncomingMessage, res: ServerResponse): boolean => {

@@ -9,7 +9,7 @@ import type { Config } from "../config.ts";
 import type { TokenHealthReport } from "../hsm/health.ts";
 import type { Db } from "../store/db.ts";
 
-export const ROLE_NAMES = ["lra", "ra", "ia", "sso", "repo"] as const;
+export const ROLE_NAMES = ["lra", "ra", "ia", "sso", "repo", "pobox"] as const;
 export type RoleName = (typeof ROLE_NAMES)[number];
 
 /**
@@ -23,6 +23,7 @@ export const ROLE_PREFIX: Record<RoleName, string> = {
   ra: "/ra",
   ia: "/ia",
   sso: "/sso",
+  pobox: "/pobox",
 };
 
 export interface RoleDeps {

@@ -13,6 +13,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<unkno
   "faults-issuance": () => import("./faults-issuance.ts"),
   "faults-hsm": () => import("./faults-hsm.ts"),
   pobox: () => import("./pobox.ts"),
+  "pobox-reencrypt": () => import("./pobox-reencrypt.ts"),
 };
 if (!name || !benches[name]) {
   process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join("|")}> [options]\n`);

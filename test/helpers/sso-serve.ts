@@ -4,10 +4,10 @@ import path from "node:path";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 
-/** `hpki serve --role sso --port 0 --json` as a child process; resolves once it listens. */
-export function serveSso(env: NodeJS.ProcessEnv): Promise<{ url: string; stop(): Promise<number | null> }> {
+/** `hpki serve --role <roles> --port <port> --json` as a child process (default sso on any port); resolves once it listens. */
+export function serveSso(env: NodeJS.ProcessEnv, roles = "sso", port = 0): Promise<{ url: string; stop(): Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", "sso", "--port", "0", "--json"], { cwd: repo, env });
+    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", roles, "--port", String(port), "--json"], { cwd: repo, env });
     let out = "";
     let err = "";
     const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
