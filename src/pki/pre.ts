@@ -3,8 +3,9 @@
  * (@nucypher/umbral-pre 0.10.0, the Rust implementation compiled to WASM; secp256k1). Chosen over
  * @ironcorelabs/recrypt-node-binding because it loads anywhere Node 20 runs (no native prebuilt
  * downloaded at install), verifies key and capsule fragments, and offers threshold (m-of-n)
- * re-encryption; see docs/POBOX.md §3 for the evaluation. The library is GPL-3.0-only: it is
- * imported lazily, so only processes that use organisational encryption load it.
+ * re-encryption; see docs/POBOX.md §3 for the evaluation. The library is GPL-3.0-only: it is an
+ * optionalDependency imported lazily, so only processes that use organisational encryption load
+ * it, and an installation without it (npm ci --omit=optional) refuses organisational encryption.
  *
  * Roles:
  *   sender        encapsulate(facilityPk, cek)            → capsule + ciphertext of the CEK
@@ -16,9 +17,27 @@ type Umbral = typeof import("@nucypher/umbral-pre");
 
 let loaded: Umbral | undefined;
 
-/** Loads the Umbral WASM module once (about 30 ms). */
+/** Organisational encryption was asked for but the optional Umbral package is not installed. */
+export class PreUnavailableError extends Error {
+  override name = "PreUnavailableError";
+  readonly messageJa = "組織暗号には @nucypher/umbral-pre（GPL-3.0-only、任意の依存パッケージ）が必要です。npm ci（--omit=optional なし）で導入してください。";
+  constructor(cause: unknown) {
+    super("organisational encryption needs the optional package @nucypher/umbral-pre (GPL-3.0-only); install it with npm ci (without --omit=optional)", { cause });
+  }
+}
+
+/**
+ * Loads the Umbral WASM module once (about 30 ms). It is an optionalDependency (GPL-3.0-only, so
+ * an Apache-2.0 installation can leave it out with `npm ci --omit=optional`).
+ * @throws PreUnavailableError when the package is not installed.
+ */
 export async function umbral(): Promise<Umbral> {
-  return (loaded ??= await import("@nucypher/umbral-pre"));
+  if (loaded) return loaded;
+  try {
+    return (loaded = await import("@nucypher/umbral-pre"));
+  } catch (e) {
+    throw new PreUnavailableError(e);
+  }
 }
 
 /** A PRE key pair: secret key as 32 big-endian bytes, public key as compressed SEC1 (33 bytes). */

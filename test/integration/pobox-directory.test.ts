@@ -24,7 +24,7 @@ import { loadOcspPolicy } from "../../src/ocsp/responders.ts";
 import { fromPemOrDer } from "../../src/pki/pem.ts";
 import { parseSubscriberSubject } from "../../src/pki/subject.ts";
 import { completeSignIn } from "../../src/pobox/sso-rp.ts";
-import { startServer, type StartedServer } from "../../src/web/server.ts";
+import { startServer, type StartedServer } from "../../src/cli/role-factories.ts";
 import fs from "node:fs";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 
