@@ -1,7 +1,8 @@
 /**
  * `hpki sso clients add | list`, `hpki sso links pending | confirm` (administrators of the SSO
  * center) and `hpki card login` (the local agent that signs a login challenge with the card's
- * authentication key). The sso commands touch the database only; card login touches only the card.
+ * authentication key), `hpki card agent` (the same, for the browser login page: card-agent-server.ts).
+ * The sso commands touch the database only; card login and card agent touch only the card.
  */
 import fs from "node:fs";
 import type { Command } from "commander";
@@ -11,6 +12,7 @@ import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
 import { MESSAGES } from "../pki/path-validation.ts";
 import { signLoginChallenge } from "../sso/card-agent.ts";
+import { startCardAgent } from "../sso/card-agent-server.ts";
 import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
 import { listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
@@ -169,4 +171,42 @@ export function registerSsoCommands(program: Command): void {
         }
       }),
     );
+
+  card
+    .command("agent")
+    .description("local card agent on 127.0.0.1 for the SSO login page: shows which service and SSO origin ask, asks for the PIN on this terminal, signs the challenge with the card's authentication key")
+    .requiredOption("--card <label>", "card token label (card-…)")
+    .requiredOption("--sso-origin <origin>", "the SSO center's origin, e.g. https://sso.example.jp: only its pages may call the agent, only its challenges are signed")
+    .option("--port <port>", "port on 127.0.0.1 (default HPKI_SSO_CARD_AGENT_PORT, 7390)", (v) => Number.parseInt(v, 10))
+    .option("--pin-file <file>", "read the PIN from this file at each request instead of asking on the terminal (unattended tests; keep it mode 0600)")
+    .action(async (o: { card: string; ssoOrigin: string; port?: number; pinFile?: string }) => {
+      const cfg = loadConfig();
+      ensureSoftHsmConfig(cfg);
+      if (!o.pinFile && !process.stdin.isTTY) throw new Error("no terminal to ask for the PIN: run the agent in a terminal, or use --pin-file / 端末がないため暗証番号を入力できません");
+      const mod = Pkcs11Module.open(cfg.pkcs11Module);
+      const station = new CardStation(mod);
+      const agent = await startCardAgent({
+        ssoOrigin: o.ssoOrigin,
+        port: o.port ?? cfg.sso.cardAgentPort,
+        sign: async (challenge) => {
+          // The PIN is asked for here, after the request was shown, never taken from the page.
+          const pin = o.pinFile ? fs.readFileSync(o.pinFile, "utf8").trim() : await askSecret({ en: "PIN (empty: refuse)", ja: "暗証番号（空欄で拒否）" }, "--pin-file");
+          if (pin === "") throw new Error("the card holder refused the request / カード所持者が要求を拒否しました");
+          try {
+            return await signLoginChallenge(station, o.card, pin, challenge.text);
+          } catch (e) {
+            const report = cardLoginFailure(e, challenge.text);
+            if (report) return report;
+            throw e;
+          }
+        },
+      });
+      process.stdout.write(`${JSON.stringify({ agent: agent.url, ssoOrigin: new URL(o.ssoOrigin).origin, card: o.card })}\n`);
+      process.stderr.write(`カードエージェント待機中 / card agent listening on ${agent.url} for ${o.ssoOrigin} (Ctrl-C で終了 / to stop)\n`);
+      await new Promise<void>((resolve) => {
+        for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
+      });
+      await agent.close();
+      mod.close();
+    });
 }

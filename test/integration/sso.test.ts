@@ -138,7 +138,7 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(en.body).toContain("Log in with your HPKI card to");
     // Handlebars escapes "=" as &#x3D;: the browser shows and posts the original text.
     const challenge = /<pre id="challenge">([^<]+)<\/pre>/.exec(en.body)![1].replace(/&#x3D;/g, "=");
-    expect(challenge).toMatch(/^HPKI-SSO-LOGIN-1\nissuer=http:\/\/127\.0\.0\.1:\d+\/sso\ninteraction=/);
+    expect(challenge).toMatch(/^HPKI-SSO-LOGIN-2\norigin=http:\/\/127\.0\.0\.1:\d+\nissuer=http:\/\/127\.0\.0\.1:\d+\/sso\nclient_id=emr\nclient_name=emr service\ninteraction=/);
   });
 
   let firstSub: string;
