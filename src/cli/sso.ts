@@ -15,7 +15,10 @@ import { signLoginChallenge } from "../sso/card-agent.ts";
 import { startCardAgent } from "../sso/card-agent-server.ts";
 import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
-import { listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
+import { DEFAULT_SECRET_OVERLAP_S, listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
+import { DEFAULT_ROTATION_LEAD_S, rotateSigningKey } from "../sso/key-rotation.ts";
+import { SIGNING_ALGS, type SigningAlg } from "../sso/keys.ts";
+import { openSsoSealer } from "../sso/sealer.ts";
 import { openDatabase, type Db } from "../store/db.ts";
 import { askSecret, cliActor, runCommand, table } from "./run.ts";
 
@@ -95,14 +98,45 @@ export function registerSsoCommands(program: Command): void {
   }
   clients
     .command("rotate-secret")
-    .description("replace a client's secret (the old one stops working at once); prints the new one once")
+    .description("replace a client's secret; the previous one stays valid for the overlap; prints the new one once")
     .requiredOption("--id <clientId>", "client id")
+    .option("--overlap <seconds>", `how long the previous secret stays valid (0: stops at once; default ${DEFAULT_SECRET_OVERLAP_S})`, (v) => Number.parseInt(v, 10))
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; json?: boolean }) =>
+    .action(async (o: { id: string; overlap?: number; json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
-          const { client, secret } = await rotateClientSecret(db, o.id, { ...cliActor(), role: "sso" });
-          return { text: `client secret of ${client.clientId} (shown once / 一度だけ表示されます): ${secret}`, json: { clientId: client.clientId, clientSecret: secret } };
+          const { client, secret } = await rotateClientSecret(db, o.id, { ...cliActor(), role: "sso" }, o.overlap ?? DEFAULT_SECRET_OVERLAP_S);
+          const until = client.previousSecret?.until.toISOString() ?? null;
+          const text = [`client secret of ${client.clientId} (shown once / 一度だけ表示されます): ${secret}`,
+            until ? `previous secret valid until / 旧シークレットの有効期限: ${until}` : "previous secret no longer valid / 旧シークレットは無効です"].join("\n");
+          return { text, json: { clientId: client.clientId, clientSecret: secret, previousSecretValidUntil: until } };
+        }),
+      ),
+    );
+
+  const keys = sso.command("keys").description("ID-token signing keys (sealed under the SSO token)");
+  keys
+    .command("rotate")
+    .description("publish a new signing key now, sign with it after the lead; the old key stops signing then and stays in the JWKS until its ID tokens expired")
+    .option("--alg <alg>", `algorithm of the key to rotate (${SIGNING_ALGS.join(", ")})`, "RS256")
+    .option("--lead <seconds>", `time between publishing and signing (default ${DEFAULT_ROTATION_LEAD_S}; at least 60)`, (v) => Number.parseInt(v, 10))
+    .option("--json", "print one JSON object")
+    .action(async (o: { alg: string; lead?: number; json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          if (!(SIGNING_ALGS as readonly string[]).includes(o.alg)) throw new Error(`--alg must be one of ${SIGNING_ALGS.join(", ")}`);
+          const sealer = await openSsoSealer(loadConfig(), db);
+          try {
+            const r = await rotateSigningKey(db, sealer.key, { alg: o.alg as SigningAlg, leadS: o.lead }, { ...cliActor(), role: "sso" });
+            const json = { kid: r.kid, alg: r.alg, signsFrom: r.signsFrom.toISOString(), retired: r.retired.map((k) => ({ kid: k.kid, retiredAt: k.retiredAt.toISOString(), publishedUntil: k.publishedUntil.toISOString() })) };
+            const text = [
+              `new key / 新しい鍵 ${r.kid} (${r.alg}): published now, signs from / 署名開始 ${json.signsFrom}`,
+              ...json.retired.map((k) => `old key / 旧鍵 ${k.kid}: signs until / 署名終了 ${k.retiredAt}, in JWKS until / JWKS 掲載終了 ${k.publishedUntil}`),
+            ].join("\n");
+            return { text, json };
+          } finally {
+            await sealer.close();
+          }
         }),
       ),
     );

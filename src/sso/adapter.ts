@@ -18,6 +18,25 @@ import type { Adapter, AdapterPayload } from "oidc-provider";
 import { resolveClient, type SsoClient } from "./clients.ts";
 
 /**
+ * The client_secret metadata oidc-provider compares against (provider.ts compareClientSecret): the
+ * stored hash (base64url), then — during a rotation's overlap — ".<previous hash>.<until, epoch s>".
+ */
+export function encodeClientSecret(c: SsoClient): string {
+  const cur = c.secretSha256.toString("base64url");
+  const p = c.previousSecret;
+  return p && p.until.getTime() > Date.now() ? `${cur}.${p.sha256.toString("base64url")}.${Math.floor(p.until.getTime() / 1000)}` : cur;
+}
+
+/** Inverse of {@link encodeClientSecret}. */
+export function decodeClientSecret(v: string): Pick<SsoClient, "secretSha256" | "previousSecret"> {
+  const [cur, prev, until] = v.split(".");
+  return {
+    secretSha256: Buffer.from(cur, "base64url"),
+    previousSecret: prev && until ? { sha256: Buffer.from(prev, "base64url"), until: new Date(Number(until) * 1000) } : null,
+  };
+}
+
+/**
  * Client metadata oidc-provider sees (OIDC Registration §2); the secret field holds the stored
  * hash. A client without a secret (the built-in portal) is public: token_endpoint_auth_method none.
  */
@@ -26,7 +45,7 @@ export function clientMetadata(c: SsoClient): AdapterPayload {
   return {
     client_id: c.clientId,
     client_name: c.name,
-    ...(isPublic ? {} : { client_secret: c.secretSha256.toString("base64url") }),
+    ...(isPublic ? {} : { client_secret: encodeClientSecret(c) }),
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
     grant_types: ["authorization_code", "refresh_token"],

@@ -58,6 +58,7 @@ import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveC
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
 import { ensureSecret, sealPlaintextRows, type Sealer } from "./keys.ts";
+import { KEY_REFRESH_INTERVAL_MS, SigningKeyRefresh } from "./key-rotation.ts";
 import { LoginCertificates, parseAccountId } from "./login-binding.ts";
 import { ACR_CARD_PIN, ACR_CERTIFICATE, acrSatisfies, AMR_CARD_PIN, createOidcProvider, requestedAcrs, type SessionTimes } from "./provider.ts";
 import { RevocationWatch } from "./revocation-watch.ts";
@@ -124,6 +125,8 @@ export interface SsoServer extends RoleServer {
   verifier: CardLoginVerifier;
   /** Refreshes the revocation index and ends the sessions of revoked certificates (runs on a timer too). */
   watch: RevocationWatch;
+  /** Reloads the published signing keys (on a timer and at each scheduled change; key-rotation.ts). */
+  keys: SigningKeyRefresh;
   subjects: Subjects;
   issuer: string;
   /** Base URL of the TLS client-authentication listener, when configured. */
@@ -177,6 +180,10 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     lookbackMs: 15 * 86400_000,
   });
   watch.start();
+  // Rotated signing keys are published, start and stop signing without a restart (key-rotation.ts).
+  const keys = new SigningKeyRefresh(db, sealer, provider, ["RS256"], KEY_REFRESH_INTERVAL_MS,
+    (e) => process.stderr.write(`sso: reloading signing keys failed: ${(e as Error).message}\n`));
+  keys.start();
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
   const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" }), refuseUnstorableBody({ respond: true })];
@@ -578,11 +585,13 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     provider,
     verifier,
     watch,
+    keys,
     subjects,
     issuer,
     tlsUrl,
     async close() {
       clearInterval(purge);
+      keys.stop();
       watch.stop();
       await admin.close();
       verifier.close();

@@ -46,6 +46,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0100_ocsp_responses_freshness": () => import("../../migrations/0100_ocsp_responses_freshness.ts"),
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
+  "0180_sso_rotation": () => import("../../migrations/0180_sso_rotation.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

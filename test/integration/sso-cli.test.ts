@@ -41,6 +41,20 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
     expect(rotated.code, rotated.err).toBe(0);
     expect(rotated.json().clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(rotated.json().clientSecret).not.toBe(secret);
+    // The previous secret stays valid for the overlap (default 24 h); --overlap 0 ends it at once.
+    expect(Date.parse(rotated.json().previousSecretValidUntil)).toBeGreaterThan(Date.now() + 86_000_000);
+    expect(hpki("sso", "clients", "rotate-secret", "--id", "emr", "--overlap", "0", "--json").json().previousSecretValidUntil).toBeNull();
+
+    // Signing keys: the first rotation (no key yet) signs at once; the next one is published first.
+    const k1 = hpki("sso", "keys", "rotate", "--json");
+    expect(k1.code, k1.err).toBe(0);
+    expect(k1.json().retired).toEqual([]);
+    const k2 = hpki("sso", "keys", "rotate", "--lead", "120", "--json").json();
+    expect(Date.parse(k2.signsFrom)).toBeGreaterThan(Date.now() + 100_000);
+    expect(k2.retired).toEqual([{ kid: k1.json().kid, retiredAt: k2.signsFrom, publishedUntil: new Date(Date.parse(k2.signsFrom) + 3_900_000).toISOString() }]);
+    const short = hpki("sso", "keys", "rotate", "--lead", "10");
+    expect(short.code).toBe(1);
+    expect(short.err).toContain("at least 60");
     const unknown = hpki("sso", "clients", "disable", "--id", "nope");
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain("登録されていません");
