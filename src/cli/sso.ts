@@ -48,14 +48,19 @@ export function registerSsoCommands(program: Command): void {
     .option("--account-mapping <mode>", "linked (a confirmed link adds the claim service_account_id; sub never changes) | pairwise", "linked")
     .option("--backchannel-logout-uri <uri>", "where logout tokens are posted (OIDC Back-Channel Logout 1.0)")
     .option("--allowed-scope <scope>", "a scope the service may ask for (repeatable; none = every scope: openid offline_access profile hcrole subscriber organization)", collect)
+    .option("--id-token-alg <alg>", "ID-token signing algorithm: RS256 (default), PS256 or ES256")
+    .option("--jwks-uri <url>", "the service's public keys (JWK Set URL): it authenticates with private_key_jwt (RFC 7523) instead of its secret")
+    .option("--jwks-file <file>", "the same, as a JWK Set file (public keys only)")
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; json?: boolean }) =>
+    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; idTokenAlg?: string; jwksUri?: string; jwksFile?: string; json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
           const { client, secret } = await registerClient(db, {
             clientId: o.id, name: o.name ?? o.id, redirectUris: o.redirectUri, postLogoutRedirectUris: o.postLogoutRedirectUri ?? [],
             allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise", backchannelLogoutUri: o.backchannelLogoutUri,
             allowedScopes: o.allowedScope as NewClient["allowedScopes"],
+            idTokenAlg: o.idTokenAlg as NewClient["idTokenAlg"], jwksUri: o.jwksUri,
+            jwks: o.jwksFile ? JSON.parse(fs.readFileSync(o.jwksFile, "utf8")) as NewClient["jwks"] : undefined,
           }, { ...cliActor(), role: "sso" });
           const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping, backchannelLogoutUri: client.backchannelLogoutUri, allowedScopes: client.allowedScopes };
           const text = [

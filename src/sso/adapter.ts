@@ -42,17 +42,22 @@ export function decodeClientSecret(v: string): Pick<SsoClient, "secretSha256" | 
  */
 export function clientMetadata(c: SsoClient): AdapterPayload {
   const isPublic = c.secretSha256.length === 0;
+  // A client with registered public keys authenticates with a signed assertion (RFC 7523 §2.2).
+  const keyAuth = c.jwksUri !== null || c.jwks !== null;
+  const auth = isPublic ? "none" : keyAuth ? "private_key_jwt" : "client_secret_basic";
   return {
     client_id: c.clientId,
     client_name: c.name,
-    ...(isPublic ? {} : { client_secret: encodeClientSecret(c) }),
+    ...(auth === "client_secret_basic" ? { client_secret: encodeClientSecret(c) } : {}),
+    ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
+    ...(c.jwks ? { jwks: c.jwks } : {}),
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
-    token_endpoint_auth_method: isPublic ? "none" : "client_secret_basic",
+    token_endpoint_auth_method: auth,
     subject_type: "pairwise",
-    id_token_signed_response_alg: "RS256",
+    id_token_signed_response_alg: c.idTokenAlg,
     // auth_time in every ID token (issue 14 §3).
     require_auth_time: true,
     // oidc-provider answers invalid_scope to a request for any other scope.

@@ -32,6 +32,11 @@ export interface SsoClient {
   allowedScopes: Scope[] | null;
   /** OIDC Back-Channel Logout 1.0 endpoint of the service, or null. */
   backchannelLogoutUri: string | null;
+  /** ID-token signing algorithm (default RS256). */
+  idTokenAlg: "RS256" | "PS256" | "ES256";
+  /** Public keys for private_key_jwt client authentication (either), else the secret is used. */
+  jwksUri: string | null;
+  jwks: { keys: Record<string, unknown>[] } | null;
   secretSha256: Buffer;
   /** The secret before the last rotation and until when it is still accepted (issue 14 §8), or null. */
   previousSecret: { sha256: Buffer; until: Date } | null;
@@ -61,6 +66,12 @@ export const NewClientSchema = z.strictObject({
   backchannelLogoutUri: httpUrl.nullish(),
   /** Scopes the service may ask for; absent/null = every scope. A request for another gets invalid_scope. */
   allowedScopes: z.array(z.enum(SCOPES)).nullish(),
+  /** ID-token signing algorithm (OIDC Registration §2 id_token_signed_response_alg); absent = RS256. */
+  idTokenAlg: z.enum(["RS256", "PS256", "ES256"]).nullish(),
+  /** The client's public keys for private_key_jwt (RFC 7523): a URL … */
+  jwksUri: httpUrl.nullish(),
+  /** … or the JWK Set itself (public keys only). */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === "string" && !("d" in k), jaMessage("public JWKs only", "公開鍵の JWK だけを登録してください。"))).min(1) }).nullish(),
 });
 export type NewClient = z.input<typeof NewClientSchema>;
 
@@ -93,6 +104,7 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
     throw new SsoClientError("BAD_INPUT", msg, `入力が正しくありません: ${msg}`);
   }
   const c = parsed.data;
+  if (c.jwksUri && c.jwks) throw new SsoClientError("BAD_INPUT", "jwksUri or jwks, not both", "jwksUri と jwks のどちらか一方だけを指定してください");
   const secret = newSecret();
   const roles = nfcRoles(c.allowedHcRoles);
   await db.transaction(async (trx) => {
@@ -109,11 +121,14 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
       account_mapping: c.accountMapping,
       backchannel_logout_uri: c.backchannelLogoutUri ?? null,
       allowed_scopes: c.allowedScopes ? JSON.stringify(scopeList(c.allowedScopes)) : null,
+      id_token_alg: c.idTokenAlg ?? null,
+      jwks_uri: c.jwksUri ?? null,
+      jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       created_by: by.actor,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
-      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null },
+      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null, idTokenAlg: c.idTokenAlg ?? "RS256", jwksUri: c.jwksUri ?? null, jwks: c.jwks ?? null },
     }]);
   });
   return { client: (await findClient(db, c.clientId))!, secret };
@@ -219,7 +234,8 @@ export const PORTAL_CLIENT_ID = "hpki-portal";
 export function portalClient(issuer: string): SsoClient {
   return {
     clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
-    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], backchannelLogoutUri: null, secretSha256: Buffer.alloc(0), previousSecret: null, disabled: false,
+    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], backchannelLogoutUri: null, idTokenAlg: "RS256", jwksUri: null, jwks: null,
+    secretSha256: Buffer.alloc(0), previousSecret: null, disabled: false,
   };
 }
 
@@ -245,6 +261,9 @@ function clientFromRow(r: Record<string, any>): SsoClient {
     accountMapping: r.account_mapping,
     backchannelLogoutUri: r.backchannel_logout_uri ?? null,
     allowedScopes: r.allowed_scopes == null ? null : (json(r.allowed_scopes) as Scope[]),
+    idTokenAlg: r.id_token_alg ?? "RS256",
+    jwksUri: r.jwks_uri ?? null,
+    jwks: r.jwks == null ? null : (typeof r.jwks === "string" ? JSON.parse(r.jwks) : r.jwks),
     secretSha256: toBuffer(r.secret_sha256),
     previousSecret: r.previous_secret_sha256 && r.previous_secret_until ? { sha256: toBuffer(r.previous_secret_sha256), until: new Date(r.previous_secret_until) } : null,
     disabled: r.disabled_at != null,

@@ -22,7 +22,7 @@ import Provider, { interactionPolicy, type Configuration, type KoaContextWithOID
 import { findPerson, serviceAccountId } from "./accounts.ts";
 import { decodeClientSecret, knexAdapter } from "./adapter.ts";
 import { clientSecretMatches, resolveClient, SCOPES } from "./clients.ts";
-import { ensureSecret, ensureSigningKeys, ID_TOKEN_TTL_S, type Sealer } from "./keys.ts";
+import { ensureSecret, ensureSigningKeys, ID_TOKEN_TTL_S, SIGNING_ALGS, type Sealer } from "./keys.ts";
 import { parseAccountId, type LoginCertificates } from "./login-binding.ts";
 import { Subjects } from "./subjects.ts";
 import { renderPage, languageOf, textsFor } from "./views.ts";
@@ -81,7 +81,7 @@ export const acrSatisfies = (acr: string | undefined, requested: string[] | unde
  */
 export async function createOidcProvider(db: Knex, issuer: string, sealer: Sealer, deps: ProviderDeps): Promise<{ provider: Provider; subjects: Subjects }> {
   const basePath = new URL(issuer).pathname.replace(/\/$/, "");
-  const jwks = await ensureSigningKeys(db, sealer);
+  const jwks = await ensureSigningKeys(db, sealer, undefined, SIGNING_ALGS);
   const cookieKey = await ensureSecret(db, sealer, "cookie-key-1");
   const pairwiseSalt = await ensureSecret(db, sealer, "pairwise-salt");
   const subjects = new Subjects(db, pairwiseSalt);
@@ -121,9 +121,10 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     scopes: [...SCOPES],
     subjectTypes: ["pairwise"],
     // Only what works (issue 14 §5): code flow, secrets compared as hashes (so no
-    // client_secret_jwt), public clients (the portal) with PKCE.
+    // client_secret_jwt), assertions signed with a client's registered keys (private_key_jwt,
+    // RFC 7523), public clients (the portal) with PKCE.
     responseTypes: ["code"],
-    clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
+    clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
     acrValues: ACR_VALUES,
     claims: {
       openid: ["sub", "acr", "amr", "auth_time", "sid", "service_account_id"],

@@ -57,7 +57,7 @@ import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignat
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
-import { ensureSecret, sealPlaintextRows, type Sealer } from "./keys.ts";
+import { ensureSecret, sealPlaintextRows, SIGNING_ALGS, type Sealer } from "./keys.ts";
 import { KEY_REFRESH_INTERVAL_MS, SigningKeyRefresh } from "./key-rotation.ts";
 import { LoginCertificates, parseAccountId } from "./login-binding.ts";
 import { ACR_CARD_PIN, ACR_CERTIFICATE, acrSatisfies, AMR_CARD_PIN, createOidcProvider, requestedAcrs, type SessionTimes } from "./provider.ts";
@@ -181,7 +181,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   });
   watch.start();
   // Rotated signing keys are published, start and stop signing without a restart (key-rotation.ts).
-  const keys = new SigningKeyRefresh(db, sealer, provider, ["RS256"], KEY_REFRESH_INTERVAL_MS,
+  const keys = new SigningKeyRefresh(db, sealer, provider, SIGNING_ALGS, KEY_REFRESH_INTERVAL_MS,
     (e) => process.stderr.write(`sso: reloading signing keys failed: ${(e as Error).message}\n`));
   keys.start();
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");

@@ -47,6 +47,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0120_sso_session_binding": () => import("../../migrations/0120_sso_session_binding.ts"),
   "0121_sso_client_scopes": () => import("../../migrations/0121_sso_client_scopes.ts"),
   "0180_sso_rotation": () => import("../../migrations/0180_sso_rotation.ts"),
+  "0181_sso_client_keys": () => import("../../migrations/0181_sso_client_keys.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

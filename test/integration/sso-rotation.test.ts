@@ -59,7 +59,10 @@ async function login(client: TestRp = rp): Promise<{ idToken: string; kid: strin
   return { idToken: tokens.id_token!, kid: jose.decodeProtectedHeader(tokens.id_token!).kid! };
 }
 
-const jwks = async () => ((await (await fetch(`${sso.issuer}/jwks`)).json()) as { keys: { kid: string; key_ops?: string[] }[] }).keys;
+type Jwk = { kid: string; alg: string; key_ops?: string[] };
+const allJwks = async () => ((await (await fetch(`${sso.issuer}/jwks`)).json()) as { keys: Jwk[] }).keys;
+/** The RS256 keys of the JWKS (the ones rotated here; PS256 and ES256 keys sit beside them). */
+const jwks = async () => (await allJwks()).filter((k) => k.alg === "RS256");
 
 describe("rotation (hpki sso keys rotate, client secret overlap)", { timeout: 240_000 }, () => {
   it("publishes the new signing key before it signs, and keeps the old one until its tokens expired", async () => {
@@ -82,7 +85,7 @@ describe("rotation (hpki sso keys rotate, client secret overlap)", { timeout: 24
     await waitFor(async () => (await jwks()).find((k) => k.kid === rotation.kid)!.key_ops === undefined, "the new key signs");
     const after = await login();
     expect(after.kid).toBe(rotation.kid);
-    const set = jose.createLocalJWKSet({ keys: await jwks() } as jose.JSONWebKeySet);
+    const set = jose.createLocalJWKSet({ keys: await allJwks() } as jose.JSONWebKeySet);
     // An ID token the old key signed before the rotation still verifies against the JWKS.
     await expect(jose.jwtVerify(before.idToken, set, { issuer: sso.issuer, audience: "emr", currentDate: new Date(Date.now()) })).resolves.toBeDefined();
     await expect(jose.jwtVerify(after.idToken, set, { issuer: sso.issuer, audience: "emr" })).resolves.toBeDefined();
