@@ -67,6 +67,8 @@ export interface Config {
     /** SSO session idle timeout and maximum lifetime, seconds (undefined: the provider's defaults). */
     idleTimeoutS: number | undefined;
     sessionMaxS: number | undefined;
+    /** Port of the local card agent on 127.0.0.1 (HPKI_SSO_CARD_AGENT_PORT; issue 14 §9). */
+    cardAgentPort: number;
   };
   /** The medical PO box (issue 15 §5, §8). */
   pobox: {
@@ -140,6 +142,7 @@ export function loadConfig(env?: NodeJS.ProcessEnv): Config {
       ocspFallback: sso.HPKI_SSO_OCSP_FALLBACK,
       idleTimeoutS: sso.HPKI_SSO_IDLE_TIMEOUT_S,
       sessionMaxS: sso.HPKI_SSO_SESSION_MAX_S,
+      cardAgentPort: sso.HPKI_SSO_CARD_AGENT_PORT ?? 7390,
     },
     pobox: {
       ssoIssuer: e.pobox.HPKI_POBOX_SSO_ISSUER?.replace(/\/+$/, ""),

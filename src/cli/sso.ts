@@ -1,7 +1,8 @@
 /**
  * `hpki sso clients add | list`, `hpki sso links pending | confirm` (administrators of the SSO
  * center) and `hpki card login` (the local agent that signs a login challenge with the card's
- * authentication key). The sso commands touch the database only; card login touches only the card.
+ * authentication key), `hpki card agent` (the same, for the browser login page: card-agent-server.ts).
+ * The sso commands touch the database only; card login and card agent touch only the card.
  */
 import fs from "node:fs";
 import type { Command } from "commander";
@@ -12,9 +13,13 @@ import { Pkcs11Module } from "../hsm/module.ts";
 import { ensureSoftHsmConfig } from "../hsm/softhsm.ts";
 import { MESSAGES } from "../pki/path-validation.ts";
 import { signLoginChallenge } from "../sso/card-agent.ts";
+import { startCardAgent } from "../sso/card-agent-server.ts";
 import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
-import { listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
+import { DEFAULT_SECRET_OVERLAP_S, listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
+import { DEFAULT_ROTATION_LEAD_S, rotateSigningKey } from "../sso/key-rotation.ts";
+import { SIGNING_ALGS, type SigningAlg } from "../sso/keys.ts";
+import { openSsoSealer } from "../sso/sealer.ts";
 import { openDatabase, type Db } from "../store/db.ts";
 import { askSecret, cliActor, runCommand, table } from "./run.ts";
 
@@ -44,14 +49,19 @@ export function registerSsoCommands(program: Command): void {
     .option("--account-mapping <mode>", "linked (a confirmed link adds the claim service_account_id; sub never changes) | pairwise", "linked")
     .option("--backchannel-logout-uri <uri>", "where logout tokens are posted (OIDC Back-Channel Logout 1.0)")
     .option("--allowed-scope <scope>", "a scope the service may ask for (repeatable; none = every scope: openid offline_access profile hcrole subscriber organization)", collect)
+    .option("--id-token-alg <alg>", "ID-token signing algorithm: RS256 (default), PS256 or ES256")
+    .option("--jwks-uri <url>", "the service's public keys (JWK Set URL): it authenticates with private_key_jwt (RFC 7523) instead of its secret")
+    .option("--jwks-file <file>", "the same, as a JWK Set file (public keys only)")
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; json?: boolean }) =>
+    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; idTokenAlg?: string; jwksUri?: string; jwksFile?: string; json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
           const { client, secret } = await registerClient(db, {
             clientId: o.id, name: o.name ?? o.id, redirectUris: o.redirectUri, postLogoutRedirectUris: o.postLogoutRedirectUri ?? [],
             allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise", backchannelLogoutUri: o.backchannelLogoutUri,
             allowedScopes: o.allowedScope as NewClient["allowedScopes"],
+            idTokenAlg: o.idTokenAlg as NewClient["idTokenAlg"], jwksUri: o.jwksUri,
+            jwks: o.jwksFile ? JSON.parse(fs.readFileSync(o.jwksFile, "utf8")) as NewClient["jwks"] : undefined,
           }, { ...cliActor(), role: "sso" });
           const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping, backchannelLogoutUri: client.backchannelLogoutUri, allowedScopes: client.allowedScopes };
           const text = [
@@ -94,14 +104,45 @@ export function registerSsoCommands(program: Command): void {
   }
   clients
     .command("rotate-secret")
-    .description("replace a client's secret (the old one stops working at once); prints the new one once")
+    .description("replace a client's secret; the previous one stays valid for the overlap; prints the new one once")
     .requiredOption("--id <clientId>", "client id")
+    .option("--overlap <seconds>", `how long the previous secret stays valid (0: stops at once; default ${DEFAULT_SECRET_OVERLAP_S})`, (v) => Number.parseInt(v, 10))
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; json?: boolean }) =>
+    .action(async (o: { id: string; overlap?: number; json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
-          const { client, secret } = await rotateClientSecret(db, o.id, { ...cliActor(), role: "sso" });
-          return { text: `client secret of ${client.clientId} (shown once / 一度だけ表示されます): ${secret}`, json: { clientId: client.clientId, clientSecret: secret } };
+          const { client, secret } = await rotateClientSecret(db, o.id, { ...cliActor(), role: "sso" }, o.overlap ?? DEFAULT_SECRET_OVERLAP_S);
+          const until = client.previousSecret?.until.toISOString() ?? null;
+          const text = [`client secret of ${client.clientId} (shown once / 一度だけ表示されます): ${secret}`,
+            until ? `previous secret valid until / 旧シークレットの有効期限: ${until}` : "previous secret no longer valid / 旧シークレットは無効です"].join("\n");
+          return { text, json: { clientId: client.clientId, clientSecret: secret, previousSecretValidUntil: until } };
+        }),
+      ),
+    );
+
+  const keys = sso.command("keys").description("ID-token signing keys (sealed under the SSO token)");
+  keys
+    .command("rotate")
+    .description("publish a new signing key now, sign with it after the lead; the old key stops signing then and stays in the JWKS until its ID tokens expired")
+    .option("--alg <alg>", `algorithm of the key to rotate (${SIGNING_ALGS.join(", ")})`, "RS256")
+    .option("--lead <seconds>", `time between publishing and signing (default ${DEFAULT_ROTATION_LEAD_S}; at least 60)`, (v) => Number.parseInt(v, 10))
+    .option("--json", "print one JSON object")
+    .action(async (o: { alg: string; lead?: number; json?: boolean }) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          if (!(SIGNING_ALGS as readonly string[]).includes(o.alg)) throw new Error(`--alg must be one of ${SIGNING_ALGS.join(", ")}`);
+          const sealer = await openSsoSealer(loadConfig(), db);
+          try {
+            const r = await rotateSigningKey(db, sealer.key, { alg: o.alg as SigningAlg, leadS: o.lead }, { ...cliActor(), role: "sso" });
+            const json = { kid: r.kid, alg: r.alg, signsFrom: r.signsFrom.toISOString(), retired: r.retired.map((k) => ({ kid: k.kid, retiredAt: k.retiredAt.toISOString(), publishedUntil: k.publishedUntil.toISOString() })) };
+            const text = [
+              `new key / 新しい鍵 ${r.kid} (${r.alg}): published now, signs from / 署名開始 ${json.signsFrom}`,
+              ...json.retired.map((k) => `old key / 旧鍵 ${k.kid}: signs until / 署名終了 ${k.retiredAt}, in JWKS until / JWKS 掲載終了 ${k.publishedUntil}`),
+            ].join("\n");
+            return { text, json };
+          } finally {
+            await sealer.close();
+          }
         }),
       ),
     );
@@ -171,4 +212,42 @@ export function registerSsoCommands(program: Command): void {
         }
       }),
     );
+
+  card
+    .command("agent")
+    .description("local card agent on 127.0.0.1 for the SSO login page: shows which service and SSO origin ask, asks for the PIN on this terminal, signs the challenge with the card's authentication key")
+    .requiredOption("--card <label>", "card token label (card-…)")
+    .requiredOption("--sso-origin <origin>", "the SSO center's origin, e.g. https://sso.example.jp: only its pages may call the agent, only its challenges are signed")
+    .option("--port <port>", "port on 127.0.0.1 (default HPKI_SSO_CARD_AGENT_PORT, 7390)", (v) => Number.parseInt(v, 10))
+    .option("--pin-file <file>", "read the PIN from this file at each request instead of asking on the terminal (unattended tests; keep it mode 0600)")
+    .action(async (o: { card: string; ssoOrigin: string; port?: number; pinFile?: string }) => {
+      const cfg = loadConfig();
+      ensureSoftHsmConfig(cfg);
+      if (!o.pinFile && !process.stdin.isTTY) throw new Error("no terminal to ask for the PIN: run the agent in a terminal, or use --pin-file / 端末がないため暗証番号を入力できません");
+      const mod = Pkcs11Module.open(cfg.pkcs11Module);
+      const station = new CardStation(mod);
+      const agent = await startCardAgent({
+        ssoOrigin: o.ssoOrigin,
+        port: o.port ?? cfg.sso.cardAgentPort,
+        sign: async (challenge) => {
+          // The PIN is asked for here, after the request was shown, never taken from the page.
+          const pin = o.pinFile ? fs.readFileSync(o.pinFile, "utf8").trim() : await askSecret({ en: "PIN (empty: refuse)", ja: "暗証番号（空欄で拒否）" }, "--pin-file");
+          if (pin === "") throw new Error("the card holder refused the request / カード所持者が要求を拒否しました");
+          try {
+            return await signLoginChallenge(station, o.card, pin, challenge.text);
+          } catch (e) {
+            const report = cardLoginFailure(e, challenge.text);
+            if (report) return report;
+            throw e;
+          }
+        },
+      });
+      process.stdout.write(`${JSON.stringify({ agent: agent.url, ssoOrigin: new URL(o.ssoOrigin).origin, card: o.card })}\n`);
+      process.stderr.write(`カードエージェント待機中 / card agent listening on ${agent.url} for ${o.ssoOrigin} (Ctrl-C で終了 / to stop)\n`);
+      await new Promise<void>((resolve) => {
+        for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => resolve());
+      });
+      await agent.close();
+      mod.close();
+    });
 }

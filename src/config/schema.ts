@@ -85,6 +85,7 @@ export const AREAS = {
     HPKI_SSO_OCSP_FALLBACK: flag(true, "`off`: no OCSP fallback, the revocation index alone"),
     HPKI_SSO_IDLE_TIMEOUT_S: int(1, 86_400, "SSO session idle timeout, seconds (shared workstations): a session unused this long ends", { default: "`1800`" }),
     HPKI_SSO_SESSION_MAX_S: int(1, 2_592_000, "SSO session maximum lifetime, seconds", { default: "`28800`" }),
+    HPKI_SSO_CARD_AGENT_PORT: int(1024, 65535, "port on 127.0.0.1 of the local card agent (`hpki card agent`): the SSO login page calls it, and the agent listens there", { default: "`7390`" }),
   },
   pobox: {
     HPKI_POBOX_SSO_ISSUER: url(["http:", "https:"], "issuer URL of the SSO center the PO box signs people in through (OIDC relying party, issue 15 §5); default: this process's `/sso`", { default: "`<public URL>/sso`" }),

@@ -18,22 +18,46 @@ import type { Adapter, AdapterPayload } from "oidc-provider";
 import { resolveClient, type SsoClient } from "./clients.ts";
 
 /**
+ * The client_secret metadata oidc-provider compares against (provider.ts compareClientSecret): the
+ * stored hash (base64url), then — during a rotation's overlap — ".<previous hash>.<until, epoch s>".
+ */
+export function encodeClientSecret(c: SsoClient): string {
+  const cur = c.secretSha256.toString("base64url");
+  const p = c.previousSecret;
+  return p && p.until.getTime() > Date.now() ? `${cur}.${p.sha256.toString("base64url")}.${Math.floor(p.until.getTime() / 1000)}` : cur;
+}
+
+/** Inverse of {@link encodeClientSecret}. */
+export function decodeClientSecret(v: string): Pick<SsoClient, "secretSha256" | "previousSecret"> {
+  const [cur, prev, until] = v.split(".");
+  return {
+    secretSha256: Buffer.from(cur, "base64url"),
+    previousSecret: prev && until ? { sha256: Buffer.from(prev, "base64url"), until: new Date(Number(until) * 1000) } : null,
+  };
+}
+
+/**
  * Client metadata oidc-provider sees (OIDC Registration §2); the secret field holds the stored
  * hash. A client without a secret (the built-in portal) is public: token_endpoint_auth_method none.
  */
 export function clientMetadata(c: SsoClient): AdapterPayload {
   const isPublic = c.secretSha256.length === 0;
+  // A client with registered public keys authenticates with a signed assertion (RFC 7523 §2.2).
+  const keyAuth = c.jwksUri !== null || c.jwks !== null;
+  const auth = isPublic ? "none" : keyAuth ? "private_key_jwt" : "client_secret_basic";
   return {
     client_id: c.clientId,
     client_name: c.name,
-    ...(isPublic ? {} : { client_secret: c.secretSha256.toString("base64url") }),
+    ...(auth === "client_secret_basic" ? { client_secret: encodeClientSecret(c) } : {}),
+    ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}),
+    ...(c.jwks ? { jwks: c.jwks } : {}),
     redirect_uris: c.redirectUris,
     post_logout_redirect_uris: c.postLogoutRedirectUris,
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
-    token_endpoint_auth_method: isPublic ? "none" : "client_secret_basic",
+    token_endpoint_auth_method: auth,
     subject_type: "pairwise",
-    id_token_signed_response_alg: "RS256",
+    id_token_signed_response_alg: c.idTokenAlg,
     // auth_time in every ID token (issue 14 §3).
     require_auth_time: true,
     // oidc-provider answers invalid_scope to a request for any other scope.

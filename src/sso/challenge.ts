@@ -4,13 +4,21 @@
  * (PKCS#1 v1.5 / ECDSA with SHA-256, as CardSession.sign does, JAHIS "challenge signing"); the
  * first attempt that presents the nonce consumes it, so a replay finds it used.
  *
- * Challenge text (UTF-8, LF-separated, signed as is):
+ * Challenge text (UTF-8, NFC, LF-separated, signed as is; issue 14 §9):
  *
- *   HPKI-SSO-LOGIN-1
+ *   HPKI-SSO-LOGIN-2
+ *   origin=<origin of the SSO center (RFC 6454 §6.1), e.g. https://sso.example.jp>
  *   issuer=<OpenID issuer URL>
+ *   client_id=<client id of the relying party that asked>
+ *   client_name=<its display name, for the card agent to show; control characters become spaces>
  *   interaction=<interaction uid>
  *   nonce=<base64url of 32 random bytes>
  *   expires=<ISO 8601 UTC>
+ *
+ * The origin, client id and interaction are bound into the signature: the card agent signs only a
+ * challenge whose origin is the SSO origin it was configured for (and only for a page of that
+ * origin), and the server accepts it only for the same origin, issuer, client and interaction, so a
+ * challenge relayed by a page of another origin, or taken from another service's login, fails.
  */
 import { randomBytes } from "node:crypto";
 import type { Knex } from "knex";
@@ -19,11 +27,17 @@ import { PathValidationError } from "../pki/path-validation.ts";
 // The signature check is shared with the consoles' card sign-in (src/status/challenge-signature.ts).
 export { verifyChallengeSignature } from "../status/challenge-signature.ts";
 
-const HEADER = "HPKI-SSO-LOGIN-1";
+const HEADER = "HPKI-SSO-LOGIN-2";
+const FIELDS = ["origin", "issuer", "client_id", "client_name", "interaction", "nonce", "expires"] as const;
 
 /** The parts of a challenge. */
 export interface LoginChallenge {
+  /** Origin of the SSO center (scheme://host[:port]). */
+  origin: string;
   issuer: string;
+  clientId: string;
+  /** Display name of the client (shown by the card agent; not checked). */
+  clientName: string;
   interaction: string;
   nonce: string;
   expires: Date;
@@ -34,36 +48,50 @@ export interface LoginChallenge {
 /** Lifetime of a challenge, ms. */
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
-/** Creates and stores a fresh challenge for interaction `uid`. */
-export async function issueChallenge(db: Knex, issuer: string, uid: string, now: Date = new Date()): Promise<LoginChallenge> {
+/** The client a challenge is issued for. */
+export interface ChallengeClient {
+  clientId: string;
+  name: string;
+}
+
+/** One line's value: NFC, control characters (line breaks included) replaced by spaces. */
+const lineValue = (v: string): string => v.normalize("NFC").replace(/[\u0000-\u001f\u007f]/g, " ");
+
+/** Creates and stores a fresh challenge for interaction `uid` of `client`. */
+export async function issueChallenge(db: Knex, issuer: string, uid: string, client: ChallengeClient, now: Date = new Date()): Promise<LoginChallenge> {
   const nonce = randomBytes(32).toString("base64url");
   const expires = new Date(now.getTime() + CHALLENGE_TTL_MS);
   await db("sso_challenges").insert({ nonce, interaction_uid: uid, created_at: now, expires_at: expires });
-  const text = [HEADER, `issuer=${issuer}`, `interaction=${uid}`, `nonce=${nonce}`, `expires=${expires.toISOString()}`].join("\n");
-  return { issuer, interaction: uid, nonce, expires, text };
+  const c = { origin: new URL(issuer).origin, issuer, clientId: lineValue(client.clientId), clientName: lineValue(client.name), interaction: uid, nonce, expires };
+  const values = [c.origin, c.issuer, c.clientId, c.clientName, c.interaction, c.nonce, expires.toISOString()];
+  const text = [HEADER, ...FIELDS.map((f, i) => `${f}=${values[i]}`)].join("\n");
+  return { ...c, text };
 }
 
 /** Parses challenge text; @throws PathValidationError "challenge-invalid" when it is not one. */
 export function parseChallenge(text: string): LoginChallenge {
   const lines = text.split("\n");
-  const field = (i: number, name: string) => {
-    const l = lines[i] ?? "";
-    if (!l.startsWith(`${name}=`)) throw new PathValidationError("challenge-invalid", `line ${i + 1} must be ${name}=…`);
+  if (lines.length !== FIELDS.length + 1 || lines[0] !== HEADER) throw new PathValidationError("challenge-invalid", `not an ${HEADER} challenge`);
+  const v = FIELDS.map((name, i) => {
+    const l = lines[i + 1];
+    if (!l.startsWith(`${name}=`)) throw new PathValidationError("challenge-invalid", `line ${i + 2} must be ${name}=…`);
     return l.slice(name.length + 1);
-  };
-  if (lines.length !== 5 || lines[0] !== HEADER) throw new PathValidationError("challenge-invalid", "not an HPKI-SSO-LOGIN-1 challenge");
-  const expires = new Date(field(4, "expires"));
+  });
+  const expires = new Date(v[6]);
   if (Number.isNaN(expires.getTime())) throw new PathValidationError("challenge-invalid", "bad expires");
-  return { issuer: field(1, "issuer"), interaction: field(2, "interaction"), nonce: field(3, "nonce"), expires, text };
+  return { origin: v[0], issuer: v[1], clientId: v[2], clientName: v[3], interaction: v[4], nonce: v[5], expires, text };
 }
 
 /**
- * Consumes the challenge for interaction `uid` inside `trx`: it must be ours, for this issuer and
- * interaction, unexpired and unused. @throws PathValidationError "challenge-replayed" (already
- * used) or "challenge-invalid" (unknown, other interaction/issuer, expired).
+ * Consumes the challenge for interaction `uid` of client `clientId` inside `trx`: it must be ours,
+ * for this origin, issuer, client and interaction, unexpired and unused. @throws
+ * PathValidationError "challenge-replayed" (already used) or "challenge-invalid" (unknown, other
+ * origin/issuer/client/interaction, expired).
  */
-export async function consumeChallenge(trx: Knex | Knex.Transaction, c: LoginChallenge, issuer: string, uid: string, now: Date = new Date()): Promise<void> {
-  if (c.issuer !== issuer || c.interaction !== uid) throw new PathValidationError("challenge-invalid", "challenge is for another issuer or interaction");
+export async function consumeChallenge(trx: Knex | Knex.Transaction, c: LoginChallenge, issuer: string, clientId: string, uid: string, now: Date = new Date()): Promise<void> {
+  if (c.origin !== new URL(issuer).origin || c.issuer !== issuer) throw new PathValidationError("challenge-invalid", `challenge is for another origin (${c.origin})`);
+  if (c.clientId !== clientId) throw new PathValidationError("challenge-invalid", `challenge is for another client (${c.clientId})`);
+  if (c.interaction !== uid) throw new PathValidationError("challenge-invalid", "challenge is for another interaction");
   const row = await trx("sso_challenges").where({ nonce: c.nonce }).first();
   if (!row || row.interaction_uid !== uid) throw new PathValidationError("challenge-invalid", "unknown nonce");
   if (new Date(row.expires_at).getTime() !== c.expires.getTime()) throw new PathValidationError("challenge-invalid", "expiry does not match the issued challenge");

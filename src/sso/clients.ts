@@ -32,9 +32,19 @@ export interface SsoClient {
   allowedScopes: Scope[] | null;
   /** OIDC Back-Channel Logout 1.0 endpoint of the service, or null. */
   backchannelLogoutUri: string | null;
+  /** ID-token signing algorithm (default RS256). */
+  idTokenAlg: "RS256" | "PS256" | "ES256";
+  /** Public keys for private_key_jwt client authentication (either), else the secret is used. */
+  jwksUri: string | null;
+  jwks: { keys: Record<string, unknown>[] } | null;
   secretSha256: Buffer;
+  /** The secret before the last rotation and until when it is still accepted (issue 14 §8), or null. */
+  previousSecret: { sha256: Buffer; until: Date } | null;
   disabled: boolean;
 }
+
+/** Default overlap of a rotated client secret, seconds: the previous secret stays valid this long. */
+export const DEFAULT_SECRET_OVERLAP_S = 86_400;
 
 const httpUrl = z.string().refine((u) => {
   try {
@@ -56,6 +66,12 @@ export const NewClientSchema = z.strictObject({
   backchannelLogoutUri: httpUrl.nullish(),
   /** Scopes the service may ask for; absent/null = every scope. A request for another gets invalid_scope. */
   allowedScopes: z.array(z.enum(SCOPES)).nullish(),
+  /** ID-token signing algorithm (OIDC Registration §2 id_token_signed_response_alg); absent = RS256. */
+  idTokenAlg: z.enum(["RS256", "PS256", "ES256"]).nullish(),
+  /** The client's public keys for private_key_jwt (RFC 7523): a URL … */
+  jwksUri: httpUrl.nullish(),
+  /** … or the JWK Set itself (public keys only). */
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === "string" && !("d" in k), jaMessage("public JWKs only", "公開鍵の JWK だけを登録してください。"))).min(1) }).nullish(),
 });
 export type NewClient = z.input<typeof NewClientSchema>;
 
@@ -88,6 +104,7 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
     throw new SsoClientError("BAD_INPUT", msg, `入力が正しくありません: ${msg}`);
   }
   const c = parsed.data;
+  if (c.jwksUri && c.jwks) throw new SsoClientError("BAD_INPUT", "jwksUri or jwks, not both", "jwksUri と jwks のどちらか一方だけを指定してください");
   const secret = newSecret();
   const roles = nfcRoles(c.allowedHcRoles);
   await db.transaction(async (trx) => {
@@ -104,11 +121,14 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
       account_mapping: c.accountMapping,
       backchannel_logout_uri: c.backchannelLogoutUri ?? null,
       allowed_scopes: c.allowedScopes ? JSON.stringify(scopeList(c.allowedScopes)) : null,
+      id_token_alg: c.idTokenAlg ?? null,
+      jwks_uri: c.jwksUri ?? null,
+      jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       created_by: by.actor,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
-      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null },
+      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null, idTokenAlg: c.idTokenAlg ?? "RS256", jwksUri: c.jwksUri ?? null, jwks: c.jwks ?? null },
     }]);
   });
   return { client: (await findClient(db, c.clientId))!, secret };
@@ -175,16 +195,24 @@ export async function setClientDisabled(db: Knex, clientId: string, disabled: bo
 }
 
 /**
- * Replaces the secret of `clientId` (the old one stops working at once); returns the new secret,
- * shown once. Audited "sso.client-secret-rotated" (the secret is not in the record).
- * @throws SsoClientError UNKNOWN_CLIENT.
+ * Replaces the secret of `clientId`; the previous one stays valid for `overlapS` seconds (0: it
+ * stops working at once), so the service can deploy the new secret without being cut off (issue 14
+ * §8). Returns the new secret, shown once. Audited "sso.client-secret-rotated" with the overlap's
+ * end (no secret in the record). @throws SsoClientError UNKNOWN_CLIENT, BAD_INPUT (overlap).
  */
-export async function rotateClientSecret(db: Knex, clientId: string, by: { actor: string; role: string }): Promise<{ client: SsoClient; secret: string }> {
+export async function rotateClientSecret(db: Knex, clientId: string, by: { actor: string; role: string }, overlapS = DEFAULT_SECRET_OVERLAP_S): Promise<{ client: SsoClient; secret: string }> {
+  if (!Number.isInteger(overlapS) || overlapS < 0 || overlapS > 30 * 86_400) {
+    throw new SsoClientError("BAD_INPUT", "the overlap must be 0 to 2,592,000 seconds", "重複期間は 0〜2,592,000 秒です");
+  }
   const secret = newSecret();
   await db.transaction(async (trx) => {
     await lockClient(trx, clientId);
-    await trx("sso_clients").where({ client_id: clientId }).update({ secret_sha256: secretHash(secret) });
-    await appendAudit(trx, [{ ...by, action: "sso.client-secret-rotated", objectType: "sso-client", objectId: clientId, details: {} }]);
+    const old = await trx("sso_clients").where({ client_id: clientId }).first("secret_sha256");
+    const until = overlapS > 0 ? new Date(Date.now() + overlapS * 1000) : null;
+    await trx("sso_clients").where({ client_id: clientId }).update({
+      secret_sha256: secretHash(secret), previous_secret_sha256: until ? old.secret_sha256 : null, previous_secret_until: until,
+    });
+    await appendAudit(trx, [{ ...by, action: "sso.client-secret-rotated", objectType: "sso-client", objectId: clientId, details: { previousValidUntil: until?.toISOString() ?? null } }]);
   });
   return { client: (await findClient(db, clientId))!, secret };
 }
@@ -206,7 +234,8 @@ export const PORTAL_CLIENT_ID = "hpki-portal";
 export function portalClient(issuer: string): SsoClient {
   return {
     clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
-    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], backchannelLogoutUri: null, secretSha256: Buffer.alloc(0), disabled: false,
+    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], backchannelLogoutUri: null, idTokenAlg: "RS256", jwksUri: null, jwks: null,
+    secretSha256: Buffer.alloc(0), previousSecret: null, disabled: false,
   };
 }
 
@@ -232,9 +261,20 @@ function clientFromRow(r: Record<string, any>): SsoClient {
     accountMapping: r.account_mapping,
     backchannelLogoutUri: r.backchannel_logout_uri ?? null,
     allowedScopes: r.allowed_scopes == null ? null : (json(r.allowed_scopes) as Scope[]),
+    idTokenAlg: r.id_token_alg ?? "RS256",
+    jwksUri: r.jwks_uri ?? null,
+    jwks: r.jwks == null ? null : (typeof r.jwks === "string" ? JSON.parse(r.jwks) : r.jwks),
     secretSha256: toBuffer(r.secret_sha256),
+    previousSecret: r.previous_secret_sha256 && r.previous_secret_until ? { sha256: toBuffer(r.previous_secret_sha256), until: new Date(r.previous_secret_until) } : null,
     disabled: r.disabled_at != null,
   };
+}
+
+/** Whether `presented` is the client's secret, or its previous one within the overlap (constant time per hash). */
+export function clientSecretMatches(c: Pick<SsoClient, "secretSha256" | "previousSecret">, presented: string, now: Date = new Date()): boolean {
+  const current = c.secretSha256.length === 32 && secretMatches(c.secretSha256, presented);
+  const previous = c.previousSecret !== null && c.previousSecret.until.getTime() > now.getTime() && secretMatches(c.previousSecret.sha256, presented);
+  return current || previous;
 }
 
 /**
@@ -243,7 +283,7 @@ function clientFromRow(r: Record<string, any>): SsoClient {
  */
 export async function authenticateClient(db: Knex, clientId: string, secret: string): Promise<SsoClient> {
   const c = await findClient(db, clientId);
-  if (!c || c.disabled || !secretMatches(c.secretSha256, secret)) {
+  if (!c || c.disabled || !clientSecretMatches(c, secret)) {
     throw new SsoClientError("UNKNOWN_CLIENT", "client authentication failed", "クライアント認証に失敗しました");
   }
   return c;

@@ -19,11 +19,10 @@
  */
 import type { Knex } from "knex";
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
-import { timingSafeEqual } from "node:crypto";
 import { findPerson, serviceAccountId } from "./accounts.ts";
-import { knexAdapter } from "./adapter.ts";
-import { resolveClient, SCOPES, secretHash } from "./clients.ts";
-import { ensureSecret, ensureSigningKeys, type Sealer } from "./keys.ts";
+import { decodeClientSecret, knexAdapter } from "./adapter.ts";
+import { clientSecretMatches, resolveClient, SCOPES } from "./clients.ts";
+import { ensureSecret, ensureSigningKeys, ID_TOKEN_TTL_S, SIGNING_ALGS, type Sealer } from "./keys.ts";
 import { parseAccountId, type LoginCertificates } from "./login-binding.ts";
 import { Subjects } from "./subjects.ts";
 import { renderPage, languageOf, textsFor } from "./views.ts";
@@ -82,7 +81,7 @@ export const acrSatisfies = (acr: string | undefined, requested: string[] | unde
  */
 export async function createOidcProvider(db: Knex, issuer: string, sealer: Sealer, deps: ProviderDeps): Promise<{ provider: Provider; subjects: Subjects }> {
   const basePath = new URL(issuer).pathname.replace(/\/$/, "");
-  const jwks = await ensureSigningKeys(db, sealer);
+  const jwks = await ensureSigningKeys(db, sealer, undefined, SIGNING_ALGS);
   const cookieKey = await ensureSecret(db, sealer, "cookie-key-1");
   const pairwiseSalt = await ensureSecret(db, sealer, "pairwise-salt");
   const subjects = new Subjects(db, pairwiseSalt);
@@ -122,9 +121,10 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     scopes: [...SCOPES],
     subjectTypes: ["pairwise"],
     // Only what works (issue 14 §5): code flow, secrets compared as hashes (so no
-    // client_secret_jwt), public clients (the portal) with PKCE.
+    // client_secret_jwt), assertions signed with a client's registered keys (private_key_jwt,
+    // RFC 7523), public clients (the portal) with PKCE.
     responseTypes: ["code"],
-    clientAuthMethods: ["client_secret_basic", "client_secret_post", "none"],
+    clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
     acrValues: ACR_VALUES,
     claims: {
       openid: ["sub", "acr", "amr", "auth_time", "sid", "service_account_id"],
@@ -199,7 +199,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     ttl: {
       AccessToken: 600,
       AuthorizationCode: 60,
-      IdToken: 3600,
+      IdToken: ID_TOKEN_TTL_S,
       Interaction: 600,
       // Idle timeout: the session is saved again at every authorization that uses it.
       Session: (_ctx, session) => {
@@ -216,11 +216,11 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     },
   };
   const provider = new Provider(issuer, configuration);
-  // Client secrets are stored as SHA-256 (clients.ts); the metadata's client_secret is that hash.
+  // Client secrets are stored as SHA-256 (clients.ts); the metadata's client_secret carries that
+  // hash and, during a rotation's overlap, the previous one (adapter.ts encodeClientSecret).
   (provider.Client.prototype as unknown as { compareClientSecret(this: { clientSecret: string }, actual: string): boolean }).compareClientSecret =
     function compareHashed(actual: string) {
-      const stored = Buffer.from(this.clientSecret, "base64url");
-      return stored.length === 32 && timingSafeEqual(stored, secretHash(actual));
+      return clientSecretMatches(decodeClientSecret(this.clientSecret), actual);
     };
   return { provider, subjects };
 }

@@ -7,6 +7,8 @@
  *   GET  /interaction/:uid           login page with a fresh challenge (JSON with Accept: application/json);
  *                                    a consent prompt is granted at once (admin-registered first-party clients)
  *   POST /interaction/:uid/card      signed challenge {challenge, certificate, signature} (JSON or form)
+ *   GET  /assets/card-agent-login.js the login page's script: asks the local card agent (`hpki card agent`,
+ *                                    card-agent-server.ts) to sign the challenge, else explains how to start it
  *   POST /interaction/:uid/abort     "return to the service": the relying party gets error=access_denied
  *                                    (RFC 6749 §4.1.2.1) with an error_description in the request's language
  *   GET  /interaction/:uid/tls       TLS client certificate (dedicated listener) or the proxy header from an
@@ -55,7 +57,8 @@ import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignat
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
-import { ensureSecret, sealPlaintextRows, type Sealer } from "./keys.ts";
+import { ensureSecret, sealPlaintextRows, SIGNING_ALGS, type Sealer } from "./keys.ts";
+import { KEY_REFRESH_INTERVAL_MS, SigningKeyRefresh } from "./key-rotation.ts";
 import { LoginCertificates, parseAccountId } from "./login-binding.ts";
 import { ACR_CARD_PIN, ACR_CERTIFICATE, acrSatisfies, AMR_CARD_PIN, createOidcProvider, requestedAcrs, type SessionTimes } from "./provider.ts";
 import { RevocationWatch } from "./revocation-watch.ts";
@@ -63,7 +66,8 @@ import { isRefusalCode, refusalText, type Refusal } from "./refusals.ts";
 import type { Subjects } from "./subjects.ts";
 import { openSsoSealer } from "./sealer.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions, type VerifiedLogin } from "../status/certificate-verifier.ts";
-import { languageOf, renderPage, textsFor, type Lang } from "./views.ts";
+import { CARD_AGENT_LOGIN_SCRIPT, languageOf, renderPage, textsFor, type Lang } from "./views.ts";
+import { DEFAULT_CARD_AGENT_PORT } from "./card-agent-server.ts";
 
 /** A refusal of the SSO center's own (not the verifier's): see refusals.ts for the texts. */
 class SsoRefusal extends Error implements Refusal {
@@ -82,6 +86,8 @@ export interface SsoOptions {
   verifier?: Omit<CardLoginVerifierOptions, "db">;
   /** Session idle timeout and maximum, seconds. */
   session?: Partial<SessionTimes>;
+  /** Where the login page looks for the local card agent (`hpki card agent`), e.g. http://127.0.0.1:7390. */
+  cardAgentUrl?: string;
 }
 
 /**
@@ -106,6 +112,7 @@ export function ssoOptionsFromConfig(sso: Config["sso"]): SsoOptions {
       idleTimeoutS: sso.idleTimeoutS,
       maxS: sso.sessionMaxS,
     },
+    cardAgentUrl: `http://127.0.0.1:${sso.cardAgentPort}`,
   };
   if (sso.tls) opts.tls = { port: sso.tls.port, cert: fs.readFileSync(sso.tls.certFile), key: fs.readFileSync(sso.tls.keyFile) };
   return opts;
@@ -118,6 +125,8 @@ export interface SsoServer extends RoleServer {
   verifier: CardLoginVerifier;
   /** Refreshes the revocation index and ends the sessions of revoked certificates (runs on a timer too). */
   watch: RevocationWatch;
+  /** Reloads the published signing keys (on a timer and at each scheduled change; key-rotation.ts). */
+  keys: SigningKeyRefresh;
   subjects: Subjects;
   issuer: string;
   /** Base URL of the TLS client-authentication listener, when configured. */
@@ -171,11 +180,16 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     lookbackMs: 15 * 86400_000,
   });
   watch.start();
+  // Rotated signing keys are published, start and stop signing without a restart (key-rotation.ts).
+  const keys = new SigningKeyRefresh(db, sealer, provider, SIGNING_ALGS, KEY_REFRESH_INTERVAL_MS,
+    (e) => process.stderr.write(`sso: reloading signing keys failed: ${(e as Error).message}\n`));
+  keys.start();
   const csrfKey = await ensureSecret(db, sealer, "portal-csrf-key");
   const router = express.Router();
   const form = [express.urlencoded({ extended: false, limit: "64kb" }), express.json({ limit: "64kb" }), refuseUnstorableBody({ respond: true })];
   const wantsJson = (req: Request) => (req.get("accept") ?? "").includes("application/json") || req.is("application/json") === "application/json";
   const langOf = (req: Request, uiLocales?: unknown): Lang => languageOf(req.query, req.get("cookie"), uiLocales);
+  const cardAgentUrl = options.cardAgentUrl ?? `http://127.0.0.1:${DEFAULT_CARD_AGENT_PORT}`;
 
   let tlsServer: https.Server | undefined;
   let tlsUrl: string | undefined;
@@ -307,21 +321,25 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     }
   });
 
+  // The login page's script that calls the local card agent (a file, so a strict CSP can allow it).
+  router.get("/assets/card-agent-login.js", (_req, res) => void res.type("text/javascript").set("Cache-Control", "no-cache").send(CARD_AGENT_LOGIN_SCRIPT));
+
   router.get("/interaction/:uid", async (req, res, next) => {
     try {
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) return void res.status(400).send("interaction mismatch");
       if (details.prompt.name === "consent") return void (await grantConsent(provider, req, res, details));
       const client = await resolveClient(db, issuer, String(details.params.client_id));
-      const challenge = await issueChallenge(db, issuer, details.uid);
+      const challenge = await issueChallenge(db, issuer, details.uid, { clientId: String(details.params.client_id), name: client?.name ?? String(details.params.client_id) });
       const submitUrl = `${issuer}/interaction/${details.uid}/card`;
       const abortUrl = `${issuer}/interaction/${details.uid}/abort`;
       // TLS client authentication gives ACR_CERTIFICATE only: not offered when the request needs more.
       const tlsOk = acrSatisfies(ACR_CERTIFICATE, requestedAcrs(details.params));
       const tlsLogin = tlsUrl && tlsOk ? `${tlsUrl}/sso/interaction/${details.uid}/tls` : undefined;
-      if (wantsJson(req)) return void res.json({ uid: details.uid, challenge: challenge.text, submit: submitUrl, tlsLogin, abort: abortUrl });
+      if (wantsJson(req)) return void res.json({ uid: details.uid, challenge: challenge.text, submit: submitUrl, tlsLogin, abort: abortUrl, cardAgent: cardAgentUrl });
       res.type("html").send(renderPage("login", langOf(req, details.params.ui_locales), {
         clientName: client?.name ?? details.params.client_id, allowedRoles: client?.allowedHcRoles ?? [], challenge: challenge.text, submitUrl, tlsUrl: tlsLogin, abortUrl,
+        cardAgentUrl, agentScript: `${issuer}/assets/card-agent-login.js`, ssoOrigin: publicOrigin.origin,
       }));
     } catch (e) {
       next(e);
@@ -330,12 +348,12 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
 
   router.post("/interaction/:uid/card", ...form, async (req, res, next) => {
     try {
-      await attempt(req, res, "challenge", async (uid) => {
+      await attempt(req, res, "challenge", async (uid, client) => {
         const b = agentResponseFields((req.body ?? {}) as Record<string, unknown>);
         if (typeof b.challenge !== "string") throw new PathValidationError("challenge-invalid", "challenge, certificate and signature are required");
         const challenge = parseChallenge(b.challenge.replace(/\r\n/g, "\n"));
         // Any attempt consumes the nonce: a second presentation is a replay, whatever the first was.
-        await consumeChallenge(db, challenge, issuer, uid);
+        await consumeChallenge(db, challenge, issuer, client.clientId, uid);
         // The card refused the PIN (the agent's report): refused and audited like any other
         // attempt; the PIN itself never reaches us.
         if (isCardLoginFailure(b)) throw new PathValidationError(b.error, "reported by the card agent: the card refused the PIN");
@@ -567,11 +585,13 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     provider,
     verifier,
     watch,
+    keys,
     subjects,
     issuer,
     tlsUrl,
     async close() {
       clearInterval(purge);
+      keys.stop();
       watch.stop();
       await admin.close();
       verifier.close();

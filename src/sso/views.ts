@@ -27,6 +27,9 @@ function template(name: string): Handlebars.TemplateDelegate {
   return t;
 }
 
+/** The login page's card-agent script (views/sso/card-agent-login.js), served as a file. */
+export const CARD_AGENT_LOGIN_SCRIPT = fs.readFileSync(path.join(VIEWS_DIR, "sso", "card-agent-login.js"), "utf8");
+
 /** The texts of `lang`. */
 export const textsFor = (lang: Lang): Record<string, string> => texts[lang];
 

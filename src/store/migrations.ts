@@ -53,6 +53,8 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0161_card_pins": () => import("../../migrations/0161_card_pins.ts"),
   "0170_card_replacement": () => import("../../migrations/0170_card_replacement.ts"),
   "0171_hcrole_confirmations": () => import("../../migrations/0171_hcrole_confirmations.ts"),
+  "0180_sso_rotation": () => import("../../migrations/0180_sso_rotation.ts"),
+  "0181_sso_client_keys": () => import("../../migrations/0181_sso_client_keys.ts"),
   "0190_applications_request_enc": () => import("../../migrations/0190_applications_request_enc.ts"),
   "0195_pobox": () => import("../../migrations/0195_pobox.ts"),
   "0196_pobox_organisation": () => import("../../migrations/0196_pobox_organisation.ts"),

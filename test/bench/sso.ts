@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- sso [--entries 1000000] [--logins 20000]`
+ * `npm run bench -- sso [--entries 1000000] [--logins 20000] [--full-logins 2000] [--concurrency 8]`
  *
  * Card-login verification as the SSO center does it for every login: path validation of the
  * authentication certificate to the demo root (signature with node:crypto, validity, key usage,
@@ -10,6 +10,10 @@
  * Reports verifications/s on one thread, p50/p99 latency, the time to load the index (full and
  * incremental read), the bytes the index holds and, for comparison, the heap a Set of hex strings
  * takes for the same serials.
+ *
+ * Then full logins per second through a real SSO role with the same index (sso-logins.ts):
+ * authorize → card challenge signed by the SoftHSM card → token exchange → ID token verified by
+ * openid-client, with p50/p99 and the CPU per login (--full-logins 0 skips it).
  *
  * Database: DATABASE_URL when set, else the managed PostgreSQL cluster under a temp HPKI_HOME.
  */
@@ -29,6 +33,7 @@ import { CardLoginVerifier } from "../../src/status/certificate-verifier.ts";
 import type { Db } from "../../src/store/db.ts";
 import { runDemoCeremony } from "../helpers/ia.ts";
 import { openBenchDatabase } from "./bench-db.ts";
+import { benchFullLogins, type FullLoginResult } from "./sso-logins.ts";
 
 const by = { actor: "bench", role: "ia" };
 const CA = "demo-auth-ca";
@@ -38,7 +43,13 @@ v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc") as () => void;
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { entries: { type: "string", default: "1000000" }, logins: { type: "string", default: "20000" } } });
+  const { values } = parseArgs({ args: argv, options: {
+    entries: { type: "string", default: "1000000" }, logins: { type: "string", default: "20000" },
+    "full-logins": { type: "string", default: "2000" }, concurrency: { type: "string", default: "8" },
+  } });
+  const fullLogins = Number(values["full-logins"]);
+  const concurrency = Number(values.concurrency);
+  if (!Number.isInteger(fullLogins) || fullLogins < 0 || !Number.isInteger(concurrency) || concurrency < 1) throw new Error("--full-logins ≥ 0 and --concurrency ≥ 1 must be integers");
   const entries = Number(values.entries);
   const logins = Number(values.logins);
   if (!Number.isInteger(entries) || entries < 0 || !Number.isInteger(logins) || logins < 1) throw new Error("--entries ≥ 0 and --logins ≥ 1 must be integers");
@@ -54,7 +65,7 @@ export async function run(argv: string[]): Promise<void> {
     await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject }, by);
     const signed = [];
     for (let i = 0; i < CHALLENGES; i++) {
-      const text = `HPKI-SSO-LOGIN-1\nissuer=https://sso.bench/sso\ninteraction=bench-${i}\nnonce=${i}\nexpires=2030-01-01T00:00:00.000Z`;
+      const text = `HPKI-SSO-LOGIN-2\norigin=https://sso.bench\nissuer=https://sso.bench/sso\nclient_id=bench\nclient_name=Bench\ninteraction=bench-${i}\nnonce=${i}\nexpires=2030-01-01T00:00:00.000Z`;
       const s = await signLoginChallenge(ctx.cards, blank.label, blank.userPin, text);
       signed.push({ text, cert: Buffer.from(s.certificate, "base64"), signature: Buffer.from(s.signature, "base64") });
     }
@@ -111,6 +122,10 @@ export async function run(argv: string[]): Promise<void> {
     const setSize = set.size;
     set.clear();
 
+    const full: FullLoginResult | undefined = fullLogins > 0
+      ? await benchFullLogins(ctx, { label: blank.label, pin: blank.userPin }, { count: fullLogins, concurrency, warmup: 50 })
+      : undefined;
+
     const mb = (b: number) => (b / 1048576).toFixed(1);
     const rows: [string, string][] = [
       ["database", bench.kind],
@@ -125,6 +140,12 @@ export async function run(argv: string[]): Promise<void> {
       ["verifications/s (1 thread, wall clock)", (logins / seconds).toFixed(0)],
       ["verifications per CPU-second (1 thread)", (logins / cpuSeconds).toFixed(0)],
       ["latency p50 / p99 (ms)", `${pct(0.5).toFixed(3)} / ${pct(0.99).toFixed(3)}`],
+      ...(full ? [
+        ["full logins (authorize → card → token → ID token verified)", `${full.logins} (${full.concurrency} at a time, index ${full.indexEntries} entries)`],
+        ["full logins/s (one process: SSO + RP + browser + card)", full.loginsPerSecond.toFixed(0)],
+        ["full login latency p50 / p99 (ms)", `${full.p50Ms.toFixed(1)} / ${full.p99Ms.toFixed(1)}`],
+        ["CPU per full login, whole process (ms)", full.cpuMsPerLogin.toFixed(2)],
+      ] as [string, string][] : []),
       ["cores available / load average (1 min)", `${os.availableParallelism()} / ${os.loadavg()[0].toFixed(1)}`],
     ];
     const w = Math.max(...rows.map((r) => r[0].length));
@@ -134,6 +155,7 @@ export async function run(argv: string[]): Promise<void> {
       verificationsPerSecond: Math.round(logins / seconds), verificationsPerCpuSecond: Math.round(logins / cpuSeconds), p50Ms: round(pct(0.5)), p99Ms: round(pct(0.99)),
       indexBytes: index.bytes, indexMemoryGrowthBytes: heldIndex, hexStringSetHeapBytes: setHeap,
       indexLoadMs: Math.round(loadMs), incrementalRefreshMs: round(incrementalMs), cores: os.availableParallelism(), loadAverage: round(os.loadavg()[0]),
+      ...(full ? { fullLogins: full.logins, fullLoginConcurrency: full.concurrency, fullLoginsPerSecond: round(full.loginsPerSecond), fullLoginP50Ms: round(full.p50Ms), fullLoginP99Ms: round(full.p99Ms), cpuMsPerFullLogin: round(full.cpuMsPerLogin) } : {}),
     })}\n`);
   } finally {
     await bench.cleanup();

@@ -176,15 +176,21 @@ describe("SSO administration console", () => {
     expect((await doctorLogsIn()).hcRole).toBe("Medical Doctor");
   });
 
-  it("a rotated secret replaces the old one at once", async () => {
+  it("a rotated secret replaces the old one; the old one keeps working for the overlap (24 h, issue 14 §8)", async () => {
     const r = await admin.post("/clients/emr/secret", { accept: "html", form: {} });
     expect(r.status).toBe(200);
     const fresh = /<code class="secret">([^<]+)<\/code>/.exec(r.text)![1];
     expect(fresh).not.toBe(emr.secret);
+    expect((await linkApi(emr.secret)).status).toBe(200);
+    expect((await linkApi(fresh)).status).toBe(200);
+    // Once the overlap has passed, only the new secret works.
+    await ia.ctx.db("sso_clients").where({ client_id: "emr" }).update({ previous_secret_until: new Date(Date.now() - 1000) });
     expect((await linkApi(emr.secret)).status).toBe(401);
     expect((await linkApi(fresh)).status).toBe(200);
     emr.secret = fresh;
-    expect(await lastAudit("sso.client-secret-rotated")).toMatchObject({ actor: adminOp.username, details: {} });
+    const audit = await lastAudit("sso.client-secret-rotated");
+    expect(audit).toMatchObject({ actor: adminOp.username });
+    expect(Date.parse((audit.details as { previousValidUntil: string }).previousValidUntil)).toBeGreaterThan(Date.now() + 86_000_000);
   });
 
   it("a disabled service gets no login and no token; enabled again it works", async () => {

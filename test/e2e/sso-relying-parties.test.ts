@@ -139,7 +139,9 @@ describe("SSO center with two independent relying parties (hpki serve --role sso
     const meta = (await rpConfig(issuer, emr)).serverMetadata();
     expect(meta.response_types_supported).toEqual(["code"]);
     expect(meta.token_endpoint_auth_methods_supported).not.toContain("client_secret_jwt");
-    expect(meta.token_endpoint_auth_methods_supported).not.toContain("private_key_jwt");
+    // private_key_jwt works for clients registered with their keys (test/integration/sso-client-keys.test.ts).
+    expect(meta.token_endpoint_auth_methods_supported).toContain("private_key_jwt");
+    expect(meta.id_token_signing_alg_values_supported!.sort()).toEqual(["ES256", "PS256", "RS256"]);
     expect(meta.subject_types_supported).toEqual(["pairwise"]);
     expect(meta.acr_values_supported).toContain(ACR_CARD_PIN);
     expect(meta.backchannel_logout_supported).toBe(true);

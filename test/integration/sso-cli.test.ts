@@ -3,6 +3,7 @@
  * `hpki card login` (the card signs the challenge; the signature verifies with the certificate's
  * key) and `hpki sso links confirm`. Real processes, real SoftHSM card, real database.
  */
+import { spawn } from "node:child_process";
 import { createPublicKey, verify, X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -40,6 +41,20 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
     expect(rotated.code, rotated.err).toBe(0);
     expect(rotated.json().clientSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(rotated.json().clientSecret).not.toBe(secret);
+    // The previous secret stays valid for the overlap (default 24 h); --overlap 0 ends it at once.
+    expect(Date.parse(rotated.json().previousSecretValidUntil)).toBeGreaterThan(Date.now() + 86_000_000);
+    expect(hpki("sso", "clients", "rotate-secret", "--id", "emr", "--overlap", "0", "--json").json().previousSecretValidUntil).toBeNull();
+
+    // Signing keys: the first rotation (no key yet) signs at once; the next one is published first.
+    const k1 = hpki("sso", "keys", "rotate", "--json");
+    expect(k1.code, k1.err).toBe(0);
+    expect(k1.json().retired).toEqual([]);
+    const k2 = hpki("sso", "keys", "rotate", "--lead", "120", "--json").json();
+    expect(Date.parse(k2.signsFrom)).toBeGreaterThan(Date.now() + 100_000);
+    expect(k2.retired).toEqual([{ kid: k1.json().kid, retiredAt: k2.signsFrom, publishedUntil: new Date(Date.parse(k2.signsFrom) + 3_900_000).toISOString() }]);
+    const short = hpki("sso", "keys", "rotate", "--lead", "10");
+    expect(short.code).toBe(1);
+    expect(short.err).toContain("at least 60");
     const unknown = hpki("sso", "clients", "disable", "--id", "nope");
     expect(unknown.code).toBe(1);
     expect(unknown.err).toContain("登録されていません");
@@ -55,7 +70,7 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
       const issued = hpki("issue", "--profile", profile, "--subject", subject, "--card", card.label, "--pin", pin, "--out", path.join(cli.home, `${profile}.pem`));
       expect(issued.code, issued.err).toBe(0);
     }
-    const challenge = "HPKI-SSO-LOGIN-1\nissuer=http://sso.example/sso\ninteraction=abc\nnonce=xyz\nexpires=2030-01-01T00:00:00.000Z";
+    const challenge = "HPKI-SSO-LOGIN-2\norigin=http://sso.example\nissuer=http://sso.example/sso\nclient_id=emr\nclient_name=EMR\ninteraction=abc\nnonce=xyz\nexpires=2030-01-01T00:00:00.000Z";
     const file = path.join(cli.home, "challenge.txt");
     fs.writeFileSync(file, challenge);
     const pinFile = path.join(cli.home, "pin");
@@ -76,5 +91,42 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
     expect(wrong.json()).toEqual({ challenge, error: "pin-incorrect" });
     expect(wrong.err).toContain("カードがPINを受け付けませんでした");
     expect(wrong.out + wrong.err).not.toContain("00000000");
+
+    // `hpki card agent`: the same card behind the local agent the SSO login page calls.
+    fs.writeFileSync(pinFile, `${pin}\n`, { mode: 0o600 });
+    agentRun = { card: card.label, pinFile, challenge };
+  });
+
+  let agentRun: { card: string; pinFile: string; challenge: string } | undefined;
+  it("card agent answers only its SSO origin, shows the service and signs that origin's challenges", async () => {
+    expect(agentRun).toBeDefined();
+    const { card, pinFile, challenge } = agentRun!;
+    const p = spawn(process.execPath, [path.join(import.meta.dirname, "../../bin/hpki.js"), "card", "agent", "--card", card, "--sso-origin", "http://sso.example", "--port", "0", "--pin-file", pinFile], { env: cli.env() });
+    let out = "";
+    p.stdout.on("data", (d) => (out += d));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        p.stdout.on("data", () => {
+          const line = out.split("\n").find((l) => l.startsWith("{"));
+          if (line) resolve((JSON.parse(line) as { agent: string }).agent);
+        });
+        p.on("close", (code) => reject(new Error(`hpki card agent exited ${code}`)));
+      });
+      const post = (origin: string, text: string) => fetch(`${url}/v1/sign`, { method: "POST", headers: { Origin: origin, "Content-Type": "application/json" }, body: JSON.stringify({ challenge: text }) });
+      expect((await post("http://evil.example", challenge)).status).toBe(403);
+      expect((await post("http://sso.example", challenge.replace("origin=http://sso.example", "origin=http://evil.example"))).status).toBe(400);
+      const r = await post("http://sso.example", challenge);
+      expect(r.status).toBe(200);
+      expect(r.headers.get("access-control-allow-origin")).toBe("http://sso.example");
+      const signed = (await r.json()) as { challenge: string; certificate: string; signature: string; service: unknown };
+      expect(signed.service).toEqual({ clientId: "emr", clientName: "EMR", origin: "http://sso.example" });
+      const cert = new X509Certificate(Buffer.from(signed.certificate, "base64"));
+      expect(verify("sha256", Buffer.from(challenge), createPublicKey(cert.publicKey.export({ format: "pem", type: "spki" })), Buffer.from(signed.signature, "base64"))).toBe(true);
+      expect(out).toContain("EMR (emr)");
+      expect(out).toContain("SSO: http://sso.example");
+      expect(out).toContain("http://evil.example");
+    } finally {
+      p.kill("SIGTERM");
+    }
   });
 });

@@ -135,7 +135,8 @@ describe("SSO key material sealed in the database", () => {
   it("an upgraded database with keys in the clear is sealed on start, in one audited step", async () => {
     expect(await dump(ia.ctx.db)).toContain(old.jwk.d);
     await startSso();
-    const keys = await ia.ctx.db("sso_signing_keys").select("kid", "private_jwk", "sealed_jwk");
+    // The old RS256 key is kept; PS256 and ES256 keys are made (sealed) beside it (issue 14 §5).
+    const keys = await ia.ctx.db("sso_signing_keys").where({ alg: "RS256" }).select("kid", "private_jwk", "sealed_jwk");
     expect(keys.map((k) => k.kid)).toEqual([old.kid]);
     expect(keys[0].private_jwk).toBeNull();
     const sealed = parseSealed(toBuffer(keys[0].sealed_jwk));
@@ -209,13 +210,14 @@ describe("SSO key material sealed in the database", () => {
       // Open what the role stored, with the same sealing key, to know what must not be in the dump.
       const sealer = await openSsoSealer(ia.ctx.cfg, fresh.db);
       try {
-        const [jwk] = await ensureSigningKeys(fresh.db, sealer.key);
-        expect(typeof jwk.d).toBe("string");
+        const jwks = await ensureSigningKeys(fresh.db, sealer.key);
+        expect(jwks.map((k) => k.alg).sort()).toEqual(["ES256", "PS256", "RS256"]);
+        expect(jwks.every((k) => typeof k.d === "string")).toBe(true);
         const values = await Promise.all(SECRETS.map((n) => ensureSecret(fresh.db, sealer.key, n)));
         expect(values.every((v) => v.length === 32)).toBe(true);
         const text = await dump(fresh.db);
-        expect(text).toContain(String(jwk.kid));
-        expectNotIn(text, [String(jwk.d), String(jwk.p), String(jwk.q), ...values]);
+        for (const k of jwks) expect(text).toContain(String(k.kid));
+        expectNotIn(text, [...jwks.flatMap((k) => [k.d, k.p, k.q].filter((v) => v !== undefined).map(String)), ...values]);
         expect(Number((await fresh.db("sso_signing_keys").whereNotNull("private_jwk").count({ n: "*" }).first())!.n)).toBe(0);
         expect(Number((await fresh.db("sso_secrets").whereNotNull("value").count({ n: "*" }).first())!.n)).toBe(0);
         expect(await auditDetails(fresh.db, "sso.keys-sealed")).toHaveLength(0);
@@ -248,9 +250,9 @@ describe("hpki serve --role sso", () => {
     const fresh = await freshDatabaseUrl();
     try {
       const server = await serveSso(childEnv(home, fresh.url));
-      const jwks = (await (await fetch(`${server.url}/sso/jwks`)).json()) as { keys: { kid: string; d?: string }[] };
-      expect(jwks.keys).toHaveLength(1);
-      expect(jwks.keys[0].d).toBeUndefined();
+      const jwks = (await (await fetch(`${server.url}/sso/jwks`)).json()) as { keys: { kid: string; alg: string; d?: string }[] };
+      expect(jwks.keys).toHaveLength(3);
+      expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
       expect(await server.stop()).toBe(0);
       // Its own token, and the operators' token its administration console seals TOTP secrets under:
       // never the CA or OCSP token, and one of each however many processes started at once.
@@ -260,8 +262,11 @@ describe("hpki serve --role sso", () => {
       expect(fs.existsSync(path.join(home, "hsm", "ocsp-token.pin"))).toBe(false);
       const db = await openDatabase(loadConfig({ HPKI_HOME: home, DATABASE_URL: fresh.url }));
       try {
-        const keys = await db("sso_signing_keys").select("kid", "private_jwk", "sealed_jwk");
-        expect(keys.map((k) => k.kid)).toEqual([jwks.keys[0].kid]);
+        // One key per algorithm, however many processes started at once.
+        const all = await db("sso_signing_keys").select("alg");
+        expect(all.map((k) => k.alg).sort()).toEqual(["ES256", "PS256", "RS256"]);
+        const keys = await db("sso_signing_keys").where({ alg: "RS256" }).select("kid", "private_jwk", "sealed_jwk");
+        expect(keys.map((k) => k.kid)).toEqual([jwks.keys.find((k) => k.alg === "RS256")!.kid]);
         expect(keys[0].private_jwk).toBeNull();
         expect(parseSealed(toBuffer(keys[0].sealed_jwk)).keyLabel).toBe(SSO_SEALING_KEY_LABEL);
         expect(Number((await db("sso_secrets").whereNotNull("value").count({ n: "*" }).first())!.n)).toBe(0);
@@ -300,13 +305,13 @@ describe("hpki serve --role sso", () => {
     }
   });
 
-  it("two processes starting at once on a fresh $HPKI_HOME (Postgres) converge on one token, sealing key and signing key", async () => {
+  it("two processes starting at once on a fresh $HPKI_HOME (Postgres) converge on one token, sealing key and signing key", { timeout: 180_000 }, async () => {
     const home = tempDir("sso-twice-");
     const fresh = await freshDatabaseUrl();
     try {
       const servers = await Promise.all([serveSso(childEnv(home, fresh.url)), serveSso(childEnv(home, fresh.url))]);
       const kids = await Promise.all(servers.map(async (s) => ((await (await fetch(`${s.url}/sso/jwks`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid)));
-      expect(kids[0]).toHaveLength(1);
+      expect(kids[0]).toHaveLength(3); // RS256, PS256, ES256
       expect(kids[1]).toEqual(kids[0]);
       expect(await Promise.all(servers.map((s) => s.stop()))).toEqual([0, 0]);
       // Its own token, and the operators' token its administration console seals TOTP secrets under:
@@ -315,7 +320,7 @@ describe("hpki serve --role sso", () => {
       const db = await openDatabase(loadConfig({ HPKI_HOME: home, DATABASE_URL: fresh.url }));
       try {
         expect(await auditDetails(db, "sso.sealing-key-created")).toHaveLength(1);
-        expect(await auditDetails(db, "sso.signing-key-created")).toHaveLength(1);
+        expect(await auditDetails(db, "sso.signing-key-created")).toHaveLength(3); // one per algorithm
         expect((await db("sso_secrets").select("name")).map((r) => r.name).sort()).toEqual(SECRETS);
       } finally {
         await db.destroy();

@@ -124,8 +124,10 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(meta.code_challenge_methods_supported).toContain("S256");
     const jwks = (await (await fetch(meta.jwks_uri!)).json()) as { keys: { kid: string; kty: string; d?: string }[] };
     const stored = await ia.ctx.db("sso_signing_keys").select("kid");
-    expect(jwks.keys.map((k) => k.kid)).toEqual(stored.map((r) => r.kid));
-    expect(jwks.keys.every((k) => k.kty === "RSA" && k.d === undefined)).toBe(true);
+    expect(jwks.keys.map((k) => k.kid).sort()).toEqual(stored.map((r) => r.kid).sort());
+    expect(jwks.keys.every((k) => k.d === undefined)).toBe(true);
+    // RS256 by default; PS256 and ES256 keys for clients registered with them (issue 14 §5).
+    expect(jwks.keys.map((k) => `${k.kty}/${(k as { alg?: string }).alg}`).sort()).toEqual(["EC/ES256", "RSA/PS256", "RSA/RS256"]);
   });
 
   it("the login page is Japanese by default, English on request, and carries the challenge", async () => {
@@ -138,7 +140,7 @@ describe("SSO center: OpenID provider + card login", () => {
     expect(en.body).toContain("Log in with your HPKI card to");
     // Handlebars escapes "=" as &#x3D;: the browser shows and posts the original text.
     const challenge = /<pre id="challenge">([^<]+)<\/pre>/.exec(en.body)![1].replace(/&#x3D;/g, "=");
-    expect(challenge).toMatch(/^HPKI-SSO-LOGIN-1\nissuer=http:\/\/127\.0\.0\.1:\d+\/sso\ninteraction=/);
+    expect(challenge).toMatch(/^HPKI-SSO-LOGIN-2\norigin=http:\/\/127\.0\.0\.1:\d+\nissuer=http:\/\/127\.0\.0\.1:\d+\/sso\nclient_id=emr\nclient_name=emr service\ninteraction=/);
   });
 
   let firstSub: string;
