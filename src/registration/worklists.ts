@@ -102,7 +102,7 @@ export function worklistView(items: WorkItem[], lang: "ja" | "en", url: (p: stri
 
 /**
  * Mounts the console home (GET /) as the operator's worklist: the home page (views/auth/home.hbs)
- * with the counts of `specs(op)`; JSON clients get {worklist: [{key, count, path}]}. Registered
+ * with the counts of `specs(op)`; JSON clients get {operator, worklist: [{key, count, path}]}. Registered
  * before the console's default home, which it replaces.
  */
 export function mountWorklistHome(router: Router, kit: ConsoleKit, specs: (op: Operator) => readonly WorkItemSpec[]): void {
@@ -111,7 +111,7 @@ export function mountWorklistHome(router: Router, kit: ConsoleKit, specs: (op: O
     const items = await countWork(kit.deps.db, op, specs(op));
     const lang = req.lang ?? "ja";
     if (kit.wantsJson(req)) {
-      kit.render(res, "", { worklist: items.map((i) => ({ key: i.key, count: i.count, path: i.path })) });
+      kit.render(res, "", { operator: op, worklist: items.map((i) => ({ key: i.key, count: i.count, path: i.path })) });
       return;
     }
     kit.render(res, "auth/home", { operator: op, lra: res.locals.lra ?? null, console: kit.console, worklist: worklistView(items, lang, kit.url) });

@@ -26,6 +26,7 @@ import { importLicenceRegister } from "../../src/pipeline/licence-register.ts";
 import { forwardLraBatch, receiveLraBatch } from "../../src/pipeline/lra-batches.ts";
 import { approveRevocationRequest } from "../../src/pipeline/revocation-requests.ts";
 import { ConsoleClient } from "../helpers/console-client.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { createTestOperator, type TestOperator } from "../helpers/operators.ts";
 import { applicationInputFor, demoRegisterRows, DEMO_LICENCE_REGISTER, identityCheckInput, requiredUploads, samplePdf } from "../helpers/pipeline.ts";
@@ -265,9 +266,13 @@ describe("the card after handover over HTTP (issue 13)", () => {
     const rr = ret.json().revocationRequest;
     expect(rr).toMatchObject({ state: "requested" });
     await approveRevocationRequest(db(), ops.approver.operator, rr.id);
+    // The server's IA also executes approved requests as they are announced (LISTEN): whichever
+    // runs first, wait until the revocations are committed.
     const done = await executeApprovedRevocationRequests(t.ctx);
     expect(done.failed).toEqual([]);
-    const revs = await db()("revocations as r").join("certificates as c", "c.id", "r.certificate_id").where("c.card_label", cardLabel).select("r.reason", "c.lifecycle_state");
+    const revoked = () => db()("revocations as r").join("certificates as c", "c.id", "r.certificate_id").where("c.card_label", cardLabel).select("r.reason", "c.lifecycle_state");
+    await waitFor(async () => (await revoked()).length >= 2 && (await revoked()).every((r) => r.lifecycle_state === "revoked"), "the returned card's certificates revoked");
+    const revs = await revoked();
     expect(revs).toEqual([{ reason: "cessationOfOperation", lifecycle_state: "revoked" }, { reason: "cessationOfOperation", lifecycle_state: "revoked" }]);
     expect((await c.ia.postJson(`/cards/${cardLabel}/events`, { transition: "destroy" })).status).toBe(400);
     const destroyed = await c.ia.postJson(`/cards/${cardLabel}/events`, { transition: "destroy", reason: "シュレッダーで裁断" });

@@ -288,7 +288,7 @@ describe("IA console over HTTP", () => {
 
   it("shows each CA with its current CRL and generates one on request", async () => {
     const before = (await ia.getJson("/cas")).json().cas;
-    expect(before.map((c: { name: string }) => c.name)).toEqual(["demo-root", "demo-auth-ca", "demo-org-auth-ca", "demo-sign-ca"]);
+    expect(before.map((c: { name: string }) => c.name)).toEqual(["demo-root", "demo-auth-ca", "demo-enc-ca", "demo-org-auth-ca", "demo-sign-ca"]);
     // The IA server's status scheduler publishes first CRLs on its own; a manual one comes next.
     expect(before[0]).toMatchObject({ kind: "root", subject: expect.stringContaining("CN="), keyLabel: expect.any(String), keyAlgorithm: expect.any(String) });
     const prior = (name: string) => (before.find((c: { name: string }) => c.name === name).crl?.crlNumber ?? 0) as number;
