@@ -210,7 +210,7 @@ async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promis
     .join("issuance_requests as r", ctx.db.raw("c.request_key like 'ir:' || r.id || ':%'"))
     .join("applications as a", "a.id", "r.application_id")
     .where("c.status", "issued").orderBy("c.id")
-    .select("c.der", "c.profile", "c.serial_hex", "c.card_label", "ca.name as ca_name", "a.application_no");
+    .select("c.der", "c.profile", "c.serial_hex", "c.card_label", "c.lifecycle_state", "ca.name as ca_name", "a.application_no");
   const root = path.join(ctx.cfg.repoDir, "demo-root.pem");
   const certificates: string[] = [];
   let failures = 0;
@@ -226,7 +226,8 @@ async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promis
     }
   }
   const cards = [...new Set(rows.map((r) => r.card_label as string).filter(Boolean))];
-  log(`${certificates.length - failures}/${certificates.length} certificates OK on ${cards.length} cards (PEMs in ${certDir})`);
+  const revoked = rows.filter((r) => r.lifecycle_state !== "issued").length;
+  log(`${certificates.length - failures}/${certificates.length} certificates OK on ${cards.length} cards (PEMs in ${certDir})${revoked ? `; ${revoked} of them revoked after handover, on the CRLs` : ""}`);
   return { certificates, cards, failures };
 }
 
