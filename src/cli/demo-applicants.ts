@@ -56,3 +56,18 @@ export const DEMO_APPLICANTS: DemoApplicant[] = [
   { licence: "556093", latin: "Sakura Inoue", desk: "ra", ...TOKYO, sign: true, auth: true, scenario: "complete" },
   { licence: "385620", latin: "Mari Hashimoto", desk: "ra", ...PHARMACY, sign: true, auth: true, scenario: "complete" },
 ];
+
+/**
+ * After handover (issue 13 §10), one of each workflow on subscribers the demo has just handed a
+ * card to (by licence number): a PIN locked after wrong tries and unblocked (asked at the Osaka
+ * desk), a card lost and reissued, a renewal (with a new address), a name change after marriage
+ * (the register extract policies/demo/licence-register-update.csv carries the new name) and a
+ * dentist who becomes director of her clinic (O and OU=Director).
+ */
+export const DEMO_AFTER_HANDOVER = {
+  pinUnblock: { licence: "312457", desk: "osaka-reviewer" },
+  lostCard: { licence: "546712", grounds: "電話：通勤途中にカードを紛失（本人確認済み）" },
+  renewal: { licence: "508941", address: "大阪府大阪市中央区本町二丁目2番2号", postalCode: "541-0053" },
+  nameChange: { licence: "571806", nameKanji: "中島　美咲", nameKana: "ナカジマ　ミサキ", nameLatin: "Misaki Nakajima" },
+  newDirector: { licence: "154302", managerRole: "Director of Clinic" },
+} as const;

@@ -10,23 +10,15 @@ import type { Knex } from "knex";
 import type { LicenceRecord } from "../pipeline/licence-check.ts";
 import { parseLicenceCsv } from "../pipeline/licence-csv.ts";
 import { importLicenceRegister } from "../pipeline/licence-register.ts";
-import type { OperatorRole } from "../pipeline/operator.ts";
 import { loadPolicies, POLICIES_DIR } from "../policies.ts";
-import { addLra, addOperator, totpCodeAt } from "../operators/operators.ts";
-import { ConsoleClient, type ConsoleResponse } from "../web/console/client.ts";
+import { addLra, addOperator } from "../operators/operators.ts";
 import { DEMO_APPLICANTS, DEMO_LRAS, type DemoApplicant } from "./demo-applicants.ts";
+import {
+  acceptRecordedReceipts, checkIdentityAtDesk, handOverAtDesk, ok, reasonOf, receiveShippedDeliveries, runIssuanceJob, shipWaitingDeliveries, uploadScan,
+  type DemoConsoles, type DemoLogin,
+} from "./demo-consoles.ts";
 
-/** A demo sign-in, kept in $HPKI_HOME/demo-logins.json (0600) so later runs and people can sign in. */
-export interface DemoLogin {
-  username: string;
-  displayName: string;
-  role: OperatorRole;
-  /** Console path below the server URL. */
-  console: "lra" | "ra" | "ia" | "sso/admin";
-  lraCode?: string;
-  password: string;
-  totpSecret: string;
-}
+export type { DemoLogin } from "./demo-consoles.ts";
 
 const DEMO_OPERATORS: Omit<DemoLogin, "password" | "totpSecret">[] = [
   { username: "tokyo-reviewer", displayName: "東京 審査 一郎", role: "lra_reviewer", console: "lra", lraCode: "13-001" },
@@ -42,6 +34,9 @@ const DEMO_OPERATORS: Omit<DemoLogin, "password" | "totpSecret">[] = [
 
 /** The demo register (policies/demo/licence-register.csv). */
 export const DEMO_REGISTER_CSV = path.join(POLICIES_DIR, "demo", "licence-register.csv");
+
+/** An extract of the demo register after a name change was recorded (imported by the demo's name change, issue 13 §5). */
+export const DEMO_REGISTER_UPDATE_CSV = path.join(POLICIES_DIR, "demo", "licence-register-update.csv");
 
 /**
  * Creates the demo regional associations and operators and imports the licence register, once:
@@ -69,65 +64,21 @@ function readRegister(): Map<string, LicenceRecord> {
   return new Map(parsed.rows.map((r) => [r.registrationNumber, r]));
 }
 
-/** A one-page PDF standing in for a scanned document (the consoles sniff the bytes: it must be a PDF). */
-export function demoScanPdf(title: string): Buffer {
-  const text = title.replace(/[()\\]/g, "");
-  const content = `BT /F1 18 Tf 72 760 Td (${text}) Tj ET`;
-  const objects = [
-    "<< /Type /Catalog /Pages 2 0 R >>",
-    "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-    "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
-    "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-  ];
-  let pdf = "%PDF-1.4\n";
-  const offsets: number[] = [];
-  objects.forEach((o, i) => {
-    offsets.push(pdf.length);
-    pdf += `${i + 1} 0 obj\n${o}\nendobj\n`;
-  });
-  const xref = pdf.length;
-  pdf += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n${offsets.map((o) => `${String(o).padStart(10, "0")} 00000 n \n`).join("")}`;
-  pdf += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(pdf, "latin1");
-}
-
 export interface DemoRunResult {
   applications: number;
   completed: number;
   stopped: { applicant: string; reason: string }[];
-}
-
-/** Throws with the server's message unless `r` has status `expected`. */
-function ok(r: ConsoleResponse, expected: number, what: string): any {
-  if (r.status !== expected) throw new Error(`${what}: HTTP ${r.status} ${r.text.slice(0, 500)}`);
-  return r.json();
-}
-
-/** The Japanese reason of a refused step: the error and each field issue. */
-function reasonOf(r: ConsoleResponse): string {
-  const body = r.json() as { errorJa?: string; error?: string; issues?: { messageJa: string }[] };
-  const issues = body.issues?.map((i) => i.messageJa).join(" / ");
-  return [body.errorJa ?? body.error, issues].filter(Boolean).join("：");
+  /** The applications handed over, by licence number (the part after handover starts from them). */
+  handedOver?: { licence: string; applicationId: number; applicationNo: string }[];
 }
 
 /**
- * Drives the demo applicants through the consoles served at `origin`. `log` gets one line per
+ * Drives the demo applicants through the consoles (`consoles`' server). `log` gets one line per
  * step worth showing. Returns what happened; a step that fails unexpectedly throws.
  */
-export async function driveDemoApplications(origin: string, logins: DemoLogin[], log: (s: string) => void): Promise<DemoRunResult> {
+export async function driveDemoApplications(consoles: DemoConsoles, log: (s: string) => void): Promise<DemoRunResult> {
   const register = readRegister();
-  const clients = new Map<string, ConsoleClient>();
-  const as = async (username: string): Promise<ConsoleClient> => {
-    let c = clients.get(username);
-    if (!c) {
-      const l = logins.find((x) => x.username === username)!;
-      c = new ConsoleClient(origin, `/${l.console}`);
-      await c.signIn(l.username, l.password, await totpCodeAt(l.totpSecret));
-      clients.set(username, c);
-    }
-    return c;
-  };
+  const as = (username: string) => consoles.as(username);
   const deskUser = (a: DemoApplicant) => (a.desk === "13-001" ? "tokyo-reviewer" : a.desk === "27-001" ? "osaka-reviewer" : "ra-officer");
   const stopped: DemoRunResult["stopped"] = [];
   const live: { a: DemoApplicant; id: number; no: string }[] = [];
@@ -155,13 +106,8 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
     }
     const app = ok(res, 201, `intake of ${who}`).application as { id: number; applicationNo: string };
     const kinds = ["application_form", "identity_document", ...(a.scenario === "missing-document" ? [] : ["licence_copy"]), ...(a.managerRole ? ["director_proof"] : [])];
-    for (const kind of kinds) {
-      ok(await c.upload(`/applications/${app.id}/documents`, { kind }, { filename: `${kind}.pdf`, bytes: demoScanPdf(`${app.applicationNo} ${kind} (scan)`), type: "application/pdf" }), 201, `upload ${kind}`);
-    }
-    const expiry = new Date(Date.now() + 3 * 365 * 86_400_000).toISOString().slice(0, 10);
-    ok(await c.postJson(`/applications/${app.id}/identity-check`, {
-      documentType: "driver_licence", documentNumber: `30${a.licence}00`, expiryDate: expiry, method: "face_to_face", photoMatches: true,
-    }), 200, "identity check");
+    for (const kind of kinds) await uploadScan(c, app.id, app.applicationNo, kind);
+    await checkIdentityAtDesk(c, app.id, `30${a.licence}00`);
     const decision = a.desk === "ra" ? "ra_approve" : "lra_approve";
     const d = await c.postJson(`/applications/${app.id}/decision`, { decision });
     if (a.scenario === "licence-mismatch" || a.scenario === "missing-document") {
@@ -198,42 +144,18 @@ export async function driveDemoApplications(origin: string, logins: DemoLogin[],
 
   log("-- IA: personalising cards (key pairs generated on the card)");
   const ia = await as("ia-operator");
-  let job = ok(await ia.postJson("/jobs", {}), 202, "start issuance").job as { id: string; state: string; done: number; total: number; failed?: unknown[] };
-  while (job.state !== "finished") {
-    await new Promise((r) => setTimeout(r, 250));
-    job = ok(await ia.getJson(`/jobs/${job.id}`), 200, "issuance progress").job;
-  }
-  log(`  ${job.done}/${job.total} cards done${job.failed?.length ? `, ${job.failed.length} failed` : ""}`);
+  await runIssuanceJob(ia, log);
 
   log("-- IA: delivery batches with packing list and receipt forms (受領書), shipped");
-  const { waiting } = ok(await ia.getJson("/deliveries"), 200, "deliveries") as { waiting: { lraId: number | null; lraCode?: string | null; count: number }[] };
-  const receiptPdfs = new Map<number, Buffer>();
-  for (const w of waiting) {
-    const { batch } = ok(await ia.postJson("/deliveries", { lraId: w.lraId ?? "" }), 201, "prepare delivery") as { batch: { id: number; batchNo?: string; batch_no?: string } };
-    const pdf = await fetch(`${origin}/ia/deliveries/${batch.id}/receipts.pdf`, { headers: { cookie: [...ia.cookies].map(([k, v]) => `${k}=${v}`).join("; ") } });
-    receiptPdfs.set(batch.id, Buffer.from(await pdf.arrayBuffer()));
-    ok(await ia.postJson(`/deliveries/${batch.id}/ship`, {}), 200, "ship");
-    log(`  ${batch.batchNo ?? batch.batch_no}: ${w.count} cards to ${w.lraCode ?? "登録局窓口"}`);
-  }
+  await shipWaitingDeliveries(ia, log);
 
   log("-- Handover at the desk: identity checked again, signed receipt scanned, RA reviews it");
-  for (const desk of ["tokyo-manager", "osaka-manager", "ra-officer"]) {
-    const c = await as(desk);
-    const { deliveries } = ok(await c.getJson(desk === "ra-officer" ? "/deliveries" : "/deliveries"), 200, "deliveries to receive") as { deliveries: { id: number; state: string }[] };
-    for (const b of deliveries.filter((x) => x.state === "shipped")) ok(await c.postJson(`/deliveries/${b.id}/receive`, {}), 200, "receive delivery");
-  }
-  for (const x of live) {
-    const c = await as(x.a.desk === "13-001" ? "tokyo-reviewer" : x.a.desk === "27-001" ? "osaka-reviewer" : "ra-officer");
-    const doc = ok(await c.upload(`/applications/${x.id}/documents`, { kind: "signed_receipt" }, {
-      filename: "signed-receipt.pdf", bytes: demoScanPdf(`${x.no} receipt signed by the subscriber (scan)`), type: "application/pdf",
-    }), 201, "upload signed receipt").document as { id: number };
-    ok(await c.postJson(`/applications/${x.id}/handover`, {
-      documentType: "my_number_card", documentNumber: String(x.a.licence).slice(-4) /* a マイナンバーカード: at most the last 4 digits (番号法) */, photoMatches: true, signedReceiptDocumentId: doc.id,
-    }), 200, `handover of ${x.no}`);
-  }
-  const { receipts } = ok(await officer.getJson("/receipts?state=recorded"), 200, "receipts") as { receipts: { id: number }[] };
-  for (const r of receipts) ok(await officer.postJson(`/receipts/${r.id}/review`, { decision: "accept" }), 200, "receipt review");
-  log(`  ${receipts.length} receipts reviewed; applications completed`);
-  for (const c of clients.values()) await c.post("/logout").catch(() => undefined);
-  return { applications: DEMO_APPLICANTS.length, completed: receipts.length, stopped };
+  for (const desk of ["tokyo-manager", "osaka-manager", "ra-officer"]) await receiveShippedDeliveries(await as(desk));
+  for (const x of live) await handOverAtDesk(await as(deskUser(x.a)), x.id, x.no, String(x.a.licence));
+  const completed = await acceptRecordedReceipts(officer);
+  log(`  ${completed} receipts reviewed; applications completed`);
+  return {
+    applications: DEMO_APPLICANTS.length, completed, stopped,
+    handedOver: live.map((x) => ({ licence: x.a.licence, applicationId: x.id, applicationNo: x.no })),
+  };
 }

@@ -10,6 +10,9 @@
  *      batches forwarded, RA review, two-person issuance approval, cards personalised at the IA
  *      (keys made on the card), delivery with receipt forms, handover and receipt review — three
  *      of them stop with a clear reason (licence number mismatch, missing document, duplicate);
+ *      then, after handover (issue 13), one of each card workflow: a PIN unblock, a lost card
+ *      reissued, a renewal, a name change and a new director (demo-after-handover.ts), the
+ *      replaced cards' certificates on the CRLs with their reasons;
  *   4. the certificates checked by OpenSSL and the audit chain verified;
  * then keeps serving the consoles until Ctrl-C (`--exit`: exits, last line one JSON object).
  * Re-running reuses what $HPKI_HOME holds and goes straight to serving.
@@ -34,7 +37,10 @@ import { ROLE_NAMES } from "../web/role.ts";
 import { ROLE_FACTORIES, startServer } from "./role-factories.ts";
 import { withOperatorSecrets } from "../operators/operator-secrets.ts";
 import { DEMO_ORGANIZATION, DEMO_ORGANIZATION_HOST } from "./demo-data.ts";
-import { driveDemoApplications, setUpDemoRegistration, type DemoLogin, type DemoRunResult } from "./demo-pipeline.ts";
+import { driveAfterHandover, type AfterHandoverResult } from "./demo-after-handover.ts";
+import { DemoConsoles } from "./demo-consoles.ts";
+import { DEMO_REGISTER_UPDATE_CSV, driveDemoApplications, setUpDemoRegistration, type DemoLogin, type DemoRunResult } from "./demo-pipeline.ts";
+import { importLicenceRegister } from "../pipeline/licence-register.ts";
 import { printJson, table } from "./run.ts";
 
 interface DemoOptions {
@@ -93,9 +99,21 @@ async function runDemo(o: DemoOptions): Promise<void> {
     server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host });
     log(`\n== 3. Consoles served at ${server.url} — applications through HTTP`);
     const resultFile = path.join(cfg.home, "demo-result.json");
-    let result: DemoRunResult;
+    let result: DemoRunResult & { afterHandover?: AfterHandoverResult };
     if (created || !fs.existsSync(resultFile)) {
-      result = await driveDemoApplications(server.url, logins, log);
+      const consoles = new DemoConsoles(server.url, logins);
+      try {
+        result = await driveDemoApplications(consoles, log);
+        log("\n== 3b. After handover (issue 13): PIN unblock, lost card reissued, renewal, name change, new director");
+        result.afterHandover = await driveAfterHandover(consoles, result.handedOver ?? [], {
+          log, outDir: path.join(cfg.home, "demo", "pin-mailers"),
+          updateRegister: async () => {
+            await importLicenceRegister(db, fs.readFileSync(DEMO_REGISTER_UPDATE_CSV), { actor: "demo", role: "ra" });
+          },
+        });
+      } finally {
+        await consoles.signOutAll();
+      }
       fs.writeFileSync(resultFile, `${JSON.stringify(result, null, 2)}\n`);
     } else {
       result = JSON.parse(fs.readFileSync(resultFile, "utf8")) as DemoRunResult;
@@ -116,11 +134,19 @@ async function runDemo(o: DemoOptions): Promise<void> {
       a.application_no, a.name_kanji, a.manager_role ?? a.qualification, a.code ?? "RA", applicationMachine.stateJa[a.state as keyof typeof applicationMachine.stateJa] ?? a.state, a.card_label ?? "",
     ])]));
     for (const s of result.stopped) log(`stopped: ${s.applicant} — ${s.reason}`);
+    const after = result.afterHandover;
+    if (after) {
+      log(`after handover: PIN unblocked ${after.pinUnblocked} (mailer ${after.pinMailer})`);
+      for (const r of after.replacements) log(`after handover: ${r.workflow} ${r.applicationNo} — ${r.oldCard} (revoked ${r.oldCertificatesRevoked}) → ${r.newCard}`);
+    }
     log(`\nConsoles: ${server.url}/lra/  ${server.url}/ra/  ${server.url}/ia/  SSO administration: ${server.url}/sso/admin/`);
     log(`Repository: ${server.url}/crl/demo-sign-ca.crl  ${server.url}/certs/demo-root.cer  OCSP ${server.url}/ocsp   SSO portal: ${server.url}/sso/`);
     log(table([["login", "role", "console", "password"], ...logins.map((l) => [l.username, l.role, `${server!.url}/${l.console}/`, l.password])]));
     log(`One-time codes (TOTP): add the secret in $HPKI_HOME/demo-logins.json to an authenticator app, or run: hpki demo --totp <login>`);
-    const summary = { applications: result.applications, completed: result.completed, stopped: result.stopped, certificates, cards, organizationCertificate: organization.file };
+    const summary = {
+      applications: result.applications, completed: result.completed, stopped: result.stopped, certificates, cards, organizationCertificate: organization.file,
+      afterHandover: result.afterHandover ?? null,
+    };
     if (o.exit) {
       printJson(summary);
       return;
@@ -184,7 +210,7 @@ async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promis
     .join("issuance_requests as r", ctx.db.raw("c.request_key like 'ir:' || r.id || ':%'"))
     .join("applications as a", "a.id", "r.application_id")
     .where("c.status", "issued").orderBy("c.id")
-    .select("c.der", "c.profile", "c.serial_hex", "c.card_label", "ca.name as ca_name", "a.application_no");
+    .select("c.der", "c.profile", "c.serial_hex", "c.card_label", "c.lifecycle_state", "ca.name as ca_name", "a.application_no");
   const root = path.join(ctx.cfg.repoDir, "demo-root.pem");
   const certificates: string[] = [];
   let failures = 0;
@@ -200,7 +226,8 @@ async function exportAndVerify(ctx: IaContext, log: (s: string) => void): Promis
     }
   }
   const cards = [...new Set(rows.map((r) => r.card_label as string).filter(Boolean))];
-  log(`${certificates.length - failures}/${certificates.length} certificates OK on ${cards.length} cards (PEMs in ${certDir})`);
+  const revoked = rows.filter((r) => r.lifecycle_state !== "issued").length;
+  log(`${certificates.length - failures}/${certificates.length} certificates OK on ${cards.length} cards (PEMs in ${certDir})${revoked ? `; ${revoked} of them revoked after handover, on the CRLs` : ""}`);
   return { certificates, cards, failures };
 }
 

@@ -69,16 +69,6 @@ async function activeCard(i: number): Promise<string> {
   return label;
 }
 
-/** POSTs to a PDF route with the client's session and CSRF token; the body as bytes. */
-async function postForPdf(client: ConsoleClient, p: string): Promise<{ status: number; type: string; bytes: Buffer }> {
-  const csrf = (client as unknown as { csrfToken?: string }).csrfToken ?? "";
-  const res = await fetch(`${client.origin}${client.base}${p}`, {
-    method: "POST", redirect: "manual",
-    headers: { cookie: [...client.cookies].map(([k, v]) => `${k}=${v}`).join("; "), "x-csrf-token": csrf, accept: "application/pdf" },
-  });
-  return { status: res.status, type: res.headers.get("content-type") ?? "", bytes: Buffer.from(await res.arrayBuffer()) };
-}
-
 function pdfText(bytes: Buffer, name: string): string {
   const file = path.join(t.work, name);
   fs.writeFileSync(file, bytes);
@@ -210,7 +200,7 @@ describe("the card after handover over HTTP (issue 13)", () => {
     expect(pending).toMatchObject({ kind: "unblock", state: "pending" });
     expect(pending.pin_sealed).not.toBeNull();
     expect((await c.ia.get("/pin-mailers", { accept: "html" })).text).toContain(unblock.pinMailerNo);
-    const printed = await postForPdf(c.ia, `/pin-mailers/${unblock.pinMailerNo}/print`);
+    const printed = await c.ia.bytes("POST", `/pin-mailers/${unblock.pinMailerNo}/print`);
     expect(printed.status).toBe(200);
     expect(printed.type).toContain("application/pdf");
     const text = pdfText(printed.bytes, "unblock-mailer.pdf");
@@ -220,7 +210,7 @@ describe("the card after handover over HTTP (issue 13)", () => {
     expect(newPin).not.toBe(initialPin);
     const after = await db()("pin_mailers").where({ mailer_no: unblock.pinMailerNo }).first();
     expect(after).toMatchObject({ state: "printed", pin_sealed: null, printed_by: ops.iaOp.username });
-    expect((await postForPdf(c.ia, `/pin-mailers/${unblock.pinMailerNo}/print`)).status).toBe(409);
+    expect((await c.ia.bytes("POST", `/pin-mailers/${unblock.pinMailerNo}/print`)).status).toBe(409);
     const sent = await c.ia.postJson(`/pin-mailers/${unblock.pinMailerNo}/sent`, {});
     expect(sent.status).toBe(200);
     expect(sent.json().mailer).toMatchObject({ mailerNo: unblock.pinMailerNo, sameDayAsCard: true }); // the card shipped today in this test
@@ -253,7 +243,7 @@ describe("the card after handover over HTTP (issue 13)", () => {
 
   it("prints the initial PIN mailer once and deletes its file", async () => {
     const m = await db()("pin_mailers as m").join("cards as c", "c.id", "m.card_id").where({ "c.label": cardLabel, "m.kind": "initial" }).first("m.mailer_no");
-    const r = await postForPdf(c.ia, `/pin-mailers/${m.mailer_no}/print`);
+    const r = await c.ia.bytes("POST", `/pin-mailers/${m.mailer_no}/print`);
     expect(r.status).toBe(200);
     expect(pdfText(r.bytes, "initial-mailer.pdf")).toContain(initialPin);
     expect(fs.existsSync(pinMailerPath(t.ctx.cfg.mailDir, cardLabel))).toBe(false);

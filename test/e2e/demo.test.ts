@@ -1,8 +1,11 @@
 /**
  * `hpki demo --exit` as a user runs it (real process, embedded SoftHSM, a fresh Postgres
  * database): 20 applications over HTTP to handover, the three that must stop, certificates that
- * OpenSSL accepts on the cards named, and `hpki audit verify` passing on the demo's log — then
- * reporting a row edited behind its back.
+ * OpenSSL accepts on the cards named; after handover one of each card workflow (issue 13 §10) —
+ * the unblocked card opened with the PIN of its printed mailer, the reissued, renewed and changed
+ * cards' certificates verified by OpenSSL against the CRLs on which the old ones stand revoked
+ * with their reasons; and `hpki audit verify` passing on the demo's log — then reporting a row
+ * edited behind its back.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -16,11 +19,22 @@ import { Pkcs11Module } from "../../src/hsm/module.ts";
 import { ensureSoftHsmConfig } from "../../src/hsm/softhsm.ts";
 import { fromPemOrDer } from "../../src/pki/pem.ts";
 import { openDatabase } from "../../src/store/db.ts";
+import { toPem } from "../../src/pki/pem.ts";
 import { openCliHarness, type CliHarness } from "../helpers/cli.ts";
+
+interface AfterHandover {
+  pinUnblocked: number;
+  reissued: number;
+  renewed: number;
+  nameChanged: number;
+  newDirector: number;
+  replacements: { workflow: string; applicationNo: string; oldCard: string; newCard: string; oldCertificatesRevoked: string }[];
+  pinMailer: string;
+}
 
 describe("hpki demo --exit", { timeout: 600_000 }, () => {
   let cli: CliHarness;
-  let summary: { applications: number; completed: number; stopped: { applicant: string; reason: string }[]; certificates: string[]; cards: string[]; organizationCertificate: string };
+  let summary: { applications: number; completed: number; stopped: { applicant: string; reason: string }[]; certificates: string[]; cards: string[]; organizationCertificate: string; afterHandover: AfterHandover };
 
   beforeAll(async () => {
     cli = await openCliHarness("hpki-demo-");
@@ -41,7 +55,7 @@ describe("hpki demo --exit", { timeout: 600_000 }, () => {
   });
 
   it("leaves certificates that openssl verify -x509_strict accepts, on the cards it names", () => {
-    expect(summary.cards).toHaveLength(17);
+    expect(summary.cards).toHaveLength(21); // 17 handed over, then 4 replacement cards after handover
     expect(summary.certificates.length).toBeGreaterThanOrEqual(30);
     const repo = path.join(cli.home, "repo");
     for (const file of summary.certificates) {
@@ -66,7 +80,10 @@ describe("hpki demo --exit", { timeout: 600_000 }, () => {
     const cfg = loadConfig({ HPKI_HOME: cli.home, PKCS11_MODULE: "" });
     ensureSoftHsmConfig(cfg);
     const station = new CardStation(Pkcs11Module.open(cfg.pkcs11Module));
-    const pems = new Set(summary.certificates.map((f) => fromPemOrDer(fs.readFileSync(f, "utf8")).toString("hex")));
+    // The subscriber's certificates, and the issuing CA and root certificates the card also holds (JAHIS labels, issue 13 §7).
+    const certDir = path.join(cli.home, "demo", "certs");
+    const caPems = fs.readdirSync(certDir).filter((f) => /^demo-.*\.pem$/.test(f)).map((f) => path.join(certDir, f));
+    const pems = new Set([...summary.certificates, ...caPems].map((f) => fromPemOrDer(fs.readFileSync(f, "utf8")).toString("hex")));
     let found = 0;
     for (const label of summary.cards.slice(0, 3)) {
       const card = await station.openCard(label, readPinMailer(pinMailerPath(cfg.mailDir, label)));
@@ -80,6 +97,90 @@ describe("hpki demo --exit", { timeout: 600_000 }, () => {
       }
     }
     expect(found).toBeGreaterThanOrEqual(3);
+  });
+
+  it("after handover: one PIN unblock, lost card reissued, renewal, name change and new director, each old card revoked with its reason", () => {
+    const a = summary.afterHandover;
+    expect(a).toMatchObject({ pinUnblocked: 1, reissued: 1, renewed: 1, nameChanged: 1, newDirector: 1 });
+    expect(a.replacements.map((r) => [r.workflow, r.oldCertificatesRevoked])).toEqual([
+      ["reissue", "keyCompromise"], ["renewal", "superseded"], ["name_change", "affiliationChanged"], ["role_gained", "superseded"],
+    ]);
+    for (const r of a.replacements) {
+      expect(summary.cards).toContain(r.newCard);
+      expect(r.newCard).not.toBe(r.oldCard);
+    }
+  });
+
+  it("the reissued, renewed and changed cards' certificates verify against the CRLs; the old ones are on them, revoked with the right reason", async () => {
+    const repo = path.join(cli.home, "repo");
+    const work = fs.mkdtempSync(path.join(cli.home, "crl-check-"));
+    const crlFiles = new Map<string, string>();
+    const oldCerts: { card: string; caName: string; serialHex: string; file: string }[] = [];
+    await cli.withDb(async (db) => {
+      for (const ca of ["demo-sign-ca", "demo-auth-ca"]) {
+        const crl = await db("crls as l").join("certificate_authorities as ca", "ca.id", "l.ca_id").where("ca.name", ca).orderBy("l.crl_number", "desc").first("l.der");
+        const f = path.join(work, `${ca}.crl.pem`);
+        fs.writeFileSync(f, toPem(Buffer.from(crl.der), "X509 CRL"));
+        crlFiles.set(ca, f);
+      }
+      for (const r of summary.afterHandover.replacements) {
+        const rows = await db("certificates as c").join("certificate_authorities as ca", "ca.id", "c.ca_id").where("c.card_label", r.oldCard).select("c.der", "c.serial_hex", "ca.name as ca_name");
+        expect(rows.length).toBeGreaterThan(0);
+        for (const row of rows) {
+          const file = path.join(work, `${r.oldCard}-${row.serial_hex}.pem`);
+          fs.writeFileSync(file, toPem(Buffer.from(row.der)));
+          oldCerts.push({ card: r.oldCard, caName: row.ca_name, serialHex: row.serial_hex, file });
+        }
+      }
+    });
+    const verify = (file: string, ca: string) => spawnSync("openssl", ["verify", "-x509_strict", "-crl_check", "-CRLfile", crlFiles.get(ca)!,
+      "-CAfile", path.join(repo, "demo-root.pem"), "-untrusted", path.join(repo, `${ca}.pem`), file], { encoding: "utf8" });
+    const reasonText = { keyCompromise: "Key Compromise", superseded: "Superseded", affiliationChanged: "Affiliation Changed" } as Record<string, string>;
+    const crlText = new Map([...crlFiles].map(([ca, f]) => [ca, spawnSync("openssl", ["crl", "-in", f, "-noout", "-text"], { encoding: "utf8" }).stdout]));
+
+    for (const r of summary.afterHandover.replacements) {
+      const fresh = summary.certificates.filter((f) => path.basename(f).startsWith(`${r.applicationNo}-`));
+      expect(fresh.length, r.applicationNo).toBeGreaterThan(0);
+      for (const f of fresh) {
+        const v = verify(f, f.endsWith("-sign.pem") ? "demo-sign-ca" : "demo-auth-ca");
+        expect(`${v.stdout}${v.stderr}`.trim()).toBe(`${f}: OK`);
+      }
+      for (const old of oldCerts.filter((o) => o.card === r.oldCard)) {
+        const v = verify(old.file, old.caName);
+        expect(v.status).not.toBe(0);
+        expect(`${v.stdout}${v.stderr}`).toContain("certificate revoked");
+        const text = crlText.get(old.caName)!;
+        const at = text.indexOf(`Serial Number: ${old.serialHex.toUpperCase()}`);
+        expect(at, `${old.serialHex} on ${old.caName}'s CRL`).toBeGreaterThan(0);
+        expect(text.slice(at, at + 300)).toContain(reasonText[r.oldCertificatesRevoked]);
+      }
+    }
+    const subject = (f: string) => spawnSync("openssl", ["x509", "-in", f, "-noout", "-subject", "-nameopt", "RFC2253"], { encoding: "utf8" }).stdout;
+    const of = (workflow: string) => path.join(cli.home, "demo", "certs", `${summary.afterHandover.replacements.find((r) => r.workflow === workflow)!.applicationNo}-sign.pem`);
+    expect(subject(of("name_change"))).toContain("CN=Misaki Nakajima");
+    expect(subject(of("role_gained"))).toMatch(/OU=Director,O=Minato Dental Clinic|O=Minato Dental Clinic.*OU=Director/);
+  });
+
+  it("the unblocked card opens with the PIN of its printed mailer (only there), not with its first PIN", async () => {
+    const file = summary.afterHandover.pinMailer;
+    expect((fs.statSync(file).mode & 0o777).toString(8)).toBe("600");
+    const text = spawnSync("pdftotext", ["-layout", "-enc", "UTF-8", file, "-"], { encoding: "utf8" }).stdout;
+    const pin = /PIN:\s+(\d{8})/.exec(text)?.[1];
+    expect(pin, text).toBeDefined();
+    const serial = /card serial:\s+([0-9A-F]{12})/.exec(text)![1];
+    const label = `card-${serial}`;
+    const cfg = loadConfig({ HPKI_HOME: cli.home, PKCS11_MODULE: "" });
+    ensureSoftHsmConfig(cfg);
+    const station = new CardStation(Pkcs11Module.open(cfg.pkcs11Module));
+    // The first PIN first: a PKCS#11 login holds for the whole token while a session is open.
+    const first = pinMailerPath(cfg.mailDir, label);
+    if (fs.existsSync(first)) await expect(station.openCard(label, readPinMailer(first))).rejects.toMatchObject({ code: "CKR_PIN_INCORRECT" });
+    const card = await station.openCard(label, pin!);
+    try {
+      expect((await card.listCertificates()).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      card.close();
+    }
   });
 
   it("hpki audit verify passes on the demo's log and reports a row edited behind its back", async () => {

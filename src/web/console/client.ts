@@ -59,13 +59,21 @@ export class ConsoleClient {
     return set;
   }
 
-  /** One request to base + path (no redirect following). */
-  async request(method: string, path: string, o: RequestOptions = {}): Promise<ConsoleResponse> {
-    const headers: Record<string, string> = { accept: o.accept === "html" ? "text/html" : "application/json", ...o.headers };
+  /** The session cookie and, for a state-changing method, the CSRF token header. */
+  private sessionHeaders(method: string, sendCsrf = true): { headers: Record<string, string>; csrf: string | undefined } {
+    const headers: Record<string, string> = {};
     const cookie = this.cookieHeader();
     if (cookie) headers.cookie = cookie;
-    const csrf = o.csrf !== false && method !== "GET" && method !== "HEAD" ? this.csrfToken : undefined;
+    const csrf = sendCsrf && method !== "GET" && method !== "HEAD" ? this.csrfToken : undefined;
     if (csrf) headers["x-csrf-token"] = csrf;
+    return { headers, csrf };
+  }
+
+  /** One request to base + path (no redirect following). */
+  async request(method: string, path: string, o: RequestOptions = {}): Promise<ConsoleResponse> {
+    const session = this.sessionHeaders(method, o.csrf !== false);
+    const csrf = session.csrf;
+    const headers: Record<string, string> = { accept: o.accept === "html" ? "text/html" : "application/json", ...o.headers, ...session.headers };
     let body: BodyInit | undefined = o.body;
     if (o.form) {
       body = new URLSearchParams({ ...(csrf ? { _csrf: csrf } : {}), ...o.form });
@@ -86,6 +94,17 @@ export class ConsoleClient {
       if (m) this.csrfToken = m[1];
     }
     return r;
+  }
+
+  /**
+   * A request whose answer is a document (a PDF: receipt forms, a PIN mailer), with the session
+   * and CSRF token: its status, content type and bytes (not decoded as text).
+   */
+  async bytes(method: "GET" | "POST", path: string, accept = "application/pdf"): Promise<{ status: number; type: string; bytes: Buffer }> {
+    const { headers } = this.sessionHeaders(method);
+    const res = await fetch(`${this.origin}${this.base}${path}`, { method, headers: { ...headers, accept }, redirect: "manual" });
+    this.absorb(res);
+    return { status: res.status, type: res.headers.get("content-type") ?? "", bytes: Buffer.from(await res.arrayBuffer()) };
   }
 
   get(path: string, o: RequestOptions = {}): Promise<ConsoleResponse> {
