@@ -21,7 +21,7 @@ import { selfSignedTbs } from "./cms.ts";
 import { OID } from "./oids.ts";
 import { verifySignature, type PathValidationPolicy } from "./path-validation.ts";
 import { describePublicKey } from "./public-key.ts";
-import { parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
+import { decodeBasicConstraints, parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
 
 /** certificatePolicies OID of JPKI 利用者証明用電子証明書 (unsure, see the module comment). */
 export const JPKI_AUTH_POLICY_OID = "1.2.392.200149.8.5.1.3.30";
@@ -77,7 +77,7 @@ export class PatientKeyError extends Error {
 
 /**
  * Checks a patient's encryption certificate: X.509 v3, EC P-256 key, self-signed with that key
- * (ecdsa-with-SHA256; proof of possession), valid at `at`. Its authenticity for senders comes from
+ * (ecdsa-with-SHA256; proof of possession), valid at `at`, not a CA certificate. Its authenticity for senders comes from
  * the box's registration (the JPKI proof), not from the self-signature. @throws PatientKeyError.
  */
 export function checkPatientEncryptionCertificate(der: Uint8Array, at: Date): ParsedCertificate {
@@ -94,6 +94,8 @@ export function checkPatientEncryptionCertificate(der: Uint8Array, at: Date): Pa
     throw new PatientKeyError("encryption certificate: not self-signed with its own key");
   }
   if (at < cert.notBefore || at > cert.notAfter) throw new PatientKeyError("encryption certificate: not valid now");
+  const bc = cert.extensions.get(OID.basicConstraints);
+  if (bc && decodeBasicConstraints(bc.value).ca) throw new PatientKeyError("encryption certificate: a CA certificate is not an encryption key");
   return cert;
 }
 
