@@ -1,5 +1,5 @@
 /**
- * `hpki pobox login|send|list|receive|forward|pre-key|patient` (issue 15 §5–§8): the medical PO box
+ * `hpki pobox login|send|list|receive|forward|pre-key|patient|demo` (issue 15 §5–§9): the medical PO box
  * client. Sign-in goes through the SSO center with the card; documents are encrypted and opened
  * here, never at the box. Readers' certificates come from the repository's directory and are
  * validated (chain to --anchor, policy, validity, CRL) before anything is encrypted.
@@ -19,6 +19,7 @@ import { decodeKeyUsage, parseCertificate } from "../pki/x509-parse.ts";
 import { loadPolicies } from "../policies.ts";
 import { boxCall, loginWithCard, readSession, sessionFile, writeSession } from "./pobox-client.ts";
 import { forwardDocument, parseTo, receiveDocument, registerOwnPreKey, sendDocument, type DirectoryTrust } from "./pobox-ops.ts";
+import { registerPoboxDemoCommand } from "./pobox-demo.ts";
 import { registerPatientCommands } from "./pobox-patient-commands.ts";
 import { encryptionPolicy } from "./pobox-recipients.ts";
 import { askSecret, runCommand, table } from "./run.ts";
@@ -159,6 +160,7 @@ export function registerPoboxCommands(program: Command): void {
       }));
 
   registerPatientCommands(pobox);
+  registerPoboxDemoCommand(pobox);
 
   pobox.command("pre-key")
     .description("create your re-encryption (組織暗号) key here and register it; its secret is sealed to your encryption certificate")
