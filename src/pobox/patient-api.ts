@@ -12,6 +12,7 @@ import express, { type Request, type Response, type Router } from "express";
 import { z } from "zod";
 import type { Account } from "./accounts.ts";
 import { parseInput } from "./api.ts";
+import { PoboxError } from "./errors.ts";
 import { issuePatientChallenge, registerPatient, signInPatient, type PatientContext } from "./patients.ts";
 import { accountOfToken } from "./sso-rp.ts";
 
@@ -31,7 +32,11 @@ export function patientRouter(ctx: PatientContext): Router {
     const input = parseInput(RegisterSchema, req.body);
     const auth = req.headers.authorization;
     let current: Account | undefined;
-    if (auth?.startsWith("Bearer ")) current = await accountOfToken(ctx.db, auth.slice(7));
+    if (auth?.startsWith("Bearer ")) {
+      // Linking a renewed certificate: an expired or unknown token must not silently make a new box number.
+      current = await accountOfToken(ctx.db, auth.slice(7));
+      if (!current) throw new PoboxError("UNAUTHENTICATED", "the session has expired: sign in with the current JPKI certificate first (hpki pobox patient sign-in)", "セッションの有効期限が切れています。現在の利用者証明用電子証明書でサインインし直してください");
+    }
     const out = await registerPatient(ctx, input, input.encryptionCertificate, current);
     res.status(201);
     return out;

@@ -175,6 +175,9 @@ describe("patients at the PO box (JPKI 利用者証明用電子証明書)", () =
   });
 
   it("a renewed JPKI certificate, registered while signed in with the old one, keeps the box number", async () => {
+    // With an unknown (expired) token, linking is refused rather than making a new box number.
+    await expect(registerPatientAt({ box, jpkiCertificate: u.renewed.der, signJpki: signer(u.renewed), keyDir: tempDir("pobox-pt-alice2-"), session: { box, token: "expired" } }))
+      .rejects.toMatchObject({ status: 401 });
     const signedIn = await signInPatientAt(box, u.alice.der, signer(u.alice));
     expect(signedIn.account?.subscriberId).toBe(boxNumber);
     const renewed = await registerPatientAt({ box, jpkiCertificate: u.renewed.der, signJpki: signer(u.renewed), keyDir: tempDir("pobox-pt-alice2-"), session: signedIn });
