@@ -22,7 +22,7 @@ import { AUTH_PERSON_POLICY } from "../../src/pki/path-validation.ts";
 import { fromPemOrDer } from "../../src/pki/pem.ts";
 import { openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { simulatedJpkiCa, type JpkiSim, type JpkiUser } from "../helpers/jpki-sim.ts";
-import { tempDir } from "../helpers/openssl.ts";
+import { tempDir as makeTempDir } from "../helpers/openssl.ts";
 import { personWithCard, servePobox, type TestPerson } from "../helpers/pobox.ts";
 import { childEnv } from "../helpers/sso-serve.ts";
 import { buildTestChain } from "../unit/helpers/pki-fixtures.ts";
@@ -41,6 +41,14 @@ let doctorSession: PoboxSession;
 const chain = buildTestChain(new Date(), "p256");
 const signer = (x: JpkiUser) => softwareJpkiSigner(createPrivateKey(fs.readFileSync(x.keyFile)));
 const trust = { repoUrl: "http://127.0.0.1:9/unused", anchors: [], policy: AUTH_PERSON_POLICY };
+
+const temps: string[] = [];
+/** A temp directory removed after the tests. */
+function tempDir(prefix: string): string {
+  const d = makeTempDir(prefix);
+  temps.push(d);
+  return d;
+}
 
 /**
  * `hpki …` as a patient's own process: its own HPKI_HOME, no database. Asynchronous, so this
@@ -80,7 +88,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await child?.stop();
   await ia?.cleanup();
-  for (const d of [home, jpki?.dir, other?.dir]) if (d) fs.rmSync(d, { recursive: true, force: true });
+  for (const d of [home, jpki?.dir, other?.dir, ...temps]) if (d) fs.rmSync(d, { recursive: true, force: true });
 });
 
 describe("patients at the PO box (JPKI 利用者証明用電子証明書)", () => {
