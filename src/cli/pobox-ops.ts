@@ -8,6 +8,7 @@ import type { RecipientKeyAgent } from "../pki/envelope-key-agent.ts";
 import { addRecipient, decryptContent, isAddressedTo, openEnvelope, sealEnvelope, unwrapContentKey } from "../pki/envelope.ts";
 import { sealForOrganisations } from "../pki/envelope-organisation.ts";
 import type { PathValidationPolicy } from "../pki/path-validation.ts";
+import { checkPatientEncryptionCertificate } from "../pki/jpki.ts";
 import { generatePreKeyPair, openReencrypted } from "../pki/pre.ts";
 import { boxCall, type PoboxSession } from "./pobox-client.ts";
 import { validatedRecipient } from "./pobox-recipients.ts";
@@ -37,6 +38,22 @@ const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 
 /**
+ * A reader's encryption certificate: a person's from the repository's directory, validated now
+ * (chain, policy, validity, CRL); a patient's from the box (registered after the JPKI proof, issue
+ * 15 §8 — the box's registration is what vouches for it), checked to be a current self-signed P-256
+ * certificate.
+ */
+async function readerCertificate(s: PoboxSession, trust: DirectoryTrust, a: Addressee): Promise<Uint8Array> {
+  if (a.kind === "patient") {
+    const k = await boxCall<{ certificate: string }>(s, "GET", `/patients/${encodeURIComponent(a.subscriberId)}/key`);
+    const cert = bytes(k.certificate);
+    checkPatientEncryptionCertificate(cert, new Date());
+    return cert;
+  }
+  return validatedRecipient(trust.repoUrl, a.subscriberId, trust.anchors, trust.policy);
+}
+
+/**
  * Encrypts `content` for `to` and sends it: each person's encryption certificate is taken from the
  * directory and validated now (chain, policy, validity, CRL) — a revoked or expired one is refused
  * before anything is encrypted; a facility gets our organisation recipient for its published key.
@@ -49,7 +66,7 @@ export async function sendDocument(s: PoboxSession, trust: DirectoryTrust, p: { 
       const k = await boxCall<{ prePublicKey: string }>(s, "GET", `/facilities/${encodeURIComponent(a.subscriberId)}/key`);
       facilityKeys.push(bytes(k.prePublicKey));
     } else {
-      certs.push(await validatedRecipient(trust.repoUrl, a.subscriberId, trust.anchors, trust.policy));
+      certs.push(await readerCertificate(s, trust, a));
     }
   }
   const envelope = facilityKeys.length ? await sealForOrganisations(p.content, certs, facilityKeys) : await sealEnvelope(p.content, certs);
@@ -93,7 +110,7 @@ export async function forwardDocument(s: PoboxSession, trust: DirectoryTrust, id
   try {
     for (const a of to) {
       if (a.kind === "facility") throw new Error("forwarding to a facility is not supported / 施設への転送はできません");
-      envelope = await addRecipient(envelope, key, await validatedRecipient(trust.repoUrl, a.subscriberId, trust.anchors, trust.policy));
+      envelope = await addRecipient(envelope, key, await readerCertificate(s, trust, a));
     }
   } finally {
     key.fill(0);

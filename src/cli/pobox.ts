@@ -1,5 +1,5 @@
 /**
- * `hpki pobox login|send|list|receive|forward|pre-key` (issue 15 §5–§7): the medical PO box
+ * `hpki pobox login|send|list|receive|forward|pre-key|patient|demo` (issue 15 §5–§9): the medical PO box
  * client. Sign-in goes through the SSO center with the card; documents are encrypted and opened
  * here, never at the box. Readers' certificates come from the repository's directory and are
  * validated (chain to --anchor, policy, validity, CRL) before anything is encrypted.
@@ -19,6 +19,8 @@ import { decodeKeyUsage, parseCertificate } from "../pki/x509-parse.ts";
 import { loadPolicies } from "../policies.ts";
 import { boxCall, loginWithCard, readSession, sessionFile, writeSession } from "./pobox-client.ts";
 import { forwardDocument, parseTo, receiveDocument, registerOwnPreKey, sendDocument, type DirectoryTrust } from "./pobox-ops.ts";
+import { registerPoboxDemoCommand } from "./pobox-demo.ts";
+import { registerPatientCommands } from "./pobox-patient-commands.ts";
 import { encryptionPolicy } from "./pobox-recipients.ts";
 import { askSecret, runCommand, table } from "./run.ts";
 
@@ -97,7 +99,7 @@ export function registerPoboxCommands(program: Command): void {
   pobox.command("send")
     .description("encrypt FILE here for the readers (certificates from the directory, validated and revocation-checked first) and send it")
     .argument("<file>", "the document")
-    .requiredOption("--to <list>", "subscriber ids, comma-separated; facility:ID for a facility")
+    .requiredOption("--to <list>", "subscriber ids, comma-separated; facility:ID for a facility, patient:BOX-NUMBER for a patient")
     .requiredOption("--class <documentClass>", "document class, e.g. referral, prescription, diagnosis")
     .requiredOption("--repo <url>", "repository base URL (directory and CRLs)")
     .option("--anchor <file>", "trust anchor (root certificate); repeatable; default the roots in $HPKI_HOME/repo", collect, [])
@@ -156,6 +158,9 @@ export function registerPoboxCommands(program: Command): void {
         const r = await withKeyAgent(o, (agent) => forwardDocument(session(o), trustOf(o), id, agent, parseTo(o.to)));
         return { text: `forwarded ${id} as ${r.id} / 転送しました`, json: r };
       }));
+
+  registerPatientCommands(pobox);
+  registerPoboxDemoCommand(pobox);
 
   pobox.command("pre-key")
     .description("create your re-encryption (組織暗号) key here and register it; its secret is sealed to your encryption certificate")

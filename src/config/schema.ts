@@ -95,7 +95,7 @@ export const AREAS = {
     HPKI_POBOX_MAX_ENVELOPE_MB: int(1, 1024, "largest envelope accepted, megabytes", { default: "`64`" }),
     HPKI_POBOX_RETENTION_DAYS: int(1, 3650, "days an envelope is kept after it was sent; then erased (metadata and receipts stay)", { default: "`90`" }),
     HPKI_JPKI_ANCHORS: list("J-LIS trust anchors for patients' JPKI 利用者証明用電子証明書 (certificate files, comma-separated; the real J-LIS CA certificates in production, a simulated JPKI CA in the demo)", { default: "none" }),
-    HPKI_JPKI_CRLS: list("CRLs of the JPKI CA (files or http URLs, comma-separated) checked at patient registration", { default: "none" }),
+    HPKI_JPKI_CRLS: list("CRLs of the JPKI CA (files or http URLs, comma-separated) checked at patient registration and sign-in (read again every 10 minutes; without a current one patients are refused)", { default: "none" }),
   },
   internal: {
     HPKI_SERVE_WORKER: oneOf(["1"] as const, "set by `hpki serve --workers N` on its worker processes; never set it yourself", { default: "unset" }),

@@ -15,6 +15,7 @@
  *   GET  /api/people/:id/pre-key                    a person's PRE public key (for the facility's key holder)
  *   GET  /api/facilities/:id/key, POST …            a facility's organisation key (publish: admins)
  *   GET  /api/designations, POST, POST /:id/revoke  designations (admins of the facility)
+ *   GET  /api/patients/:boxNumber/key               a registered patient's encryption certificate (professionals; audited)
  */
 import express, { type Request, type Response, type Router } from "express";
 import type { Knex } from "knex";
@@ -22,6 +23,7 @@ import { z } from "zod";
 import { AddresseeSchema, type Account } from "./accounts.ts";
 import { PoboxError } from "./errors.ts";
 import { fetchEnvelope, forwardChain, forwardMessage, listInbox, listSent, markRead, sendMessage, type PoboxLimits } from "./messages.ts";
+import { patientKeyFor } from "./patients.ts";
 import { designate, facilityKeys, listDesignations, preKeyOf, publishFacilityKey, registerPreKey, reencryptFor, revokeDesignation } from "./organisation.ts";
 
 const b64 = z.string().max(200_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64").transform((s) => Buffer.from(s, "base64"));
@@ -97,6 +99,10 @@ export function apiRouter(db: Knex, limits: PoboxLimits, who: (req: Request) => 
   r.post("/facilities/:id/key", wrap(async (req) => {
     await publishFacilityKey(db, who(req), String(req.params.id), parseInput(FacilityKeySchema, req.body));
     return { ok: true };
+  }));
+  r.get("/patients/:id/key", wrap(async (req) => {
+    const k = await patientKeyFor(db, who(req), String(req.params.id));
+    return { subscriberId: k.subscriberId, certificate: hex(k.certificate), registeredAt: k.registeredAt };
   }));
   r.get("/designations", wrap(async (req) => ({ designations: await listDesignations(db, who(req)) })));
   r.post("/designations", wrap(async (req, res) => {

@@ -10,6 +10,7 @@ import { appendAudit } from "../audit/log.ts";
 import { ensureAccount, type Account, type Addressee } from "./accounts.ts";
 import { addedReaders, envelopeFacts, NotAnEnvelopeError, type EnvelopeFacts } from "./envelope-facts.ts";
 import { PoboxError } from "./errors.ts";
+import { patientRegistered } from "./patients.ts";
 
 export interface PoboxLimits {
   /** Bytes of envelopes one inbox may hold. */
@@ -67,6 +68,11 @@ async function checkAddressees(trx: Knex.Transaction, recipients: Account[], fac
   }
   if (recipients.length > facts.recipientCount) {
     throw new PoboxError("RECIPIENTS_MISSING", `the envelope has ${facts.recipientCount} recipient infos for ${recipients.length} addressees`, `暗号化文書の受信者情報（${facts.recipientCount}件）が宛先の数より少なくなっています`);
+  }
+  for (const pt of recipients.filter((r) => r.kind === "patient")) {
+    if (!(await patientRegistered(trx, pt.id))) {
+      throw new PoboxError("PATIENT_NOT_REGISTERED", `patient ${pt.subscriberId} has registered no encryption key at the PO box`, `患者 ${pt.subscriberId} は私書箱に暗号化用の鍵を登録していません`);
+    }
   }
   for (const f of recipients.filter((r) => r.kind === "facility")) {
     const key = await trx("pobox_facilities").where({ account_id: f.id }).first("pre_public_key");

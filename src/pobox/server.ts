@@ -6,6 +6,7 @@
  *   GET  /login[?client=cli], /callback, POST /logout   sign-in through the SSO center (sso-rp.ts)
  *   /api/…                                               JSON API (api.ts): bearer token or session
  *   GET  /, /send, /messages/:id/forward, /designations  pages in Japanese and English (pages.ts)
+ *   POST /patient/challenge|register|sign-in             patients with their JPKI certificate (patient-api.ts)
  *
  * A retention sweep erases expired envelopes every 10 minutes (messages.ts eraseExpired).
  */
@@ -19,7 +20,9 @@ import { findAccount, type Account } from "./accounts.ts";
 import { apiRouter } from "./api.ts";
 import { PoboxError } from "./errors.ts";
 import { eraseExpired, type PoboxLimits } from "./messages.ts";
+import { JpkiVerifier } from "./jpki-verifier.ts";
 import { pagesRouter } from "./pages.ts";
+import { patientRouter } from "./patient-api.ts";
 import { accountOfToken, completeSignIn, SsoRelyingParty } from "./sso-rp.ts";
 
 declare module "express-session" {
@@ -55,6 +58,9 @@ export async function createPoboxServer(deps: RoleDeps): Promise<RoleServer> {
   router.use(cookieParser());
   router.use(express.json({ limit: Math.ceil(limits.maxEnvelopeBytes * 1.4) + 65_536 }));
   router.use(express.urlencoded({ extended: false, limit: "64kb" }));
+  // Patients prove themselves with JPKI (no SSO, no cookie); their bearer token then works on /api.
+  const jpki = JpkiVerifier.fromFiles(cfg.pobox.jpkiAnchorFiles, cfg.pobox.jpkiCrls);
+  router.use("/patient", patientRouter({ db, verifier: jpki, box: `${deps.publicUrl}${BASE}` }));
   router.use(consoleSession({ store, secret, name: "hpki_pobox_sid", cookiePath: BASE, secure }));
 
   router.get("/login", (req, res, next) => {

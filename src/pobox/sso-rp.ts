@@ -68,16 +68,20 @@ export class SsoRelyingParty {
 
 const tokenHash = (t: string) => createHash("sha256").update(t, "utf8").digest();
 
+/** A new bearer token for `account`, valid API_TOKEN_TTL_MS from `at` (only its SHA-256 is stored). */
+export async function issueApiToken(trx: Knex.Transaction, account: Account, at: Date): Promise<string> {
+  const token = randomBytes(32).toString("base64url");
+  await trx("pobox_api_tokens").insert({ token_sha256: tokenHash(token), account_id: account.id, created_at: at, expires_at: new Date(at.getTime() + API_TOKEN_TTL_MS) });
+  return token;
+}
+
 /** Records the sign-in (account upsert + audit) and, for the CLI, issues a bearer token. */
 export async function completeSignIn(db: Knex, person: Parameters<typeof recordSignIn>[1], cli: boolean): Promise<{ account: Account; token?: string }> {
   return db.transaction(async (trx) => {
     const at = new Date();
     const account = await recordSignIn(trx, person, at);
     let token: string | undefined;
-    if (cli) {
-      token = randomBytes(32).toString("base64url");
-      await trx("pobox_api_tokens").insert({ token_sha256: tokenHash(token), account_id: account.id, created_at: at, expires_at: new Date(at.getTime() + API_TOKEN_TTL_MS) });
-    }
+    if (cli) token = await issueApiToken(trx, account, at);
     await appendAudit(trx, [{ actor: `person:${account.subscriberId}`, role: "pobox", action: "pobox.signed-in", objectType: "pobox_account", objectId: `person:${account.subscriberId}`, details: { via: "sso", client: cli ? "cli" : "web", hcRole: person.hcRole } }]);
     return { account, token };
   });

@@ -5,7 +5,6 @@
  * made on the card, its `enc` certificate signed by a software test chain (tests of the box
  * alone; the directory tests use our CA).
  */
-import net from "node:net";
 import { cardKeyAgent } from "../../src/hsm/card-decrypt.ts";
 import type { CardSession } from "../../src/hsm/cards.ts";
 import type { RecipientKeyAgent } from "../../src/pki/envelope.ts";
@@ -14,19 +13,10 @@ import { computeValidity } from "../../src/pki/validity.ts";
 import { registerClient } from "../../src/sso/clients.ts";
 import { MEDIS_LIKE_SUBJECT, loadProfile, signTbs, type TestCa } from "../unit/helpers/pki-fixtures.ts";
 import { issueAuthCard, type TestIa } from "./ia.ts";
+import { freePort } from "../../src/web/free-port.ts";
 import { serveSso } from "./sso-serve.ts";
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
+export { freePort } from "../../src/web/free-port.ts";
 
 /** Registers the box at the SSO center for `url` and starts `hpki serve --role <roles>` on its port. */
 export async function servePobox(ia: TestIa, env: NodeJS.ProcessEnv, roles = "sso,pobox"): Promise<{ url: string; stop(): Promise<number | null> }> {
