@@ -58,6 +58,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0190_applications_request_enc": () => import("../../migrations/0190_applications_request_enc.ts"),
   "0195_pobox": () => import("../../migrations/0195_pobox.ts"),
   "0196_pobox_organisation": () => import("../../migrations/0196_pobox_organisation.ts"),
+  "0210_sso_consent": () => import("../../migrations/0210_sso_consent.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

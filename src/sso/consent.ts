@@ -1,0 +1,47 @@
+/**
+ * Consent for scopes beyond a client's registered defaults (issue 14 §7; OIDC Core §3.1.2.4). An
+ * admin-registered first-party service gets its default scopes (clients.ts DEFAULT_SCOPES, or its
+ * registered list) without a question; anything else it asks for — `subscriber`, which undoes the
+ * pairwise sub, `offline_access`, whose refresh token outlives the session — is shown to the
+ * person on the consent page. An approval is remembered per (person, client) as the set of
+ * approved scopes (table sso_consents), so the page comes back only for a scope not yet approved;
+ * within a session oidc-provider's Grant records what was granted.
+ */
+import type { Knex } from "knex";
+import { appendAudit } from "../audit/log.ts";
+import type { SsoClient } from "./clients.ts";
+
+/** The scopes of `requested` that the person must approve: neither a default of `client` nor approved before. */
+export function scopesNeedingConsent(requested: readonly string[], client: Pick<SsoClient, "defaultScopes">, approved: readonly string[]): string[] {
+  const silent = new Set<string>([...client.defaultScopes, ...approved, "openid"]);
+  return [...new Set(requested)].filter((s) => !silent.has(s));
+}
+
+/** The scopes `personId` approved for `clientId` before (empty when none). */
+export async function approvedScopes(db: Knex, personId: string, clientId: string): Promise<string[]> {
+  const r = await db("sso_consents").where({ person_id: personId, client_id: clientId }).first("scopes");
+  if (!r) return [];
+  return typeof r.scopes === "string" ? (JSON.parse(r.scopes) as string[]) : (r.scopes as string[]);
+}
+
+/**
+ * Records the person's decision on interaction `uid` in one transaction with its audit record:
+ * an approval adds `scopes` to the remembered set ("sso.consent-granted"); a refusal changes
+ * nothing remembered ("sso.consent-denied").
+ */
+export async function recordConsent(db: Knex, decision: { personId: string; clientId: string; scopes: string[]; approved: boolean; uid: string }): Promise<void> {
+  const { personId, clientId, scopes, approved, uid } = decision;
+  await db.transaction(async (trx) => {
+    if (approved) {
+      const before = await trx("sso_consents").where({ person_id: personId, client_id: clientId }).forUpdate().first("scopes");
+      const prior: string[] = before ? (typeof before.scopes === "string" ? JSON.parse(before.scopes) : before.scopes) : [];
+      const all = [...new Set([...prior, ...scopes])];
+      await trx("sso_consents").insert({ person_id: personId, client_id: clientId, scopes: JSON.stringify(all), granted_at: new Date() })
+        .onConflict(["person_id", "client_id"]).merge();
+    }
+    await appendAudit(trx, [{
+      actor: personId, role: "sso", action: approved ? "sso.consent-granted" : "sso.consent-denied",
+      objectType: "sso-interaction", objectId: uid, details: { clientId, scopes },
+    }]);
+  });
+}
