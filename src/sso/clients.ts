@@ -96,8 +96,8 @@ const NewClientFields = z.strictObject({
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === "string" && !("d" in k), jaMessage("public JWKs only", "公開鍵の JWK だけを登録してください。"))).min(1) }).nullish(),
 });
 const jwtNeedsAudience = (c: { accessTokenFormat?: string | null; accessTokenAudience?: string | null }) => c.accessTokenFormat !== "jwt" || !!c.accessTokenAudience;
-const audienceMessage = { message: "JWT access tokens need an audience (accessTokenAudience: the service's API URL) / JWT アクセストークンには audience（サービスのAPIのURL）が必要です", path: ["accessTokenAudience"] };
-export const NewClientSchema = NewClientFields.refine(jwtNeedsAudience, audienceMessage);
+const NO_AUDIENCE = { en: "JWT access tokens need an audience (accessTokenAudience: the service's API URL)", ja: "JWT アクセストークンには audience（サービスのAPIのURL）が必要です" };
+export const NewClientSchema = NewClientFields.refine(jwtNeedsAudience, { message: `${NO_AUDIENCE.en} / ${NO_AUDIENCE.ja}`, path: ["accessTokenAudience"] });
 export type NewClient = z.input<typeof NewClientSchema>;
 
 /** What an administrator may change on a registered client (everything but its id). */
@@ -195,7 +195,7 @@ export async function updateClient(db: Knex, clientId: string, input: ClientSett
       accessTokenAudience: c.accessTokenAudience === undefined ? before.accessTokenAudience : c.accessTokenAudience ?? null,
     };
     if (after.accessTokenFormat === "opaque") after.accessTokenAudience = null;
-    if (!jwtNeedsAudience(after)) throw new SsoClientError("BAD_INPUT", audienceMessage.message, audienceMessage.message);
+    if (!jwtNeedsAudience(after)) throw new SsoClientError("BAD_INPUT", NO_AUDIENCE.en, NO_AUDIENCE.ja);
     const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     if (changed.length === 0) return;
     await trx("sso_clients").where({ client_id: clientId }).update({
