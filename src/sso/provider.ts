@@ -13,6 +13,10 @@
  * | subscriber   | subscriberId (subject serialNumber), issuer (issuing CA DN) |
  * | organization | organization, organization#ja-Hani-JP |
  *
+ * Scopes beyond a client's default scopes (subscriber and offline_access unless registered) are
+ * granted only after the person's consent (consent.ts, server.ts). Access tokens are opaque, or
+ * JWTs (RFC 9068) for a client registered with accessTokenFormat "jwt" (resourceIndicators below).
+ *
  * The login prompt is re-requested when the session's person holds an hcRole the client does not
  * allow, so an earlier session cannot carry a pharmacist into a doctors-only service.
  * On Node 20 oidc-provider 9 prints "Unsupported runtime"; it runs correctly (stack probe §14).
