@@ -45,3 +45,39 @@ export async function recordConsent(db: Knex, decision: { personId: string; clie
     }]);
   });
 }
+
+/** A remembered approval, as the portal lists it. */
+export interface RememberedConsent {
+  clientId: string;
+  scopes: string[];
+  grantedAt: Date;
+}
+
+/** The approvals `personId` gave, by client id. */
+export async function consentsOf(db: Knex, personId: string): Promise<RememberedConsent[]> {
+  const rows = await db("sso_consents").where({ person_id: personId }).orderBy("client_id");
+  return rows.map((r) => ({ clientId: r.client_id, scopes: typeof r.scopes === "string" ? JSON.parse(r.scopes) : r.scopes, grantedAt: new Date(r.granted_at) }));
+}
+
+/**
+ * The person withdraws their approval for `clientId` (portal), in one transaction with its audit
+ * record ("sso.consent-withdrawn"): the remembered scopes are forgotten and the person's grants
+ * to that client end with every code and token of them (refresh tokens included, RFC 7009 §2.1
+ * semantics), so the client must ask again. Returns whether there was an approval.
+ */
+export async function withdrawConsent(db: Knex, personId: string, clientId: string): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const removed = await trx("sso_consents").where({ person_id: personId, client_id: clientId }).delete();
+    if (removed === 0) return false;
+    // Grant rows carry the login's account id: "<person id>/<certificate>" (login-binding.ts).
+    const grantIds = (await trx("sso_oidc_payloads").where({ kind: "Grant" })
+      .andWhere((q) => q.where("account_id", personId).orWhereRaw("starts_with(account_id, ?)", [`${personId}/`]))
+      .andWhereRaw("payload->>'clientId' = ?", [clientId]).select("id")).map((g) => String(g.id));
+    if (grantIds.length) {
+      await trx("sso_oidc_payloads").whereIn("grant_id", grantIds).delete();
+      await trx("sso_oidc_payloads").where({ kind: "Grant" }).whereIn("id", grantIds).delete();
+    }
+    await appendAudit(trx, [{ actor: personId, role: "sso", action: "sso.consent-withdrawn", objectType: "sso-client", objectId: clientId, details: { grantsEnded: grantIds.length } }]);
+    return true;
+  });
+}

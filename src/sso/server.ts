@@ -16,7 +16,8 @@
  *                                    (RFC 6749 §4.1.2.1) with an error_description in the request's language
  *   GET  /interaction/:uid/tls       TLS client certificate (dedicated listener) or the proxy header from an
  *                                    allowlisted address
- *   GET  /portal, POST /portal/links the person's services, links and recent logins
+ *   GET  /portal, POST /portal/links the person's services, links, approved scopes and recent logins;
+ *   POST /portal/consents/remove     withdraws an approval given on the consent page
  *   GET  /portal/login, /portal/callback   the portal's own card login (built-in public client)
  *   GET  /api/links/pending, POST /api/links/confirm, POST /api/links   for services, HTTP Basic with client
  *                                    credentials; persons are named by the sub the service saw
@@ -56,7 +57,7 @@ import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
 import { AccountLinkError, confirmLink, findPerson, linkByService, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
-import { approvedScopes, recordConsent, scopesNeedingConsent } from "./consent.ts";
+import { approvedScopes, consentsOf, recordConsent, scopesNeedingConsent, withdrawConsent } from "./consent.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
@@ -510,18 +511,20 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       if (!s) return void res.type("html").send(renderPage("message", lang, { message: textsFor(lang).noSession, form: `<p><a href="${issuer}/portal/login">${textsFor(lang).portalLogin}</a></p>` }));
       const person = (await findPerson(db, s.personId))!;
       const links = await linksOf(db, s.personId);
+      const consents = await consentsOf(db, s.personId);
       const t = textsFor(lang);
       const services = (await listClients(db))
         .filter((c) => !c.disabled && (c.allowedHcRoles.length === 0 || c.allowedHcRoles.includes(person.hcRole ?? "")))
         .map((c) => {
           const link = links.find((l) => l.clientId === c.clientId);
-          return { clientId: c.clientId, name: c.name, link: link && { accountId: link.accountId, statusText: link.status === "confirmed" ? t.linkConfirmed : t.linkRequested } };
+          const consent = consents.find((x) => x.clientId === c.clientId);
+          return { clientId: c.clientId, name: c.name, link: link && { accountId: link.accountId, statusText: link.status === "confirmed" ? t.linkConfirmed : t.linkRequested }, consentScopes: consent?.scopes };
         });
       const logins = (await db("sso_logins").where({ person_id: s.personId }).orderBy("at", "desc").limit(10)).map((l) => ({
         at: new Date(l.at).toISOString().replace("T", " ").slice(0, 19) + "Z", clientId: l.client_id, method: l.method, outcome: l.outcome,
       }));
       portalUids.set(req, s.uid);
-      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalCsrf.generateCsrfToken(req, res), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove` }));
+      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalCsrf.generateCsrfToken(req, res), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove`, withdrawUrl: `${issuer}/portal/consents/remove` }));
     } catch (e) {
       next(e);
     }
@@ -552,6 +555,19 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       res.redirect(303, `${issuer}/portal`);
     } catch (e) {
       if (e instanceof AccountLinkError) return void res.status(400).send(`${e.message} / ${e.messageJa}`);
+      next(e);
+    }
+  });
+
+  // The person withdraws an approval given on the consent page: the service must ask again, and
+  // its grants for the person (refresh tokens included) end (consent.ts withdrawConsent).
+  router.post("/portal/consents/remove", ...form, async (req, res, next) => {
+    try {
+      const s = await portalPost(req, res);
+      if (!s) return void res.status(403).send("forbidden");
+      await withdrawConsent(db, s.personId, String((req.body as Record<string, unknown> | undefined)?.clientId ?? ""));
+      res.redirect(303, `${issuer}/portal`);
+    } catch (e) {
       next(e);
     }
   });

@@ -27,6 +27,8 @@ let sso: SsoServer;
 let httpServer: http.Server;
 let doctor: { label: string; pin: string };
 let nurse: { label: string; pin: string };
+/** The doctor's first login at emr (consent approved): the browser with the session, and the tokens. */
+let approvedAt: { s: StartedLogin; refreshToken: string } | undefined;
 const rp = (id: string): TestRp => ({ id, secret: "", redirect: `http://rp-${id}.test/cb` });
 const emr = rp("emr");
 const lab = rp("lab");
@@ -100,6 +102,7 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
     const tokens = await oidc.authorizationCodeGrant(s.config, new URL(stoppedAt!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
     expect(tokens.claims()!.subscriberId).toBe("CNS000001");
     expect(tokens.refresh_token).toBeTruthy();
+    approvedAt = { s, refreshToken: tokens.refresh_token! };
     expect(await auditCount("sso.consent-granted")).toBe(1);
     const row = await ia.ctx.db("sso_consents").where({ client_id: "emr" }).first();
     expect(row.scopes).toEqual(["subscriber", "offline_access"]);
@@ -158,6 +161,34 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
     expect(page.consent.scopes.map((x) => x.scope)).toEqual(["subscriber", "offline_access"]);
     const approved = await followApproving(s2.browser, await decideConsent(s2.browser, page, "approve"), trusted.redirect);
     expect(approved.stoppedAt).toBeDefined();
+  });
+});
+
+describe("withdrawing consent in the portal", { timeout: 240_000 }, () => {
+  it("lists the approved scopes; withdrawing ends the service's refresh token and the next request asks again", async () => {
+    const { s, refreshToken } = approvedAt!;
+    const portalUrl = `${sso.issuer}/portal`;
+    const portal = await s.browser.request(portalUrl);
+    expect(portal.body).toContain("同意したスコープ");
+    expect(portal.body).toContain("<code>subscriber</code>");
+    const form = /<form method="post" action="([^"]+\/portal\/consents\/remove)"><input type="hidden" name="csrf" value="([^"]+)"><input type="hidden" name="clientId" value="emr">/.exec(portal.body);
+    expect(form, portal.body).not.toBeNull();
+    // Without the CSRF token: refused, nothing withdrawn.
+    expect((await s.browser.request(form![1], { body: new URLSearchParams({ clientId: "emr", csrf: "forged" }) })).status).toBe(403);
+    const done = await s.browser.request(form![1], { body: new URLSearchParams({ clientId: "emr", csrf: form![2] }) });
+    expect(done.status).toBe(303);
+    expect(await auditCount("sso.consent-withdrawn")).toBe(1);
+    const person = await ia.ctx.db("sso_persons").where({ subscriber_id: "CNS000001" }).first("id");
+    expect(await ia.ctx.db("sso_consents").where({ person_id: person.id, client_id: "emr" }).first()).toBeUndefined();
+    // The refresh token that offline_access gave is gone (the grant ended).
+    await expect(oidc.refreshTokenGrant(s.config, refreshToken)).rejects.toMatchObject({ error: "invalid_grant" });
+    // Same session, same scopes: the consent page again.
+    const again = oidc.buildAuthorizationUrl(s.config, {
+      redirect_uri: emr.redirect, scope: EXTRA, state: oidc.randomState(), prompt: "consent",
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+    });
+    const { page } = await consentPage(s.browser, again.toString(), emr);
+    expect(page.consent.scopes.map((x) => x.scope)).toEqual(["subscriber", "offline_access"]);
   });
 });
 
