@@ -136,7 +136,11 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
     expect(html.body).toContain("Do not allow");
 
     const deniedBefore = await auditCount("sso.consent-denied");
-    const back = await b.follow(await decideConsent(b, page, "deny"), lab.redirect);
+    // The person presses the page's own form button (form post with the page's CSRF token).
+    const action = /<form method="post" action="([^"]+)">\s*<input type="hidden" name="csrf" value="([^"]+)">/.exec(html.body)!;
+    const pressed = await b.request(action[1], { body: new URLSearchParams({ csrf: action[2], decision: "deny" }) });
+    expect(pressed.status).toBe(303);
+    const back = await b.follow(new URL(pressed.location!, action[1]).toString(), lab.redirect);
     const cb = new URL(back.stoppedAt!);
     expect(cb.searchParams.get("error")).toBe("access_denied");
     expect(cb.searchParams.get("state")).toBe(s.state);
@@ -205,6 +209,8 @@ describe("JWT access tokens (RFC 9068)", { timeout: 240_000 }, () => {
     expect(payload.jti).toBeTruthy();
     expect(payload.exp! - payload.iat!).toBe(600);
     expect(String(payload.scope).split(" ")).toContain("hcrole");
+    // Introspection (RFC 7662) answers unsupported_token_type (RFC 7009 §2.2.1 code) for a JWT: the API verifies it itself.
+    await expect(oidc.tokenIntrospection(s.config, tokens.access_token)).rejects.toMatchObject({ error: "unsupported_token_type" });
     // Meant for the service's API, not for userinfo (the claims are in the ID token).
     await expect(oidc.fetchUserInfo(s.config, tokens.access_token, tokens.claims()!.sub)).rejects.toThrow();
     // A refresh gives a new JWT for the same audience.
