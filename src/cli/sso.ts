@@ -98,7 +98,7 @@ export function registerSsoCommands(program: Command): void {
     .action(async (o: { json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
-          const all = (await listClients(db)).map((c) => ({ clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled }));
+          const all = (await listClients(db)).map((c) => ({ clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled, ...tokenSummary(c) }));
           return { text: table([["client", "name", "allowed hcRoles", "mapping"], ...all.map((c) => [c.clientId, c.name, c.allowedHcRoles.join(", ") || "(any)", c.accountMapping])]), json: { clients: all } };
         }),
       ),

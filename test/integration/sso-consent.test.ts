@@ -186,6 +186,15 @@ describe("withdrawing consent in the portal", { timeout: 240_000 }, () => {
     expect(await ia.ctx.db("sso_consents").where({ person_id: person.id, client_id: "emr" }).first()).toBeUndefined();
     // The refresh token that offline_access gave is gone (the grant ended).
     await expect(oidc.refreshTokenGrant(s.config, refreshToken)).rejects.toMatchObject({ error: "invalid_grant" });
+    // prompt=none cannot ask: consent_required (OIDC Core §3.1.2.6) with the state.
+    const silentState = oidc.randomState();
+    const silent = oidc.buildAuthorizationUrl(s.config, {
+      redirect_uri: emr.redirect, scope: "openid subscriber", state: silentState, prompt: "none",
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+    });
+    const silentBack = new URL((await s.browser.follow(silent.toString(), emr.redirect)).stoppedAt!);
+    expect(silentBack.searchParams.get("error")).toBe("consent_required");
+    expect(silentBack.searchParams.get("state")).toBe(silentState);
     // Same session, same scopes: the consent page again.
     const again = oidc.buildAuthorizationUrl(s.config, {
       redirect_uri: emr.redirect, scope: EXTRA, state: oidc.randomState(), prompt: "consent",
