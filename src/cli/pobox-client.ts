@@ -84,6 +84,11 @@ export async function loginWithCard(box: string, cards: CardStation, card: { lab
   const d = await done.json() as { redirectTo?: string; error?: string; message?: string };
   if (!d.redirectTo) throw new Error(`the SSO center refused the sign-in: ${d.message ?? d.error ?? done.status}`);
   const back = await b.follow(new URL(d.redirectTo, toInteraction.url).toString(), () => false, json);
+  // The SSO center asks the person to allow a scope (consent page): the box's registration lacks
+  // subscriber among its default scopes (docs/POBOX.md); a terminal client does not answer for the person.
+  if (back.url.includes("/interaction/")) {
+    throw new Error("the SSO center asks for consent to the PO box's scopes: register the box with --default-scope subscriber (docs/POBOX.md) / SSO センターが私書箱のスコープへの同意を求めています（docs/POBOX.md 参照）");
+  }
   const body = await back.res?.text();
   let r: { token?: string; account?: { subscriberId: string; kind: string }; message?: string };
   try {

@@ -1,5 +1,5 @@
 /**
- * `hpki sso clients add | list`, `hpki sso links pending | confirm` (administrators of the SSO
+ * `hpki sso clients add | list | update`, `hpki sso links pending | confirm` (administrators of the SSO
  * center) and `hpki card login` (the local agent that signs a login challenge with the card's
  * authentication key), `hpki card agent` (the same, for the browser login page: card-agent-server.ts).
  * The sso commands touch the database only; card login and card agent touch only the card.
@@ -16,7 +16,7 @@ import { signLoginChallenge } from "../sso/card-agent.ts";
 import { startCardAgent } from "../sso/card-agent-server.ts";
 import { cardLoginFailure } from "../status/card-login-failure.ts";
 import { confirmLink } from "../sso/accounts.ts";
-import { DEFAULT_SECRET_OVERLAP_S, listClients, registerClient, rotateClientSecret, setClientDisabled, type NewClient } from "../sso/clients.ts";
+import { DEFAULT_SCOPES, DEFAULT_SECRET_OVERLAP_S, findClient, listClients, registerClient, rotateClientSecret, setClientDisabled, SsoClientError, updateClient, type NewClient, type SsoClient } from "../sso/clients.ts";
 import { DEFAULT_ROTATION_LEAD_S, rotateSigningKey } from "../sso/key-rotation.ts";
 import { SIGNING_ALGS, type SigningAlg } from "../sso/keys.ts";
 import { openSsoSealer } from "../sso/sealer.ts";
@@ -24,6 +24,20 @@ import { openDatabase, type Db } from "../store/db.ts";
 import { askSecret, cliActor, runCommand, table } from "./run.ts";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** The consent and access-token options of `clients add` and `clients update`. */
+interface TokenOptions {
+  defaultScope?: string[];
+  accessTokenFormat?: string;
+  accessTokenAudience?: string;
+}
+/** Client settings from TokenOptions; absent options stay absent (update keeps the current value). */
+const tokenSettings = (o: TokenOptions): Pick<NewClient, "defaultScopes" | "accessTokenFormat" | "accessTokenAudience"> => ({
+  ...(o.defaultScope ? { defaultScopes: o.defaultScope as NewClient["defaultScopes"] } : {}),
+  ...(o.accessTokenFormat ? { accessTokenFormat: o.accessTokenFormat as NewClient["accessTokenFormat"] } : {}),
+  ...(o.accessTokenAudience ? { accessTokenAudience: o.accessTokenAudience } : {}),
+});
+const tokenSummary = (c: SsoClient) => ({ defaultScopes: c.defaultScopes, accessTokenFormat: c.accessTokenFormat, accessTokenAudience: c.accessTokenAudience });
 
 async function withDb<T>(body: (db: Db) => Promise<T>): Promise<T> {
   const db = await openDatabase(loadConfig());
@@ -50,20 +64,24 @@ export function registerSsoCommands(program: Command): void {
     .option("--backchannel-logout-uri <uri>", "where logout tokens are posted (OIDC Back-Channel Logout 1.0)")
     .option("--allowed-scope <scope>", "a scope the service may ask for (repeatable; none = every scope: openid offline_access profile hcrole subscriber organization)", collect)
     .option("--id-token-alg <alg>", "ID-token signing algorithm: RS256 (default), PS256 or ES256")
+    .option("--default-scope <scope>", `a scope granted without asking the person (repeatable; none = ${DEFAULT_SCOPES.join(" ")}); others need consent`, collect)
+    .option("--access-token-format <format>", "opaque (default) | jwt: JWT access tokens (RFC 9068) for --access-token-audience")
+    .option("--access-token-audience <uri>", "the service's API, audience of its JWT access tokens (RFC 8707 resource indicator)")
     .option("--jwks-uri <url>", "the service's public keys (JWK Set URL): it authenticates with private_key_jwt (RFC 7523) instead of its secret")
     .option("--jwks-file <file>", "the same, as a JWK Set file (public keys only)")
     .option("--json", "print one JSON object")
-    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; idTokenAlg?: string; jwksUri?: string; jwksFile?: string; json?: boolean }) =>
+    .action(async (o: { id: string; name?: string; redirectUri: string[]; postLogoutRedirectUri?: string[]; allowedHcrole?: string[]; accountMapping: string; backchannelLogoutUri?: string; allowedScope?: string[]; idTokenAlg?: string; jwksUri?: string; jwksFile?: string; json?: boolean } & TokenOptions) =>
       runCommand(o, () =>
         withDb(async (db) => {
           const { client, secret } = await registerClient(db, {
             clientId: o.id, name: o.name ?? o.id, redirectUris: o.redirectUri, postLogoutRedirectUris: o.postLogoutRedirectUri ?? [],
             allowedHcRoles: o.allowedHcrole ?? [], accountMapping: o.accountMapping as "linked" | "pairwise", backchannelLogoutUri: o.backchannelLogoutUri,
             allowedScopes: o.allowedScope as NewClient["allowedScopes"],
+            ...tokenSettings(o),
             idTokenAlg: o.idTokenAlg as NewClient["idTokenAlg"], jwksUri: o.jwksUri,
             jwks: o.jwksFile ? JSON.parse(fs.readFileSync(o.jwksFile, "utf8")) as NewClient["jwks"] : undefined,
           }, { ...cliActor(), role: "sso" });
-          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping, backchannelLogoutUri: client.backchannelLogoutUri, allowedScopes: client.allowedScopes };
+          const json = { clientId: client.clientId, clientSecret: secret, redirectUris: client.redirectUris, allowedHcRoles: client.allowedHcRoles, accountMapping: client.accountMapping, backchannelLogoutUri: client.backchannelLogoutUri, allowedScopes: client.allowedScopes, ...tokenSummary(client) };
           const text = [
             table([["client", "redirect URIs", "allowed hcRoles", "mapping"], [client.clientId, client.redirectUris.join(" "), client.allowedHcRoles.join(", ") || "(any)", client.accountMapping]]),
             `client secret (shown once / 一度だけ表示されます): ${secret}`,
@@ -80,8 +98,32 @@ export function registerSsoCommands(program: Command): void {
     .action(async (o: { json?: boolean }) =>
       runCommand(o, () =>
         withDb(async (db) => {
-          const all = (await listClients(db)).map((c) => ({ clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled }));
+          const all = (await listClients(db)).map((c) => ({ clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, disabled: c.disabled, ...tokenSummary(c) }));
           return { text: table([["client", "name", "allowed hcRoles", "mapping"], ...all.map((c) => [c.clientId, c.name, c.allowedHcRoles.join(", ") || "(any)", c.accountMapping])]), json: { clients: all } };
+        }),
+      ),
+    );
+
+  clients
+    .command("update")
+    .description("change a client's default scopes (granted without consent) and access-token format; other settings stay")
+    .requiredOption("--id <clientId>", "client id")
+    .option("--default-scope <scope>", `a scope granted without asking the person (repeatable); "none" of it: see --reset-default-scopes`, collect)
+    .option("--reset-default-scopes", `back to the SSO center's defaults (${DEFAULT_SCOPES.join(" ")})`)
+    .option("--access-token-format <format>", "opaque | jwt (RFC 9068, needs an audience)")
+    .option("--access-token-audience <uri>", "the service's API, audience of its JWT access tokens")
+    .option("--json", "print one JSON object")
+    .action(async (o: { id: string; resetDefaultScopes?: boolean; json?: boolean } & TokenOptions) =>
+      runCommand(o, () =>
+        withDb(async (db) => {
+          const c = await findClient(db, o.id);
+          if (!c) throw new SsoClientError("UNKNOWN_CLIENT", `no client "${o.id}"`, `クライアント「${o.id}」は登録されていません`);
+          const updated = await updateClient(db, c.clientId, {
+            name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping,
+            ...tokenSettings(o), ...(o.resetDefaultScopes ? { defaultScopes: null } : {}),
+          }, { ...cliActor(), role: "sso" });
+          const json = { clientId: updated.clientId, ...tokenSummary(updated) };
+          return { text: `${json.clientId}: default scopes / 同意不要のスコープ ${json.defaultScopes.join(" ")}; access tokens / アクセストークン ${json.accessTokenFormat}${json.accessTokenAudience ? ` (${json.accessTokenAudience})` : ""}`, json };
         }),
       ),
     );

@@ -14,7 +14,8 @@
  *   POST /clients/:id/links/:person/confirm    confirm a requested link  admin
  *   POST /clients/:id/links/:person/remove     reject a request / remove a link        admin
  *
- * Forms post redirect URIs one per line and hcRoles as repeated checkboxes; JSON clients post
+ * Forms post redirect URIs one per line, hcRoles and default scopes (granted without consent) as
+ * repeated checkboxes, the access-token format (opaque | jwt) and its audience; JSON clients post
  * arrays. With Accept: application/json every page answers its data as JSON.
  */
 import type { Request, Router } from "express";
@@ -22,7 +23,7 @@ import type { HcRoleCode } from "../pki/hcrole-table.ts";
 import { auditActor } from "../pipeline/operator.ts";
 import type { ConsoleKit } from "../web/console/kit.ts";
 import { confirmLink, linksAt, removeLink } from "./accounts.ts";
-import { findClient, listClients, NewClientSchema, registerClient, rotateClientSecret, setClientDisabled, updateClient, type ClientSettings, type SsoClient } from "./clients.ts";
+import { DEFAULT_SCOPES, findClient, listClients, NewClientSchema, SCOPES, registerClient, rotateClientSecret, setClientDisabled, updateClient, type ClientSettings, type SsoClient } from "./clients.ts";
 import { NotFoundError, parseInput } from "../pipeline/errors.ts";
 
 /** A form value as a list: an array as is, a string split into lines (URIs) or taken whole (checkbox). */
@@ -42,6 +43,11 @@ function settingsFrom(body: Record<string, unknown>): ClientSettings {
     accountMapping: body.accountMapping === "pairwise" ? "pairwise" : "linked",
     // Absent: unchanged; empty: none (no back-channel logout notices).
     ...("backchannelLogoutUri" in body ? { backchannelLogoutUri: typeof body.backchannelLogoutUri === "string" && body.backchannelLogoutUri.trim() ? body.backchannelLogoutUri.trim() : null } : {}),
+    // Scopes granted without consent (issue 14 §7): the form marks that its checkboxes were shown,
+    // so none checked means openid alone; absent (JSON without the field): unchanged.
+    ...("defaultScopes" in body || "defaultScopesShown" in body ? { defaultScopes: ["openid", ...list(body.defaultScopes, false)] as ClientSettings["defaultScopes"] } : {}),
+    ...(body.accessTokenFormat === "jwt" || body.accessTokenFormat === "opaque" ? { accessTokenFormat: body.accessTokenFormat } : {}),
+    ...("accessTokenAudience" in body ? { accessTokenAudience: typeof body.accessTokenAudience === "string" && body.accessTokenAudience.trim() ? body.accessTokenAudience.trim() : null } : {}),
   };
 }
 
@@ -50,6 +56,7 @@ function clientView(c: SsoClient) {
   return {
     clientId: c.clientId, name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris,
     allowedHcRoles: c.allowedHcRoles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri, disabled: c.disabled,
+    defaultScopes: c.defaultScopes, accessTokenFormat: c.accessTokenFormat, accessTokenAudience: c.accessTokenAudience,
   };
 }
 
@@ -72,6 +79,7 @@ export function mountSsoAdminRoutes(router: Router, kit: ConsoleKit, hcRoles: Re
   };
   const formData = (values: ClientSettings & { clientId?: string }) => ({
     roleChoices: roleChoices(values.allowedHcRoles ?? []),
+    scopeChoices: SCOPES.filter((s) => s !== "openid").map((scope) => ({ scope, checked: (values.defaultScopes ?? DEFAULT_SCOPES).includes(scope) })),
     values: { ...values, redirectUris: (values.redirectUris ?? []).join("\n"), postLogoutRedirectUris: (values.postLogoutRedirectUris ?? []).join("\n") },
   });
   const clientOr404 = async (id: string) => {

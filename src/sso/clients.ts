@@ -19,6 +19,17 @@ export type AccountMapping = "linked" | "pairwise";
 export const SCOPES = ["openid", "offline_access", "profile", "hcrole", "subscriber", "organization"] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/**
+ * Scopes granted without asking the person when a client registered no defaults of its own
+ * (issue 14 §7): what an admin-registered first-party service needs to log a professional in.
+ * `subscriber` (the subscriber id undoes the pairwise sub) and `offline_access` (tokens that
+ * outlive the session) need the person's consent unless the client's registration lists them.
+ */
+export const DEFAULT_SCOPES: readonly Scope[] = ["openid", "profile", "hcrole", "organization"];
+
+/** Access-token formats: opaque (introspection) or a JWT the service's API verifies itself (RFC 9068). */
+export type AccessTokenFormat = "opaque" | "jwt";
+
 /** A registered client as the SSO center uses it. */
 export interface SsoClient {
   clientId: string;
@@ -30,6 +41,11 @@ export interface SsoClient {
   accountMapping: AccountMapping;
   /** Scopes the service may ask for (openid always), or null = every scope. */
   allowedScopes: Scope[] | null;
+  /** Scopes granted without the person's consent (DEFAULT_SCOPES unless registered). */
+  defaultScopes: Scope[];
+  /** Access-token format, and for "jwt" the audience (RFC 8707 resource indicator) of the tokens. */
+  accessTokenFormat: AccessTokenFormat;
+  accessTokenAudience: string | null;
   /** OIDC Back-Channel Logout 1.0 endpoint of the service, or null. */
   backchannelLogoutUri: string | null;
   /** ID-token signing algorithm (default RS256). */
@@ -55,7 +71,7 @@ const httpUrl = z.string().refine((u) => {
   }
 }, jaMessage("must be an absolute http(s) URL without a fragment", "http:// または https:// で始まる絶対URL（# を含まない）を入力してください。"));
 
-export const NewClientSchema = z.strictObject({
+const NewClientFields = z.strictObject({
   clientId: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, jaMessage("3–64 characters A-Z a-z 0-9 . _ -", "クライアントIDは半角英数字と「. _ -」の3〜64文字で入力してください。")),
   name: z.string().min(1).max(200),
   redirectUris: z.array(httpUrl).min(1, jaMessage("at least one redirect URI", "リダイレクトURIを1つ以上入力してください。")),
@@ -66,6 +82,12 @@ export const NewClientSchema = z.strictObject({
   backchannelLogoutUri: httpUrl.nullish(),
   /** Scopes the service may ask for; absent/null = every scope. A request for another gets invalid_scope. */
   allowedScopes: z.array(z.enum(SCOPES)).nullish(),
+  /** Scopes granted without asking the person; absent/null = DEFAULT_SCOPES. Others need consent. */
+  defaultScopes: z.array(z.enum(SCOPES)).nullish(),
+  /** "jwt": access tokens are JWTs (RFC 9068) for accessTokenAudience; absent/null = opaque. */
+  accessTokenFormat: z.enum(["opaque", "jwt"]).nullish(),
+  /** The audience of JWT access tokens: the service's API (an absolute URI, RFC 8707 §2). */
+  accessTokenAudience: httpUrl.nullish(),
   /** ID-token signing algorithm (OIDC Registration §2 id_token_signed_response_alg); absent = RS256. */
   idTokenAlg: z.enum(["RS256", "PS256", "ES256"]).nullish(),
   /** The client's public keys for private_key_jwt (RFC 7523): a URL … */
@@ -73,10 +95,13 @@ export const NewClientSchema = z.strictObject({
   /** … or the JWK Set itself (public keys only). */
   jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown()).refine((k) => typeof k.kty === "string" && !("d" in k), jaMessage("public JWKs only", "公開鍵の JWK だけを登録してください。"))).min(1) }).nullish(),
 });
+const jwtNeedsAudience = (c: { accessTokenFormat?: string | null; accessTokenAudience?: string | null }) => c.accessTokenFormat !== "jwt" || !!c.accessTokenAudience;
+const NO_AUDIENCE = { en: "JWT access tokens need an audience (accessTokenAudience: the service's API URL)", ja: "JWT アクセストークンには audience（サービスのAPIのURL）が必要です" };
+export const NewClientSchema = NewClientFields.refine(jwtNeedsAudience, { message: `${NO_AUDIENCE.en} / ${NO_AUDIENCE.ja}`, path: ["accessTokenAudience"] });
 export type NewClient = z.input<typeof NewClientSchema>;
 
 /** What an administrator may change on a registered client (everything but its id). */
-export const ClientSettingsSchema = NewClientSchema.omit({ clientId: true });
+export const ClientSettingsSchema = NewClientFields.omit({ clientId: true });
 export type ClientSettings = z.input<typeof ClientSettingsSchema>;
 
 /** Thrown for a refused registration (bad input, duplicate id); nothing was written. */
@@ -121,6 +146,9 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
       account_mapping: c.accountMapping,
       backchannel_logout_uri: c.backchannelLogoutUri ?? null,
       allowed_scopes: c.allowedScopes ? JSON.stringify(scopeList(c.allowedScopes)) : null,
+      default_scopes: c.defaultScopes ? JSON.stringify(scopeList(c.defaultScopes)) : null,
+      access_token_format: c.accessTokenFormat === "jwt" ? "jwt" : null,
+      access_token_audience: c.accessTokenFormat === "jwt" ? c.accessTokenAudience : null,
       id_token_alg: c.idTokenAlg ?? null,
       jwks_uri: c.jwksUri ?? null,
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
@@ -128,7 +156,7 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
-      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null, idTokenAlg: c.idTokenAlg ?? "RS256", jwksUri: c.jwksUri ?? null, jwks: c.jwks ?? null },
+      details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null, defaultScopes: c.defaultScopes ? scopeList(c.defaultScopes) : null, accessTokenFormat: c.accessTokenFormat ?? "opaque", accessTokenAudience: c.accessTokenAudience ?? null, idTokenAlg: c.idTokenAlg ?? "RS256", jwksUri: c.jwksUri ?? null, jwks: c.jwks ?? null },
     }]);
   });
   return { client: (await findClient(db, c.clientId))!, secret };
@@ -162,13 +190,20 @@ export async function updateClient(db: Knex, clientId: string, input: ClientSett
       name: c.name, redirectUris: c.redirectUris, postLogoutRedirectUris: c.postLogoutRedirectUris, allowedHcRoles: nfcRoles(c.allowedHcRoles), accountMapping: c.accountMapping,
       backchannelLogoutUri: c.backchannelLogoutUri === undefined ? before.backchannelLogoutUri : c.backchannelLogoutUri,
       allowedScopes: c.allowedScopes === undefined ? before.allowedScopes : c.allowedScopes && scopeList(c.allowedScopes),
+      defaultScopes: c.defaultScopes === undefined ? before.defaultScopes : c.defaultScopes ? scopeList(c.defaultScopes) : [...DEFAULT_SCOPES],
+      accessTokenFormat: c.accessTokenFormat === undefined ? before.accessTokenFormat : c.accessTokenFormat ?? "opaque",
+      accessTokenAudience: c.accessTokenAudience === undefined ? before.accessTokenAudience : c.accessTokenAudience ?? null,
     };
+    if (after.accessTokenFormat === "opaque") after.accessTokenAudience = null;
+    if (!jwtNeedsAudience(after)) throw new SsoClientError("BAD_INPUT", NO_AUDIENCE.en, NO_AUDIENCE.ja);
     const changed = (Object.keys(after) as (keyof typeof after)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
     if (changed.length === 0) return;
     await trx("sso_clients").where({ client_id: clientId }).update({
       name: after.name, redirect_uris: JSON.stringify(after.redirectUris), post_logout_redirect_uris: JSON.stringify(after.postLogoutRedirectUris),
       allowed_hc_roles: JSON.stringify(after.allowedHcRoles), account_mapping: after.accountMapping, backchannel_logout_uri: after.backchannelLogoutUri,
       allowed_scopes: after.allowedScopes ? JSON.stringify(after.allowedScopes) : null,
+      default_scopes: JSON.stringify(after.defaultScopes) === JSON.stringify(DEFAULT_SCOPES) ? null : JSON.stringify(after.defaultScopes),
+      access_token_format: after.accessTokenFormat === "jwt" ? "jwt" : null, access_token_audience: after.accessTokenAudience,
     });
     await appendAudit(trx, [{
       ...by, action: "sso.client-updated", objectType: "sso-client", objectId: clientId,
@@ -234,7 +269,7 @@ export const PORTAL_CLIENT_ID = "hpki-portal";
 export function portalClient(issuer: string): SsoClient {
   return {
     clientId: PORTAL_CLIENT_ID, name: "HPKI ポータル / HPKI portal", redirectUris: [`${issuer}/portal/callback`], postLogoutRedirectUris: [],
-    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], backchannelLogoutUri: null, idTokenAlg: "RS256", jwksUri: null, jwks: null,
+    allowedHcRoles: [], accountMapping: "pairwise", allowedScopes: ["openid"], defaultScopes: ["openid"], accessTokenFormat: "opaque", accessTokenAudience: null, backchannelLogoutUri: null, idTokenAlg: "RS256", jwksUri: null, jwks: null,
     secretSha256: Buffer.alloc(0), previousSecret: null, disabled: false,
   };
 }
@@ -261,6 +296,9 @@ function clientFromRow(r: Record<string, any>): SsoClient {
     accountMapping: r.account_mapping,
     backchannelLogoutUri: r.backchannel_logout_uri ?? null,
     allowedScopes: r.allowed_scopes == null ? null : (json(r.allowed_scopes) as Scope[]),
+    defaultScopes: r.default_scopes == null ? [...DEFAULT_SCOPES] : (json(r.default_scopes) as Scope[]),
+    accessTokenFormat: r.access_token_format === "jwt" ? "jwt" : "opaque",
+    accessTokenAudience: r.access_token_audience ?? null,
     idTokenAlg: r.id_token_alg ?? "RS256",
     jwksUri: r.jwks_uri ?? null,
     jwks: r.jwks == null ? null : (typeof r.jwks === "string" ? JSON.parse(r.jwks) : r.jwks),

@@ -13,12 +13,16 @@
  * | subscriber   | subscriberId (subject serialNumber), issuer (issuing CA DN) |
  * | organization | organization, organization#ja-Hani-JP |
  *
+ * Scopes beyond a client's default scopes (subscriber and offline_access unless registered) are
+ * granted only after the person's consent (consent.ts, server.ts). Access tokens are opaque, or
+ * JWTs (RFC 9068) for a client registered with accessTokenFormat "jwt" (resourceIndicators below).
+ *
  * The login prompt is re-requested when the session's person holds an hcRole the client does not
  * allow, so an earlier session cannot carry a pharmacist into a doctors-only service.
  * On Node 20 oidc-provider 9 prints "Unsupported runtime"; it runs correctly (stack probe §14).
  */
 import type { Knex } from "knex";
-import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
 import { findPerson, serviceAccountId } from "./accounts.ts";
 import { decodeClientSecret, knexAdapter } from "./adapter.ts";
 import { clientSecretMatches, resolveClient, SCOPES } from "./clients.ts";
@@ -41,6 +45,12 @@ export const ACR_CARD_PIN = "urn:hpki-ca:acr:card-pin";
 export const ACR_CERTIFICATE = "urn:hpki-ca:acr:certificate";
 export const ACR_VALUES = [ACR_CARD_PIN, ACR_CERTIFICATE];
 export const AMR_CARD_PIN = ["hwk", "mfa", "pin", "sc"];
+/**
+ * Access-token lifetime, seconds. Opaque tokens end with the login's certificate (findAccount);
+ * a JWT access token (RFC 9068) is checked by the service's API alone, so this is the bound from
+ * a revocation to its JWTs no longer being valid.
+ */
+export const ACCESS_TOKEN_TTL_S = 600;
 
 /** Session lifetimes: idle timeout (each authorization with the session extends it) and the cap from the login. */
 export interface SessionTimes {
@@ -148,6 +158,31 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
       backchannelLogout: { enabled: true },
       claimsParameter: { enabled: true },
       introspection: { enabled: true },
+      // JWT access tokens (RFC 9068) for clients registered with accessTokenFormat "jwt": their
+      // tokens are for their registered audience (RFC 8707 resource indicator, the default when the
+      // request names none) and signed with the provider's key for the client's ID-token alg, typ
+      // at+jwt. Such a token is for the service's API, not for userinfo (the claims are in the ID
+      // token). Opaque clients name no resource and get tokens for userinfo as before.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (ctx, client, oneOf) => {
+          if (oneOf) return oneOf;
+          const c = client && (await resolveClient(db, issuer, client.clientId));
+          return c?.accessTokenFormat === "jwt" ? (c.accessTokenAudience ?? undefined) : undefined;
+        },
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resource, client) => {
+          const c = await resolveClient(db, issuer, client.clientId);
+          if (!c || c.accessTokenFormat !== "jwt" || c.accessTokenAudience !== resource) throw new errors.InvalidTarget();
+          return {
+            scope: [...(c.allowedScopes ?? SCOPES)].filter((s) => s !== "openid" && s !== "offline_access").join(" "),
+            audience: resource,
+            accessTokenTTL: ACCESS_TOKEN_TTL_S,
+            accessTokenFormat: "jwt",
+            jwt: { sign: { alg: c.idTokenAlg } },
+          };
+        },
+      },
       revocation: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
@@ -197,7 +232,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     // The sub a client has seen never changes (subjects.ts); links add service_account_id.
     pairwiseIdentifier: (_ctx, accountId, client) => subjects.subFor(parseAccountId(accountId).personId, client.clientId),
     ttl: {
-      AccessToken: 600,
+      AccessToken: ACCESS_TOKEN_TTL_S,
       AuthorizationCode: 60,
       IdToken: ID_TOKEN_TTL_S,
       Interaction: 600,

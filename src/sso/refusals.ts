@@ -18,6 +18,10 @@ const SSO_MESSAGES: Record<string, Record<Lang, string>> = {
     ja: "このサービスはHPKIカードとPINによるログイン（ログインエージェント）を求めています。この方法ではログインできません。",
   },
   cancelled: { en: "The login was cancelled.", ja: "ログインは取り消されました。" },
+  "consent-denied": {
+    en: "The person did not allow the information or rights the service asked for.",
+    ja: "サービスが求めた情報・権限の提供は許可されませんでした。",
+  },
 };
 
 /** Whether `code` names a known refusal (anything else posted to the abort route reads "cancelled"). */

@@ -5,7 +5,10 @@
  *
  * Routes under /sso (before oidc-provider's own):
  *   GET  /interaction/:uid           login page with a fresh challenge (JSON with Accept: application/json);
- *                                    a consent prompt is granted at once (admin-registered first-party clients)
+ *                                    at a consent prompt: granted at once when every scope asked for is a
+ *                                    default of the client or approved before, else the consent page (consent.ts)
+ *   POST /interaction/:uid/consent   {decision: approve|deny, csrf}: approve grants and remembers the scopes;
+ *                                    deny sends access_denied (with state) to the relying party
  *   POST /interaction/:uid/card      signed challenge {challenge, certificate, signature} (JSON or form)
  *   GET  /assets/card-agent-login.js the login page's script: asks the local card agent (`hpki card agent`,
  *                                    card-agent-server.ts) to sign the challenge, else explains how to start it
@@ -13,7 +16,8 @@
  *                                    (RFC 6749 §4.1.2.1) with an error_description in the request's language
  *   GET  /interaction/:uid/tls       TLS client certificate (dedicated listener) or the proxy header from an
  *                                    allowlisted address
- *   GET  /portal, POST /portal/links the person's services, links and recent logins
+ *   GET  /portal, POST /portal/links the person's services, links, approved scopes and recent logins;
+ *   POST /portal/consents/remove     withdraws an approval given on the consent page
  *   GET  /portal/login, /portal/callback   the portal's own card login (built-in public client)
  *   GET  /api/links/pending, POST /api/links/confirm, POST /api/links   for services, HTTP Basic with client
  *                                    credentials; persons are named by the sub the service saw
@@ -53,6 +57,7 @@ import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
 import { AccountLinkError, confirmLink, findPerson, linkByService, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
+import { approvedScopes, consentsOf, recordConsent, scopesNeedingConsent, withdrawConsent } from "./consent.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
@@ -321,6 +326,67 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     }
   });
 
+  // ---- consent (issue 14 §7, consent.ts) ----
+  type Details = Awaited<ReturnType<Provider["interactionDetails"]>>;
+  // The consent form's CSRF token (csrf-csrf double submit) is bound to the interaction.
+  const consentCsrf = doubleCsrf({
+    getSecret: () => csrfKey.toString("base64url"),
+    getSessionIdentifier: (req) => String(req.params.uid ?? ""),
+    cookieName: "hpki_consent_csrf",
+    cookieOptions: { sameSite: "lax", path: `${publicOrigin.pathname}/interaction`, secure: issuer.startsWith("https:"), httpOnly: true },
+    getCsrfTokenFromRequest: (req) => {
+      const t = (req.body as { csrf?: unknown } | undefined)?.csrf;
+      return typeof t === "string" ? t : undefined;
+    },
+  });
+  router.use("/interaction", cookieParser());
+
+  /** What the consent prompt of `details` must ask the person (empty: grant at once). */
+  async function consentAsk(details: Details): Promise<{ client: SsoClient; personId: string; ask: string[] }> {
+    const client = await resolveClient(db, issuer, String(details.params.client_id));
+    if (!client || !details.session?.accountId) throw new Error("consent prompt without a client or a login");
+    const personId = parseAccountId(details.session.accountId).personId;
+    const requested = String(details.params.scope ?? "").split(" ").filter(Boolean);
+    return { client, personId, ask: scopesNeedingConsent(requested, client, await approvedScopes(db, personId, client.clientId)) };
+  }
+
+  /** The consent prompt: granted at once, or the consent page (JSON: {consent: {clientId, clientName, scopes}, decide, csrf}). */
+  async function consentPrompt(req: Request, res: Response, details: Details) {
+    const { client, ask } = await consentAsk(details);
+    if (ask.length === 0) return grantConsent(provider, req, res, details);
+    const lang = langOf(req, details.params.ui_locales);
+    const t = textsFor(lang);
+    const decideUrl = `${issuer}/interaction/${details.uid}/consent`;
+    const csrf = consentCsrf.generateCsrfToken(req, res);
+    const scopes = ask.map((scope) => ({ scope, text: t[`scope_${scope}`] ?? scope }));
+    if (wantsJson(req)) return void res.json({ consent: { clientId: client.clientId, clientName: client.name, scopes }, decide: decideUrl, csrf });
+    res.type("html").send(renderPage("consent", lang, { clientName: client.name, clientId: client.clientId, scopes, decideUrl, csrf }));
+  }
+
+  router.post("/interaction/:uid/consent", ...form, async (req, res, next) => {
+    try {
+      let details: Details;
+      try {
+        details = await provider.interactionDetails(req, res);
+      } catch {
+        return void res.status(400).type("html").send(renderPage("refused", langOf(req), { message: MESSAGES["challenge-invalid"][langOf(req)], code: "interaction-not-found" }));
+      }
+      if (details.uid !== req.params.uid || details.prompt.name !== "consent") return void res.status(400).send("interaction mismatch");
+      if (!consentCsrf.validateRequest(req)) return void res.status(403).send("forbidden");
+      const decision = (req.body as { decision?: unknown } | undefined)?.decision;
+      if (decision !== "approve" && decision !== "deny") return void res.status(400).send("decision must be approve or deny");
+      const { client, personId, ask } = await consentAsk(details);
+      await recordConsent(db, { personId, clientId: client.clientId, scopes: ask, approved: decision === "approve", uid: details.uid });
+      if (decision === "approve") return void (await grantConsent(provider, req, res, details, wantsJson(req)));
+      const lang = langOf(req, details.params.ui_locales);
+      const redirectTo = await provider.interactionResult(req, res, { error: "access_denied", error_description: refusalText("consent-denied", lang) }, { mergeWithLastSubmission: false });
+      if (wantsJson(req)) res.json({ redirectTo });
+      else res.redirect(303, redirectTo);
+    } catch (e) {
+      next(e);
+    }
+  });
+
   // The login page's script that calls the local card agent (a file, so a strict CSP can allow it).
   router.get("/assets/card-agent-login.js", (_req, res) => void res.type("text/javascript").set("Cache-Control", "no-cache").send(CARD_AGENT_LOGIN_SCRIPT));
 
@@ -328,7 +394,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     try {
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) return void res.status(400).send("interaction mismatch");
-      if (details.prompt.name === "consent") return void (await grantConsent(provider, req, res, details));
+      if (details.prompt.name === "consent") return void (await consentPrompt(req, res, details));
       const client = await resolveClient(db, issuer, String(details.params.client_id));
       const challenge = await issueChallenge(db, issuer, details.uid, { clientId: String(details.params.client_id), name: client?.name ?? String(details.params.client_id) });
       const submitUrl = `${issuer}/interaction/${details.uid}/card`;
@@ -445,18 +511,20 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       if (!s) return void res.type("html").send(renderPage("message", lang, { message: textsFor(lang).noSession, form: `<p><a href="${issuer}/portal/login">${textsFor(lang).portalLogin}</a></p>` }));
       const person = (await findPerson(db, s.personId))!;
       const links = await linksOf(db, s.personId);
+      const consents = await consentsOf(db, s.personId);
       const t = textsFor(lang);
       const services = (await listClients(db))
         .filter((c) => !c.disabled && (c.allowedHcRoles.length === 0 || c.allowedHcRoles.includes(person.hcRole ?? "")))
         .map((c) => {
           const link = links.find((l) => l.clientId === c.clientId);
-          return { clientId: c.clientId, name: c.name, link: link && { accountId: link.accountId, statusText: link.status === "confirmed" ? t.linkConfirmed : t.linkRequested } };
+          const consent = consents.find((x) => x.clientId === c.clientId);
+          return { clientId: c.clientId, name: c.name, link: link && { accountId: link.accountId, statusText: link.status === "confirmed" ? t.linkConfirmed : t.linkRequested }, consentScopes: consent?.scopes };
         });
       const logins = (await db("sso_logins").where({ person_id: s.personId }).orderBy("at", "desc").limit(10)).map((l) => ({
         at: new Date(l.at).toISOString().replace("T", " ").slice(0, 19) + "Z", clientId: l.client_id, method: l.method, outcome: l.outcome,
       }));
       portalUids.set(req, s.uid);
-      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalCsrf.generateCsrfToken(req, res), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove` }));
+      res.type("html").send(renderPage("portal", lang, { person, services, logins, csrf: portalCsrf.generateCsrfToken(req, res), linkUrl: `${issuer}/portal/links`, unlinkUrl: `${issuer}/portal/links/remove`, withdrawUrl: `${issuer}/portal/consents/remove` }));
     } catch (e) {
       next(e);
     }
@@ -487,6 +555,19 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       res.redirect(303, `${issuer}/portal`);
     } catch (e) {
       if (e instanceof AccountLinkError) return void res.status(400).send(`${e.message} / ${e.messageJa}`);
+      next(e);
+    }
+  });
+
+  // The person withdraws an approval given on the consent page: the service must ask again, and
+  // its grants for the person (refresh tokens included) end (consent.ts withdrawConsent).
+  router.post("/portal/consents/remove", ...form, async (req, res, next) => {
+    try {
+      const s = await portalPost(req, res);
+      if (!s) return void res.status(403).send("forbidden");
+      await withdrawConsent(db, s.personId, String((req.body as Record<string, unknown> | undefined)?.clientId ?? ""));
+      res.redirect(303, `${issuer}/portal`);
+    } catch (e) {
       next(e);
     }
   });
@@ -603,8 +684,11 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   };
 }
 
-/** Grants what the consent prompt asks for: clients are admin-registered first-party services. */
-async function grantConsent(provider: Provider, req: http.IncomingMessage, res: http.ServerResponse, details: Awaited<ReturnType<Provider["interactionDetails"]>>) {
+/**
+ * Grants what the consent prompt asks for (oidc-provider Grant: scopes, claims, resource scopes)
+ * and finishes the interaction: a redirect, or with `json` the {redirectTo} to follow.
+ */
+async function grantConsent(provider: Provider, req: http.IncomingMessage, res: http.ServerResponse, details: Awaited<ReturnType<Provider["interactionDetails"]>>, json = false) {
   const { prompt, params, session, grantId } = details;
   const grant = grantId ? await provider.Grant.find(grantId) : new provider.Grant({ accountId: session!.accountId, clientId: String(params.client_id) });
   const d = prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
@@ -612,5 +696,9 @@ async function grantConsent(provider: Provider, req: http.IncomingMessage, res: 
   if (d.missingOIDCClaims) grant!.addOIDCClaims(d.missingOIDCClaims);
   for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant!.addResourceScope(indicator, scopes.join(" "));
   const id = await grant!.save();
-  await provider.interactionFinished(req, res, { consent: { grantId: id } }, { mergeWithLastSubmission: true });
+  const result = { consent: { grantId: id } };
+  if (!json) return provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+  const redirectTo = await provider.interactionResult(req, res, result, { mergeWithLastSubmission: true });
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify({ redirectTo }));
 }

@@ -59,6 +59,7 @@ const migrations: Record<string, () => Promise<Migration>> = {
   "0195_pobox": () => import("../../migrations/0195_pobox.ts"),
   "0196_pobox_organisation": () => import("../../migrations/0196_pobox_organisation.ts"),
   "0200_pobox_patients": () => import("../../migrations/0200_pobox_patients.ts"),
+  "0210_sso_consent": () => import("../../migrations/0210_sso_consent.ts"),
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

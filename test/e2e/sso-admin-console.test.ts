@@ -176,6 +176,30 @@ describe("SSO administration console", () => {
     expect((await doctorLogsIn()).hcRole).toBe("Medical Doctor");
   });
 
+  it("the form sets the scopes granted without consent and JWT access tokens (issue 14 §7), audited before/after", async () => {
+    const page = await admin.get("/clients/emr", { accept: "html" });
+    expect(page.text).toContain("同意なしで提供するスコープ");
+    expect(page.text).toMatch(/name="defaultScopes" value="hcrole" checked/);
+    expect(page.text).not.toMatch(/name="defaultScopes" value="subscriber" checked/);
+    const form = { name: "地域医療連携EMR", redirectUris: emr.redirect, allowedHcRoles: "Medical Doctor", accountMapping: "linked", defaultScopesShown: "1", defaultScopes: "subscriber" };
+    // JWT without an audience: the form again, nothing changed.
+    const bad = await admin.post("/clients/emr", { accept: "html", form: { ...form, accessTokenFormat: "jwt", accessTokenAudience: "" } });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain("audience");
+    const ok = await admin.post("/clients/emr", { accept: "html", form: { ...form, accessTokenFormat: "jwt", accessTokenAudience: "https://emr.example.jp/api" } });
+    expect(ok.status, ok.text.slice(0, 500)).toBe(303);
+    const a = await lastAudit("sso.client-updated");
+    expect(a.details.after).toMatchObject({ defaultScopes: ["openid", "subscriber"], accessTokenFormat: "jwt", accessTokenAudience: "https://emr.example.jp/api" });
+    expect(a.details.before).toMatchObject({ defaultScopes: ["openid", "profile", "hcrole", "organization"], accessTokenFormat: "opaque", accessTokenAudience: null });
+    const row = await ia.ctx.db("sso_clients").where({ client_id: "emr" }).first();
+    expect(row).toMatchObject({ default_scopes: ["openid", "subscriber"], access_token_format: "jwt", access_token_audience: "https://emr.example.jp/api" });
+    // Back to the defaults and opaque tokens.
+    const back = await admin.postJson("/clients/emr", { name: "地域医療連携EMR", redirectUris: [emr.redirect], allowedHcRoles: ["Medical Doctor"], accountMapping: "linked", defaultScopes: ["profile", "hcrole", "organization"], accessTokenFormat: "opaque" });
+    expect(back.status, back.text).toBe(200);
+    expect(back.json().client).toMatchObject({ defaultScopes: ["openid", "profile", "hcrole", "organization"], accessTokenFormat: "opaque", accessTokenAudience: null });
+    expect(await ia.ctx.db("sso_clients").where({ client_id: "emr" }).first()).toMatchObject({ default_scopes: null, access_token_format: null, access_token_audience: null });
+  });
+
   it("a rotated secret replaces the old one; the old one keeps working for the overlap (24 h, issue 14 §8)", async () => {
     const r = await admin.post("/clients/emr/secret", { accept: "html", form: {} });
     expect(r.status).toBe(200);

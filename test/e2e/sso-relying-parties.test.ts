@@ -23,7 +23,7 @@ import { TestBrowser } from "../helpers/browser.ts";
 import { issueAuthCard, openTestIa, type TestIa } from "../helpers/ia.ts";
 import { runDemoCeremony } from "../helpers/ia.ts";
 import { tempDir } from "../helpers/openssl.ts";
-import { cardLogin, finishLogin, rpConfig, startLogin, type TestRp } from "../helpers/sso-login.ts";
+import { cardLogin, finishLogin, followApproving, rpConfig, startLogin, type TestRp } from "../helpers/sso-login.ts";
 import { childEnv, serveSso } from "../helpers/sso-serve.ts";
 
 const repo = path.resolve(import.meta.dirname, "../..");
@@ -80,8 +80,8 @@ async function waitFor<T>(what: string, cond: () => Promise<T | undefined | fals
 /** The browser logs in with `card` at the Authlib RP; returns the RP's result of the finish step. */
 async function pyLogin(browser: TestBrowser, card: { label: string; pin: string }, extra: Record<string, unknown> = {}) {
   const start = await pyRp("start", extra);
-  // Straight back when the session covers this client (consent is granted at once); else the login page.
-  const first = await browser.follow(start.url, py.redirect);
+  // Straight back when the session covers this client (offline_access approved before); else the login page.
+  const first = await followApproving(browser, start.url, py.redirect);
   let callback = first.stoppedAt;
   if (!callback) {
     expect(first.last.url).toContain(`${issuer}/interaction/`);
@@ -89,7 +89,8 @@ async function pyLogin(browser: TestBrowser, card: { label: string; pin: string 
     const signed = await signLoginChallenge(ia.ctx.cards, card.label, card.pin, page.challenge);
     const done = await browser.request(page.submit, { body: signed, json: true });
     expect(done.status, done.body).toBe(200);
-    callback = (await browser.follow((done.json as { redirectTo: string }).redirectTo, py.redirect)).stoppedAt;
+    // offline_access is beyond the client's defaults: the person allows it on the consent page once.
+    callback = (await followApproving(browser, (done.json as { redirectTo: string }).redirectTo, py.redirect)).stoppedAt;
   }
   expect(callback).toBeDefined();
   return await pyRp("finish", { ...extra, callback, state: start.state, verifier: start.verifier, nonce: start.nonce });

@@ -22,7 +22,9 @@ export { freePort } from "../../src/web/free-port.ts";
 export async function servePobox(ia: TestIa, env: NodeJS.ProcessEnv, roles = "sso,pobox"): Promise<{ url: string; stop(): Promise<number | null> }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const { secret } = await registerClient(ia.ctx.db, { clientId: "hpki-pobox", name: "医療用私書箱", redirectUris: [`${url}/pobox/callback`], accountMapping: "linked" }, { actor: "test-admin", role: "admin" });
+  const { secret } = await registerClient(ia.ctx.db, { clientId: "hpki-pobox", name: "医療用私書箱", redirectUris: [`${url}/pobox/callback`], accountMapping: "linked",
+    // The box keys accounts on the subscriber id: a default scope, so no consent page (docs/POBOX.md).
+    defaultScopes: ["openid", "profile", "hcrole", "organization", "subscriber"] }, { actor: "test-admin", role: "admin" });
   return serveSso({ ...env, HPKI_POBOX_CLIENT_SECRET: secret }, roles, port);
 }
 

@@ -56,9 +56,35 @@ export async function cardLogin(cards: CardStation, s: StartedLogin, card: { lab
   return s.browser.request(s.submit, { body: signed, json: true });
 }
 
-/** After a successful login step, follows consent to the RP callback and redeems the code. */
+/** The consent page as JSON (GET /interaction/:uid with Accept: application/json at a consent prompt). */
+export interface ConsentPage {
+  consent: { clientId: string; clientName: string; scopes: { scope: string; text: string }[] };
+  decide: string;
+  csrf: string;
+}
+
+/** The person's decision on a consent page; returns where the browser goes next. */
+export async function decideConsent(browser: TestBrowser, page: ConsentPage, decision: "approve" | "deny"): Promise<string> {
+  const r = await browser.request(page.decide, { body: { decision, csrf: page.csrf }, json: true });
+  expect(r.status, r.body).toBe(200);
+  return (r.json as { redirectTo: string }).redirectTo;
+}
+
+/**
+ * Follows redirects from `url` to `stopAt` like TestBrowser.follow; a consent page on the way
+ * (scopes beyond the client's defaults) is approved, like a person who clicks "allow".
+ */
+export async function followApproving(browser: TestBrowser, url: string, stopAt: string): Promise<{ last: Hop; stoppedAt?: string; consented?: ConsentPage }> {
+  const first = await browser.follow(url, stopAt);
+  if (first.stoppedAt || first.last.status !== 200 || !first.last.url.includes("/interaction/")) return first;
+  const page = (await browser.request(first.last.url, { json: true })).json as ConsentPage | undefined;
+  if (!page?.consent) return first;
+  return { ...(await browser.follow(await decideConsent(browser, page, "approve"), stopAt)), consented: page };
+}
+
+/** After a successful login step, follows consent (approved) to the RP callback and redeems the code. */
 export async function finishLogin(s: StartedLogin, rp: TestRp, redirectTo: string) {
-  const { stoppedAt, last } = await s.browser.follow(redirectTo, rp.redirect);
+  const { stoppedAt, last } = await followApproving(s.browser, redirectTo, rp.redirect);
   expect(stoppedAt, `${last.status} ${last.url} ${last.body.slice(0, 1500)}`).toBeDefined();
   return oidc.authorizationCodeGrant(s.config, new URL(stoppedAt!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
 }

@@ -1,5 +1,5 @@
 /**
- * The SSO commands as an operator and a card holder run them: `hpki sso clients add|list|disable|enable|rotate-secret`,
+ * The SSO commands as an operator and a card holder run them: `hpki sso clients add|list|update|disable|enable|rotate-secret`,
  * `hpki card login` (the card signs the challenge; the signature verifies with the certificate's
  * key) and `hpki sso links confirm`. Real processes, real SoftHSM card, real database.
  */
@@ -32,6 +32,18 @@ describe("hpki sso / hpki card login", { timeout: 240_000 }, () => {
     const bad = hpki("sso", "clients", "add", "--id", "x y", "--redirect-uri", "not a url", "--json");
     expect(bad.code).toBe(1);
     expect(bad.json().code).toBe("BAD_INPUT");
+
+    // Consent defaults and JWT access tokens (issue 14 §7).
+    const jwt = hpki("sso", "clients", "add", "--id", "lab", "--redirect-uri", "https://lab.example/cb", "--default-scope", "hcrole", "--default-scope", "subscriber",
+      "--access-token-format", "jwt", "--access-token-audience", "https://lab.example/api", "--json");
+    expect(jwt.code, jwt.err).toBe(0);
+    expect(jwt.json()).toMatchObject({ defaultScopes: ["openid", "hcrole", "subscriber"], accessTokenFormat: "jwt", accessTokenAudience: "https://lab.example/api" });
+    const noAud = hpki("sso", "clients", "update", "--id", "emr", "--access-token-format", "jwt", "--json");
+    expect(noAud.code).toBe(1);
+    expect(noAud.out, noAud.out + noAud.err).toContain("audience");
+    const upd = hpki("sso", "clients", "update", "--id", "lab", "--access-token-format", "opaque", "--reset-default-scopes", "--json");
+    expect(upd.code, upd.err).toBe(0);
+    expect(upd.json()).toEqual({ clientId: "lab", defaultScopes: ["openid", "profile", "hcrole", "organization"], accessTokenFormat: "opaque", accessTokenAudience: null });
 
     // Suspension and rotation, as in the console; an unknown client is a clear error.
     expect(hpki("sso", "clients", "disable", "--id", "emr", "--json").json()).toEqual({ clientId: "emr", disabled: true });
