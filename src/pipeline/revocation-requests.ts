@@ -409,10 +409,17 @@ const READERS = new Set(["lra_reviewer", "lra_manager", "ra_officer", "ra_approv
  * sees its own association's only. @throws ForbiddenError for roles that may not read them.
  */
 export async function listRevocationRequests(db: Knex, op: Operator, f: RevocationRequestFilter = {}): Promise<Row[]> {
+  return (await revocationRequestQuery(db, op, f).orderBy("rr.id", "desc").limit(Math.min(f.limit ?? 200, 1000))) as Row[];
+}
+
+/**
+ * The filter of listRevocationRequests as a query with its columns but without order or limit
+ * (the console pages it by "rr.id", src/registration/keyset.ts). Scope and permission as there.
+ * @throws ForbiddenError for roles that may not read revocation requests.
+ */
+export function revocationRequestQuery(db: Knex, op: Operator, f: RevocationRequestFilter = {}): Knex.QueryBuilder {
   if (!READERS.has(op.role)) throw new ForbiddenError(`role ${op.role} may not read revocation requests`, "失効申請を閲覧する権限がありません");
-  const q = requestRows(db)
-    .orderBy("rr.id", "desc")
-    .limit(Math.min(f.limit ?? 200, 1000));
+  const q = requestRows(db);
   if (isLraRole(op.role)) q.where("rr.lra_id", op.lraId ?? -1);
   if (f.state) q.where("rr.state", f.state);
   if (f.reviewPending) q.where("rr.review_state", "pending");
@@ -426,7 +433,7 @@ export async function listRevocationRequests(db: Knex, op: Operator, f: Revocati
       if (licence) w.orWhere("a.licence_number", licence);
     });
   }
-  return (await q) as Row[];
+  return q;
 }
 
 /**

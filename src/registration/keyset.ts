@@ -48,15 +48,25 @@ export function pageCursor(req: Request): PageCursor {
   return { after, before, size };
 }
 
+/** How keysetPage reads a base query that joins or names its own columns. */
+export interface KeysetOptions {
+  /** The row property holding `column`'s value (e.g. "id" for column "rr.id"); default `column`. */
+  key?: string;
+  /** The base already selects its columns: do not add `select *`. */
+  selected?: boolean;
+}
+
 /**
  * One page of `base` (a filtered query without order or limit) in `order` of `column` (unique,
  * integer), with the total and the position of the page. Three queries: the page (size + 1 rows,
  * to know whether another page follows), the total, and the rows before the page (its position).
  */
-export async function keysetPage(base: Knex.QueryBuilder, column: string, order: "asc" | "desc", cursor: PageCursor): Promise<KeysetPage> {
+export async function keysetPage(base: Knex.QueryBuilder, column: string, order: "asc" | "desc", cursor: PageCursor, opts: KeysetOptions = {}): Promise<KeysetPage> {
+  const key = opts.key ?? column;
   const forward = cursor.before === undefined;
   const cmp = (dirForward: boolean) => ((order === "desc") === dirForward ? "<" : ">");
-  const q = base.clone().select("*").limit(cursor.size + 1);
+  const q = base.clone().limit(cursor.size + 1);
+  if (!opts.selected) q.select("*");
   if (forward) {
     if (cursor.after !== undefined) q.where(column, cmp(true), cursor.after);
     q.orderBy(column, order);
@@ -72,11 +82,11 @@ export async function keysetPage(base: Knex.QueryBuilder, column: string, order:
   const total = Number(n);
   let preceding = 0;
   if (rows.length) {
-    const [{ p }] = (await base.clone().clearSelect().clearOrder().where(column, cmp(false), rows[0][column] as number).count({ p: "*" })) as { p: string | number }[];
+    const [{ p }] = (await base.clone().clearSelect().clearOrder().where(column, cmp(false), rows[0][key] as number).count({ p: "*" })) as { p: string | number }[];
     preceding = Number(p);
   }
-  const last = rows.at(-1)?.[column];
-  const first = rows[0]?.[column];
+  const last = rows.at(-1)?.[key];
+  const first = rows[0]?.[key];
   const hasNext = forward ? more : rows.length > 0 && preceding + rows.length < total;
   return {
     rows,

@@ -27,6 +27,7 @@
  *   POST /revocations/:id/retry          → {request}      ({note?, version?}; ra_approver: a failed request back in the IA's queue)
  *   GET  /audit/revocations              → {revocations: [entry…], emergencies: [request…]}  (auditor)
  */
+import { keysetPage, pageCursor, pageJson, pagerView } from "./keyset.ts";
 import type { Request, Router } from "express";
 import { z } from "zod";
 import { CERTIFICATE_PROFILE_NAMES } from "../notices/expiry.ts";
@@ -40,7 +41,7 @@ import {
 } from "../pipeline/revocation-request.ts";
 import {
   approveRevocationRequest, createEmergencyRevocation, createRevocationRequest, getRevocationRequest, listRecentRevocations,
-  listRevocationRequests, rejectRevocationRequest, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
+  listRevocationRequests, rejectRevocationRequest, revocationRequestQuery, retryRevocationRequest, reviewEmergencyRevocation, searchRevocationTargets, type ResolvedTarget,
 } from "../pipeline/revocation-requests.ts";
 import { displayDateTime, displayDateWithEra, isoTime, jsonColumn, stateBadge } from "./application-format.ts";
 import { isoDate } from "../pipeline/applications.ts";
@@ -232,15 +233,16 @@ export function mountRevocationRoutes(router: Router, kit: ConsoleKit): void {
     const q = queryText(req, "state");
     const state = reviewPending || q === "all" ? undefined : (REVOCATION_REQUEST_STATES as readonly string[]).includes(q) ? q : q === "" ? undefined : "requested";
     const text = queryText(req, "q");
-    const rows = await listRevocationRequests(db, op, { state, reviewPending, text });
-    await respond(kit, req, res, "ra/revocation-list", { requests: rows.map(revocationRequestJson) }, () => {
+    const page = await keysetPage(revocationRequestQuery(db, op, { state, reviewPending, text }), "rr.id", "desc", pageCursor(req), { key: "id", selected: true });
+    const rows = page.rows;
+    await respond(kit, req, res, "ra/revocation-list", { requests: rows.map(revocationRequestJson), page: pageJson(page) }, () => {
       const l = lang(req);
       const filters = [
         { key: "all", href: kit.url("/revocations"), current: !state && !reviewPending },
         ...REVOCATION_REQUEST_STATES.map((s) => ({ key: s, href: kit.url(`/revocations?state=${s}`), current: state === s })),
         { key: "reviewPending", href: kit.url("/revocations?review=pending"), current: reviewPending },
       ].map((f) => ({ ...f, label: f.key === "all" ? (l === "ja" ? "すべて" : "all") : f.key === "reviewPending" ? (l === "ja" ? "事後確認待ち" : "review pending") : stateBadge(revocationRequestMachine, f.key, l).label }));
-      return { rows: listPage(req, rows), filters, reviewPending, canFile: FILERS.includes(op.role), q: text, stateParam: state ?? "" };
+      return { rows: listPage(req, rows), filters, reviewPending, canFile: FILERS.includes(op.role), q: text, stateParam: state ?? "", pager: pagerView(req, kit.url("/revocations"), page) };
     }, { title: { en: "Revocation requests", ja: "失効申請" } });
   });
 

@@ -189,6 +189,34 @@ describe("revocation console routes", () => {
   });
 });
 
+describe("revocation request list pages", () => {
+  it("pages by keyset with the true total, no row twice or missed (issue 12 §3)", async () => {
+    // Closed (rejected) card-wide requests as fixture rows: the list, not the workflow, is under test.
+    await t.ctx.db("revocation_requests").insert(Array.from({ length: 13 }, (_, i) => ({
+      state: "rejected", target_kind: "card", card_label: `PAGE-${i}`, channel: "ra_initiative", reason: "unspecified",
+      grounds: "ページ送りの確認", created_by: s.officer.operator.id, decision_reason: "fixture",
+    })));
+    const total = Number((await t.ctx.db("revocation_requests").where({ state: "rejected" }).count({ n: "*" }))[0].n);
+    expect(total).toBeGreaterThanOrEqual(13);
+    const first = (await clients.officer.getJson("/revocations?state=rejected&size=10")).json();
+    expect(first.page).toMatchObject({ total, from: 1, to: 10, prevBefore: null, size: 10 });
+    expect(first.requests).toHaveLength(10);
+    const seen = first.requests.map((r: { id: number }) => r.id);
+    let next = first.page.nextAfter;
+    while (next !== null) {
+      const more = (await clients.officer.getJson(`/revocations?state=rejected&size=10&after=${next}`)).json();
+      expect(more.page.total).toBe(total);
+      seen.push(...more.requests.map((r: { id: number }) => r.id));
+      next = more.page.nextAfter;
+    }
+    const ids = (await t.ctx.db("revocation_requests").where({ state: "rejected" }).orderBy("id", "desc").pluck("id")).map(Number);
+    expect(seen.map(Number)).toEqual(ids);
+    const html = (await clients.officer.get("/revocations?state=rejected&size=10", { accept: "html" })).text;
+    expect(html).toContain(`全${total}件`);
+    expect(html).toMatch(/rel="next" href="\/ra\/revocations\?state&#x3D;rejected&amp;size&#x3D;10&amp;after&#x3D;\d+"/);
+  });
+});
+
 describe("expiry console routes", () => {
   it("lists cards expiring soon with a renewal link, and takes the prefilled renewal application", async () => {
     const sub = subs[1];
