@@ -19,7 +19,8 @@ import { applicationSummaryJson, displayDateTime, lraBatchJson, stateBadge } fro
 import { handoverExtras, mountHandoverRoutes } from "../registration/application-handover.ts";
 import { mountCardRoutes } from "../registration/card-routes.ts";
 import { mountCardDeskRoutes } from "../registration/card-desk-routes.ts";
-import { listLraBatches, operatorNames } from "../registration/application-queries.ts";
+import { operatorNames, pageLraBatches } from "../registration/application-queries.ts";
+import { pageCursor, pageJson, pagerView } from "../registration/keyset.ts";
 import { done, idParam, mountApplicationRoutes, respond } from "../registration/application-routes.ts";
 import { batchRows } from "../registration/batch-rows.ts";
 import { mountWorklistHome } from "../registration/worklists.ts";
@@ -61,13 +62,14 @@ export function mountLraRoutes(router: Router, kit: ConsoleKit, hcRoles: Readonl
 
   router.get("/batches", read, async (req, res) => {
     const op = kit.operator(req);
-    const list = await listLraBatches(db, { lraId: op.role === "auditor" ? null : op.lraId });
+    const { list, page } = await pageLraBatches(db, { lraId: op.role === "auditor" ? null : op.lraId }, pageCursor(req));
     const batches = list.map(({ batch, applications }) => lraBatchJson(batch, applications));
-    await respond(kit, req, res, "batches", { batches }, async () => {
+    await respond(kit, req, res, "batches", { batches, page: pageJson(page) }, async () => {
       const l = lang(req);
       const names = await operatorNames(db, list.map((b) => b.batch.signed_off_by));
       return {
         isManager: op.role === "lra_manager",
+        pager: pagerView(req, kit.url("/batches"), page),
         rows: list.map(({ batch, applications }) => ({
           id: Number(batch.id),
           batchNo: batch.batch_no,

@@ -12,6 +12,7 @@ import { nameMatches } from "../pipeline/name-search.ts";
 import { assertScope, type Row } from "../pipeline/machine.ts";
 import { isLraRole, type Operator } from "../pipeline/operator.ts";
 import type { Knex } from "knex";
+import { keysetPage, type KeysetPage, type PageCursor } from "./keyset.ts";
 import type { Db } from "../store/db.ts";
 
 /** Most rows a search returns (newest first); the page says when there may be more. */
@@ -99,10 +100,27 @@ export async function operatorNames(db: Db, ids: unknown[]): Promise<Map<number,
  * forwarded and received ones).
  */
 export async function listLraBatches(db: Db, filter: { lraId?: number | null; states?: string[]; limit?: number }): Promise<{ batch: Row; applications: Row[] }[]> {
-  const q = db("lra_batches").orderByRaw("(state = 'open') desc, id desc").limit(filter.limit ?? 100);
+  const q = lraBatchQuery(db, filter).orderByRaw("(state = 'open') desc, id desc").limit(filter.limit ?? 100);
+  return withBatchApplications(db, (await q.select("*")) as Row[]);
+}
+
+/**
+ * One page of an association's batches, newest first (the open batch is the newest), with the
+ * true total (keyset.ts; issue 12 §3), each with its applications.
+ */
+export async function pageLraBatches(db: Db, filter: { lraId?: number | null }, cursor: PageCursor): Promise<{ list: { batch: Row; applications: Row[] }[]; page: KeysetPage }> {
+  const page = await keysetPage(lraBatchQuery(db, filter), "id", "desc", cursor);
+  return { list: await withBatchApplications(db, page.rows), page };
+}
+
+function lraBatchQuery(db: Db, filter: { lraId?: number | null; states?: string[] }): Knex.QueryBuilder {
+  const q = db("lra_batches");
   if (filter.lraId != null) q.where({ lra_id: filter.lraId });
   if (filter.states) q.whereIn("state", filter.states);
-  const batches = (await q.select("*")) as Row[];
+  return q;
+}
+
+async function withBatchApplications(db: Db, batches: Row[]): Promise<{ batch: Row; applications: Row[] }[]> {
   if (!batches.length) return [];
   const apps = (await db("applications").whereIn("lra_batch_id", batches.map((b) => b.id)).orderBy("id").select("*")) as Row[];
   return batches.map((batch) => ({ batch, applications: apps.filter((a) => Number(a.lra_batch_id) === Number(batch.id)) }));

@@ -76,6 +76,27 @@ describe("desk lists and worklists", () => {
     expect(html.text).toMatch(/rel="next" href="\/lra\/applications\?after&#x3D;\d+"/);
   });
 
+  it("pages the association's batches (newest first) with the true total", { timeout: 60_000 }, async () => {
+    // Received batches as fixture rows of both associations: the list, not the batch workflow, is under test.
+    const lraIds = [reviewer.operator.lraId!, otherReviewer.operator.lraId!];
+    await s.db("lra_batches").insert(Array.from({ length: 24 }, (_, i) => ({
+      batch_no: `PAGE-${i}`, lra_id: lraIds[i % 2], state: "received", created_by: i % 2 ? otherReviewer.operator.id : reviewer.operator.id,
+    })));
+    const own = (await s.db("lra_batches").where({ lra_id: lraIds[0] }).orderBy("id", "desc").pluck("id")).map(Number);
+    const c = await s.signIn("/lra", reviewer);
+    const first = (await c.getJson("/batches?size=10")).json();
+    expect(first.page).toMatchObject({ total: own.length, from: 1, to: 10 });
+    const seen: number[] = first.batches.map((b: { id: number }) => b.id);
+    let next = first.page.nextAfter;
+    while (next !== null) {
+      const more = (await c.getJson(`/batches?size=10&after=${next}`)).json();
+      seen.push(...more.batches.map((b: { id: number }) => b.id));
+      next = more.page.nextAfter;
+    }
+    expect(seen).toEqual(own);
+    expect((await c.get("/batches?size=10", { accept: "html" })).text).toContain(`全${own.length}件`);
+  });
+
   it("counts the reviewer's worklist in its own association, each count matching its list", { timeout: 60_000 }, async () => {
     const c = await s.signIn("/lra", reviewer);
     const res = await c.getJson("/");
