@@ -13,6 +13,7 @@
 import cookieParser from "cookie-parser";
 import express, { type NextFunction, type Request, type Response } from "express";
 import { HpkiError } from "../pipeline/errors.ts";
+import { PreUnavailableError } from "../pki/pre.ts";
 import { closeSessionStore, consoleCsrf, consoleSecret, consoleSession, sessionStore } from "../web/auth/session.ts";
 import { localized, requestLanguage } from "../web/i18n.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
@@ -113,7 +114,9 @@ export async function createPoboxServer(deps: RoleDeps): Promise<RoleServer> {
   router.use("/api", authenticate, apiRouter(db, limits, who));
   router.use("/", authenticate, pagesRouter(db, limits, who, { csrfToken: csrf.token, secure }));
 
-  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  router.use((raw: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // 組織暗号 in an installation without the optional GPL package (src/pki/pre.ts): say so, 503.
+    const err = raw instanceof PreUnavailableError ? new HpkiError(raw.message, raw.messageJa, 503, "pre_unavailable") : raw;
     const e = err as { status?: number; code?: string; type?: string };
     const known = err instanceof HpkiError;
     const status = known ? (err as HpkiError).status : e.code === "EBADCSRFTOKEN" ? 403 : e.type === "entity.too.large" ? 413 : e.type === "entity.parse.failed" ? 400 : 500;
