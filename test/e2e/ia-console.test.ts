@@ -282,8 +282,12 @@ describe("IA console over HTTP", () => {
     const states = await db()("applications").where({ delivery_batch_id: batch.id }).pluck("state");
     expect(states).toEqual(["shipped", "shipped", "shipped"]);
     expect((await ia.postJson(`/deliveries/${batch.id}/ship`, {})).status).toBe(409);
-    const batches = (await ia.getJson("/deliveries")).json().batches;
-    expect(batches.find((b: { id: number }) => b.id === batch.id)).toMatchObject({ state: "shipped", stateJa: "発送済" });
+    const deliveryList = (await ia.getJson("/deliveries")).json();
+    expect(deliveryList.batches.find((b: { id: number }) => b.id === batch.id)).toMatchObject({ state: "shipped", stateJa: "発送済" });
+    // The batch list is keyset-paginated with the true total (issue 12 §3).
+    const total = Number((await t.ctx.db("delivery_batches").count({ n: "*" }))[0].n);
+    expect(deliveryList.page).toMatchObject({ total, from: 1, to: Math.min(total, 50) });
+    expect((await ia.get("/deliveries", { accept: "html" })).text).toContain(`全${total}件`);
   });
 
   it("shows each CA with its current CRL and generates one on request", async () => {

@@ -16,12 +16,12 @@ import { createDeliveryBatch, shipDeliveryBatch } from "../../pipeline/delivery.
 import { fieldIssue, NotFoundError, ValidationError } from "../../pipeline/errors.ts";
 import type { Row } from "../../pipeline/machine.ts";
 import { deliveryBatchMachine, receiptMachine } from "../../pipeline/records.ts";
+import { keysetPage, pageCursor, pageJson, pagerView } from "../../registration/keyset.ts";
 import { confirmationPending } from "../../web/console/confirm.ts";
 import type { ConsoleKit } from "../../web/console/kit.ts";
 import { packingListPdf, receiptFormsPdf, type DeliveryDocumentData } from "../delivery-documents.ts";
 import { idParam, qualificationJa, RA_DESK, sendJson, type IaGuards, type IaRouteDeps } from "./common.ts";
 
-const BATCHES_SHOWN = 50;
 const WAITING_SHOWN = 500;
 
 /** The regional association id of POST /deliveries: a positive integer, or null/"" for the RA desk. */
@@ -143,12 +143,14 @@ export function mountDeliveryRoutes(router: Router, kit: ConsoleKit, deps: IaRou
         })),
       };
     });
-    const batches = (await batchQuery(db).orderBy("b.id", "desc").limit(BATCHES_SHOWN)).map((r) => batchJson(kit, r));
+    // Delivery batches newest first, keyset-paginated with the true total (issue 12 §3).
+    const page = await keysetPage(batchQuery(db), "b.id", "desc", pageCursor(req), { key: "id", selected: true });
+    const batches = page.rows.map((r) => batchJson(kit, r));
     if (kit.wantsJson(req)) {
-      kit.render(res, "deliveries", { waiting: waiting.map(({ cards: _c, formValue: _f, ...w }) => w), batches });
+      kit.render(res, "deliveries", { waiting: waiting.map(({ cards: _c, formValue: _f, ...w }) => w), batches, page: pageJson(page) });
       return;
     }
-    kit.render(res, "deliveries", { waiting, batches, canPrepare: req.operator?.role === "ia_operator" }, { title: { en: "Deliveries", ja: "配送" } });
+    kit.render(res, "deliveries", { waiting, batches, pager: pagerView(req, kit.url("/deliveries"), page), canPrepare: req.operator?.role === "ia_operator" }, { title: { en: "Deliveries", ja: "配送" } });
   });
 
   router.post("/deliveries", guard.write, async (req, res) => {
