@@ -261,7 +261,10 @@ describe("the card after handover over HTTP (issue 13)", () => {
     const done = await executeApprovedRevocationRequests(t.ctx);
     expect(done.failed).toEqual([]);
     const revoked = () => db()("revocations as r").join("certificates as c", "c.id", "r.certificate_id").where("c.card_label", cardLabel).select("r.reason", "c.lifecycle_state");
-    await waitFor(async () => (await revoked()).length >= 2 && (await revoked()).every((r) => r.lifecycle_state === "revoked"), "the returned card's certificates revoked");
+    await waitFor(async () => {
+      const rows = await revoked();
+      return rows.length >= 2 && rows.every((r) => r.lifecycle_state === "revoked");
+    }, "the returned card's certificates revoked");
     const revs = await revoked();
     expect(revs).toEqual([{ reason: "cessationOfOperation", lifecycle_state: "revoked" }, { reason: "cessationOfOperation", lifecycle_state: "revoked" }]);
     expect((await c.ia.postJson(`/cards/${cardLabel}/events`, { transition: "destroy" })).status).toBe(400);

@@ -4,13 +4,12 @@
  * driven by openid-client with real client assertions; ES256 and PS256 ID tokens besides RS256;
  * client_secret_jwt is not advertised (only a hash of each secret is kept).
  */
-import http from "node:http";
-import express from "express";
 import * as jose from "jose";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerClient } from "../../src/sso/clients.ts";
-import { createSsoServer, type SsoServer } from "../../src/sso/server.ts";
+import type { SsoServer } from "../../src/sso/server.ts";
+import { listenSso, type ListeningSso } from "../helpers/sso-listen.ts";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { cardLogin, finishLogin, startLogin } from "../helpers/sso-login.ts";
 
@@ -19,7 +18,7 @@ const admin = { actor: "test-admin", role: "admin" };
 
 let ia: TestIa;
 let sso: SsoServer;
-let httpServer: http.Server;
+let listening: ListeningSso | undefined;
 let base: string;
 let card: { label: string; pin: string };
 // The relying party's own key set, served at its jwks_uri.
@@ -29,19 +28,12 @@ beforeAll(async () => {
   ia = await openTestIa("sso-client-keys");
   await runDemoCeremony(ia.ctx, by);
   card = await issueAuthCard(ia.ctx, { hcRole: "Medical Doctor", subscriberId: "PKJ000001", name: { latin: "Taro Yamada", kanji: "山田　太郎" } }, by);
-  const app = express();
-  app.get("/rp/jwks.json", (_req, res) => void res.json(rpJwks));
-  httpServer = http.createServer(app);
-  await new Promise<void>((r) => httpServer.listen(0, "127.0.0.1", () => r()));
-  base = `http://127.0.0.1:${(httpServer.address() as { port: number }).port}`;
-  sso = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl: base }, { verifier: { refreshIntervalMs: 0 } });
-  app.use("/sso", sso.router);
+  listening = await listenSso(ia.ctx, (app) => void app.get("/rp/jwks.json", (_req, res) => void res.json(rpJwks)));
+  ({ sso, base } = listening);
 }, 240_000);
 
 afterAll(async () => {
-  await sso?.close();
-  httpServer?.closeAllConnections();
-  await new Promise((r) => httpServer?.close(r));
+  await listening?.close();
   await ia?.cleanup();
 });
 

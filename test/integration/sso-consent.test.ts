@@ -6,13 +6,12 @@
  * JWT access tokens (RFC 9068, typ at+jwt) for a client registered for them, verified with jose
  * against the provider's JWKS.
  */
-import http from "node:http";
-import express from "express";
 import * as jose from "jose";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerClient, updateClient } from "../../src/sso/clients.ts";
-import { createSsoServer, type SsoServer } from "../../src/sso/server.ts";
+import type { SsoServer } from "../../src/sso/server.ts";
+import { listenSso, type ListeningSso } from "../helpers/sso-listen.ts";
 import { TestBrowser } from "../helpers/browser.ts";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { cardLogin, decideConsent, finishLogin, followApproving, startLogin, type ConsentPage, type StartedLogin, type TestRp } from "../helpers/sso-login.ts";
@@ -24,7 +23,7 @@ const API = "https://emr.example.jp/api";
 
 let ia: TestIa;
 let sso: SsoServer;
-let httpServer: http.Server;
+let listening: ListeningSso | undefined;
 let doctor: { label: string; pin: string };
 let nurse: { label: string; pin: string };
 /** The doctor's first login at emr (consent approved): the browser with the session, and the tokens. */
@@ -62,12 +61,8 @@ beforeAll(async () => {
   await runDemoCeremony(ia.ctx, by);
   doctor = await issueAuthCard(ia.ctx, { hcRole: "Medical Doctor", subscriberId: "CNS000001", name: { latin: "Taro Yamada", kanji: "山田　太郎" } }, by);
   nurse = await issueAuthCard(ia.ctx, { hcRole: "Medical Doctor", subscriberId: "CNS000002", name: { latin: "Hanako Sato", kanji: "佐藤　花子" } }, by);
-  const app = express();
-  httpServer = http.createServer(app);
-  await new Promise<void>((r) => httpServer.listen(0, "127.0.0.1", () => r()));
-  const base = `http://127.0.0.1:${(httpServer.address() as { port: number }).port}`;
-  sso = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl: base }, { verifier: { refreshIntervalMs: 0 } });
-  app.use("/sso", sso.router);
+  listening = await listenSso(ia.ctx);
+  sso = listening.sso;
   await register(emr);
   await register(lab);
   await register(trusted, { defaultScopes: ["openid", "hcrole", "subscriber", "offline_access"] });
@@ -75,9 +70,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  await sso?.close();
-  httpServer?.closeAllConnections();
-  await new Promise((r) => httpServer?.close(r));
+  await listening?.close();
   await ia?.cleanup();
 });
 

@@ -4,14 +4,13 @@
  * signs; once it signs, the old key stays in the JWKS (ID tokens it signed still verify) until its
  * tokens expired; a rotated client secret keeps the previous one valid for the overlap only.
  */
-import http from "node:http";
-import express from "express";
 import * as jose from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_SECRET_OVERLAP_S, registerClient, rotateClientSecret } from "../../src/sso/clients.ts";
 import { rotateSigningKey } from "../../src/sso/key-rotation.ts";
 import { openSsoSealer, type SsoSealer } from "../../src/sso/sealer.ts";
-import { createSsoServer, type SsoServer } from "../../src/sso/server.ts";
+import type { SsoServer } from "../../src/sso/server.ts";
+import { listenSso, type ListeningSso } from "../helpers/sso-listen.ts";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { cardLogin, finishLogin, startLogin, type TestRp } from "../helpers/sso-login.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -22,7 +21,7 @@ const admin = { actor: "test-admin", role: "admin" };
 let ia: TestIa;
 let sso: SsoServer;
 let sealer: SsoSealer;
-let httpServer: http.Server;
+let listening: ListeningSso | undefined;
 let card: { label: string; pin: string };
 let rp: TestRp;
 
@@ -30,12 +29,8 @@ beforeAll(async () => {
   ia = await openTestIa("sso-rotation");
   await runDemoCeremony(ia.ctx, by);
   card = await issueAuthCard(ia.ctx, { hcRole: "Medical Doctor", subscriberId: "ROT000001", name: { latin: "Taro Yamada", kanji: "山田　太郎" } }, by);
-  const app = express();
-  httpServer = http.createServer(app);
-  await new Promise<void>((r) => httpServer.listen(0, "127.0.0.1", () => r()));
-  const base = `http://127.0.0.1:${(httpServer.address() as { port: number }).port}`;
-  sso = await createSsoServer({ cfg: ia.ctx.cfg, db: ia.ctx.db, publicUrl: base }, { verifier: { refreshIntervalMs: 0 } });
-  app.use("/sso", sso.router);
+  listening = await listenSso(ia.ctx);
+  sso = listening.sso;
   sealer = await openSsoSealer(ia.ctx.cfg, ia.ctx.db);
   const redirect = "http://rp-emr.test/cb";
   const { secret } = await registerClient(ia.ctx.db, { clientId: "emr", name: "EMR", redirectUris: [redirect], postLogoutRedirectUris: [], allowedHcRoles: [], accountMapping: "pairwise" }, admin);
@@ -44,9 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sealer?.close();
-  await sso?.close();
-  httpServer?.closeAllConnections();
-  await new Promise((r) => httpServer?.close(r));
+  await listening?.close();
   await ia?.cleanup();
 });
 
