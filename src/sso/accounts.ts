@@ -46,14 +46,10 @@ export async function upsertPerson(trx: Knex.Transaction, identity: CertificateI
     name_latin: identity.nameLatin, name_kanji: identity.nameKanji, organization_latin: identity.organizationLatin,
     organization_kanji: identity.organizationKanji, hc_role: identity.hcRole, last_login_at: at,
   };
-  const existing = await trx("sso_persons").where({ issuer: identity.issuer, subscriber_id: identity.subscriberId }).first("id");
-  if (existing) {
-    await trx("sso_persons").where({ id: existing.id }).update(fields);
-    return existing.id;
-  }
-  const id = `p-${randomBytes(12).toString("hex")}`;
-  await trx("sso_persons").insert({ id, issuer: identity.issuer, subscriber_id: identity.subscriberId, ...fields });
-  return id;
+  // One statement: a new person gets a fresh id, a known one keeps theirs (unique issuer + subscriber id).
+  const [row] = await trx("sso_persons").insert({ id: `p-${randomBytes(12).toString("hex")}`, issuer: identity.issuer, subscriber_id: identity.subscriberId, ...fields })
+    .onConflict(["issuer", "subscriber_id"]).merge(fields).returning("id");
+  return String(row.id);
 }
 
 /** The person `id`, or undefined. */

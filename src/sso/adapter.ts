@@ -2,7 +2,8 @@
  * oidc-provider's storage on our database (its Adapter interface; table sso_oidc_payloads), for
  * Postgres. One row per model instance keyed by (kind, id) with the indexes the
  * adapter lookups need. Expired rows are invisible to `find` and removed by `purgeExpired`.
- * Clients are not stored here: the "Client" kind reads the admin-registered sso_clients table.
+ * Clients are not stored here: the "Client" kind reads the admin-registered clients through the
+ * process's ClientDirectory (client-directory.ts).
  * Protocol state (codes, tokens, sessions) is not audited row by row; logins, refusals, client
  * registration and links are (server.ts, clients.ts, accounts.ts).
  *
@@ -15,7 +16,8 @@
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import type { Adapter, AdapterPayload } from "oidc-provider";
-import { resolveClient, type SsoClient } from "./clients.ts";
+import type { ClientDirectory } from "./client-directory.ts";
+import type { SsoClient } from "./clients.ts";
 
 /**
  * The client_secret metadata oidc-provider compares against (provider.ts compareClientSecret): the
@@ -72,8 +74,8 @@ const BEARER_KINDS = new Set(["AccessToken", "RefreshToken", "AuthorizationCode"
 /** Row key of a bearer value (base64url SHA-256). */
 export const tokenKey = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
 
-/** Builds the adapter class for `db` and `issuer` (oidc-provider instantiates it once per model name). */
-export function knexAdapter(db: Knex, issuer: string): new (name: string) => Adapter {
+/** Builds the adapter class for `db` and `clients` (oidc-provider instantiates it once per model name). */
+export function knexAdapter(db: Knex, clients: ClientDirectory): new (name: string) => Adapter {
   return class KnexOidcAdapter implements Adapter {
     private readonly hashed: boolean;
     constructor(private readonly kind: string) {
@@ -101,7 +103,7 @@ export function knexAdapter(db: Knex, issuer: string): new (name: string) => Ada
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.kind === "Client") {
-        const c = await resolveClient(db, issuer, id);
+        const c = await clients.get(id);
         return c && !c.disabled ? clientMetadata(c) : undefined;
       }
       const p = await this.one({ kind: this.kind, id: this.key(id) });

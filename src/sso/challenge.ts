@@ -92,11 +92,14 @@ export async function consumeChallenge(trx: Knex | Knex.Transaction, c: LoginCha
   if (c.origin !== new URL(issuer).origin || c.issuer !== issuer) throw new PathValidationError("challenge-invalid", `challenge is for another origin (${c.origin})`);
   if (c.clientId !== clientId) throw new PathValidationError("challenge-invalid", `challenge is for another client (${c.clientId})`);
   if (c.interaction !== uid) throw new PathValidationError("challenge-invalid", "challenge is for another interaction");
+  // The common case in one statement: the issued, unused, unexpired challenge is marked used.
+  const used = await trx("sso_challenges").where({ nonce: c.nonce, interaction_uid: uid, expires_at: c.expires }).whereNull("used_at").where("expires_at", ">", now)
+    .update({ used_at: now });
+  if (used === 1) return;
+  // Refused: read the row only to say why.
   const row = await trx("sso_challenges").where({ nonce: c.nonce }).first();
   if (!row || row.interaction_uid !== uid) throw new PathValidationError("challenge-invalid", "unknown nonce");
   if (new Date(row.expires_at).getTime() !== c.expires.getTime()) throw new PathValidationError("challenge-invalid", "expiry does not match the issued challenge");
-  const n = await trx("sso_challenges").where({ nonce: c.nonce }).whereNull("used_at").where("expires_at", ">", now).update({ used_at: now });
-  if (n === 1) return;
   if (row.used_at) throw new PathValidationError("challenge-replayed", `nonce used at ${new Date(row.used_at).toISOString()}`);
   throw new PathValidationError("challenge-invalid", "challenge expired");
 }

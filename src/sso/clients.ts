@@ -27,6 +27,18 @@ export type Scope = (typeof SCOPES)[number];
  */
 export const DEFAULT_SCOPES: readonly Scope[] = ["openid", "profile", "hcrole", "organization"];
 
+/**
+ * Postgres NOTIFY channel raised (on commit) when a client is registered, changed, disabled or its
+ * secret rotated; the payload is the client id. Every SSO process's ClientDirectory listens on it
+ * and forgets its copy of that client (client-directory.ts).
+ */
+export const CLIENTS_NOTIFY_CHANNEL = "hpki_sso_clients";
+
+/** Raises CLIENTS_NOTIFY_CHANNEL for `clientId` inside `trx` (delivered when it commits). */
+async function notifyClientChanged(trx: Knex.Transaction, clientId: string): Promise<void> {
+  await trx.raw("SELECT pg_notify(?, ?)", [CLIENTS_NOTIFY_CHANNEL, clientId]);
+}
+
 /** Access-token formats: opaque (introspection) or a JWT the service's API verifies itself (RFC 9068). */
 export type AccessTokenFormat = "opaque" | "jwt";
 
@@ -154,6 +166,7 @@ export async function registerClient(db: Knex, input: NewClient, by: { actor: st
       jwks: c.jwks ? JSON.stringify(c.jwks) : null,
       created_by: by.actor,
     });
+    await notifyClientChanged(trx, c.clientId);
     await appendAudit(trx, [{
       ...by, action: "sso.client-registered", objectType: "sso-client", objectId: c.clientId,
       details: { redirectUris: c.redirectUris, allowedHcRoles: roles, accountMapping: c.accountMapping, backchannelLogoutUri: c.backchannelLogoutUri ?? null, allowedScopes: c.allowedScopes ? scopeList(c.allowedScopes) : null, defaultScopes: c.defaultScopes ? scopeList(c.defaultScopes) : null, accessTokenFormat: c.accessTokenFormat ?? "opaque", accessTokenAudience: c.accessTokenAudience ?? null, idTokenAlg: c.idTokenAlg ?? "RS256", jwksUri: c.jwksUri ?? null, jwks: c.jwks ?? null },
@@ -179,7 +192,8 @@ async function lockClient(trx: Knex.Transaction, clientId: string): Promise<SsoC
  * Replaces the settings of `clientId` (name, redirect URIs, allowed hcRoles, mapping, and the
  * back-channel logout URI when given — null removes it, absent keeps it) in one transaction with
  * its audit record ("sso.client-updated", the changed fields before and after).
- * Takes effect at the client's next request: the provider reads clients from the database.
+ * Takes effect at the client's next request: every SSO process's ClientDirectory forgets its copy
+ * when the NOTIFY raised here arrives (milliseconds after the commit).
  * @throws ValidationError (field issues) or SsoClientError UNKNOWN_CLIENT.
  */
 export async function updateClient(db: Knex, clientId: string, input: ClientSettings, by: { actor: string; role: string }): Promise<SsoClient> {
@@ -205,6 +219,7 @@ export async function updateClient(db: Knex, clientId: string, input: ClientSett
       default_scopes: JSON.stringify(after.defaultScopes) === JSON.stringify(DEFAULT_SCOPES) ? null : JSON.stringify(after.defaultScopes),
       access_token_format: after.accessTokenFormat === "jwt" ? "jwt" : null, access_token_audience: after.accessTokenAudience,
     });
+    await notifyClientChanged(trx, clientId);
     await appendAudit(trx, [{
       ...by, action: "sso.client-updated", objectType: "sso-client", objectId: clientId,
       details: { before: Object.fromEntries(changed.map((k) => [k, before[k]])), after: Object.fromEntries(changed.map((k) => [k, after[k]])) },
@@ -224,6 +239,7 @@ export async function setClientDisabled(db: Knex, clientId: string, disabled: bo
     const c = await lockClient(trx, clientId);
     if (c.disabled === disabled) return;
     await trx("sso_clients").where({ client_id: clientId }).update({ disabled_at: disabled ? trx.fn.now() : null });
+    await notifyClientChanged(trx, clientId);
     await appendAudit(trx, [{ ...by, action: disabled ? "sso.client-disabled" : "sso.client-enabled", objectType: "sso-client", objectId: clientId, details: {} }]);
   });
   return (await findClient(db, clientId))!;
@@ -247,6 +263,7 @@ export async function rotateClientSecret(db: Knex, clientId: string, by: { actor
     await trx("sso_clients").where({ client_id: clientId }).update({
       secret_sha256: secretHash(secret), previous_secret_sha256: until ? old.secret_sha256 : null, previous_secret_until: until,
     });
+    await notifyClientChanged(trx, clientId);
     await appendAudit(trx, [{ ...by, action: "sso.client-secret-rotated", objectType: "sso-client", objectId: clientId, details: { previousValidUntil: until?.toISOString() ?? null } }]);
   });
   return { client: (await findClient(db, clientId))!, secret };

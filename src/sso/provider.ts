@@ -23,9 +23,10 @@
  */
 import type { Knex } from "knex";
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
-import { findPerson, serviceAccountId } from "./accounts.ts";
+import { findPerson, serviceAccountId, type Person } from "./accounts.ts";
 import { decodeClientSecret, knexAdapter } from "./adapter.ts";
-import { clientSecretMatches, resolveClient, SCOPES } from "./clients.ts";
+import type { ClientDirectory } from "./client-directory.ts";
+import { clientSecretMatches, SCOPES } from "./clients.ts";
 import { ensureSecret, ensureSigningKeys, ID_TOKEN_TTL_S, SIGNING_ALGS, type Sealer } from "./keys.ts";
 import { parseAccountId, type LoginCertificates } from "./login-binding.ts";
 import { Subjects } from "./subjects.ts";
@@ -64,6 +65,8 @@ export interface SessionTimes {
 export interface ProviderDeps {
   /** Login certificates: every use of a session or token re-checks its certificate (login-binding.ts). */
   logins: LoginCertificates;
+  /** The registered clients (the process's copy, client-directory.ts). */
+  clients: ClientDirectory;
   session?: Partial<SessionTimes>;
 }
 
@@ -98,6 +101,18 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
   const times: SessionTimes = { idleTimeoutS: deps.session?.idleTimeoutS ?? 1800, maxS: deps.session?.maxS ?? 8 * 3600 };
   const { NO_NEED_TO_PROMPT, REQUEST_PROMPT } = interactionPolicy.Check;
 
+  // A person is read once per request: the policy checks and findAccount (called more than once
+  // by oidc-provider while it builds the claims) ask for the same row.
+  const personsByRequest = new WeakMap<object, Map<string, Promise<Person | undefined>>>();
+  const personOf = (ctx: object | undefined, personId: string): Promise<Person | undefined> => {
+    if (!ctx) return findPerson(db, personId);
+    let m = personsByRequest.get(ctx);
+    if (!m) personsByRequest.set(ctx, (m = new Map()));
+    let p = m.get(personId);
+    if (!p) m.set(personId, (p = findPerson(db, personId)));
+    return p;
+  };
+
   const policy = interactionPolicy.base();
   const login = policy.get("login")!;
   // The session's certificate no longer holds (revoked, on hold, expired; findAccount found no
@@ -115,7 +130,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;
       if (!accountId || !clientId) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-      const [person, client] = await Promise.all([findPerson(db, parseAccountId(accountId).personId), resolveClient(db, issuer, clientId)]);
+      const [person, client] = await Promise.all([personOf(ctx, parseAccountId(accountId).personId), deps.clients.get(clientId)]);
       if (!person || !client) return interactionPolicy.Check.REQUEST_PROMPT;
       const ok = client.allowedHcRoles.length === 0 || client.allowedHcRoles.includes(person.hcRole ?? "");
       return ok ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
@@ -123,7 +138,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
   );
 
   const configuration: Configuration = {
-    adapter: knexAdapter(db, issuer),
+    adapter: knexAdapter(db, deps.clients),
     clients: [],
     jwks: { keys: jwks as never },
     cookies: { keys: [cookieKey.toString("base64url")] },
@@ -167,12 +182,12 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
         enabled: true,
         defaultResource: async (ctx, client, oneOf) => {
           if (oneOf) return oneOf;
-          const c = client && (await resolveClient(db, issuer, client.clientId));
+          const c = client && (await deps.clients.get(client.clientId));
           return c?.accessTokenFormat === "jwt" ? (c.accessTokenAudience ?? undefined) : undefined;
         },
         useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, resource, client) => {
-          const c = await resolveClient(db, issuer, client.clientId);
+          const c = await deps.clients.get(client.clientId);
           if (!c || c.accessTokenFormat !== "jwt" || c.accessTokenAudience !== resource) throw new errors.InvalidTarget();
           return {
             scope: [...(c.allowedScopes ?? SCOPES)].filter((s) => s !== "openid" && s !== "offline_access").join(" "),
@@ -209,10 +224,10 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     findAccount: async (ctx, id) => {
       const check = await deps.logins.check(id);
       if (!check.ok) return undefined;
-      const person = await findPerson(db, check.personId);
+      const person = await personOf(ctx, check.personId);
       if (!person) return undefined;
       const clientId = ctx?.oidc?.client?.clientId;
-      const client = clientId ? await resolveClient(db, issuer, clientId) : undefined;
+      const client = clientId ? await deps.clients.get(clientId) : undefined;
       const linked = client ? await serviceAccountId(db, person.id, client) : undefined;
       return {
         accountId: id,

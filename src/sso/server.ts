@@ -59,7 +59,8 @@ import { AccountLinkError, confirmLink, findPerson, linkByService, linksOf, remo
 import { purgeExpired } from "./adapter.ts";
 import { approvedScopes, consentsOf, recordConsent, scopesNeedingConsent, withdrawConsent } from "./consent.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
-import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, resolveClient, SsoClientError, type SsoClient } from "./clients.ts";
+import { ClientDirectory } from "./client-directory.ts";
+import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, SsoClientError, type SsoClient } from "./clients.ts";
 import { checkHcRole, type CertificateIdentity } from "../status/certificate-identity.ts";
 import { agentResponseFields, isCardLoginFailure } from "../status/card-login-failure.ts";
 import { ensureSecret, sealPlaintextRows, SIGNING_ALGS, type Sealer } from "./keys.ts";
@@ -177,7 +178,8 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   // The watch paces the index refresh, so the sweep follows each refresh at once.
   const verifier = await CardLoginVerifier.open({ db, ...options.verifier, refreshIntervalMs: 0 });
   const logins = new LoginCertificates(db, verifier);
-  const { provider, subjects } = await createOidcProvider(db, issuer, sealer, { logins, session: options.session });
+  const clients = await ClientDirectory.open(db, issuer, { onError: (e) => process.stderr.write(`sso: listening for client changes failed (clients are read from the database until it works again): ${(e as Error).message}\n`) });
+  const { provider, subjects } = await createOidcProvider(db, issuer, sealer, { logins, clients, session: options.session });
   provider.on("server_error", (_ctx: unknown, err: Error) => process.stderr.write(`sso: provider error: ${err.stack ?? err.message}\n`));
   const watch = new RevocationWatch({
     db, provider, verifier, logins, intervalMs: options.verifier?.refreshIntervalMs ?? 30_000,
@@ -247,8 +249,10 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   }
 
   /** Checks the verified certificate against the client, records the login and finishes the interaction. */
-  async function completeLogin(req: Request, res: Response, uid: string, client: SsoClient, login: VerifiedLogin, method: LoginMethod, requested: string[] | undefined) {
+  async function completeLogin(req: Request, res: Response, details: Details, client: SsoClient, login: VerifiedLogin, method: LoginMethod) {
     const { identity } = login;
+    const uid = details.uid;
+    const requested = requestedAcrs(details.params);
     checkHcRole(identity, client.allowedHcRoles);
     // acr (issue 14 §3): a card signature after the card checked the PIN, or a certificate alone.
     const acr = method === "challenge" ? ACR_CARD_PIN : ACR_CERTIFICATE;
@@ -265,10 +269,29 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       return account;
     });
     // amr (RFC 8176 §2) only where we know it: a card key unlocked by its PIN.
-    const result = { login: { accountId, acr, ...(method === "challenge" ? { amr: AMR_CARD_PIN } : {}) } };
+    const grantId = await grantWithLogin(details, client, accountId);
+    const result = { login: { accountId, acr, ...(method === "challenge" ? { amr: AMR_CARD_PIN } : {}) }, ...(grantId ? { consent: { grantId } } : {}) };
     const redirectTo = await provider.interactionResult(req, res, result, { mergeWithLastSubmission: false });
     if (wantsJson(req)) res.json({ redirectTo });
     else res.redirect(303, redirectTo);
+  }
+
+  /**
+   * The grant of a login that asks the person nothing (issue 14 §7): every requested scope is a
+   * default of the client, so it is made with the login and the authorization goes on to the code
+   * without a consent interaction (two requests and their reads and writes fewer). Anything else —
+   * a scope beyond the defaults, offline_access, a claims request, resource indicators (JWT access
+   * tokens), prompt=consent, a grant the session already holds — takes the consent prompt as before.
+   */
+  async function grantWithLogin(details: Details, client: SsoClient, accountId: string): Promise<string | undefined> {
+    const p = details.params as Record<string, unknown>;
+    const scopes = String(p.scope ?? "").split(" ").filter(Boolean);
+    if (details.grantId || p.claims !== undefined || p.resource !== undefined || client.accessTokenFormat === "jwt") return undefined;
+    if (String(p.prompt ?? "").split(" ").includes("consent") || scopes.includes("offline_access")) return undefined;
+    if (scopesNeedingConsent(scopes, client, []).length > 0) return undefined;
+    const grant = new provider.Grant({ accountId, clientId: client.clientId });
+    grant.addOIDCScope(scopes.join(" "));
+    return grant.save();
   }
 
   /** Runs a login attempt: verification errors become refusals, anything else a 500. */
@@ -282,7 +305,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     }
     const uid = details.uid;
     const clientId = String(details.params.client_id ?? "");
-    const client = await resolveClient(db, issuer, clientId);
+    const client = await clients.get(clientId);
     if (!client) {
       res.status(400).send("unknown client");
       return;
@@ -291,7 +314,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     try {
       const login = await body(uid, client);
       identity = login.identity;
-      await completeLogin(req, res, uid, client, login, method, requestedAcrs(details.params));
+      await completeLogin(req, res, details, client, login, method);
     } catch (e) {
       const lang = langOf(req, details.params.ui_locales);
       if (e instanceof PathValidationError) return refuse(req, res, uid, clientId, method, e, identity ?? (e as { identity?: CertificateIdentity }).identity, lang);
@@ -343,7 +366,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
 
   /** What the consent prompt of `details` must ask the person (empty: grant at once). */
   async function consentAsk(details: Details): Promise<{ client: SsoClient; personId: string; ask: string[] }> {
-    const client = await resolveClient(db, issuer, String(details.params.client_id));
+    const client = await clients.get(String(details.params.client_id));
     if (!client || !details.session?.accountId) throw new Error("consent prompt without a client or a login");
     const personId = parseAccountId(details.session.accountId).personId;
     const requested = String(details.params.scope ?? "").split(" ").filter(Boolean);
@@ -395,7 +418,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       const details = await provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) return void res.status(400).send("interaction mismatch");
       if (details.prompt.name === "consent") return void (await consentPrompt(req, res, details));
-      const client = await resolveClient(db, issuer, String(details.params.client_id));
+      const client = await clients.get(String(details.params.client_id));
       const challenge = await issueChallenge(db, issuer, details.uid, { clientId: String(details.params.client_id), name: client?.name ?? String(details.params.client_id) });
       const submitUrl = `${issuer}/interaction/${details.uid}/card`;
       const abortUrl = `${issuer}/interaction/${details.uid}/abort`;
@@ -674,6 +697,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
       clearInterval(purge);
       keys.stop();
       watch.stop();
+      await clients.close();
       await admin.close();
       verifier.close();
       if (tlsServer) {

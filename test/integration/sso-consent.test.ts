@@ -14,7 +14,7 @@ import type { SsoServer } from "../../src/sso/server.ts";
 import { listenSso, type ListeningSso } from "../helpers/sso-listen.ts";
 import { TestBrowser } from "../helpers/browser.ts";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
-import { cardLogin, decideConsent, finishLogin, followApproving, startLogin, type ConsentPage, type StartedLogin, type TestRp } from "../helpers/sso-login.ts";
+import { cardLogin, decideConsent, finishLogin, followApproving, rpConfig, startLogin, type ConsentPage, type StartedLogin, type TestRp } from "../helpers/sso-login.ts";
 
 const by = { actor: "test", role: "ia" };
 const admin = { actor: "test-admin", role: "admin" };
@@ -141,6 +141,27 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
     await expect(oidc.authorizationCodeGrant(s.config, cb, { pkceCodeVerifier: s.verifier, expectedState: s.state })).rejects.toMatchObject({ error: "access_denied" });
     expect(await auditCount("sso.consent-denied")).toBe(deniedBefore + 1);
     expect(await ia.ctx.db("sso_consents").where({ client_id: "lab" }).first()).toBeUndefined();
+  });
+
+  it("a login asking only default scopes is granted with the login: one redirect from the card to the service", async () => {
+    // As a service asks (startLogin adds prompt=consent, which always shows the consent step).
+    const browser = new TestBrowser();
+    const config = await rpConfig(sso.issuer, lab);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: lab.redirect, scope: "openid profile hcrole", state, code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    });
+    const { stoppedAt } = await browser.follow(url.toString(), `${sso.issuer}/interaction/`);
+    const page = (await browser.request(stoppedAt!, { json: true })).json as { challenge: string; submit: string };
+    const s: StartedLogin = { browser, config, verifier, state, interactionUrl: stoppedAt!, challenge: page.challenge, submit: page.submit, tlsLogin: "" };
+    const resumed = await s.browser.request(await login(s, nurse));
+    expect(resumed.status).toBe(303);
+    expect(resumed.location, "no consent interaction in between").toMatch(new RegExp(`^${lab.redirect}\\?`));
+    const tokens = await oidc.authorizationCodeGrant(s.config, new URL(resumed.location!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+    expect(tokens.claims()).toMatchObject({ hcRole: "Medical Doctor", name: "Hanako Sato" });
+    // Nothing was remembered as approved: the defaults need no approval.
+    expect(await ia.ctx.db("sso_consents").where({ client_id: lab.id })).toHaveLength(0);
   });
 
   it("a client whose registered defaults include subscriber and offline_access is not asked; the defaults can be updated", async () => {

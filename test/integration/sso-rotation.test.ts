@@ -6,7 +6,7 @@
  */
 import * as jose from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_SECRET_OVERLAP_S, registerClient, rotateClientSecret } from "../../src/sso/clients.ts";
+import { CLIENTS_NOTIFY_CHANNEL, DEFAULT_SECRET_OVERLAP_S, registerClient, rotateClientSecret } from "../../src/sso/clients.ts";
 import { rotateSigningKey } from "../../src/sso/key-rotation.ts";
 import { openSsoSealer, type SsoSealer } from "../../src/sso/sealer.ts";
 import type { SsoServer } from "../../src/sso/server.ts";
@@ -108,9 +108,13 @@ describe("rotation (hpki sso keys rotate, client secret overlap)", { timeout: 24
     expect((await introspect(first)).status).toBe(200);
     expect((await introspect(second)).status).toBe(200);
     expect((await introspect("wrong")).status).toBe(401);
-    // The overlap ends (moved into the past): the old secret is refused, the new one works.
-    await ia.ctx.db("sso_clients").where({ client_id: "emr" }).update({ previous_secret_until: new Date(Date.now() - 1000) });
-    expect((await introspect(first)).status).toBe(401);
+    // The overlap ends (moved into the past, with the notice every change of a client raises, so
+    // the SSO process forgets its copy): the old secret is refused, the new one works.
+    await ia.ctx.db.transaction(async (trx) => {
+      await trx("sso_clients").where({ client_id: "emr" }).update({ previous_secret_until: new Date(Date.now() - 1000) });
+      await trx.raw("SELECT pg_notify(?, ?)", [CLIENTS_NOTIFY_CHANNEL, "emr"]);
+    });
+    await waitFor(async () => (await introspect(first)).status === 401, "the old secret refused after the overlap");
     expect((await introspect(second)).status).toBe(200);
     // Overlap 0: the previous secret stops at once.
     const { secret: third } = await rotateClientSecret(ia.ctx.db, "emr", admin, 0);
