@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
+import { prepared, runPrepared } from "../store/prepared.ts";
 import { SsoRequestError } from "./errors.ts";
 import type { CertificateIdentity } from "../status/certificate-identity.ts";
 
@@ -52,9 +53,11 @@ export async function upsertPerson(trx: Knex.Transaction, identity: CertificateI
   return String(row.id);
 }
 
-/** The person `id`, or undefined. */
+const PERSON_BY_ID = prepared("sso_person_by_id", "SELECT * FROM sso_persons WHERE id = $1");
+
+/** The person `id`, or undefined (read outside any transaction: a named statement, src/store/prepared.ts). */
 export async function findPerson(db: Knex, id: string): Promise<Person | undefined> {
-  const r = await db("sso_persons").where({ id }).first();
+  const [r] = (await runPrepared(db, PERSON_BY_ID, [id])).rows;
   return r ? personFromRow(r) : undefined;
 }
 

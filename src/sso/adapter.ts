@@ -16,6 +16,7 @@
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import type { Adapter, AdapterPayload } from "oidc-provider";
+import { prepared, runPrepared, type PreparedStatement } from "../store/prepared.ts";
 import type { ClientDirectory } from "./client-directory.ts";
 import type { SsoClient } from "./clients.ts";
 
@@ -74,6 +75,21 @@ const BEARER_KINDS = new Set(["AccessToken", "RefreshToken", "AuthorizationCode"
 /** Row key of a bearer value (base64url SHA-256). */
 export const tokenKey = (value: string): string => createHash("sha256").update(value, "utf8").digest("base64url");
 
+const COLUMNS = "kind, id, payload, account_id, grant_id, uid, user_code, expires_at";
+const LIVE = "(expires_at IS NULL OR expires_at > $3)";
+// Named statements (src/store/prepared.ts): a login runs about twenty of these.
+const SQL = {
+  upsert: prepared("sso_oidc_upsert", `INSERT INTO sso_oidc_payloads (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (kind, id) DO UPDATE SET payload = excluded.payload, account_id = excluded.account_id, grant_id = excluded.grant_id,
+    uid = excluded.uid, user_code = excluded.user_code, expires_at = excluded.expires_at`),
+  byId: prepared("sso_oidc_by_id", `SELECT payload, consumed_at FROM sso_oidc_payloads WHERE kind = $1 AND id = $2 AND ${LIVE} LIMIT 1`),
+  byUid: prepared("sso_oidc_by_uid", `SELECT payload, consumed_at FROM sso_oidc_payloads WHERE kind = $1 AND uid = $2 AND ${LIVE} LIMIT 1`),
+  byUserCode: prepared("sso_oidc_by_user_code", `SELECT payload, consumed_at FROM sso_oidc_payloads WHERE kind = $1 AND user_code = $2 AND ${LIVE} LIMIT 1`),
+  consume: prepared("sso_oidc_consume", "UPDATE sso_oidc_payloads SET consumed_at = $3 WHERE kind = $1 AND id = $2"),
+  destroy: prepared("sso_oidc_destroy", "DELETE FROM sso_oidc_payloads WHERE kind = $1 AND id = $2"),
+  revokeByGrantId: prepared("sso_oidc_revoke_grant", "DELETE FROM sso_oidc_payloads WHERE grant_id = $1"),
+};
+
 /** Builds the adapter class for `db` and `clients` (oidc-provider instantiates it once per model name). */
 export function knexAdapter(db: Knex, clients: ClientDirectory): new (name: string) => Adapter {
   return class KnexOidcAdapter implements Adapter {
@@ -88,17 +104,10 @@ export function knexAdapter(db: Knex, clients: ClientDirectory): new (name: stri
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
       const stored = this.hashed ? { ...payload, jti: undefined } : payload;
-      const row = {
-        kind: this.kind,
-        id: this.key(id),
-        payload: JSON.stringify(stored),
-        account_id: payload.accountId ?? null,
-        grant_id: payload.grantId ?? null,
-        uid: payload.uid ?? null,
-        user_code: payload.userCode ?? null,
-        expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
-      };
-      await db("sso_oidc_payloads").insert(row).onConflict(["kind", "id"]).merge();
+      await runPrepared(db, SQL.upsert, [
+        this.kind, this.key(id), JSON.stringify(stored), payload.accountId ?? null, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null,
+        expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+      ]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -106,35 +115,35 @@ export function knexAdapter(db: Knex, clients: ClientDirectory): new (name: stri
         const c = await clients.get(id);
         return c && !c.disabled ? clientMetadata(c) : undefined;
       }
-      const p = await this.one({ kind: this.kind, id: this.key(id) });
+      const p = await this.one(SQL.byId, this.key(id));
       return p && this.hashed ? { ...p, jti: id } : p;
     }
 
     findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.one({ kind: this.kind, uid });
+      return this.one(SQL.byUid, uid);
     }
 
     findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.one({ kind: this.kind, user_code: userCode });
+      return this.one(SQL.byUserCode, userCode);
     }
 
     async consume(id: string): Promise<void> {
-      await db("sso_oidc_payloads").where({ kind: this.kind, id: this.key(id) }).update({ consumed_at: new Date() });
+      await runPrepared(db, SQL.consume, [this.kind, this.key(id), new Date()]);
     }
 
     async destroy(id: string): Promise<void> {
-      await db("sso_oidc_payloads").where({ kind: this.kind, id: this.key(id) }).delete();
+      await runPrepared(db, SQL.destroy, [this.kind, this.key(id)]);
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
-      await db("sso_oidc_payloads").where({ grant_id: grantId }).delete();
+      await runPrepared(db, SQL.revokeByGrantId, [grantId]);
     }
 
-    private async one(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-      const r = await db("sso_oidc_payloads").where(where).andWhere((q) => q.whereNull("expires_at").orWhere("expires_at", ">", new Date())).first();
+    private async one(statement: PreparedStatement, value: string): Promise<AdapterPayload | undefined> {
+      const [r] = (await runPrepared(db, statement, [this.kind, value, new Date()])).rows;
       if (!r) return undefined;
       const payload = (typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload) as AdapterPayload;
-      return r.consumed_at ? { ...payload, consumed: Math.floor(new Date(r.consumed_at).getTime() / 1000) } : payload;
+      return r.consumed_at ? { ...payload, consumed: Math.floor(new Date(r.consumed_at as string).getTime() / 1000) } : payload;
     }
   };
 }
