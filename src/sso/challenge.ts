@@ -23,6 +23,7 @@
 import { randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { PathValidationError } from "../pki/path-validation.ts";
+import { prepared, runPrepared } from "../store/prepared.ts";
 
 // The signature check is shared with the consoles' card sign-in (src/status/challenge-signature.ts).
 export { verifyChallengeSignature } from "../status/challenge-signature.ts";
@@ -57,11 +58,18 @@ export interface ChallengeClient {
 /** One line's value: NFC, control characters (line breaks included) replaced by spaces. */
 const lineValue = (v: string): string => v.normalize("NFC").replace(/[\u0000-\u001f\u007f]/g, " ");
 
+// Named statements (src/store/prepared.ts): one of each per login.
+const SQL = {
+  issue: prepared("sso_challenge_issue", "INSERT INTO sso_challenges (nonce, interaction_uid, created_at, expires_at) VALUES ($1, $2, $3, $4)"),
+  consume: prepared("sso_challenge_consume",
+    "UPDATE sso_challenges SET used_at = $4 WHERE nonce = $1 AND interaction_uid = $2 AND expires_at = $3 AND used_at IS NULL AND expires_at > $4"),
+};
+
 /** Creates and stores a fresh challenge for interaction `uid` of `client`. */
 export async function issueChallenge(db: Knex, issuer: string, uid: string, client: ChallengeClient, now: Date = new Date()): Promise<LoginChallenge> {
   const nonce = randomBytes(32).toString("base64url");
   const expires = new Date(now.getTime() + CHALLENGE_TTL_MS);
-  await db("sso_challenges").insert({ nonce, interaction_uid: uid, created_at: now, expires_at: expires });
+  await runPrepared(db, SQL.issue, [nonce, uid, now, expires]);
   const c = { origin: new URL(issuer).origin, issuer, clientId: lineValue(client.clientId), clientName: lineValue(client.name), interaction: uid, nonce, expires };
   const values = [c.origin, c.issuer, c.clientId, c.clientName, c.interaction, c.nonce, expires.toISOString()];
   const text = [HEADER, ...FIELDS.map((f, i) => `${f}=${values[i]}`)].join("\n");
@@ -83,21 +91,20 @@ export function parseChallenge(text: string): LoginChallenge {
 }
 
 /**
- * Consumes the challenge for interaction `uid` of client `clientId` inside `trx`: it must be ours,
+ * Consumes the challenge for interaction `uid` of client `clientId` (on its own, committed at once,
+ * so a failed login still used it up): it must be ours,
  * for this origin, issuer, client and interaction, unexpired and unused. @throws
  * PathValidationError "challenge-replayed" (already used) or "challenge-invalid" (unknown, other
  * origin/issuer/client/interaction, expired).
  */
-export async function consumeChallenge(trx: Knex | Knex.Transaction, c: LoginChallenge, issuer: string, clientId: string, uid: string, now: Date = new Date()): Promise<void> {
+export async function consumeChallenge(db: Knex, c: LoginChallenge, issuer: string, clientId: string, uid: string, now: Date = new Date()): Promise<void> {
   if (c.origin !== new URL(issuer).origin || c.issuer !== issuer) throw new PathValidationError("challenge-invalid", `challenge is for another origin (${c.origin})`);
   if (c.clientId !== clientId) throw new PathValidationError("challenge-invalid", `challenge is for another client (${c.clientId})`);
   if (c.interaction !== uid) throw new PathValidationError("challenge-invalid", "challenge is for another interaction");
   // The common case in one statement: the issued, unused, unexpired challenge is marked used.
-  const used = await trx("sso_challenges").where({ nonce: c.nonce, interaction_uid: uid, expires_at: c.expires }).whereNull("used_at").where("expires_at", ">", now)
-    .update({ used_at: now });
-  if (used === 1) return;
+  if ((await runPrepared(db, SQL.consume, [c.nonce, uid, c.expires, now])).rowCount === 1) return;
   // Refused: read the row only to say why.
-  const row = await trx("sso_challenges").where({ nonce: c.nonce }).first();
+  const row = await db("sso_challenges").where({ nonce: c.nonce }).first();
   if (!row || row.interaction_uid !== uid) throw new PathValidationError("challenge-invalid", "unknown nonce");
   if (new Date(row.expires_at).getTime() !== c.expires.getTime()) throw new PathValidationError("challenge-invalid", "expiry does not match the issued challenge");
   if (row.used_at) throw new PathValidationError("challenge-replayed", `nonce used at ${new Date(row.used_at).toISOString()}`);
