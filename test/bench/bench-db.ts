@@ -28,8 +28,12 @@ export async function openBenchDatabase(cfg: Config): Promise<BenchDatabase> {
     url: fresh.url,
     cleanup: async () => {
       await db.destroy().catch(() => undefined); // a bench may have closed it already
-      await fresh.cleanup();
-      if (managed) await stopManagedCluster(cfg);
+      try {
+        await fresh.cleanup();
+      } finally {
+        // Stopped even when the drop failed (a child's connection still closing), or it outlives the bench.
+        if (managed) await stopManagedCluster(cfg);
+      }
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- sso [--entries 1000000] [--logins 20000] [--full-logins 2000] [--concurrency 8]`
+ * `npm run bench -- sso [--entries 1000000] [--logins 20000] [--full-logins 2000] [--concurrency 8] [--workers 1]`
  *
  * Card-login verification as the SSO center does it for every login: path validation of the
  * authentication certificate to the demo root (signature with node:crypto, validity, key usage,
@@ -11,9 +11,10 @@
  * incremental read), the bytes the index holds and, for comparison, the heap a Set of hex strings
  * takes for the same serials.
  *
- * Then full logins per second through a real SSO role with the same index (sso-logins.ts):
- * authorize → card challenge signed by the SoftHSM card → token exchange → ID token verified by
- * openid-client, with p50/p99 and the CPU per login (--full-logins 0 skips it).
+ * Then full logins per second through `hpki serve --role sso --workers W` on the same database
+ * (sso-logins.ts): authorize → card challenge signed by the person's SoftHSM card → token exchange →
+ * ID token verified by openid-client, `concurrency` people at once (one card each), with p50/p99
+ * and the CPU per login of the SSO processes, PostgreSQL and the load (--full-logins 0 skips it).
  *
  * Database: DATABASE_URL when set, else the managed PostgreSQL cluster under a temp HPKI_HOME.
  */
@@ -45,11 +46,14 @@ const gc = vm.runInNewContext("gc") as () => void;
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     entries: { type: "string", default: "1000000" }, logins: { type: "string", default: "20000" },
-    "full-logins": { type: "string", default: "2000" }, concurrency: { type: "string", default: "8" },
+    "full-logins": { type: "string", default: "2000" }, concurrency: { type: "string", default: "8" }, workers: { type: "string", default: "1" },
   } });
   const fullLogins = Number(values["full-logins"]);
   const concurrency = Number(values.concurrency);
-  if (!Number.isInteger(fullLogins) || fullLogins < 0 || !Number.isInteger(concurrency) || concurrency < 1) throw new Error("--full-logins ≥ 0 and --concurrency ≥ 1 must be integers");
+  const workers = Number(values.workers);
+  if (!Number.isInteger(fullLogins) || fullLogins < 0 || !Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(workers) || workers < 1) {
+    throw new Error("--full-logins ≥ 0, --concurrency ≥ 1 and --workers ≥ 1 must be integers");
+  }
   const entries = Number(values.entries);
   const logins = Number(values.logins);
   if (!Number.isInteger(entries) || entries < 0 || !Number.isInteger(logins) || logins < 1) throw new Error("--entries ≥ 0 and --logins ≥ 1 must be integers");
@@ -59,10 +63,15 @@ export async function run(argv: string[]): Promise<void> {
   try {
     const ctx = await openIaContext(cfg, { db: bench.db, poolSize: 2 });
     await runDemoCeremony(ctx, by);
-    const [blank] = await ctx.cards.provisionBlankCards(1);
+    // One card per person logging in at once (the full-login lanes); the first also signs the challenges below.
+    const cards = await ctx.cards.provisionBlankCards(fullLogins > 0 ? concurrency : 1);
     const profile = ctx.policies.profiles.get("auth-person")!;
-    const subject = parseSubscriberSubject({ hcRole: "Medical Doctor", subscriberId: "BENCH0001", name: { latin: "Taro Yamada", kanji: "山田　太郎" } }, profile, ctx.policies.hcRoles);
-    await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, { cardLabel: blank.label, pin: blank.userPin, profile: "auth-person", subject }, by);
+    for (const [i, card] of cards.entries()) {
+      const subscriberId = `BENCH${String(i + 1).padStart(4, "0")}`;
+      const subject = parseSubscriberSubject({ hcRole: "Medical Doctor", subscriberId, name: { latin: "Taro Yamada", kanji: "山田　太郎" } }, profile, ctx.policies.hcRoles);
+      await issueOntoCard(ctx.db, ctx.cards, ctx.issuance, { cardLabel: card.label, pin: card.userPin, profile: "auth-person", subject }, by);
+    }
+    const blank = cards[0];
     const signed = [];
     for (let i = 0; i < CHALLENGES; i++) {
       const text = `HPKI-SSO-LOGIN-2\norigin=https://sso.bench\nissuer=https://sso.bench/sso\nclient_id=bench\nclient_name=Bench\ninteraction=bench-${i}\nnonce=${i}\nexpires=2030-01-01T00:00:00.000Z`;
@@ -123,7 +132,7 @@ export async function run(argv: string[]): Promise<void> {
     set.clear();
 
     const full: FullLoginResult | undefined = fullLogins > 0
-      ? await benchFullLogins(ctx, { label: blank.label, pin: blank.userPin }, { count: fullLogins, concurrency, warmup: 50 })
+      ? await benchFullLogins(ctx, cards.map((c) => ({ label: c.label, pin: c.userPin })), { count: fullLogins, concurrency, warmup: 50, workers, home, databaseUrl: bench.url, indexEntries: index.entries })
       : undefined;
 
     const mb = (b: number) => (b / 1048576).toFixed(1);
@@ -141,10 +150,14 @@ export async function run(argv: string[]): Promise<void> {
       ["verifications per CPU-second (1 thread)", (logins / cpuSeconds).toFixed(0)],
       ["latency p50 / p99 (ms)", `${pct(0.5).toFixed(3)} / ${pct(0.99).toFixed(3)}`],
       ...(full ? [
-        ["full logins (authorize → card → token → ID token verified)", `${full.logins} (${full.concurrency} at a time, index ${full.indexEntries} entries)`],
-        ["full logins/s (one process: SSO + RP + browser + card)", full.loginsPerSecond.toFixed(0)],
+        ["full logins (authorize → card → token → ID token verified)", `${full.logins} (${full.concurrency} people at once, index ${full.indexEntries} entries)`],
+        ["SSO processes (hpki serve --role sso --workers)", String(full.ssoProcesses)],
+        ["full logins/s, wall clock (SSO, PostgreSQL and the load on this machine)", full.loginsPerSecond.toFixed(0)],
         ["full login latency p50 / p99 (ms)", `${full.p50Ms.toFixed(1)} / ${full.p99Ms.toFixed(1)}`],
-        ["CPU per full login, whole process (ms)", full.cpuMsPerLogin.toFixed(2)],
+        ["CPU per login: SSO processes (ms)", full.ssoCpuMs.toFixed(2)],
+        ["CPU per login: PostgreSQL (ms)", full.postgresCpuMs === undefined ? "n/a (not on this machine)" : full.postgresCpuMs.toFixed(2)],
+        ["CPU per login: load — relying party, browsers, cards (ms)", full.loadCpuMs.toFixed(2)],
+        ...(full.postgresCpuMs === undefined ? [] : [[`server capacity on ${os.availableParallelism()} cores: cores ÷ (SSO + PostgreSQL CPU) (logins/s)`, capacity(full).toFixed(0)]]),
       ] as [string, string][] : []),
       ["cores available / load average (1 min)", `${os.availableParallelism()} / ${os.loadavg()[0].toFixed(1)}`],
     ];
@@ -155,7 +168,9 @@ export async function run(argv: string[]): Promise<void> {
       verificationsPerSecond: Math.round(logins / seconds), verificationsPerCpuSecond: Math.round(logins / cpuSeconds), p50Ms: round(pct(0.5)), p99Ms: round(pct(0.99)),
       indexBytes: index.bytes, indexMemoryGrowthBytes: heldIndex, hexStringSetHeapBytes: setHeap,
       indexLoadMs: Math.round(loadMs), incrementalRefreshMs: round(incrementalMs), cores: os.availableParallelism(), loadAverage: round(os.loadavg()[0]),
-      ...(full ? { fullLogins: full.logins, fullLoginConcurrency: full.concurrency, fullLoginsPerSecond: round(full.loginsPerSecond), fullLoginP50Ms: round(full.p50Ms), fullLoginP99Ms: round(full.p99Ms), cpuMsPerFullLogin: round(full.cpuMsPerLogin) } : {}),
+      ...(full ? { fullLogins: full.logins, fullLoginConcurrency: full.concurrency, fullLoginsPerSecond: round(full.loginsPerSecond), fullLoginP50Ms: round(full.p50Ms), fullLoginP99Ms: round(full.p99Ms),
+        ssoProcesses: full.ssoProcesses, ssoCpuMsPerLogin: round(full.ssoCpuMs), postgresCpuMsPerLogin: full.postgresCpuMs === undefined ? null : round(full.postgresCpuMs),
+        loadCpuMsPerLogin: round(full.loadCpuMs), serverCapacityLoginsPerSecond: full.postgresCpuMs === undefined ? null : Math.round(capacity(full)) } : {}),
     })}\n`);
   } finally {
     await bench.cleanup();
@@ -170,6 +185,9 @@ async function verifyOne(verifier: CardLoginVerifier, s: { text: string; cert: B
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Logins per second this machine's cores serve at the server's CPU per login (SSO + PostgreSQL). */
+const capacity = (f: FullLoginResult) => (os.availableParallelism() * 1000) / (f.ssoCpuMs + (f.postgresCpuMs ?? 0));
 
 /** N revoked certificates of the auth CA with random 16-byte serials, by set-based SQL (as the crl bench). */
 async function insertRevocations(db: Db, n: number): Promise<void> {

@@ -4,10 +4,14 @@ import path from "node:path";
 
 const repo = path.resolve(import.meta.dirname, "../..");
 
-/** `hpki serve --role <roles> --port <port> --json` as a child process (default sso on any port); resolves once it listens. */
-export function serveSso(env: NodeJS.ProcessEnv, roles = "sso", port = 0): Promise<{ url: string; stop(): Promise<number | null> }> {
+/**
+ * `hpki serve --role <roles> --port <port> [--workers N] --json` as a child process (default sso on
+ * any port, one process); resolves once it listens, with the primary's pid.
+ */
+export function serveSso(env: NodeJS.ProcessEnv, roles = "sso", port = 0, workers = 1): Promise<{ url: string; pid: number; stop(): Promise<number | null> }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(repo, "bin/hpki.js"), "serve", "--role", roles, "--port", String(port), "--json"], { cwd: repo, env });
+    const args = [path.join(repo, "bin/hpki.js"), "serve", "--role", roles, "--port", String(port), ...(workers > 1 ? ["--workers", String(workers)] : []), "--json"];
+    const p = spawn(process.execPath, args, { cwd: repo, env });
     let out = "";
     let err = "";
     const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));
@@ -17,7 +21,7 @@ export function serveSso(env: NodeJS.ProcessEnv, roles = "sso", port = 0): Promi
       const line = out.split("\n").find((l) => l.startsWith("{"));
       if (!line) return;
       const j = JSON.parse(line) as { url?: string; error?: string };
-      if (j.url) resolve({ url: j.url, stop: () => (p.kill("SIGTERM"), exited) });
+      if (j.url) resolve({ url: j.url, pid: p.pid!, stop: () => (p.kill("SIGTERM"), exited) });
       else reject(new Error(`hpki serve failed: ${line}\n${err}`));
     });
     p.on("error", reject);
