@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { insertRows } from "../store/bulk.ts";
+import { prepared, runPrepared } from "../store/prepared.ts";
 import { toBuffer } from "../store/rows.ts";
 
 export interface AuditEvent {
@@ -60,8 +61,8 @@ export function auditRecordHash(prevHash: Uint8Array, at: Date, e: AuditEvent): 
 export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): Promise<Buffer> {
   if (events.length === 0) throw new Error("appendAudit: no events");
   // FOR UPDATE waits for a concurrent appender's commit and then returns the head it wrote.
-  const head = await trx.raw("SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE");
-  let prev = toBuffer(head.rows[0].hash);
+  const head = await runPrepared(trx, SQL.lockHead, []);
+  let prev = toBuffer(head.rows[0].hash as Buffer);
   const at = new Date();
   const rows = events.map((e) => {
     const hash = auditRecordHash(prev, at, e);
@@ -69,7 +70,10 @@ export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): 
     prev = hash;
     return row;
   });
-  if (rows.length * AUDIT_COLUMNS.length <= 60_000) {
+  if (rows.length === 1) {
+    // The common case (one event per transaction) as a named statement.
+    await runPrepared(trx, SQL.appendOne, [...rows[0], prev]);
+  } else if (rows.length * AUDIT_COLUMNS.length <= 60_000) {
     await trx.raw(`WITH appended AS (${insertSql(rows.length)}) UPDATE audit_head SET hash = ? WHERE id = 1`, [...rows.flat(), prev] as Knex.RawBinding[]);
   } else {
     await insertRows(trx, "audit_log", AUDIT_COLUMNS, rows);
@@ -77,6 +81,13 @@ export async function appendAudit(trx: Knex.Transaction, events: AuditEvent[]): 
   }
   return prev;
 }
+
+// Named statements (src/store/prepared.ts) for the path every audited transaction takes.
+const SQL = {
+  lockHead: prepared("audit_head_lock", "SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE"),
+  appendOne: prepared("audit_append_one",
+    `WITH appended AS (INSERT INTO audit_log (${AUDIT_COLUMNS.join(",")}) VALUES (${AUDIT_COLUMNS.map((_, i) => `$${i + 1}`).join(",")})) UPDATE audit_head SET hash = $${AUDIT_COLUMNS.length + 1} WHERE id = 1`),
+};
 
 const insertSqlCache = new Map<number, string>();
 

@@ -48,14 +48,19 @@ export async function upsertPerson(trx: Knex.Transaction, identity: CertificateI
     organization_kanji: identity.organizationKanji, hc_role: identity.hcRole, last_login_at: at,
   };
   // One statement: a new person gets a fresh id, a known one keeps theirs (unique issuer + subscriber id).
-  const [row] = await trx("sso_persons").insert({ id: `p-${randomBytes(12).toString("hex")}`, issuer: identity.issuer, subscriber_id: identity.subscriberId, ...fields })
-    .onConflict(["issuer", "subscriber_id"]).merge(fields).returning("id");
+  const [row] = (await runPrepared(trx, UPSERT_PERSON, [`p-${randomBytes(12).toString("hex")}`, identity.issuer, identity.subscriberId,
+    fields.name_latin, fields.name_kanji, fields.organization_latin, fields.organization_kanji, fields.hc_role, fields.last_login_at])).rows;
   return String(row.id);
 }
 
+const UPSERT_PERSON = prepared("sso_person_upsert", `INSERT INTO sso_persons
+    (id, issuer, subscriber_id, name_latin, name_kanji, organization_latin, organization_kanji, hc_role, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (issuer, subscriber_id) DO UPDATE SET name_latin = excluded.name_latin, name_kanji = excluded.name_kanji,
+    organization_latin = excluded.organization_latin, organization_kanji = excluded.organization_kanji, hc_role = excluded.hc_role, last_login_at = excluded.last_login_at
+  RETURNING id`);
 const PERSON_BY_ID = prepared("sso_person_by_id", "SELECT * FROM sso_persons WHERE id = $1");
 
-/** The person `id`, or undefined (read outside any transaction: a named statement, src/store/prepared.ts). */
+/** The person `id`, or undefined (a named statement, src/store/prepared.ts). */
 export async function findPerson(db: Knex, id: string): Promise<Person | undefined> {
   const [r] = (await runPrepared(db, PERSON_BY_ID, [id])).rows;
   return r ? personFromRow(r) : undefined;

@@ -16,7 +16,13 @@ import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { PathValidationError, type ValidatedPath } from "../pki/path-validation.ts";
 import type { CardLoginVerifier } from "../status/certificate-verifier.ts";
+import { prepared, runPrepared } from "../store/prepared.ts";
 import { toBuffer } from "../store/rows.ts";
+
+/** A login with a certificate: first seen now, or seen again (which revives it after a released hold). */
+const RECORD_LOGIN_CERTIFICATE = prepared("sso_login_certificate_record", `INSERT INTO sso_login_certificates
+    (cert_ref, person_id, issuer_key_id, serial_hex, certificate, not_after, first_login_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+  ON CONFLICT (cert_ref) DO UPDATE SET last_login_at = excluded.last_login_at, ended_at = NULL, end_reason = NULL`);
 
 /** A login certificate as the SSO center keeps it. */
 export interface LoginCertificate {
@@ -73,13 +79,7 @@ export class LoginCertificates {
       certRef: certRefOf(der), personId, issuerKeyId: path.issuers[0].keyId, serialHex: Buffer.from(path.leaf.serial).toString("hex"),
       der, notAfter: path.leaf.notAfter, endedAt: null,
     };
-    await trx("sso_login_certificates")
-      .insert({
-        cert_ref: c.certRef, person_id: personId, issuer_key_id: c.issuerKeyId, serial_hex: c.serialHex, certificate: der,
-        not_after: c.notAfter, first_login_at: at, last_login_at: at,
-      })
-      .onConflict("cert_ref")
-      .merge({ last_login_at: at, ended_at: null, end_reason: null });
+    await runPrepared(trx, RECORD_LOGIN_CERTIFICATE, [c.certRef, personId, c.issuerKeyId, c.serialHex, der, c.notAfter, at]);
     this.cache.set(c.certRef, c);
     return loginAccountId(personId, c.certRef);
   }

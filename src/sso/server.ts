@@ -74,6 +74,11 @@ import { openSsoSealer } from "./sealer.ts";
 import { CardLoginVerifier, type CardLoginVerifierOptions, type VerifiedLogin } from "../status/certificate-verifier.ts";
 import { CARD_AGENT_LOGIN_SCRIPT, languageOf, renderPage, textsFor, type Lang } from "./views.ts";
 import { DEFAULT_CARD_AGENT_PORT } from "./card-agent-server.ts";
+import { prepared, runPrepared } from "../store/prepared.ts";
+
+/** A successful login in the person's history (a named statement: one per login). */
+const RECORD_LOGIN = prepared("sso_login_success",
+  "INSERT INTO sso_logins (person_id, client_id, method, outcome, certificate_serial, issuer, at) VALUES ($1, $2, $3, 'success', $4, $5, $6)");
 
 /** A refusal of the SSO center's own (not the verifier's): see refusals.ts for the texts. */
 class SsoRefusal extends Error implements Refusal {
@@ -261,7 +266,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     const accountId = await db.transaction(async (trx) => {
       const id = await upsertPerson(trx, identity, at);
       const account = await logins.record(trx, id, login.path, at);
-      await trx("sso_logins").insert({ person_id: id, client_id: client.clientId, method, outcome: "success", certificate_serial: identity.serialHex, issuer: identity.issuer, at });
+      await runPrepared(trx, RECORD_LOGIN, [id, client.clientId, method, identity.serialHex, identity.issuer, at]);
       await appendAudit(trx, [{
         actor: `${identity.issuer}/${identity.subscriberId}`, role: "sso", action: "sso.login", objectType: "sso-interaction", objectId: uid,
         details: { personId: id, clientId: client.clientId, method, hcRole: identity.hcRole, serial: identity.serialHex, acr },

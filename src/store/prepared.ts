@@ -31,7 +31,8 @@ export interface PreparedStatement {
 export const prepared = (name: string, text: string): PreparedStatement => ({ name, text });
 
 /**
- * Runs `statement` with `values` outside any transaction on a pooled connection of `db`.
+ * Runs `statement` with `values` on a pooled connection of `db` (committed at once), or inside the
+ * transaction when `db` is a knex transaction (its client hands out the transaction's connection).
  * @returns the rows and the number of rows the statement affected (PostgreSQL command tag).
  * @throws the driver's error (e.g. a constraint violation) after returning the connection.
  */
