@@ -276,7 +276,11 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     // amr (RFC 8176 §2) only where we know it: a card key unlocked by its PIN.
     const grantId = await grantWithLogin(details, client, accountId);
     const result = { login: { accountId, acr, ...(method === "challenge" ? { amr: AMR_CARD_PIN } : {}) }, ...(grantId ? { consent: { grantId } } : {}) };
-    const redirectTo = await provider.interactionResult(req, res, result, { mergeWithLastSubmission: false });
+    // What provider.interactionResult does (mergeWithLastSubmission false), on the interaction
+    // interactionDetails already loaded for this request instead of reading it again.
+    details.result = result;
+    await details.save(details.exp - Math.floor(Date.now() / 1000));
+    const redirectTo = details.returnTo;
     if (wantsJson(req)) res.json({ redirectTo });
     else res.redirect(303, redirectTo);
   }
