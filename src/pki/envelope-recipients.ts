@@ -6,7 +6,7 @@
  * sealing to n readers is n × (ephemeral key, ECDH, one SHA-256, one key wrap) and a few hundred
  * octets of DER, with no promise or thread-pool hop per reader.
  */
-import { constants, createECDH, createPublicKey, publicEncrypt } from "node:crypto";
+import { constants, createPublicKey, publicEncrypt } from "node:crypto";
 import { aesKeyUnwrap, aesKeyWrap } from "./aes-key-wrap.ts";
 import { bytesEqual } from "./der-cursor.ts";
 import {
@@ -14,6 +14,7 @@ import {
   type HashName, type ReadRecipientInfo, type RecipientIdentifier,
 } from "./envelope-asn1.ts";
 import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
+import { agreeKey, type KeyAgreement } from "./key-agreement-pool.ts";
 import { describePublicKey } from "./public-key.ts";
 import { x963Kdf, type X963Hash } from "./x963-kdf.ts";
 import { parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
@@ -115,15 +116,14 @@ function ecPointOf(spki: Uint8Array): Buffer {
  * The RecipientInfo (DER) carrying `cek` to the holder of `certificate` (DER, or as read by
  * {@link recipientKeyOf}): kari with a fresh P-256 ephemeral key per reader (RFC 5753 §3.1.1:
  * Z = ECDH x-coordinate, KEK = X9.63-KDF-SHA-256(Z, SharedInfo), encryptedKey = AES-256 key wrap),
- * or ktri with RSAES-OAEP-SHA-256 and MGF1-SHA-256 (RFC 8017 §7.1.1).
+ * or ktri with RSAES-OAEP-SHA-256 and MGF1-SHA-256 (RFC 8017 §7.1.1). An EC reader's key agreement
+ * may come done (`agreement`, from startKeyAgreements in src/pki/key-agreement-pool.ts); its Z is zeroed here.
  */
-export function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | RecipientKey, choice?: RecipientIdentifierChoice): Buffer {
+export function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | RecipientKey, choice?: RecipientIdentifierChoice, agreement?: KeyAgreement): Buffer {
   const key = certificate instanceof Uint8Array ? recipientKeyOf(certificate) : certificate;
   const rid = recipientIdentifierOf(key.certificate, choice);
   if (key.kind === "ec") {
-    const ephemeral = createECDH("prime256v1");
-    const ephemeralPoint = ephemeral.generateKeys();
-    const z = ephemeral.computeSecret(key.point);
+    const { ephemeralPoint, z } = agreement ?? agreeKey(key.point);
     const kek = x963Kdf("sha256", z, SEAL_SHARED_INFO, 32);
     z.fill(0);
     const encryptedKey = aesKeyWrap(kek, cek);

@@ -19,8 +19,9 @@ import {
 import { encryptContent } from "./envelope-content.ts";
 import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
 import {
-  contentKeyFrom, encryptedKeyFor, recipientIdentifierOf, recipientInfoFor, recipientKeyOf, ridMatches, type RecipientIdentifierChoice,
+  contentKeyFrom, encryptedKeyFor, recipientIdentifierOf, recipientInfoFor, recipientKeyOf, ridMatches, type RecipientIdentifierChoice, type RecipientKey,
 } from "./envelope-recipients.ts";
+import { startKeyAgreements, type KeyAgreement } from "./key-agreement-pool.ts";
 import { parseCertificate } from "./x509-parse.ts";
 
 export { EnvelopeError, type RecipientIdentifier } from "./envelope-asn1.ts";
@@ -81,10 +82,15 @@ export function recipientKeyOfCertificate(certificate: RecipientCertificate, cho
 export async function sealEnvelope(content: Uint8Array, recipients: readonly RecipientCertificate[], opts: SealOptions = {}): Promise<Uint8Array> {
   if (recipients.length === 0) throw new EnvelopeError("an envelope needs at least one recipient", "BAD_RECIPIENT_CERTIFICATE");
   const keys = recipients.map((r) => recipientKeyOf(r)); // each certificate read once; a bad one refused before any work
+  const ecKeys = keys.filter((k): k is Extract<RecipientKey, { kind: "ec" }> => k.kind === "ec");
   const cek = randomBytes(32);
   try {
-    const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier));
-    return authEnvelopedContentInfo({ recipientInfos, rest: encryptContent(cek, content) });
+    // The helper thread starts on the key agreements while this one encrypts the content, then joins it.
+    const agreements = startKeyAgreements(ecKeys.map((k) => k.point));
+    const rest = encryptContent(cek, content);
+    const agreed = new Map<RecipientKey, KeyAgreement>(agreements.finish().map((a, i) => [ecKeys[i], a]));
+    const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier, agreed.get(k)));
+    return authEnvelopedContentInfo({ recipientInfos, rest });
   } finally {
     cek.fill(0);
   }
