@@ -86,7 +86,7 @@ export async function sealEnvelope(content: Uint8Array, recipients: readonly Rec
   const cek = randomBytes(32);
   try {
     // The helper thread starts on the key agreements while this one encrypts the content, then joins it.
-    const agreements = startKeyAgreements(ecKeys.map((k) => k.point));
+    const agreements = startKeyAgreements(ecKeys.map((k) => k.point), content.length);
     const rest = encryptContent(cek, content);
     const agreed = new Map<RecipientKey, KeyAgreement>(agreements.finish().map((a, i) => [ecKeys[i], a]));
     const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier, agreed.get(k)));

@@ -27,9 +27,12 @@ export interface KeyAgreements {
   finish(): KeyAgreement[];
 }
 
-/** Below this many readers the helper is not asked: posting and waking it costs about one agreement. */
-export const MIN_READERS_FOR_HELPER = 4;
-const HELPER_GRACE_MS = 20;
+/**
+ * The helper is asked when it can overlap something: two readers or more, or one reader while this
+ * thread encrypts at least this many octets (AES-GCM of 64 KiB takes about a fifth of an agreement).
+ */
+export const HELPER_MIN_SIDE_WORK_BYTES = 1 << 16;
+const HELPER_GRACE_MS = 2;
 const POINT_BYTES = 65;
 const Z_BYTES = 32;
 /** Per reader: its point in, the ephemeral point and Z out. */
@@ -110,12 +113,15 @@ function onlineHelper(): Worker | undefined {
 }
 
 /**
- * Starts the agreements for `readerPoints` (uncompressed P-256 points): with four readers or more
- * the helper thread begins at once; the rest waits for {@link KeyAgreements.finish}.
+ * Starts the agreements for `readerPoints` (uncompressed P-256 points). When the helper thread is
+ * online and has something to overlap (two readers or more, or `sideWorkBytes` of content this
+ * thread encrypts meanwhile, at least {@link HELPER_MIN_SIDE_WORK_BYTES}), it begins at once; the
+ * rest is done by {@link KeyAgreements.finish}.
  */
-export function startKeyAgreements(readerPoints: readonly Uint8Array[]): KeyAgreements {
+export function startKeyAgreements(readerPoints: readonly Uint8Array[], sideWorkBytes = 0): KeyAgreements {
   const count = readerPoints.length;
-  const thread = count >= MIN_READERS_FOR_HELPER && readerPoints.every((p) => p.length === POINT_BYTES) ? onlineHelper() : undefined;
+  const worthIt = count >= 2 || (count === 1 && sideWorkBytes >= HELPER_MIN_SIDE_WORK_BYTES);
+  const thread = worthIt && readerPoints.every((p) => p.length === POINT_BYTES) ? onlineHelper() : undefined;
   if (!thread) return { finish: () => readerPoints.map(agreeKey) };
   const buffer = new SharedArrayBuffer(4 * (1 + count) + count * SLOT_BYTES);
   const control = new Int32Array(buffer, 0, 1 + count);
