@@ -35,6 +35,11 @@ export type RecipientCertificate = Uint8Array;
 export interface SealOptions {
   /** How RecipientInfos name readers (RFC 5652 §6.2.1); default issuerAndSerialNumber, as OpenSSL does. */
   recipientIdentifier?: RecipientIdentifierChoice;
+  /**
+   * sealEnvelope: share the readers' key agreements with the helper thread while the content is
+   * encrypted (src/pki/key-agreement-pool.ts; default true). false keeps all work on this thread.
+   */
+  keyAgreementHelper?: boolean;
 }
 
 /** A reader named in an envelope. */
@@ -86,7 +91,7 @@ export async function sealEnvelope(content: Uint8Array, recipients: readonly Rec
   const cek = randomBytes(32);
   try {
     // The helper thread starts on the key agreements while this one encrypts the content, then joins it.
-    const agreements = startKeyAgreements(ecKeys.map((k) => k.point), content.length);
+    const agreements = startKeyAgreements(ecKeys.map((k) => k.point), { sideWorkBytes: content.length, helper: opts.keyAgreementHelper });
     const rest = encryptContent(cek, content);
     const agreed = new Map<RecipientKey, KeyAgreement>(agreements.finish().map((a, i) => [ecKeys[i], a]));
     const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier, agreed.get(k)));

@@ -114,14 +114,14 @@ function onlineHelper(): Worker | undefined {
 
 /**
  * Starts the agreements for `readerPoints` (uncompressed P-256 points). When the helper thread is
- * online and has something to overlap (two readers or more, or `sideWorkBytes` of content this
- * thread encrypts meanwhile, at least {@link HELPER_MIN_SIDE_WORK_BYTES}), it begins at once; the
- * rest is done by {@link KeyAgreements.finish}.
+ * online, allowed (`helper`, default true) and has something to overlap (two readers or more, or
+ * `sideWorkBytes` of content this thread encrypts meanwhile, at least
+ * {@link HELPER_MIN_SIDE_WORK_BYTES}), it begins at once; the rest is done by {@link KeyAgreements.finish}.
  */
-export function startKeyAgreements(readerPoints: readonly Uint8Array[], sideWorkBytes = 0): KeyAgreements {
+export function startKeyAgreements(readerPoints: readonly Uint8Array[], opts: { sideWorkBytes?: number; helper?: boolean } = {}): KeyAgreements {
   const count = readerPoints.length;
-  const worthIt = count >= 2 || (count === 1 && sideWorkBytes >= HELPER_MIN_SIDE_WORK_BYTES);
-  const thread = worthIt && readerPoints.every((p) => p.length === POINT_BYTES) ? onlineHelper() : undefined;
+  const worthIt = count >= 2 || (count === 1 && (opts.sideWorkBytes ?? 0) >= HELPER_MIN_SIDE_WORK_BYTES);
+  const thread = opts.helper !== false && worthIt && readerPoints.every((p) => p.length === POINT_BYTES) ? onlineHelper() : undefined;
   if (!thread) return { finish: () => readerPoints.map(agreeKey) };
   const buffer = new SharedArrayBuffer(4 * (1 + count) + count * SLOT_BYTES);
   const control = new Int32Array(buffer, 0, 1 + count);

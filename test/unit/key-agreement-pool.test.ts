@@ -24,7 +24,7 @@ describe("startKeyAgreements", () => {
   it("with the helper online, gives each reader a fresh ephemeral key and the Z its private key derives", async () => {
     await helperOnline();
     for (const n of [1, 2, 40]) {
-      const agreements = startKeyAgreements(readers.slice(0, n).map((r) => r.point), 1 << 20);
+      const agreements = startKeyAgreements(readers.slice(0, n).map((r) => r.point), { sideWorkBytes: 1 << 20 });
       const done = agreements.finish();
       expect(done).toHaveLength(n);
       done.forEach((a, i) => {
