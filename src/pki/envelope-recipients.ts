@@ -17,15 +17,15 @@ import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
 import { agreeKey, type KeyAgreement } from "./key-agreement-pool.ts";
 import { describePublicKey } from "./public-key.ts";
 import { x963Kdf, type X963Hash } from "./x963-kdf.ts";
-import { parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
+import { readRecipientCertificate, type RecipientCertificateFields } from "./recipient-certificate.ts";
 
 /** How a sealed RecipientInfo names the reader (RFC 5652 §6.2.1): issuer+serial (default) or subjectKeyIdentifier. */
 export type RecipientIdentifierChoice = "issuerAndSerialNumber" | "subjectKeyIdentifier";
 
 /** The reader's key as a certificate states it, read once per seal. */
 export type RecipientKey =
-  | { kind: "ec"; spki: Uint8Array; certificate: ParsedCertificate; /** uncompressed point 04‖X‖Y (SEC 1 §2.3.3) */ point: Buffer }
-  | { kind: "rsa"; spki: Uint8Array; certificate: ParsedCertificate };
+  | { kind: "ec"; spki: Uint8Array; certificate: RecipientCertificateFields; /** uncompressed point 04‖X‖Y (SEC 1 §2.3.3) */ point: Buffer }
+  | { kind: "rsa"; spki: Uint8Array; certificate: RecipientCertificateFields };
 
 /** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (66 octets: 00 04 X Y) } header (RFC 5480 §2). */
 const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03010703420004", "hex");
@@ -38,7 +38,7 @@ const SEAL_WRAP = ENVELOPE_OID.aes256Wrap;
 const SEAL_SHARED_INFO = eccCmsSharedInfo(SEAL_WRAP, WRAP_KEY_BYTES[SEAL_WRAP]);
 
 /** keyUsage bits (RFC 5280 §4.2.1.3) of a certificate, or undefined when the extension is absent. */
-function keyUsageBits(cert: ParsedCertificate): number | undefined {
+function keyUsageBits(cert: RecipientCertificateFields): number | undefined {
   const ku = cert.extensions.get("2.5.29.15");
   if (!ku) return undefined;
   // extnValue is the BIT STRING TLV: 03 len unused b0 [b1].
@@ -47,7 +47,7 @@ function keyUsageBits(cert: ParsedCertificate): number | undefined {
 }
 
 /** The subjectKeyIdentifier (RFC 5280 §4.2.1.2) of a certificate, or undefined. */
-export function subjectKeyIdentifierOf(cert: ParsedCertificate): Uint8Array | undefined {
+export function subjectKeyIdentifierOf(cert: RecipientCertificateFields): Uint8Array | undefined {
   const ext = cert.extensions.get("2.5.29.14");
   // extnValue is the OCTET STRING TLV of KeyIdentifier (short form length for ≤127 octets).
   return ext ? ext.value.subarray(2) : undefined;
@@ -59,9 +59,9 @@ export function subjectKeyIdentifierOf(cert: ParsedCertificate): Uint8Array | un
  * §4.4.2), when keyUsage is present. @throws EnvelopeError "BAD_RECIPIENT_CERTIFICATE".
  */
 export function recipientKeyOf(der: Uint8Array): RecipientKey {
-  let certificate: ParsedCertificate;
+  let certificate: RecipientCertificateFields;
   try {
-    certificate = parseCertificate(der);
+    certificate = readRecipientCertificate(der);
   } catch (err) {
     throw new EnvelopeError(`recipient certificate does not parse: ${(err as Error).message}`, "BAD_RECIPIENT_CERTIFICATE");
   }
@@ -83,7 +83,7 @@ export function recipientKeyOf(der: Uint8Array): RecipientKey {
 }
 
 /** The identifier a RecipientInfo uses for `cert`. @throws EnvelopeError when SKI is asked for and absent. */
-export function recipientIdentifierOf(cert: ParsedCertificate, choice: RecipientIdentifierChoice = "issuerAndSerialNumber"): RecipientIdentifier {
+export function recipientIdentifierOf(cert: RecipientCertificateFields, choice: RecipientIdentifierChoice = "issuerAndSerialNumber"): RecipientIdentifier {
   if (choice === "issuerAndSerialNumber") return { type: "issuerAndSerialNumber", issuer: cert.issuer, serialNumber: cert.serial };
   const keyIdentifier = subjectKeyIdentifierOf(cert);
   if (!keyIdentifier) throw new EnvelopeError("recipient certificate has no subjectKeyIdentifier", "BAD_RECIPIENT_CERTIFICATE");
@@ -91,7 +91,7 @@ export function recipientIdentifierOf(cert: ParsedCertificate, choice: Recipient
 }
 
 /** Whether `rid` names `cert` (RFC 5652 §6.2.1: issuer Name and serial, or subjectKeyIdentifier). */
-export function ridMatches(rid: RecipientIdentifier, cert: ParsedCertificate): boolean {
+export function ridMatches(rid: RecipientIdentifier, cert: RecipientCertificateFields): boolean {
   if (rid.type === "issuerAndSerialNumber") return bytesEqual(rid.issuer, cert.issuer) && bytesEqual(rid.serialNumber, cert.serial);
   const ski = subjectKeyIdentifierOf(cert);
   return ski !== undefined && bytesEqual(rid.keyIdentifier, ski);
@@ -136,7 +136,7 @@ export function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | Reci
 }
 
 /** The encrypted key addressed to `cert` in `ri`, or undefined. */
-export function encryptedKeyFor(ri: ReadRecipientInfo, cert: ParsedCertificate): Uint8Array | undefined {
+export function encryptedKeyFor(ri: ReadRecipientInfo, cert: RecipientCertificateFields): Uint8Array | undefined {
   if (ri.kind === "ktri") return ridMatches(ri.rid, cert) ? ri.encryptedKey : undefined;
   if (ri.kind === "kari") return ri.recipientEncryptedKeys.find((k) => ridMatches(k.rid, cert))?.encryptedKey;
   return undefined;
