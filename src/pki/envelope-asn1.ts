@@ -195,7 +195,7 @@ export function encryptedContentInfo(gcmOid: string, nonce: Uint8Array, cipherte
  * concatenation is their encoding. The content is copied once, into the result.
  */
 export function authEnvelopedContentInfo(p: { originatorInfo?: Uint8Array; recipientInfos: Uint8Array[]; rest: Uint8Array[] }): Buffer {
-  const ris = [...p.recipientInfos].map((r) => Buffer.from(r)).sort(Buffer.compare);
+  const ris = [...p.recipientInfos].sort(Buffer.compare);
   const body = [smallInteger(0), ...(p.originatorInfo ? [p.originatorInfo] : []), set(...ris), ...p.rest];
   const aedHeader = header(0x30, totalLength(body));
   const explicitHeader = header(0xa0, aedHeader.length + totalLength(body));
