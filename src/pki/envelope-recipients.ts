@@ -4,7 +4,8 @@
  * dhSinglePass-stdDH-sha256kdf-scheme + id-aes256-wrap) or RSAES-OAEP with SHA-256 for RSA (RFC 8017
  * §7.1, RFC 4055 §4) — and back. Every primitive is node:crypto's (OpenSSL), called synchronously:
  * sealing to n readers is n × (ephemeral key, ECDH, one SHA-256, one key wrap) and a few hundred
- * octets of DER, with no promise or thread-pool hop per reader.
+ * octets of DER, with no promise or thread-pool hop per reader; sealEnvelope may hand the ECDH
+ * half to its helper thread first (src/pki/key-agreement-pool.ts) and pass the results in.
  */
 import { constants, createPublicKey, publicEncrypt } from "node:crypto";
 import { aesKeyUnwrap, aesKeyWrap } from "./aes-key-wrap.ts";
