@@ -124,18 +124,31 @@ function keyAgreeRid(rid: RecipientIdentifier): Buffer {
     : tlv(0xa0, octetString(rid.keyIdentifier));
 }
 
+/** KeyEncryptionAlgorithmIdentifier { scheme, KeyWrapAlgorithm } (RFC 5753 §3.1.1), encoded once per pair. */
+const keyAgreeAlgorithms = new Map<string, Buffer>();
+function keyAgreeAlgorithm(scheme: string, wrapOid: string): Buffer {
+  const key = `${scheme} ${wrapOid}`;
+  let der = keyAgreeAlgorithms.get(key);
+  if (!der) keyAgreeAlgorithms.set(key, (der = algorithm(scheme, algorithm(wrapOid))));
+  return der;
+}
+/** version 3 and the OriginatorPublicKey algorithm id-ecPublicKey with absent parameters (RFC 5753 §3.1.1), constant. */
+const KARI_VERSION = smallInteger(3);
+const EC_PUBLIC_KEY_ALGORITHM = algorithm(ENVELOPE_OID.idEcPublicKey);
+const BIT_STRING_NO_UNUSED_BITS = Buffer.from([0]);
+
 /**
  * RecipientInfo kari: [1] KeyAgreeRecipientInfo v3 (RFC 5652 §6.2.2, RFC 5753 §3.1.1) with the
  * ephemeral public key as originatorKey ([0] { [1] OriginatorPublicKey }), keyEncryptionAlgorithm
  * `scheme` with the key wrap AlgorithmIdentifier as parameter, and one RecipientEncryptedKey.
  */
 export function keyAgreeRecipientInfo(p: { ephemeralPoint: Uint8Array; scheme: string; wrapOid: string; rid: RecipientIdentifier; encryptedKey: Uint8Array }): Buffer {
-  const originatorKey = tlv(0xa1, algorithm(ENVELOPE_OID.idEcPublicKey), tlv(0x03, Buffer.from([0]), p.ephemeralPoint));
+  const originatorKey = tlv(0xa1, EC_PUBLIC_KEY_ALGORITHM, tlv(0x03, BIT_STRING_NO_UNUSED_BITS, p.ephemeralPoint));
   return tlv(
     0xa1,
-    smallInteger(3),
+    KARI_VERSION,
     explicit(0, originatorKey),
-    algorithm(p.scheme, algorithm(p.wrapOid)),
+    keyAgreeAlgorithm(p.scheme, p.wrapOid),
     sequence(sequence(keyAgreeRid(p.rid), octetString(p.encryptedKey))),
   );
 }
@@ -182,7 +195,7 @@ export function encryptedContentInfo(gcmOid: string, nonce: Uint8Array, cipherte
  * concatenation is their encoding. The content is copied once, into the result.
  */
 export function authEnvelopedContentInfo(p: { originatorInfo?: Uint8Array; recipientInfos: Uint8Array[]; rest: Uint8Array[] }): Buffer {
-  const ris = [...p.recipientInfos].map((r) => Buffer.from(r)).sort(Buffer.compare);
+  const ris = [...p.recipientInfos].sort(Buffer.compare);
   const body = [smallInteger(0), ...(p.originatorInfo ? [p.originatorInfo] : []), set(...ris), ...p.rest];
   const aedHeader = header(0x30, totalLength(body));
   const explicitHeader = header(0xa0, aedHeader.length + totalLength(body));

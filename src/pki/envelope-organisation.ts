@@ -7,8 +7,9 @@
  * Opening as a designee: the box's capsule fragment yields the content key (src/pki/pre.ts
  * openReencrypted), then decryptContent authenticates and decrypts.
  */
-import { createCipheriv, randomBytes } from "node:crypto";
-import { ENVELOPE_OID, authEnvelopedContentInfo, encryptedContentInfo, octetStringDer } from "./envelope-asn1.ts";
+import { randomBytes } from "node:crypto";
+import { authEnvelopedContentInfo } from "./envelope-asn1.ts";
+import { encryptContent } from "./envelope-content.ts";
 import { recipientInfoFor } from "./envelope-recipients.ts";
 import { encapsulate } from "./pre.ts";
 import { encodePreRecipientInfo } from "./pre-recipient.ts";
@@ -26,15 +27,12 @@ export async function organisationRecipientInfo(cek: Uint8Array, facilityKey: Ui
 export async function sealForOrganisations(content: Uint8Array, readers: readonly Uint8Array[], facilityKeys: readonly Uint8Array[]): Promise<Uint8Array> {
   if (readers.length + facilityKeys.length === 0) throw new Error("an envelope needs at least one reader");
   const cek = randomBytes(32);
-  const nonce = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", cek, nonce, { authTagLength: 16 });
-  const ciphertext = Buffer.concat([cipher.update(content), cipher.final()]);
   try {
     const recipientInfos = [
-      ...(await Promise.all(readers.map((r) => recipientInfoFor(cek, r)))),
+      ...readers.map((r) => recipientInfoFor(cek, r)),
       ...(await Promise.all(facilityKeys.map((k) => organisationRecipientInfo(cek, k)))),
     ];
-    return authEnvelopedContentInfo({ recipientInfos, rest: [...encryptedContentInfo(ENVELOPE_OID.aes256Gcm, nonce, ciphertext), octetStringDer(cipher.getAuthTag())] });
+    return authEnvelopedContentInfo({ recipientInfos, rest: encryptContent(cek, content) });
   } finally {
     cek.fill(0);
   }

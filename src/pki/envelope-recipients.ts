@@ -2,37 +2,44 @@
  * One RecipientInfo per reader (issue 15 §2): the content-encryption key wrapped for a certificate —
  * ECDH ephemeral-static with the X9.63 KDF and AES key wrap for EC P-256 (RFC 5753 §3.1,
  * dhSinglePass-stdDH-sha256kdf-scheme + id-aes256-wrap) or RSAES-OAEP with SHA-256 for RSA (RFC 8017
- * §7.1, RFC 4055 §4) — and back. Primitives come from node:crypto / WebCrypto and pkijs's KDF.
+ * §7.1, RFC 4055 §4) — and back. Every primitive is node:crypto's (OpenSSL), called synchronously:
+ * sealing to n readers is n × (ephemeral key, ECDH, one SHA-256, one key wrap) and a few hundred
+ * octets of DER, with no promise or thread-pool hop per reader; sealEnvelope may hand the ECDH
+ * half to its helper thread first (src/pki/key-agreement-pool.ts) and pass the results in.
  */
-import { createCipheriv, createDecipheriv, createECDH, createHash, createPublicKey, webcrypto } from "node:crypto";
-import { kdf, type ICryptoEngine } from "pkijs";
+import { constants, createPublicKey, publicEncrypt } from "node:crypto";
+import { aesKeyUnwrap, aesKeyWrap } from "./aes-key-wrap.ts";
 import { bytesEqual } from "./der-cursor.ts";
 import {
   ENVELOPE_OID, EnvelopeError, KDF_HASH_BY_SCHEME, WRAP_KEY_BYTES, eccCmsSharedInfo, keyAgreeRecipientInfo, keyTransRecipientInfo, readAlgorithm, readOaepHash,
-  type ReadRecipientInfo, type RecipientIdentifier,
+  type HashName, type ReadRecipientInfo, type RecipientIdentifier,
 } from "./envelope-asn1.ts";
 import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
+import { agreeKey, type KeyAgreement } from "./key-agreement-pool.ts";
 import { describePublicKey } from "./public-key.ts";
-import { parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
+import { x963Kdf, type X963Hash } from "./x963-kdf.ts";
+import { readRecipientCertificate, type RecipientCertificateFields } from "./recipient-certificate.ts";
 
 /** How a sealed RecipientInfo names the reader (RFC 5652 §6.2.1): issuer+serial (default) or subjectKeyIdentifier. */
 export type RecipientIdentifierChoice = "issuerAndSerialNumber" | "subjectKeyIdentifier";
 
-/** The reader's key as a certificate states it. */
-export interface RecipientKey {
-  kind: "ec" | "rsa";
-  spki: Uint8Array;
-  certificate: ParsedCertificate;
-}
+/** The reader's key as a certificate states it, read once per seal. */
+export type RecipientKey =
+  | { kind: "ec"; spki: Uint8Array; certificate: RecipientCertificateFields; /** uncompressed point 04‖X‖Y (SEC 1 §2.3.3) */ point: Buffer }
+  | { kind: "rsa"; spki: Uint8Array; certificate: RecipientCertificateFields };
 
 /** SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (66 octets: 00 04 X Y) } header (RFC 5480 §2). */
 const P256_SPKI_PREFIX = Buffer.from("3059301306072a8648ce3d020106082a8648ce3d03010703420004", "hex");
-const RFC3394_IV = Buffer.from("a6a6a6a6a6a6a6a6", "hex");
-const WRAP_CIPHER: Readonly<Record<number, string>> = { 16: "id-aes128-wrap", 24: "id-aes192-wrap", 32: "id-aes256-wrap" };
-const ab = (b: Uint8Array): ArrayBuffer => new Uint8Array(b).buffer;
+/** node:crypto digest names of the KDF hashes (RFC 5753 §7.1.4). */
+const NODE_HASH: Readonly<Record<HashName, X963Hash>> = { "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+/** What we seal with: dhSinglePass-stdDH-sha256kdf-scheme, id-aes256-wrap, no ukm (RFC 5753 §3.1.1). */
+const SEAL_SCHEME = ENVELOPE_OID.dhSinglePassStdDhSha256Kdf;
+const SEAL_WRAP = ENVELOPE_OID.aes256Wrap;
+/** ECC-CMS-SharedInfo of every seal (RFC 5753 §7.2): the same octets for each reader, so encoded once. */
+const SEAL_SHARED_INFO = eccCmsSharedInfo(SEAL_WRAP, WRAP_KEY_BYTES[SEAL_WRAP]);
 
 /** keyUsage bits (RFC 5280 §4.2.1.3) of a certificate, or undefined when the extension is absent. */
-function keyUsageBits(cert: ParsedCertificate): number | undefined {
+function keyUsageBits(cert: RecipientCertificateFields): number | undefined {
   const ku = cert.extensions.get("2.5.29.15");
   if (!ku) return undefined;
   // extnValue is the BIT STRING TLV: 03 len unused b0 [b1].
@@ -41,7 +48,7 @@ function keyUsageBits(cert: ParsedCertificate): number | undefined {
 }
 
 /** The subjectKeyIdentifier (RFC 5280 §4.2.1.2) of a certificate, or undefined. */
-export function subjectKeyIdentifierOf(cert: ParsedCertificate): Uint8Array | undefined {
+export function subjectKeyIdentifierOf(cert: RecipientCertificateFields): Uint8Array | undefined {
   const ext = cert.extensions.get("2.5.29.14");
   // extnValue is the OCTET STRING TLV of KeyIdentifier (short form length for ≤127 octets).
   return ext ? ext.value.subarray(2) : undefined;
@@ -53,9 +60,9 @@ export function subjectKeyIdentifierOf(cert: ParsedCertificate): Uint8Array | un
  * §4.4.2), when keyUsage is present. @throws EnvelopeError "BAD_RECIPIENT_CERTIFICATE".
  */
 export function recipientKeyOf(der: Uint8Array): RecipientKey {
-  let certificate: ParsedCertificate;
+  let certificate: RecipientCertificateFields;
   try {
-    certificate = parseCertificate(der);
+    certificate = readRecipientCertificate(der);
   } catch (err) {
     throw new EnvelopeError(`recipient certificate does not parse: ${(err as Error).message}`, "BAD_RECIPIENT_CERTIFICATE");
   }
@@ -67,7 +74,7 @@ export function recipientKeyOf(der: Uint8Array): RecipientKey {
   if (key.algorithm === "EC") {
     if (key.namedCurve !== "P-256") throw new EnvelopeError(`recipient key is EC ${key.namedCurve}; only P-256 is supported`, "BAD_RECIPIENT_CERTIFICATE");
     if (ku !== undefined && !(ku & 0x0800)) throw new EnvelopeError("recipient EC certificate lacks keyUsage keyAgreement", "BAD_RECIPIENT_CERTIFICATE");
-    return { kind: "ec", spki: certificate.spki, certificate };
+    return { kind: "ec", spki: certificate.spki, certificate, point: ecPointOf(certificate.spki) };
   }
   if (key.algorithm === "RSA") {
     if (ku !== undefined && !(ku & 0x2000)) throw new EnvelopeError("recipient RSA certificate lacks keyUsage keyEncipherment", "BAD_RECIPIENT_CERTIFICATE");
@@ -77,7 +84,7 @@ export function recipientKeyOf(der: Uint8Array): RecipientKey {
 }
 
 /** The identifier a RecipientInfo uses for `cert`. @throws EnvelopeError when SKI is asked for and absent. */
-export function recipientIdentifierOf(cert: ParsedCertificate, choice: RecipientIdentifierChoice = "issuerAndSerialNumber"): RecipientIdentifier {
+export function recipientIdentifierOf(cert: RecipientCertificateFields, choice: RecipientIdentifierChoice = "issuerAndSerialNumber"): RecipientIdentifier {
   if (choice === "issuerAndSerialNumber") return { type: "issuerAndSerialNumber", issuer: cert.issuer, serialNumber: cert.serial };
   const keyIdentifier = subjectKeyIdentifierOf(cert);
   if (!keyIdentifier) throw new EnvelopeError("recipient certificate has no subjectKeyIdentifier", "BAD_RECIPIENT_CERTIFICATE");
@@ -85,39 +92,16 @@ export function recipientIdentifierOf(cert: ParsedCertificate, choice: Recipient
 }
 
 /** Whether `rid` names `cert` (RFC 5652 §6.2.1: issuer Name and serial, or subjectKeyIdentifier). */
-export function ridMatches(rid: RecipientIdentifier, cert: ParsedCertificate): boolean {
+export function ridMatches(rid: RecipientIdentifier, cert: RecipientCertificateFields): boolean {
   if (rid.type === "issuerAndSerialNumber") return bytesEqual(rid.issuer, cert.issuer) && bytesEqual(rid.serialNumber, cert.serial);
   const ski = subjectKeyIdentifierOf(cert);
   return ski !== undefined && bytesEqual(rid.keyIdentifier, ski);
 }
 
-/** AES key wrap (RFC 3394 §2.2.1) of `key` under `kek`. */
-function aesKeyWrap(kek: Uint8Array, key: Uint8Array): Buffer {
-  const c = createCipheriv(WRAP_CIPHER[kek.length], kek, RFC3394_IV);
-  return Buffer.concat([c.update(key), c.final()]);
-}
-
-/** AES key unwrap (RFC 3394 §2.2.2) with its integrity check. @throws EnvelopeError "AUTHENTICATION_FAILED". */
-function aesKeyUnwrap(kek: Uint8Array, wrapped: Uint8Array): Buffer {
-  try {
-    const d = createDecipheriv(WRAP_CIPHER[kek.length], kek, RFC3394_IV);
-    return Buffer.concat([d.update(wrapped), d.final()]);
-  } catch {
-    throw new EnvelopeError("content key unwrap failed: wrong key or tampered RecipientInfo (RFC 3394 integrity check)", "AUTHENTICATION_FAILED");
-  }
-}
-
-/** node:crypto digests behind the engine interface pkijs's KDF calls (no thread-pool hop per hash). */
-const NODE_HASH: Readonly<Record<string, string>> = { "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
-const digestEngine = {
-  digest: async (alg: { name: string }, data: ArrayBuffer) => ab(createHash(NODE_HASH[alg.name.toUpperCase()]).update(new Uint8Array(data)).digest()),
-} as unknown as ICryptoEngine;
-
-/** KEK = X9.63 KDF(Z, ECC-CMS-SharedInfo) (RFC 5753 §7.2, SEC 1 §3.6.1), pkijs's KDF over node:crypto hashes. */
-async function keyEncryptionKey(z: Uint8Array, hash: string, wrapOid: string, ukm?: Uint8Array): Promise<Uint8Array> {
+/** KEK = X9.63 KDF(Z, ECC-CMS-SharedInfo) (RFC 5753 §7.2) for the key wrap `wrapOid`, with the peer's ukm if any. */
+function keyEncryptionKey(z: Uint8Array, hash: HashName, wrapOid: string, ukm?: Uint8Array): Buffer {
   const kekBytes = WRAP_KEY_BYTES[wrapOid];
-  const sharedInfo = eccCmsSharedInfo(wrapOid, kekBytes, ukm);
-  return new Uint8Array(await kdf(hash, ab(z), kekBytes * 8, ab(sharedInfo), digestEngine));
+  return x963Kdf(NODE_HASH[hash], z, eccCmsSharedInfo(wrapOid, kekBytes, ukm), kekBytes);
 }
 
 /** The subjectPublicKey point of an EC SubjectPublicKeyInfo (RFC 5480 §2.2): the BIT STRING content. */
@@ -131,35 +115,29 @@ function ecPointOf(spki: Uint8Array): Buffer {
 
 /**
  * The RecipientInfo (DER) carrying `cek` to the holder of `certificate` (DER, or as read by
- * {@link recipientKeyOf}): kari with a fresh P-256 ephemeral key per recipient (RFC 5753 §3.1.1),
- * or ktri with RSAES-OAEP-SHA-256 (RFC 8017 §7.1.1).
+ * {@link recipientKeyOf}): kari with a fresh P-256 ephemeral key per reader (RFC 5753 §3.1.1:
+ * Z = ECDH x-coordinate, KEK = X9.63-KDF-SHA-256(Z, SharedInfo), encryptedKey = AES-256 key wrap),
+ * or ktri with RSAES-OAEP-SHA-256 and MGF1-SHA-256 (RFC 8017 §7.1.1). An EC reader's key agreement
+ * may come done (`agreement`, from startKeyAgreements in src/pki/key-agreement-pool.ts); its Z is zeroed here.
  */
-export async function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | RecipientKey, choice?: RecipientIdentifierChoice): Promise<Buffer> {
+export function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | RecipientKey, choice?: RecipientIdentifierChoice, agreement?: KeyAgreement): Buffer {
   const key = certificate instanceof Uint8Array ? recipientKeyOf(certificate) : certificate;
   const rid = recipientIdentifierOf(key.certificate, choice);
   if (key.kind === "ec") {
-    // node:crypto ECDH (OpenSSL, synchronous): an ephemeral key per reader, Z = x-coordinate.
-    const eph = createECDH("prime256v1");
-    const ephemeralPoint = eph.generateKeys();
-    const z = eph.computeSecret(ecPointOf(key.spki));
-    const kek = await keyEncryptionKey(z, "SHA-256", ENVELOPE_OID.aes256Wrap);
+    const { ephemeralPoint, z } = agreement ?? agreeKey(key.point);
+    const kek = x963Kdf("sha256", z, SEAL_SHARED_INFO, 32);
     z.fill(0);
-    return keyAgreeRecipientInfo({
-      ephemeralPoint,
-      scheme: ENVELOPE_OID.dhSinglePassStdDhSha256Kdf,
-      wrapOid: ENVELOPE_OID.aes256Wrap,
-      rid,
-      encryptedKey: aesKeyWrap(kek, cek),
-    });
+    const encryptedKey = aesKeyWrap(kek, cek);
+    kek.fill(0);
+    return keyAgreeRecipientInfo({ ephemeralPoint, scheme: SEAL_SCHEME, wrapOid: SEAL_WRAP, rid, encryptedKey });
   }
-  const subtle = webcrypto.subtle;
-  const pub = await subtle.importKey("spki", ab(key.spki), { name: "RSA-OAEP", hash: "SHA-256" }, false, ["encrypt"]);
-  const encryptedKey = new Uint8Array(await subtle.encrypt({ name: "RSA-OAEP" }, pub, ab(cek)));
+  const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+  const encryptedKey = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, cek);
   return keyTransRecipientInfo({ rid, hash: "SHA-256", encryptedKey });
 }
 
 /** The encrypted key addressed to `cert` in `ri`, or undefined. */
-export function encryptedKeyFor(ri: ReadRecipientInfo, cert: ParsedCertificate): Uint8Array | undefined {
+export function encryptedKeyFor(ri: ReadRecipientInfo, cert: RecipientCertificateFields): Uint8Array | undefined {
   if (ri.kind === "ktri") return ridMatches(ri.rid, cert) ? ri.encryptedKey : undefined;
   if (ri.kind === "kari") return ri.recipientEncryptedKeys.find((k) => ridMatches(k.rid, cert))?.encryptedKey;
   return undefined;
@@ -201,5 +179,9 @@ export async function contentKeyFrom(ri: ReadRecipientInfo, encryptedKey: Uint8A
   } catch (err) {
     throw new EnvelopeError(`ECDH with the recipient key failed: ${(err as Error).message}`, "KEY_AGENT");
   }
-  return aesKeyUnwrap(await keyEncryptionKey(z, hash, wrapOid, ri.ukm), encryptedKey);
+  const kek = keyEncryptionKey(z, hash, wrapOid, ri.ukm);
+  const cek = aesKeyUnwrap(kek, encryptedKey);
+  kek.fill(0);
+  if (!cek) throw new EnvelopeError("content key unwrap failed: wrong key or tampered RecipientInfo (RFC 3394 integrity check)", "AUTHENTICATION_FAILED");
+  return cek;
 }

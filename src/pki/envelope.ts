@@ -11,15 +11,17 @@
  *
  * Pure: no I/O. The private-key step of opening is a {@link RecipientKeyAgent} (a card or software).
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createDecipheriv, createHash, randomBytes } from "node:crypto";
 import {
-  ENVELOPE_OID, EnvelopeError, GCM_KEY_BYTES, authEnvelopedContentInfo, encryptedContentInfo, octetStringDer, readAuthEnvelopedData, readGcmParameters,
+  EnvelopeError, GCM_KEY_BYTES, authEnvelopedContentInfo, readAuthEnvelopedData, readGcmParameters,
   type ReadAuthEnvelopedData, type RecipientIdentifier,
 } from "./envelope-asn1.ts";
+import { encryptContent } from "./envelope-content.ts";
 import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
 import {
-  contentKeyFrom, encryptedKeyFor, recipientIdentifierOf, recipientInfoFor, recipientKeyOf, ridMatches, type RecipientIdentifierChoice,
+  contentKeyFrom, encryptedKeyFor, recipientIdentifierOf, recipientInfoFor, recipientKeyOf, ridMatches, type RecipientIdentifierChoice, type RecipientKey,
 } from "./envelope-recipients.ts";
+import { startKeyAgreements, type KeyAgreement } from "./key-agreement-pool.ts";
 import { parseCertificate } from "./x509-parse.ts";
 
 export { EnvelopeError, type RecipientIdentifier } from "./envelope-asn1.ts";
@@ -33,6 +35,11 @@ export type RecipientCertificate = Uint8Array;
 export interface SealOptions {
   /** How RecipientInfos name readers (RFC 5652 §6.2.1); default issuerAndSerialNumber, as OpenSSL does. */
   recipientIdentifier?: RecipientIdentifierChoice;
+  /**
+   * sealEnvelope: share the readers' key agreements with the helper thread while the content is
+   * encrypted (src/pki/key-agreement-pool.ts; default true). false keeps all work on this thread.
+   */
+  keyAgreementHelper?: boolean;
 }
 
 /** A reader named in an envelope. */
@@ -57,8 +64,6 @@ export interface EnvelopeSummary {
   contentDigest: string;
 }
 
-const GCM_NONCE_BYTES = 12;
-const GCM_TAG_BYTES = 16;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 /** Text form of a recipient identifier: "ias:<sha256(issuer DER)>:<serial>" or "ski:<keyIdentifier>", hex. */
@@ -81,19 +86,16 @@ export function recipientKeyOfCertificate(certificate: RecipientCertificate, cho
  */
 export async function sealEnvelope(content: Uint8Array, recipients: readonly RecipientCertificate[], opts: SealOptions = {}): Promise<Uint8Array> {
   if (recipients.length === 0) throw new EnvelopeError("an envelope needs at least one recipient", "BAD_RECIPIENT_CERTIFICATE");
-  const keys = recipients.map((r) => recipientKeyOf(r)); // refuse a bad certificate before any work
+  const keys = recipients.map((r) => recipientKeyOf(r)); // each certificate read once; a bad one refused before any work
+  const ecKeys = keys.filter((k): k is Extract<RecipientKey, { kind: "ec" }> => k.kind === "ec");
   const cek = randomBytes(32);
-  const nonce = randomBytes(GCM_NONCE_BYTES);
-  const cipher = createCipheriv("aes-256-gcm", cek, nonce, { authTagLength: GCM_TAG_BYTES });
-  const head = cipher.update(content);
-  const tail = cipher.final(); // empty for GCM (a stream mode): no second copy of the ciphertext
-  const ciphertext = tail.length ? Buffer.concat([head, tail]) : head;
   try {
-    const recipientInfos = await Promise.all(keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier)));
-    return authEnvelopedContentInfo({
-      recipientInfos,
-      rest: [...encryptedContentInfo(ENVELOPE_OID.aes256Gcm, nonce, ciphertext), octetStringDer(cipher.getAuthTag())],
-    });
+    // The helper thread starts on the key agreements while this one encrypts the content, then joins it.
+    const agreements = startKeyAgreements(ecKeys.map((k) => k.point), { sideWorkBytes: content.length, helper: opts.keyAgreementHelper });
+    const rest = encryptContent(cek, content);
+    const agreed = new Map<RecipientKey, KeyAgreement>(agreements.finish().map((a, i) => [ecKeys[i], a]));
+    const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier, agreed.get(k)));
+    return authEnvelopedContentInfo({ recipientInfos, rest });
   } finally {
     cek.fill(0);
   }
@@ -178,7 +180,7 @@ export async function addRecipient(envelope: Uint8Array, contentKey: Uint8Array,
     throw new EnvelopeError("the envelope already has a RecipientInfo for this certificate", "RECIPIENT_EXISTS");
   }
   decryptRead(env, contentKey);
-  const added = await recipientInfoFor(contentKey, newRecipient, opts.recipientIdentifier);
+  const added = recipientInfoFor(contentKey, newRecipient, opts.recipientIdentifier);
   return authEnvelopedContentInfo({
     originatorInfo: env.originatorInfoDer,
     recipientInfos: [...env.recipientInfos.map((ri) => ri.der), added],

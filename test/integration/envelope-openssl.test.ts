@@ -12,6 +12,7 @@ import {
   addRecipient, envelopeRecipients, envelopeSummary, EnvelopeError, forwardedRecipients, isAddressedTo, openEnvelope, recipientKeyOfCertificate,
   sealEnvelope, softwareKeyAgent, unwrapContentKey,
 } from "../../src/pki/envelope.ts";
+import { keyAgreementHelperOnline } from "../../src/pki/key-agreement-pool.ts";
 import { tempDir } from "../helpers/openssl.ts";
 
 const MARKER = "紹介状 referral letter 患者 marker-7f3a";
@@ -89,6 +90,16 @@ describe("openssl cms -decrypt opens what we seal", () => {
     const env = await sealEnvelope(content, [ec.cert, rsa.cert, ec2.cert]);
     for (const r of [ec, rsa, ec2]) expect(opensslDecrypt(env, r).out.equals(content)).toBe(true);
     expect(envelopeRecipients(env).map((x) => x.kind).sort()).toEqual(["kari", "kari", "ktri"]);
+  });
+
+  it("for many readers, whose key agreements are shared with the helper thread (src/pki/key-agreement-pool.ts)", async () => {
+    const more = [ec, ec2, ...Array.from({ length: 5 }, (_, i) => makeReader(`ec-many-${i}`, "ec"))];
+    for (let waited = 0; !keyAgreementHelperOnline() && waited < 30_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    expect(keyAgreementHelperOnline()).toBe(true);
+    const env = await sealEnvelope(content, [more[0].cert, rsa.cert, ...more.slice(1).map((r) => r.cert)]);
+    expect(envelopeRecipients(env).map((x) => x.kind).sort()).toEqual([...more.map(() => "kari"), "ktri"]);
+    for (const r of [...more, rsa]) expect(opensslDecrypt(env, r).out.equals(content)).toBe(true);
+    for (const r of more) expect(Buffer.from(await openEnvelope(env, await softwareKeyAgent(r.cert, r.pkcs8))).equals(content)).toBe(true);
   });
 
   it("with readers named by subjectKeyIdentifier (rKeyId / [0] SKI)", async () => {
