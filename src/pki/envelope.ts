@@ -92,10 +92,22 @@ export async function sealEnvelope(content: Uint8Array, recipients: readonly Rec
   try {
     // The helper thread starts on the key agreements while this one encrypts the content, then joins it.
     const agreements = startKeyAgreements(ecKeys.map((k) => k.point), { sideWorkBytes: content.length, helper: opts.keyAgreementHelper });
-    const rest = encryptContent(cek, content);
+    let rest;
+    try {
+      rest = encryptContent(cek, content);
+    } catch (e) {
+      // The agreements are finished (the helper's shared buffer zeroed) and their secrets wiped.
+      for (const a of agreements.finish()) a.z.fill(0);
+      throw e;
+    }
     const agreed = new Map<RecipientKey, KeyAgreement>(agreements.finish().map((a, i) => [ecKeys[i], a]));
-    const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier, agreed.get(k)));
-    return authEnvelopedContentInfo({ recipientInfos, rest });
+    try {
+      const recipientInfos = keys.map((k) => recipientInfoFor(cek, k, opts.recipientIdentifier, agreed.get(k)));
+      return authEnvelopedContentInfo({ recipientInfos, rest });
+    } finally {
+      // recipientInfoFor wipes each Z it uses; these are the ones a failure left unused.
+      for (const a of agreed.values()) a.z.fill(0);
+    }
   } finally {
     cek.fill(0);
   }
