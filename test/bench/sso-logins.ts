@@ -21,7 +21,7 @@ import { signLoginChallenge } from "../../src/sso/card-agent.ts";
 import { registerClient } from "../../src/sso/clients.ts";
 import { TestBrowser } from "../helpers/browser.ts";
 import { childEnv, serveSso } from "../helpers/sso-serve.ts";
-import { parentPid, treeCpuMs } from "./proc-cpu.ts";
+import { cpuMsBetween, parentPid, treeCpuMs } from "./proc-cpu.ts";
 
 /** What the full-login run measured. */
 export interface FullLoginResult {
@@ -90,7 +90,7 @@ export async function benchFullLogins(ctx: IaContext, cards: { label: string; pi
     }));
     const lat: number[] = [];
     let next = 0;
-    const before = { load: process.cpuUsage(), sso: treeCpuMs(sso.pid), pg: postmaster ? treeCpuMs(postmaster) : 0 };
+    const before = { load: process.cpuUsage(), sso: treeCpuMs(sso.pid), pg: postmaster ? treeCpuMs(postmaster) : undefined };
     const start = performance.now();
     await Promise.all(cards.slice(0, o.concurrency).map(async (card) => {
       while (next < o.count) {
@@ -102,8 +102,8 @@ export async function benchFullLogins(ctx: IaContext, cards: { label: string; pi
     }));
     const seconds = (performance.now() - start) / 1000;
     const load = process.cpuUsage(before.load);
-    const ssoMs = treeCpuMs(sso.pid) - before.sso;
-    const pgMs = postmaster ? treeCpuMs(postmaster) - before.pg : undefined;
+    const ssoMs = cpuMsBetween(before.sso, treeCpuMs(sso.pid));
+    const pgMs = postmaster && before.pg ? cpuMsBetween(before.pg, treeCpuMs(postmaster)) : undefined;
     lat.sort((x, y) => x - y);
     const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
     const n = lat.length;
