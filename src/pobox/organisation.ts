@@ -8,7 +8,7 @@
  */
 import type { Knex } from "knex";
 import { appendAudit } from "../audit/log.ts";
-import { Reencryptor, verifyKfrag } from "../pki/pre.ts";
+import { PreUnavailableError, Reencryptor, verifyKfrag } from "../pki/pre.ts";
 import { ensureAccount, type Account, type Addressee } from "./accounts.ts";
 import { envelopeFacts } from "./envelope-facts.ts";
 import { PoboxError } from "./errors.ts";
@@ -99,6 +99,8 @@ export async function designate(db: Knex, admin: Account, input: { facility: str
     try {
       await verifyKfrag(input.kfrag, { verifyingPk: keys.verifying_key, facilityPk: keys.pre_public_key, designeePk: pre.public_key });
     } catch (e) {
+      // No Umbral in this installation is the box's limit (503 pre_unavailable), not a bad kfrag.
+      if (e instanceof PreUnavailableError) throw e;
       throw new PoboxError("BAD_KFRAG", `the re-encryption key does not verify for this facility and designee: ${(e as Error).message}`, "再暗号化鍵がこの施設と指定者のものとして検証できません");
     }
     const at = new Date();
