@@ -189,6 +189,32 @@ describe("card agent (hpki card agent) and the SSO login page", { timeout: 240_0
     await context.close();
   });
 
+  it("a scope beyond the defaults: Chromium shows the Japanese consent page with the service and the scope, and approval reaches the service", async () => {
+    const config = await rpConfig(sso.issuer, rp.lab);
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: rp.lab.redirect, scope: "openid hcrole subscriber", state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    });
+    const context = await browser.newContext({ locale: "ja-JP" });
+    const page = await context.newPage();
+    await page.goto(url.toString());
+    await page.waitForSelector("#agent-ready:not([hidden])");
+    await Promise.all([page.waitForSelector('button[value="approve"]'), page.click("#agent-login")]);
+    const text = (await page.textContent("body"))!;
+    expect(text).toContain("LAB 電子カルテ");
+    expect(text).toContain("subscriber");
+    // Only the scope beyond the defaults is asked (hcrole is a default).
+    expect(await page.locator("li code").allTextContents()).toEqual(["subscriber"]);
+    await page.screenshot({ path: artifact("sso-consent.png"), fullPage: true });
+    await Promise.all([page.waitForURL(`${rp.lab.redirect}**`), page.click('button[value="approve"]')]);
+    const callback = callbacks.filter((u) => u.startsWith(`${rp.lab.redirect}?`)).at(-1);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(callback!), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.claims()!.subscriberId).toBeTruthy();
+    await context.close();
+  });
+
   it("where no agent answers, the page says (Japanese and English) how to start one; the paste form stays", async () => {
     // A second SSO front on the same database whose page points at a port where nothing listens.
     const app = express();
