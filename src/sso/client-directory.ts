@@ -21,7 +21,9 @@ const RELISTEN_AFTER_MS = 5_000;
 export class ClientDirectory {
   private readonly copies = new Map<string, { client: SsoClient; until: number }>();
   private listener: ChannelListener | undefined;
-  private relistenAt = 0;
+  /** The LISTEN being opened again (one attempt at a time), and when the next may start. */
+  private reopening: Promise<void> | undefined;
+  private reopenAt = 0;
   /** Counts forgets: a read that a notification overtook is not kept (it may predate the change). */
   private generation = 0;
   private closed = false;
@@ -42,24 +44,19 @@ export class ClientDirectory {
   }
 
   /**
-   * The client `clientId` as resolveClient gives it (the built-in portal, else the registered
-   * client, disabled ones included), or undefined. Unknown ids are not remembered, so a flood of
-   * made-up ids cannot grow the map.
+   * The client `clientId`: the built-in portal, else the registered client (disabled ones
+   * included), or undefined. Unknown ids are not remembered, so a flood of made-up ids cannot grow
+   * the map.
    */
   async get(clientId: string): Promise<SsoClient | undefined> {
     if (clientId === PORTAL_CLIENT_ID) return this.portal;
-    const live = this.listener && !this.listener.closed;
-    if (!live) {
-      this.forget();
-      if (!this.closed && Date.now() >= this.relistenAt) await this.listen();
-    }
-    const now = Date.now();
-    const copy = this.copies.get(clientId);
-    if (copy && copy.until > now && this.listener && !this.listener.closed) return copy.client;
+    if (!this.live) this.reopen();
+    const copy = this.live ? this.copies.get(clientId) : undefined;
+    if (copy && copy.until > Date.now()) return copy.client;
     const generation = this.generation;
     const client = await findClient(this.db, clientId);
     // Kept only while the LISTEN is up and no notification came during the read.
-    if (client && generation === this.generation && this.listener && !this.listener.closed) this.copies.set(clientId, { client, until: now + this.maxAgeMs });
+    if (client && generation === this.generation && this.live) this.copies.set(clientId, { client, until: Date.now() + this.maxAgeMs });
     return client;
   }
 
@@ -73,20 +70,34 @@ export class ClientDirectory {
   /** Stops listening; lookups read the table from now on. */
   async close(): Promise<void> {
     this.closed = true;
-    this.copies.clear();
+    this.forget();
+    await this.reopening;
     await this.listener?.close().catch(() => undefined);
+  }
+
+  /** Whether notifications arrive: only then are copies kept and used. */
+  private get live(): boolean {
+    return this.listener !== undefined && !this.listener.closed;
+  }
+
+  /** Opens the LISTEN again in the background, at most one attempt every RELISTEN_AFTER_MS; lookups read the table meanwhile. */
+  private reopen(): void {
+    if (this.closed || this.reopening || Date.now() < this.reopenAt) return;
+    this.reopenAt = Date.now() + RELISTEN_AFTER_MS;
+    this.reopening = this.listen().finally(() => (this.reopening = undefined));
   }
 
   private async listen(): Promise<void> {
     try {
-      // A change committed before the LISTEN began is not in any copy: the map was emptied.
-      this.listener = await listenOnChannel(this.db, CLIENTS_NOTIFY_CHANNEL, (id) => this.forget(id || undefined), (e) => {
+      const listener = await listenOnChannel(this.db, CLIENTS_NOTIFY_CHANNEL, (id) => this.forget(id || undefined), (e) => {
         this.forget();
         this.onError(e);
       });
+      if (this.closed) return void (await listener.close().catch(() => undefined));
+      this.listener = listener;
+      // Changes made while nothing listened are in no notification: start empty, and drop reads under way.
+      this.forget();
     } catch (e) {
-      this.listener = undefined;
-      this.relistenAt = Date.now() + RELISTEN_AFTER_MS;
       this.onError(e);
     }
   }

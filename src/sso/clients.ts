@@ -291,11 +291,6 @@ export function portalClient(issuer: string): SsoClient {
   };
 }
 
-/** The client `clientId`: the built-in portal client of `issuer`, else a registered one. */
-export async function resolveClient(db: Knex, issuer: string, clientId: string): Promise<SsoClient | undefined> {
-  return clientId === PORTAL_CLIENT_ID ? portalClient(issuer) : findClient(db, clientId);
-}
-
 /** Every client, by id. */
 export async function listClients(db: Knex): Promise<SsoClient[]> {
   return (await db("sso_clients").orderBy("client_id")).map(clientFromRow);

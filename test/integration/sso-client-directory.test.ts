@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 describe("ClientDirectory", () => {
-  it("reads a client once and then answers from memory; the portal and unknown ids as resolveClient does", async () => {
+  it("reads a client once and then answers from memory; the built-in portal from memory, unknown ids never remembered", async () => {
     clientReads.length = 0;
     expect((await dir.get("emr"))?.name).toBe("電子カルテ");
     for (let i = 0; i < 5; i++) expect((await dir.get("emr"))?.clientId).toBe("emr");
