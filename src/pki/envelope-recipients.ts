@@ -7,7 +7,7 @@
  * octets of DER, with no promise or thread-pool hop per reader; sealEnvelope may hand the ECDH
  * half to its helper thread first (src/pki/key-agreement-pool.ts) and pass the results in.
  */
-import { constants, createPublicKey, publicEncrypt } from "node:crypto";
+import { constants, publicEncrypt } from "node:crypto";
 import { aesKeyUnwrap, aesKeyWrap } from "./aes-key-wrap.ts";
 import { bytesEqual } from "./der-cursor.ts";
 import {
@@ -16,7 +16,7 @@ import {
 } from "./envelope-asn1.ts";
 import type { RecipientKeyAgent } from "./envelope-key-agent.ts";
 import { agreeKey, type KeyAgreement } from "./key-agreement-pool.ts";
-import { describePublicKey } from "./public-key.ts";
+import { describePublicKey, publicKeyFromSpki } from "./public-key.ts";
 import { x963Kdf, type X963Hash } from "./x963-kdf.ts";
 import { readRecipientCertificate, type RecipientCertificateFields } from "./recipient-certificate.ts";
 
@@ -109,7 +109,7 @@ function ecPointOf(spki: Uint8Array): Buffer {
   // SEQUENCE { AlgorithmIdentifier, BIT STRING }: an uncompressed P-256 point is the last 65 octets.
   const tail = Buffer.from(spki.subarray(spki.length - 65));
   if (tail[0] === 0x04 && spki[spki.length - 66] === 0x00) return tail;
-  const jwk = createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" }).export({ format: "jwk" });
+  const jwk = publicKeyFromSpki(spki).export({ format: "jwk" });
   return Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
 }
 
@@ -131,7 +131,7 @@ export function recipientInfoFor(cek: Uint8Array, certificate: Uint8Array | Reci
     kek.fill(0);
     return keyAgreeRecipientInfo({ ephemeralPoint, scheme: SEAL_SCHEME, wrapOid: SEAL_WRAP, rid, encryptedKey });
   }
-  const publicKey = createPublicKey({ key: Buffer.from(key.spki), format: "der", type: "spki" });
+  const publicKey = publicKeyFromSpki(key.spki);
   const encryptedKey = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, cek);
   return keyTransRecipientInfo({ rid, hash: "SHA-256", encryptedKey });
 }

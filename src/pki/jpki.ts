@@ -15,12 +15,12 @@
  * Pure apart from node:crypto; nothing hand-rolled (signatures by node:crypto.verify through
  * path-validation.ts, the pseudonym by node:crypto HMAC).
  */
-import { createHash, createHmac, createPublicKey } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { encodeCertificate } from "./certificate.ts";
 import { selfSignedTbs } from "./cms.ts";
 import { OID } from "./oids.ts";
 import { verifySignature, type PathValidationPolicy } from "./path-validation.ts";
-import { describePublicKey } from "./public-key.ts";
+import { describePublicKey, publicKeyFromSpki } from "./public-key.ts";
 import { decodeBasicConstraints, parseCertificate, type ParsedCertificate } from "./x509-parse.ts";
 
 /** certificatePolicies OID of JPKI 利用者証明用電子証明書 (unsure, see the module comment). */
@@ -54,7 +54,7 @@ export function challengeSignatureAlgorithm(leaf: ParsedCertificate): string {
 
 /** Whether `signature` over `message` verifies with the certificate's key (node:crypto). */
 export function challengeSignatureValid(leaf: ParsedCertificate, message: Uint8Array, signature: Uint8Array): boolean {
-  const key = createPublicKey({ key: Buffer.from(leaf.spki), format: "der", type: "spki" });
+  const key = publicKeyFromSpki(leaf.spki);
   return verifySignature(challengeSignatureAlgorithm(leaf), undefined, key, message, signature);
 }
 
@@ -89,7 +89,7 @@ export function checkPatientEncryptionCertificate(der: Uint8Array, at: Date): Pa
   }
   const k = describePublicKey(cert.spki);
   if (k.algorithm !== "EC" || k.namedCurve !== "P-256") throw new PatientKeyError("encryption certificate: the key must be EC P-256");
-  const key = createPublicKey({ key: Buffer.from(cert.spki), format: "der", type: "spki" });
+  const key = publicKeyFromSpki(cert.spki);
   if (!Buffer.from(cert.issuer).equals(Buffer.from(cert.subject)) || !verifySignature(cert.signatureAlgorithm, cert.signatureParameters, key, cert.tbs, cert.signature)) {
     throw new PatientKeyError("encryption certificate: not self-signed with its own key");
   }

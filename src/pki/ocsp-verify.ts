@@ -23,7 +23,8 @@
  *  6. no critical response or single extension we do not understand (§4.4).
  * Anything else: OcspResponseError (the verifier fails closed on it).
  */
-import { createPublicKey, createHash } from "node:crypto";
+import { createHash } from "node:crypto";
+import { publicKeyFromSpki } from "./public-key.ts";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { ab, bytesEqual } from "./der-cursor.ts";
@@ -170,7 +171,7 @@ function responseSigner(basic: pkijs.BasicOCSPResponse, certDers: Uint8Array[], 
       reasons.push(refusal);
       continue;
     }
-    const key = createPublicKey({ key: Buffer.from(cert.spki), format: "der", type: "spki" });
+    const key = publicKeyFromSpki(cert.spki);
     if (verifySignature(alg.algorithmId, params, key, tbs, signature)) return `responder ${Buffer.from(cert.serial).toString("hex").toUpperCase()}`;
     reasons.push("signature does not verify with the responder certificate");
   }

@@ -14,7 +14,8 @@
  * Pure apart from node:crypto. Errors: PathValidationError with a stable `code` and messages in
  * English and Japanese (MESSAGES).
  */
-import { createHash, createPublicKey, verify, type KeyObject } from "node:crypto";
+import { createHash, verify, type KeyObject } from "node:crypto";
+import { publicKeyFromSpki } from "./public-key.ts";
 import { bytesEqual } from "./der-cursor.ts";
 import { formatName } from "./name-decode.ts";
 import { OID } from "./oids.ts";
@@ -145,7 +146,7 @@ export class TrustStore {
     const list = this.bySubject.get(hex) ?? [];
     const keyId = issuerKeyId(cert.spki);
     if (list.some((c) => c.keyId === keyId && c.anchor === anchor && bytesEqual(c.cert.der, der))) return;
-    list.push({ cert, key: createPublicKey({ key: Buffer.from(cert.spki), format: "der", type: "spki" }), keyId, anchor, name: formatName(cert.subject) });
+    list.push({ cert, key: publicKeyFromSpki(cert.spki), keyId, anchor, name: formatName(cert.subject) });
     // Anchors first: a path ends at the first anchor that signed it.
     list.sort((a, b) => Number(b.anchor) - Number(a.anchor));
     this.bySubject.set(hex, list);

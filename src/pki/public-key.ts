@@ -1,8 +1,11 @@
 /**
  * Public-key and signature-algorithm description (RFC 5280 §4.1.2.7 SubjectPublicKeyInfo,
  * RFC 3279 / RFC 4055 / RFC 5480 / RFC 5758 / RFC 8410 algorithm identifiers). Key details come
- * from node:crypto's own SPKI parser, so nothing here interprets key material by hand.
+ * from node:crypto's own SPKI parser, so nothing here interprets key material by hand (the RSA
+ * fast path below only unwraps the BIT STRING; node:crypto parses the key).
  */
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { childrenOf, contentOf, decodeOid, isUniversal, readSingle } from "./der-cursor.ts";
 
 const RSA_ENCRYPTION = "1.2.840.113549.1.1.1";
 
@@ -35,8 +38,6 @@ function rsaPublicKeyOf(spki: Uint8Array): Uint8Array | undefined {
     return undefined;
   }
 }
-import { createPublicKey, type KeyObject } from "node:crypto";
-import { childrenOf, contentOf, decodeOid, isUniversal, readSingle } from "./der-cursor.ts";
 
 /** Signature algorithm OIDs → names (OpenSSL spelling). */
 export const SIGNATURE_ALGORITHM_NAMES: Readonly<Record<string, string>> = {
