@@ -139,6 +139,11 @@ export interface SsoServer extends RoleServer {
   /** Reloads the published signing keys (on a timer and at each scheduled change; key-rotation.ts). */
   keys: SigningKeyRefresh;
   subjects: Subjects;
+  /**
+   * This process's copy of the registered clients: a change committed elsewhere (CLI, console,
+   * another worker) applies here when its NOTIFY arrives, milliseconds after the commit.
+   */
+  clients: ClientDirectory;
   issuer: string;
   /** Base URL of the TLS client-authentication listener, when configured. */
   tlsUrl?: string;
@@ -668,7 +673,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   // The administration console (clients and account links): operators, not persons, sign in here.
   const admin = createConsoleRouter(deps, {
     console: "sso", basePath: `${ROLE_PREFIX.sso}/admin`, roles: [],
-    mount: (r, kit) => mountSsoAdminRoutes(r, kit, loadPolicies().hcRoles, issuer),
+    mount: (r, kit) => mountSsoAdminRoutes(r, kit, loadPolicies().hcRoles, issuer, (id) => clients.forget(id)),
   });
   router.use("/admin", admin);
 
@@ -700,6 +705,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     watch,
     keys,
     subjects,
+    clients,
     issuer,
     tlsUrl,
     async close() {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerClient, updateClient } from "../../src/sso/clients.ts";
 import type { SsoServer } from "../../src/sso/server.ts";
 import { listenSso, type ListeningSso } from "../helpers/sso-listen.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { TestBrowser } from "../helpers/browser.ts";
 import { issueAuthCard, openTestIa, runDemoCeremony, type TestIa } from "../helpers/ia.ts";
 import { cardLogin, decideConsent, finishLogin, followApproving, rpConfig, startLogin, type ConsentPage, type StartedLogin, type TestRp } from "../helpers/sso-login.ts";
@@ -174,6 +175,8 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
     // Back to the center's defaults: the next new person is asked.
     const updated = await updateClient(ia.ctx.db, trusted.id, { name: "trusted 電子カルテ", redirectUris: [trusted.redirect], allowedHcRoles: [], accountMapping: "pairwise", defaultScopes: null }, admin);
     expect(updated.defaultScopes).toEqual(["openid", "profile", "hcrole", "organization"]);
+    // The SSO process applies the change when its NOTIFY arrives (after the commit).
+    await waitFor(async () => !(await sso.clients.get(trusted.id))!.defaultScopes.includes("subscriber"), "the SSO process sees the new defaults");
     const s2 = await startLogin(sso.issuer, trusted, undefined, EXTRA);
     const { page } = await consentPage(s2.browser, await login(s2, doctor), trusted);
     expect(page.consent.scopes.map((x) => x.scope)).toEqual(["subscriber", "offline_access"]);
