@@ -27,6 +27,7 @@ import { findPerson, serviceAccountId, type Person } from "./accounts.ts";
 import { decodeClientSecret, knexAdapter } from "./adapter.ts";
 import type { ClientDirectory } from "./client-directory.ts";
 import { clientSecretMatches, SCOPES } from "./clients.ts";
+import { CookieKeys } from "./cookie-keys.ts";
 import { ensureSecret, ensureSigningKeys, ID_TOKEN_TTL_S, SIGNING_ALGS, type Sealer } from "./keys.ts";
 import { parseAccountId, type LoginCertificates } from "./login-binding.ts";
 import { Subjects } from "./subjects.ts";
@@ -141,7 +142,9 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     adapter: knexAdapter(db, deps.clients),
     clients: [],
     jwks: { keys: jwks as never },
-    cookies: { keys: [cookieKey.toString("base64url")] },
+    // Keygrip's construction with a cheaper constant-time compare (cookie-keys.ts); oidc-provider
+    // hands a non-array `keys` to koa's cookies as is.
+    cookies: { keys: new CookieKeys([cookieKey.toString("base64url")]) as never },
     pkce: { required: () => true },
     scopes: [...SCOPES],
     subjectTypes: ["pairwise"],
