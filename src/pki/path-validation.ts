@@ -127,15 +127,23 @@ export function issuerKeyId(spki: Uint8Array): string {
 /**
  * Trust anchors (self-signed roots, trusted as configured: RFC 5280 §6.1.1 (d)) and the CA
  * certificates that may appear between them and an end entity. Intermediates are only chained
- * through, never trusted on their own. Signatures verified once per (issuer, certificate) are
- * remembered; validity and revocation are checked on every validation.
+ * through, never trusted on their own. Signatures verified once per (issuer key, certificate) are
+ * remembered — a signature over fixed bytes under a fixed key cannot change — CA certificates for
+ * the store's life, end entities in a memo of at most LEAF_SIGNATURE_MEMO entries (a login
+ * certificate is checked again at each use of its session: issue 14); validity and revocation are
+ * checked on every validation.
  */
 export class TrustStore {
   private readonly bySubject = new Map<string, CaCertificate[]>();
   private readonly verified = new Set<string>();
+  private readonly verifiedLeaves = new Set<string>();
 
-  /** @throws CertificateParseError on a certificate that does not parse. */
-  constructor(anchors: Uint8Array[], intermediates: Uint8Array[] = []) {
+  /**
+   * `opts.rememberLeaves` false: end-entity signatures are verified at every validation (the
+   * benchmark's first-login figure).
+   * @throws CertificateParseError on a certificate that does not parse.
+   */
+  constructor(anchors: Uint8Array[], intermediates: Uint8Array[] = [], private readonly opts: { rememberLeaves?: boolean } = {}) {
     for (const der of anchors) this.add(der, true);
     for (const der of intermediates) this.add(der, false);
   }
@@ -169,12 +177,18 @@ export class TrustStore {
     });
   }
 
-  /** Signature check, remembered for CA certificates (`remember`). */
-  signatureValid(issuer: CaCertificate, cert: ParsedCertificate, remember: boolean): boolean {
-    const memo = remember ? `${issuer.keyId}:${createHash("sha256").update(cert.der).digest("hex")}` : "";
-    if (remember && this.verified.has(memo)) return true;
+  /** Whether `issuer`'s key verifies `cert`'s signature; a success is remembered (`ca`: `cert` is a CA certificate). */
+  signatureValid(issuer: CaCertificate, cert: ParsedCertificate, ca: boolean): boolean {
+    const memo = `${issuer.keyId}:${createHash("sha256").update(cert.der).digest("hex")}`;
+    const seen = ca ? this.verified : this.verifiedLeaves;
+    if (!ca && this.opts.rememberLeaves === false) return verifySignature(cert.signatureAlgorithm, cert.signatureParameters, issuer.key, cert.tbs, cert.signature);
+    if (seen.has(memo)) return true;
     const ok = verifySignature(cert.signatureAlgorithm, cert.signatureParameters, issuer.key, cert.tbs, cert.signature);
-    if (ok && remember) this.verified.add(memo);
+    if (ok) {
+      // Bounded: only certificates our anchors' CAs signed get in, but their number is not ours to choose.
+      if (!ca && seen.size >= LEAF_SIGNATURE_MEMO) seen.clear();
+      seen.add(memo);
+    }
     return ok;
   }
 }
@@ -233,16 +247,19 @@ export interface ValidatedPath {
 }
 
 const MAX_PATH = 4; // anchor + up to two CAs + end entity
+/** End-entity signatures a TrustStore remembers (≈ 100 bytes each); the memo starts over when full. */
+const LEAF_SIGNATURE_MEMO = 100_000;
 
 /**
- * Validates the end-entity certificate `leafDer` at instant `at` against `store` and `policy`,
+ * Validates the end-entity certificate `leafDer` (DER, or as parseCertificate returned it) at
+ * instant `at` against `store` and `policy`,
  * checking revocation of every non-anchor certificate in `revocation` (fail closed: status
  * "unknown" → "revocation-unknown", whose error names the certificate and its issuer in
  * `unknownRevocation`). Returns the path; throws PathValidationError with the first failure, in
  * RFC 5280 §6.1.3 order from the anchor down.
  */
 export function validateCertificatePath(
-  leafDer: Uint8Array,
+  leafDer: Uint8Array | ParsedCertificate,
   store: TrustStore,
   policy: PathValidationPolicy,
   at: Date,
@@ -250,7 +267,7 @@ export function validateCertificatePath(
 ): ValidatedPath {
   let leaf: ParsedCertificate;
   try {
-    leaf = parseCertificate(leafDer);
+    leaf = ArrayBuffer.isView(leafDer) ? parseCertificate(leafDer) : leafDer;
   } catch (e) {
     if (e instanceof CertificateParseError) throw new PathValidationError("malformed-certificate", e.message);
     throw e;

@@ -43,6 +43,7 @@ import {
 import { parseCertificate } from "../pki/x509-parse.ts";
 import { toBuffer } from "../store/rows.ts";
 import { certificateIdentity, type CertificateIdentity } from "./certificate-identity.ts";
+import { LeafMemo } from "./leaf-memo.ts";
 import { OcspFallback, type OcspFallbackOptions } from "./ocsp-fallback.ts";
 
 export interface CardLoginVerifierOptions {
@@ -67,6 +68,12 @@ export interface CardLoginVerifierOptions {
   ocspFallback?: boolean;
   /** OCSP request and cache settings (defaults in OcspFallbackOptions: 5 s timeout, 1 h max age, nonce on). */
   ocsp?: Omit<OcspFallbackOptions, "responders" | "now" | "responderRevocation">;
+  /**
+   * Remember certificates already validated — their parse, names and signature, never their
+   * validity or revocation — (default true); false: each verification starts from the DER (the
+   * benchmark's first-login figure).
+   */
+  rememberCertificates?: boolean;
   /** What a login certificate must be (default AUTH_PERSON_POLICY). */
   policy?: PathValidationPolicy;
   now?: () => Date;
@@ -99,6 +106,8 @@ export class CardLoginVerifier {
   private refreshes = 0;
   private readonly crlReadAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
+  /** Parsed login certificates and their identities (the checks themselves run every time). */
+  private readonly leaves = new LeafMemo();
   private running: Promise<void> | undefined;
   private readonly now: () => Date;
   private readonly policy: PathValidationPolicy;
@@ -153,7 +162,7 @@ export class CardLoginVerifier {
     const anchors = rows.filter((r) => r.kind === "root").map((r) => toBuffer(r.certificate));
     const cas = rows.filter((r) => r.kind !== "root").map((r) => toBuffer(r.certificate));
     const pem = (b: Uint8Array) => fromPemOrDer(b);
-    this.store = new TrustStore([...anchors, ...(this.opts.foreignAnchors ?? []).map(pem)], [...cas, ...(this.opts.foreignCas ?? []).map(pem)]);
+    this.store = new TrustStore([...anchors, ...(this.opts.foreignAnchors ?? []).map(pem)], [...cas, ...(this.opts.foreignCas ?? []).map(pem)], { rememberLeaves: this.opts.rememberCertificates });
     this.caKeyIds = new Map(rows.map((r) => [Number(r.id), issuerKeyId(parseCertificate(toBuffer(r.certificate)).spki)]));
   }
 
@@ -229,8 +238,11 @@ export class CardLoginVerifier {
   async verify(certDer: Uint8Array, at: Date = this.now()): Promise<VerifiedLogin> {
     for (let round = 0; ; round++) {
       try {
-        const path = validateCertificatePath(certDer, this.store, this.policy, at, this.revocation);
-        return { path, identity: certificateIdentity(path) };
+        const known = this.opts.rememberCertificates === false ? undefined : this.leaves.get(certDer);
+        const path = validateCertificatePath(known?.leaf ?? certDer, this.store, this.policy, at, this.revocation);
+        const identity = known?.identity ?? certificateIdentity(path);
+        if (!known && this.opts.rememberCertificates !== false) this.leaves.set(certDer, { leaf: path.leaf, identity });
+        return { path, identity: { ...identity } };
       } catch (e) {
         const unknown = e instanceof PathValidationError ? e.unknownRevocation : undefined;
         if (!unknown || !this.ocsp || round >= MAX_OCSP_ROUNDS) throw e;

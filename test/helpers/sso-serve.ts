@@ -6,12 +6,14 @@ const repo = path.resolve(import.meta.dirname, "../..");
 
 /**
  * `hpki serve --role <roles> --port <port> [--workers N] --json` as a child process (default sso on
- * any port, one process); resolves once it listens, with the primary's pid.
+ * any port, one process); resolves once it listens, with the primary's pid. With SSO_PROF_DIR set
+ * (a directory), the child writes a V8 CPU profile there when it stops (`--cpu-prof`: how the
+ * benchmark's SSO CPU was broken down).
  */
 export function serveSso(env: NodeJS.ProcessEnv, roles = "sso", port = 0, workers = 1): Promise<{ url: string; pid: number; stop(): Promise<number | null> }> {
   return new Promise((resolve, reject) => {
     const args = [path.join(repo, "bin/hpki.js"), "serve", "--role", roles, "--port", String(port), ...(workers > 1 ? ["--workers", String(workers)] : []), "--json"];
-    const p = spawn(process.execPath, args, { cwd: repo, env });
+    const p = spawn(process.execPath, [...(process.env.SSO_PROF_DIR ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.SSO_PROF_DIR] : []), ...args], { cwd: repo, env });
     let out = "";
     let err = "";
     const exited = new Promise<number | null>((r) => p.on("close", (code) => r(code)));

@@ -95,6 +95,21 @@ describe("validateCertificatePath on the real HPKI hierarchy", () => {
     expect(() => verifiedCrlRevocations(badCrl, store, "bad")).toThrow(/does not verify/);
     expect(code(() => validateCertificatePath(Buffer.from("junk"), store, SIGNATURE_POLICY, at, idx))).toBe("malformed-certificate");
   });
+
+  it("remembers a verified end-entity signature only for the same bytes; a parsed certificate validates as its DER does", () => {
+    const fresh = new TrustStore([root], [medisSign]);
+    const good = realCert("medis-ee-sign-doctor-015e");
+    expect(code(() => validateCertificatePath(good, fresh, SIGNATURE_POLICY, at, idx))).toBe("ok");
+    // Remembered now: a copy with one bit of the signature changed is still verified, and refused.
+    const tampered = Buffer.from(good);
+    tampered[tampered.length - 5] ^= 1;
+    expect(code(() => validateCertificatePath(tampered, fresh, SIGNATURE_POLICY, at, idx))).toBe("bad-signature");
+    // The memo skips only the signature: validity and revocation are checked again at each call.
+    expect(code(() => validateCertificatePath(good, fresh, SIGNATURE_POLICY, new Date("2022-09-11T00:00:00Z"), idx))).toBe("revocation-unknown");
+    const parsed = parseCertificate(good);
+    expect(validateCertificatePath(parsed, fresh, SIGNATURE_POLICY, at, idx).leaf).toBe(parsed);
+    expect(code(() => validateCertificatePath(parseCertificate(realCert("medis-ee-sign-doctor-006f")), fresh, SIGNATURE_POLICY, at, idx))).toBe("expired");
+  });
 });
 
 describe("RevocationIndex", () => {
