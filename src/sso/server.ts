@@ -396,8 +396,11 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     const decideUrl = `${issuer}/interaction/${details.uid}/consent`;
     const csrf = consentCsrf.generateCsrfToken(req, res);
     const scopes = ask.map((scope) => ({ scope, text: t[`scope_${scope}`] ?? scope }));
-    if (wantsJson(req)) return void res.json({ consent: { clientId: client.clientId, clientName: client.name, scopes }, decide: decideUrl, csrf });
-    res.type("html").send(renderPage("consent", lang, { clientName: client.name, clientId: client.clientId, scopes, decideUrl, csrf }));
+    // Where the answer goes: the origin of the redirect URI the request named (oidc-provider checked it
+    // against the registration), or of the only registered one when the request left it out.
+    const returnsTo = new URL(String(details.params.redirect_uri ?? client.redirectUris[0])).origin;
+    if (wantsJson(req)) return void res.json({ consent: { clientId: client.clientId, clientName: client.name, scopes, ssoOrigin: publicOrigin.origin, returnsTo }, decide: decideUrl, csrf });
+    res.type("html").send(renderPage("consent", lang, { clientName: client.name, clientId: client.clientId, scopes, decideUrl, csrf, ssoOrigin: publicOrigin.origin, returnsTo }));
   }
 
   router.post("/interaction/:uid/consent", ...form, async (req, res, next) => {

@@ -58,7 +58,7 @@ export async function cardLogin(cards: CardStation, s: StartedLogin, card: { lab
 
 /** The consent page as JSON (GET /interaction/:uid with Accept: application/json at a consent prompt). */
 export interface ConsentPage {
-  consent: { clientId: string; clientName: string; scopes: { scope: string; text: string }[] };
+  consent: { clientId: string; clientName: string; scopes: { scope: string; text: string }[]; ssoOrigin: string; returnsTo: string };
   decide: string;
   csrf: string;
 }

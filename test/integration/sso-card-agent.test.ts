@@ -207,6 +207,7 @@ describe("card agent (hpki card agent) and the SSO login page", { timeout: 240_0
     expect(text).toContain("subscriber");
     // Only the scope beyond the defaults is asked (hcrole is a default).
     expect(await page.locator("li code").allTextContents()).toEqual(["subscriber"]);
+    expect(await page.locator(".consent-where dd").allTextContents()).toEqual([base, new URL(rp.lab.redirect).origin]);
     await page.screenshot({ path: artifact("sso-consent.png"), fullPage: true });
     await Promise.all([page.waitForURL(`${rp.lab.redirect}**`), page.click('button[value="approve"]')]);
     const callback = callbacks.filter((u) => u.startsWith(`${rp.lab.redirect}?`)).at(-1);

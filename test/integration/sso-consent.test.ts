@@ -80,13 +80,16 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
     const s = await startLogin(sso.issuer, emr, undefined, EXTRA);
     const { page, url } = await consentPage(s.browser, await login(s, doctor), emr);
     // Only what is beyond the defaults (openid, profile, hcrole, organization) is asked.
-    expect(page.consent).toMatchObject({ clientId: "emr", clientName: "emr 電子カルテ" });
+    expect(page.consent).toMatchObject({ clientId: "emr", clientName: "emr 電子カルテ", ssoOrigin: new URL(sso.issuer).origin, returnsTo: new URL(emr.redirect).origin });
     expect(page.consent.scopes.map((x) => x.scope)).toEqual(["subscriber", "offline_access"]);
     const html = await s.browser.request(url);
     expect(html.body).toContain("emr 電子カルテ");
     expect(html.body).toContain("HPKI証明書の加入者IDと発行元");
     expect(html.body).toContain("許可する");
     expect(html.body).toContain("許可しない");
+    // Which SSO center asks, and where the information goes.
+    expect(html.body).toContain(`<code>${new URL(sso.issuer).origin}</code>`);
+    expect(html.body).toContain(`許可した情報の送り先（サービスのアドレス）</dt><dd><code>${new URL(emr.redirect).origin}</code>`);
     // A decision without the form's CSRF token is refused and changes nothing.
     const forged = await s.browser.request(page.decide, { body: { decision: "approve", csrf: "forged" }, json: true });
     expect(forged.status).toBe(403);
