@@ -38,7 +38,7 @@ import type { Db } from "../../src/store/db.ts";
 import { runDemoCeremony } from "../helpers/ia.ts";
 import { openBenchDatabase } from "./bench-db.ts";
 import { opensslRsa2048SignsPerSecond } from "./openssl-speed.ts";
-import { benchFullLogins, type FullLoginResult } from "./sso-logins.ts";
+import { benchBareProvider, benchFullLogins, type FullLoginResult } from "./sso-logins.ts";
 
 const by = { actor: "bench", role: "ia" };
 const CA = "demo-auth-ca";
@@ -131,6 +131,8 @@ export async function run(argv: string[]): Promise<void> {
     const full: FullLoginResult | undefined = fullLogins > 0
       ? await benchFullLogins(ctx, cards.map((c) => ({ label: c.label, pin: c.userPin })), { count: fullLogins, concurrency, warmup: 50, workers, home, databaseUrl: bench.url, indexEntries: index.entries })
       : undefined;
+    // The library's own cost for the same flow (in-memory storage, no card), in this run.
+    const bare = fullLogins > 0 ? await benchBareProvider(fullLogins, concurrency, 50) : undefined;
     const opensslSignsPerSecond = fullLogins > 0 ? (speedBefore + opensslRsa2048SignsPerSecond()) / 2 : 0;
     // Server CPU per login in OpenSSL RSA-2048 signatures of this run: comparable across runs and machines.
     const inSignatures = (f: FullLoginResult) => ((f.ssoCpuMs + (f.postgresCpuMs ?? 0)) / 1000) * opensslSignsPerSecond;
@@ -160,6 +162,8 @@ export async function run(argv: string[]): Promise<void> {
         ["CPU per login: PostgreSQL (ms)", full.postgresCpuMs === undefined ? "n/a (not on this machine)" : full.postgresCpuMs.toFixed(2)],
         ["CPU per login: load — relying party, browsers, cards (ms)", full.loadCpuMs.toFixed(2)],
         ...(full.postgresCpuMs === undefined ? [] : [[`server capacity on ${os.availableParallelism()} cores: cores ÷ (SSO + PostgreSQL CPU) (logins/s)`, capacity(full).toFixed(0)]]),
+        ["reference: oidc-provider alone, same flow (in-memory storage, no card): CPU per login (ms), logins/s", `${bare!.cpuMs.toFixed(2)}, ${bare!.loginsPerSecond.toFixed(0)}`],
+        ["ratio: SSO processes' CPU per login ÷ oidc-provider alone", (full.ssoCpuMs / bare!.cpuMs).toFixed(2)],
         ["reference: openssl speed rsa2048, signatures/s (1 process, before and after)", opensslSignsPerSecond.toFixed(0)],
         ["server CPU per login (SSO + PostgreSQL) in those signatures (target: ≤ 10 ms CPU, 200/s on 2 cores)", `${inSignatures(full).toFixed(1)} (≤ ${((10 / 1000) * opensslSignsPerSecond).toFixed(1)})`],
       ] as [string, string][] : []),
@@ -176,6 +180,7 @@ export async function run(argv: string[]): Promise<void> {
       ...(full ? { fullLogins: full.logins, fullLoginConcurrency: full.concurrency, fullLoginsPerSecond: round(full.loginsPerSecond), fullLoginP50Ms: round(full.p50Ms), fullLoginP99Ms: round(full.p99Ms),
         ssoProcesses: full.ssoProcesses, ssoCpuMsPerLogin: round(full.ssoCpuMs), postgresCpuMsPerLogin: full.postgresCpuMs === undefined ? null : round(full.postgresCpuMs),
         loadCpuMsPerLogin: round(full.loadCpuMs), serverCapacityLoginsPerSecond: full.postgresCpuMs === undefined ? null : Math.round(capacity(full)),
+        bareProviderCpuMsPerLogin: round(bare!.cpuMs), bareProviderLoginsPerSecond: round(bare!.loginsPerSecond),
         opensslRsa2048SignsPerSecond: Math.round(opensslSignsPerSecond), serverCpuPerLoginInOpensslSignatures: round(inSignatures(full)) } : {}),
     })}\n`);
   } finally {
