@@ -1,5 +1,6 @@
 /**
- * Consent for scopes beyond a client's registered defaults (issue 14 §7; OIDC Core §3.1.2.4). An
+ * Consent for scopes beyond a client's registered defaults (issue 14 §7; OIDC Core §3.1.2.4), and
+ * for claims requested one by one, which count as their scope (scopesOfClaims). An
  * admin-registered first-party service gets its default scopes (clients.ts DEFAULT_SCOPES, or its
  * registered list) without a question; anything else it asks for — `subscriber`, which undoes the
  * pairwise sub, `offline_access`, whose refresh token outlives the session — is shown to the
@@ -15,6 +16,21 @@ import type { SsoClient } from "./clients.ts";
 export function scopesNeedingConsent(requested: readonly string[], client: Pick<SsoClient, "defaultScopes">, approved: readonly string[]): string[] {
   const silent = new Set<string>([...client.defaultScopes, ...approved, "openid"]);
   return [...new Set(requested)].filter((s) => !silent.has(s));
+}
+
+/**
+ * The scopes whose claims `claims` are (`scopeClaims`: scope → claims it releases), for claims a
+ * client requests one by one (the claims parameter, OIDC Core §5.5): such a claim needs the same
+ * consent as its scope, or `claims={"id_token":{"subscriberId":null}}` would release the
+ * subscriber id — which undoes the pairwise sub — without the person being asked. A claim of no
+ * scope releases nothing (no account has it) and needs no scope.
+ */
+export function scopesOfClaims(claims: readonly string[], scopeClaims: Readonly<Record<string, readonly string[]>>): string[] {
+  const scopes = new Set<string>();
+  for (const claim of claims) {
+    for (const [scope, released] of Object.entries(scopeClaims)) if (released.includes(claim)) scopes.add(scope);
+  }
+  return [...scopes];
 }
 
 /** The scopes `personId` approved for `clientId` before (empty when none). */

@@ -88,6 +88,19 @@ export function requestedAcrs(params: Record<string, unknown>): string[] | undef
 export const acrSatisfies = (acr: string | undefined, requested: string[] | undefined): boolean =>
   !requested || requested.includes(acr ?? "") || (acr === ACR_CARD_PIN && requested.includes(ACR_CERTIFICATE));
 
+
+/**
+ * The claims each scope releases (OIDC Core §5.4; the table in the module comment). Consent
+ * (consent.ts) maps a claim requested on its own (the claims parameter, §5.5) to its scope here.
+ */
+export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
+  openid: ["sub", "acr", "amr", "auth_time", "sid", "service_account_id"],
+  profile: ["name", "name#ja-Hani-JP"],
+  hcrole: ["hcRole"],
+  subscriber: ["subscriberId", "issuer_dn"],
+  organization: ["organization", "organization#ja-Hani-JP"],
+};
+
 /**
  * Builds the provider for `issuer` (e.g. "https://sso.example.jp/sso"); `sealer` opens (and, on
  * first start, seals) its keys. Run keys.ts sealPlaintextRows before, on a database upgraded from
@@ -154,13 +167,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     responseTypes: ["code"],
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
     acrValues: ACR_VALUES,
-    claims: {
-      openid: ["sub", "acr", "amr", "auth_time", "sid", "service_account_id"],
-      profile: ["name", "name#ja-Hani-JP"],
-      hcrole: ["hcRole"],
-      subscriber: ["subscriberId", "issuer_dn"],
-      organization: ["organization", "organization#ja-Hani-JP"],
-    },
+    claims: { ...SCOPE_CLAIMS },
     conformIdTokenClaims: false,
     // Refresh tokens rotate at every use; presenting a used one revokes the whole grant (reuse
     // detection, RFC 9700 §4.14.2).

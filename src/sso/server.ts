@@ -57,7 +57,7 @@ import { refuseUnstorableBody } from "../web/input-guard.ts";
 import { mountSsoAdminRoutes } from "./admin-routes.ts";
 import { AccountLinkError, confirmLink, findPerson, linkByService, linksOf, removeLink, requestLink, upsertPerson } from "./accounts.ts";
 import { purgeExpired } from "./adapter.ts";
-import { approvedScopes, consentsOf, recordConsent, scopesNeedingConsent, withdrawConsent } from "./consent.ts";
+import { approvedScopes, consentsOf, recordConsent, scopesNeedingConsent, scopesOfClaims, withdrawConsent } from "./consent.ts";
 import { consumeChallenge, issueChallenge, parseChallenge, verifyChallengeSignature } from "./challenge.ts";
 import { ClientDirectory } from "./client-directory.ts";
 import { authenticateClient, findClient, listClients, PORTAL_CLIENT_ID, SsoClientError, type SsoClient } from "./clients.ts";
@@ -66,7 +66,7 @@ import { agentResponseFields, isCardLoginFailure } from "../status/card-login-fa
 import { ensureSecret, sealPlaintextRows, SIGNING_ALGS, type Sealer } from "./keys.ts";
 import { KEY_REFRESH_INTERVAL_MS, SigningKeyRefresh } from "./key-rotation.ts";
 import { LoginCertificates, parseAccountId } from "./login-binding.ts";
-import { ACR_CARD_PIN, ACR_CERTIFICATE, acrSatisfies, AMR_CARD_PIN, createOidcProvider, requestedAcrs, type SessionTimes } from "./provider.ts";
+import { ACR_CARD_PIN, ACR_CERTIFICATE, acrSatisfies, AMR_CARD_PIN, createOidcProvider, requestedAcrs, SCOPE_CLAIMS, type SessionTimes } from "./provider.ts";
 import { RevocationWatch } from "./revocation-watch.ts";
 import { isRefusalCode, refusalText, type Refusal } from "./refusals.ts";
 import type { Subjects } from "./subjects.ts";
@@ -383,7 +383,10 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
     const client = await clients.get(String(details.params.client_id));
     if (!client || !details.session?.accountId) throw new Error("consent prompt without a client or a login");
     const personId = parseAccountId(details.session.accountId).personId;
-    const requested = String(details.params.scope ?? "").split(" ").filter(Boolean);
+    const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
+    // Claims asked for one by one (claims parameter) that the grant lacks count as their scope.
+    const claims = (details.prompt.details as { missingOIDCClaims?: string[] }).missingOIDCClaims ?? [];
+    const requested = [...scopes, ...scopesOfClaims(claims, SCOPE_CLAIMS)];
     return { client, personId, ask: scopesNeedingConsent(requested, client, await approvedScopes(db, personId, client.clientId)) };
   }
 

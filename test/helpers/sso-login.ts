@@ -34,13 +34,13 @@ export function rpConfig(issuer: string, rp: TestRp): Promise<oidc.Configuration
 }
 
 /** The RP builds the authorization URL (code + PKCE); the browser follows it to the login interaction. */
-export async function startLogin(issuer: string, rp: TestRp, browser = new TestBrowser(), scope = "openid profile hcrole subscriber organization offline_access"): Promise<StartedLogin> {
+export async function startLogin(issuer: string, rp: TestRp, browser = new TestBrowser(), scope = "openid profile hcrole subscriber organization offline_access", extra: Record<string, string> = {}): Promise<StartedLogin> {
   const config = await rpConfig(issuer, rp);
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri: rp.redirect, scope, state, prompt: "consent",
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256", ...extra,
   });
   const { last, stoppedAt } = await browser.follow(url.toString(), `${issuer}/interaction/`);
   expect(last.status, last.body.slice(0, 2000)).toBe(303);

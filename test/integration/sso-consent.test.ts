@@ -188,6 +188,39 @@ describe("consent for scopes beyond a client's defaults", { timeout: 240_000 }, 
   });
 });
 
+describe("claims requested one by one (the claims parameter, OIDC Core §5.5)", { timeout: 240_000 }, () => {
+  const claimsRp = rp("claims-rp");
+  const wantsSubscriberId = { claims: JSON.stringify({ id_token: { subscriberId: { essential: true } }, userinfo: { subscriberId: null } }) };
+
+  it("a claim of a scope beyond the defaults asks for that scope; refused, nothing is released", async () => {
+    await register(claimsRp);
+    const s = await startLogin(sso.issuer, claimsRp, undefined, "openid", wantsSubscriberId);
+    const { page } = await consentPage(s.browser, await login(s, doctor), claimsRp);
+    expect(page.consent.scopes.map((x) => x.scope)).toEqual(["subscriber"]);
+    const back = await s.browser.follow(await decideConsent(s.browser, page, "deny"), claimsRp.redirect);
+    expect(new URL(back.stoppedAt!).searchParams.get("error")).toBe("access_denied");
+  });
+
+  it("a claim of a default scope (hcRole) asks nothing", async () => {
+    const s = await startLogin(sso.issuer, claimsRp, undefined, "openid", { claims: JSON.stringify({ id_token: { hcRole: null } }) });
+    const back = await s.browser.follow(await login(s, nurse), claimsRp.redirect);
+    expect(back.stoppedAt, "no consent page").toBeDefined();
+    const tokens = await oidc.authorizationCodeGrant(s.config, new URL(back.stoppedAt!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+    expect(tokens.claims()!.hcRole).toBe("Medical Doctor");
+    expect(tokens.claims()!.subscriberId).toBeUndefined();
+  });
+
+  it("approved, the claim is in the ID token and userinfo", async () => {
+    const s = await startLogin(sso.issuer, claimsRp, undefined, "openid", wantsSubscriberId);
+    const { page } = await consentPage(s.browser, await login(s, doctor), claimsRp);
+    const back = await s.browser.follow(await decideConsent(s.browser, page, "approve"), claimsRp.redirect);
+    const tokens = await oidc.authorizationCodeGrant(s.config, new URL(back.stoppedAt!), { pkceCodeVerifier: s.verifier, expectedState: s.state });
+    expect(tokens.claims()!.subscriberId).toBe("CNS000001");
+    const info = await oidc.fetchUserInfo(s.config, tokens.access_token, tokens.claims()!.sub);
+    expect(info.subscriberId).toBe("CNS000001");
+  });
+});
+
 describe("withdrawing consent in the portal", { timeout: 240_000 }, () => {
   it("lists the approved scopes; withdrawing ends the service's refresh token and the next request asks again", async () => {
     const { s, refreshToken } = approvedAt!;

@@ -1,7 +1,7 @@
 /** Which scopes need the person's consent (issue 14 §7; src/sso/consent.ts): pure logic. */
 import { describe, expect, it } from "vitest";
 import { DEFAULT_SCOPES } from "../../src/sso/clients.ts";
-import { scopesNeedingConsent } from "../../src/sso/consent.ts";
+import { scopesNeedingConsent, scopesOfClaims } from "../../src/sso/consent.ts";
 
 const client = { defaultScopes: [...DEFAULT_SCOPES] };
 
@@ -17,5 +17,16 @@ describe("scopesNeedingConsent", () => {
   });
   it("a client's registered defaults replace the center's (openid is always granted)", () => {
     expect(scopesNeedingConsent(["openid", "profile", "subscriber"], { defaultScopes: ["subscriber"] }, [])).toEqual(["profile"]);
+  });
+});
+
+describe("scopesOfClaims (claims requested one by one)", () => {
+  const table = { openid: ["sub", "acr"], hcrole: ["hcRole"], subscriber: ["subscriberId", "issuer_dn"] };
+  it("maps each claim to the scope that releases it, once", () => {
+    expect(scopesOfClaims(["subscriberId", "issuer_dn", "hcRole"], table)).toEqual(["subscriber", "hcrole"]);
+  });
+  it("a claim of no scope needs none", () => {
+    expect(scopesOfClaims(["email", "acr"], table)).toEqual(["openid"]);
+    expect(scopesOfClaims([], table)).toEqual([]);
   });
 });
