@@ -199,6 +199,14 @@ describe("claims requested one by one (the claims parameter, OIDC Core §5.5)", 
     expect(page.consent.scopes.map((x) => x.scope)).toEqual(["subscriber"]);
     const back = await s.browser.follow(await decideConsent(s.browser, page, "deny"), claimsRp.redirect);
     expect(new URL(back.stoppedAt!).searchParams.get("error")).toBe("access_denied");
+    // Logged in now, but prompt=none cannot ask for the claim either: consent_required, no code.
+    const silent = oidc.buildAuthorizationUrl(s.config, {
+      redirect_uri: claimsRp.redirect, scope: "openid", state: "silent", prompt: "none", ...wantsSubscriberId,
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: "S256",
+    });
+    const silentBack = new URL((await s.browser.follow(silent.toString(), claimsRp.redirect)).stoppedAt!);
+    expect(silentBack.searchParams.get("error")).toBe("consent_required");
+    expect(silentBack.searchParams.get("code")).toBeNull();
   });
 
   it("a claim of a default scope (hcRole) asks nothing", async () => {
