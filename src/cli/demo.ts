@@ -96,8 +96,10 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const { logins, created } = await withOperatorSecrets(cfg, db, () => setUpDemoRegistration(db, cfg.home));
     log(created ? `created ${logins.length} operators; imported policies/demo/licence-register.csv` : `(already set up in ${cfg.home})`);
 
-    server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host });
-    log(`\n== 3. Consoles served at ${server.url} — applications through HTTP`);
+    // The roles' own log lines go to a file, not between the report's lines.
+    const serverLog = path.join(cfg.home, "demo", "server.log");
+    server = await startServer({ cfg, db, roles: ROLE_NAMES.filter((r) => ROLE_FACTORIES[r]), port: o.port, host: o.host, logFile: serverLog });
+    log(`\n== 3. Consoles served at ${server.url} — applications through HTTP (the server's log: ${serverLog})`);
     const resultFile = path.join(cfg.home, "demo-result.json");
     let result: DemoRunResult & { afterHandover?: AfterHandoverResult };
     if (created || !fs.existsSync(resultFile)) {

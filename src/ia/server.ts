@@ -8,13 +8,13 @@
  * of a revocation, OCSP responders and pre-signed responses, src/ia/crl-scheduler.ts) and the
  * expiry notices (src/notices). All stop when the server closes, after any running issuance job.
  */
-import { pino } from "pino";
 import { auditTokenTransitions } from "../audit/hsm-transitions.ts";
 import { createMailer } from "../notices/mailer.ts";
 import { startExpiryNoticeLoop } from "../notices/expiry.ts";
 import { loadOcspPolicy } from "../ocsp/responders.ts";
 import type { RoleDeps, RoleServer } from "../web/role.ts";
 import { consoleRoleServer, createConsoleRouter } from "../web/console/router.ts";
+import { roleLogger } from "../web/role-log.ts";
 import { openIaContext } from "./context.ts";
 import { CrlScheduler } from "./crl-scheduler.ts";
 import { loadCrlPolicy } from "./crl-generation.ts";
@@ -33,7 +33,7 @@ export async function createIaServer(deps: RoleDeps): Promise<RoleServer> {
   const ctx = await openIaContext(deps.cfg, { db: deps.db });
   try {
     const crlPolicy = loadCrlPolicy();
-    const log = pino({ name: "hpki-ia", level: "info" });
+    const log = roleLogger(deps, "hpki-ia");
     const jobs = new IssuanceJobRunner(ctx, { log });
     // SO PIN slip files of earlier versions: sealed under the IA token's key and deleted (issue 13 §2).
     const slips = await migrateSoPinSlips(ctx, { actor: "system:ia-start", role: "ia" });

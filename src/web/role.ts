@@ -31,6 +31,8 @@ export interface RoleDeps {
   db: Db;
   /** Absolute base URL the process is reachable at, e.g. "http://localhost:8080" (no trailing /). */
   publicUrl: string;
+  /** File the roles' logs are appended to instead of stdout (role-log.ts); unset: stdout. */
+  logFile?: string;
 }
 
 export interface RoleServer {

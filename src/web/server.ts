@@ -28,6 +28,8 @@ export interface StartServerOptions {
   host?: string;
   /** Base URL written into pages and redirects; default http://<host>:<port>. */
   publicUrl?: string;
+  /** The roles' logs go to this file instead of stdout (RoleDeps.logFile). */
+  logFile?: string;
   /**
    * Loaders of the role servers, by role (src/cli/role-factories.ts): injected so this plumbing
    * names no role (DESIGN §2).
@@ -77,7 +79,7 @@ export async function startServer(opts: StartServerOptions): Promise<StartedServ
     for (const role of order) {
       const load = opts.factories[role];
       if (!load) throw new Error(`role "${role}" is not available in this build`);
-      const r = await (await load())({ cfg: opts.cfg, db: opts.db, publicUrl });
+      const r = await (await load())({ cfg: opts.cfg, db: opts.db, publicUrl, logFile: opts.logFile });
       started.push(r);
       app.use(ROLE_PREFIX[role], r.router);
     }

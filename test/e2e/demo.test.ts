@@ -34,6 +34,7 @@ interface AfterHandover {
 
 describe("hpki demo --exit", { timeout: 600_000 }, () => {
   let cli: CliHarness;
+  let demoOut = "";
   let summary: { applications: number; completed: number; stopped: { applicant: string; reason: string }[]; certificates: string[]; cards: string[]; organizationCertificate: string; afterHandover: AfterHandover };
 
   beforeAll(async () => {
@@ -41,8 +42,17 @@ describe("hpki demo --exit", { timeout: 600_000 }, () => {
     const r = cli.hpki("demo", "--exit", "--port", "0");
     if (r.code !== 0) throw new Error(`demo failed (${r.code}):\n${r.out.slice(-3000)}\n${r.err.slice(-3000)}`);
     summary = r.json();
+    demoOut = r.out;
   });
   afterAll(async () => cli?.cleanup());
+
+  it("prints its report without the server's log lines, which go to $HPKI_HOME/demo/server.log", () => {
+    const logFile = path.join(cli.home, "demo", "server.log");
+    expect(demoOut).toContain(`the server's log: ${logFile}`);
+    expect(demoOut.split("\n").filter((l) => l.startsWith('{"level"'))).toEqual([]);
+    // The IA's revocation worker ran during the after-handover part, and said so in the log.
+    expect(fs.readFileSync(logFile, "utf8")).toContain('"name":"hpki-ia"');
+  });
 
   it("completes the applications that should complete and stops three with their reasons", () => {
     expect(summary.applications).toBe(20);

@@ -19,7 +19,8 @@ import path from "node:path";
 import cookieParser from "cookie-parser";
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response, type Router } from "express";
 import helmet from "helmet";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
+import { roleLogger } from "../role-log.ts";
 import { z } from "zod";
 import { ForbiddenError, HpkiError, NotFoundError, ValidationError, validationErrorFromZod } from "../../pipeline/errors.ts";
 import type { Operator, OperatorRole } from "../../pipeline/operator.ts";
@@ -56,7 +57,7 @@ export interface ConsoleRouterOptions {
   loginRateLimit?: { windowMs: number; limit: number };
   /** Session idle timeout in ms (default 30 minutes). */
   sessionIdleMs?: number;
-  /** Logger for server errors (default pino at level "info" to stdout). */
+  /** Logger for server errors (default: the role's logger, role-log.ts). */
   logger?: Logger;
 }
 
@@ -134,7 +135,7 @@ export function createConsoleRouter(deps: RoleDeps, opts: ConsoleRouterOptions):
   const secure = deps.publicUrl.startsWith("https:");
   const secret = opts.sessionSecret ?? consoleSecret(deps.cfg);
   const allowed: OperatorRole[] = [...new Set([...opts.roles, ...EVERY_CONSOLE_ROLES])];
-  const log = opts.logger ?? pino({ name: `hpki-${opts.console}`, level: "info" });
+  const log = opts.logger ?? roleLogger(deps, `hpki-${opts.console}`);
   const catalog = loadCatalog(path.join(viewsDir, "locales"));
   const statics = staticFiles(path.join(viewsDir, "static"), base, cache);
   const views = createViewRenderer({ viewsDir, catalog, cache, staticUrl: statics.url });
