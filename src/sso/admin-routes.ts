@@ -60,12 +60,8 @@ function clientView(c: SsoClient) {
   };
 }
 
-/**
- * Registers the administration routes and their navigation; `issuer` is the OpenID issuer URL (for
- * the discovery link). `changed(clientId)` is called after each committed change of a client, so
- * this process's copy (ClientDirectory) is dropped at once rather than when the NOTIFY arrives.
- */
-export function mountSsoAdminRoutes(router: Router, kit: ConsoleKit, hcRoles: ReadonlyMap<string, HcRoleCode>, issuer: string, changed: (clientId: string) => void = () => undefined): void {
+/** Registers the administration routes and their navigation; `issuer` is the OpenID issuer URL (for the discovery link). */
+export function mountSsoAdminRoutes(router: Router, kit: ConsoleKit, hcRoles: ReadonlyMap<string, HcRoleCode>, issuer: string): void {
   const db = kit.deps.db;
   const read = kit.requireRole("admin", "auditor");
   const write = kit.requireRole("admin");
@@ -129,7 +125,6 @@ export function mountSsoAdminRoutes(router: Router, kit: ConsoleKit, hcRoles: Re
     const settings = settingsFrom((req.body ?? {}) as Record<string, unknown>);
     kit.formView(res, "sso/admin-client", { client: clientView(c), links: [], canWrite: true, ...formData(settings) });
     const updated = await updateClient(db, c.clientId, settings, by(req));
-    changed(c.clientId);
     if (kit.wantsJson(req)) return void res.json({ client: clientView(updated) });
     kit.flash(req, "success", "Settings saved.", "設定を保存しました。");
     res.redirect(303, kit.url(`/clients/${encodeURIComponent(c.clientId)}`));
@@ -138,7 +133,6 @@ export function mountSsoAdminRoutes(router: Router, kit: ConsoleKit, hcRoles: Re
   for (const [action, disabled] of [["disable", true], ["enable", false]] as const) {
     router.post(`/clients/:id/${action}`, write, async (req, res) => {
       const c = await setClientDisabled(db, String(req.params.id), disabled, by(req));
-      changed(c.clientId);
       if (kit.wantsJson(req)) return void res.json({ client: clientView(c) });
       kit.flash(req, "success", disabled ? "The service is disabled: no login or token from now on." : "The service is enabled again.", disabled ? "サービスを停止しました。以後ログインもトークン発行もできません。" : "サービスを再開しました。");
       res.redirect(303, kit.url(`/clients/${encodeURIComponent(c.clientId)}`));
@@ -147,7 +141,6 @@ export function mountSsoAdminRoutes(router: Router, kit: ConsoleKit, hcRoles: Re
 
   router.post("/clients/:id/secret", write, async (req, res) => {
     const { client, secret } = await rotateClientSecret(db, String(req.params.id), by(req));
-    changed(client.clientId);
     kit.render(res, "sso/admin-client-secret", { client: clientView(client), secret, discovery, href: kit.url(`/clients/${encodeURIComponent(client.clientId)}`), registered: false }, title("New client secret", "新しいクライアントシークレット"));
   });
 

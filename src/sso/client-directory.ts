@@ -5,13 +5,13 @@
  * quarter of a login's SQL. Clients change rarely and only through clients.ts, whose transactions
  * NOTIFY CLIENTS_NOTIFY_CHANNEL with the client id; the directory LISTENs on it and forgets that
  * client, so a change made by the CLI or another SSO worker applies within milliseconds of its
- * commit. While the LISTEN connection is down nothing is served from memory (every lookup reads
+ * commit; a change this process made applies at its commit (onClientChangeCommitted). While the LISTEN connection is down nothing is served from memory (every lookup reads
  * the table) until it is open again, so a lost notification cannot keep a disabled client alive.
  * Copies also expire after `maxAgeMs` (a bound even if a notification were lost unnoticed).
  */
 import type { Knex } from "knex";
 import { listenOnChannel, type ChannelListener } from "../store/listen.ts";
-import { CLIENTS_NOTIFY_CHANNEL, findClient, PORTAL_CLIENT_ID, portalClient, type SsoClient } from "./clients.ts";
+import { CLIENTS_NOTIFY_CHANNEL, findClient, onClientChangeCommitted, PORTAL_CLIENT_ID, portalClient, type SsoClient } from "./clients.ts";
 
 /** How long a copy is used without a notification, ms. */
 const DEFAULT_MAX_AGE_MS = 60_000;
@@ -27,6 +27,7 @@ export class ClientDirectory {
   /** Counts forgets: a read that a notification overtook is not kept (it may predate the change). */
   private generation = 0;
   private closed = false;
+  private stopLocal: () => void = () => undefined;
   private readonly portal: SsoClient;
 
   private constructor(private readonly db: Knex, issuer: string, private readonly maxAgeMs: number, private readonly onError: (e: unknown) => void) {
@@ -39,6 +40,8 @@ export class ClientDirectory {
    */
   static async open(db: Knex, issuer: string, opts: { maxAgeMs?: number; onError?: (e: unknown) => void } = {}): Promise<ClientDirectory> {
     const d = new ClientDirectory(db, issuer, opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS, opts.onError ?? (() => undefined));
+    // A change this process commits (console, CLI) applies here at once, without waiting for the notice.
+    d.stopLocal = onClientChangeCommitted((id) => d.forget(id));
     await d.listen();
     return d;
   }
@@ -70,6 +73,7 @@ export class ClientDirectory {
   /** Stops listening; lookups read the table from now on. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopLocal();
     this.forget();
     await this.reopening;
     await this.listener?.close().catch(() => undefined);

@@ -6,6 +6,7 @@
  * the provider compares hashes in constant time (see provider.ts).
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { EventEmitter } from "node:events";
 import type { Knex } from "knex";
 import { z } from "zod";
 import { appendAudit } from "../audit/log.ts";
@@ -34,9 +35,23 @@ export const DEFAULT_SCOPES: readonly Scope[] = ["openid", "profile", "hcrole", 
  */
 export const CLIENTS_NOTIFY_CHANNEL = "hpki_sso_clients";
 
-/** Raises CLIENTS_NOTIFY_CHANNEL for `clientId` inside `trx` (delivered when it commits). */
+/** This process's side of the notice: told at its own commit, before PostgreSQL's notice comes back. */
+const committedHere = new EventEmitter().setMaxListeners(0);
+
+/**
+ * Calls `listener(clientId)` when a change of a client made by this process has committed, so the
+ * process that made it (the console, a CLI command, a test) reads its own write at once; other
+ * processes learn through CLIENTS_NOTIFY_CHANNEL. Returns the function that stops listening.
+ */
+export function onClientChangeCommitted(listener: (clientId: string) => void): () => void {
+  committedHere.on("committed", listener);
+  return () => void committedHere.off("committed", listener);
+}
+
+/** Raises CLIENTS_NOTIFY_CHANNEL for `clientId` inside `trx` (delivered when it commits), and tells this process at the commit. */
 async function notifyClientChanged(trx: Knex.Transaction, clientId: string): Promise<void> {
   await trx.raw("SELECT pg_notify(?, ?)", [CLIENTS_NOTIFY_CHANNEL, clientId]);
+  trx.executionPromise.then(() => committedHere.emit("committed", clientId), () => undefined);
 }
 
 /** Access-token formats: opaque (introspection) or a JWT the service's API verifies itself (RFC 9068). */

@@ -140,8 +140,8 @@ export interface SsoServer extends RoleServer {
   keys: SigningKeyRefresh;
   subjects: Subjects;
   /**
-   * This process's copy of the registered clients: a change committed elsewhere (CLI, console,
-   * another worker) applies here when its NOTIFY arrives, milliseconds after the commit.
+   * This process's copy of the registered clients: a change this process commits applies at the
+   * commit; one committed elsewhere (CLI, another worker) when its NOTIFY arrives, milliseconds later.
    */
   clients: ClientDirectory;
   issuer: string;
@@ -679,7 +679,7 @@ async function buildSsoServer(deps: RoleDeps, options: SsoOptions, sealer: Seale
   // The administration console (clients and account links): operators, not persons, sign in here.
   const admin = createConsoleRouter(deps, {
     console: "sso", basePath: `${ROLE_PREFIX.sso}/admin`, roles: [],
-    mount: (r, kit) => mountSsoAdminRoutes(r, kit, loadPolicies().hcRoles, issuer, (id) => clients.forget(id)),
+    mount: (r, kit) => mountSsoAdminRoutes(r, kit, loadPolicies().hcRoles, issuer),
   });
   router.use("/admin", admin);
 

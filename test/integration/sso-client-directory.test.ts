@@ -1,7 +1,8 @@
 /**
  * The SSO process's copy of the registered clients (src/sso/client-directory.ts) on a real
  * Postgres: repeated lookups are served from memory, a change committed through clients.ts by
- * another connection (the CLI, another SSO worker) is seen as soon as its NOTIFY arrives, a read
+ * another connection (the CLI, another SSO worker) is seen as soon as its NOTIFY arrives, one this
+ * process commits at its commit, a read
  * overtaken by a notification is not kept, and without the LISTEN every lookup reads the table.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +57,13 @@ describe("ClientDirectory", () => {
     await waitFor(async () => (await dir.get("emr"))!.disabled, "the client seen disabled");
     await setClientDisabled(other, "emr", false, admin);
     await waitFor(async () => !(await dir.get("emr"))!.disabled, "the client seen enabled again");
+  });
+
+  it("a change this process commits applies at its commit, before the notice comes back", async () => {
+    expect((await dir.get("emr"))!.name).toBe("電子カルテ"); // a copy in memory
+    await updateClient(t.db, "emr", { name: "電子カルテ（新）", redirectUris: ["https://emr.example.jp/cb"], allowedHcRoles: ["Medical Doctor", "Dentist"], accountMapping: "pairwise" }, admin);
+    // No waiting: the next lookup already reads the new settings.
+    expect((await dir.get("emr"))!.name).toBe("電子カルテ（新）");
   });
 
   it("does not keep a read that a notification overtook", async () => {
