@@ -127,23 +127,19 @@ export function issuerKeyId(spki: Uint8Array): string {
 /**
  * Trust anchors (self-signed roots, trusted as configured: RFC 5280 §6.1.1 (d)) and the CA
  * certificates that may appear between them and an end entity. Intermediates are only chained
- * through, never trusted on their own. Signatures verified once per (issuer key, certificate) are
- * remembered — a signature over fixed bytes under a fixed key cannot change — CA certificates for
- * the store's life, end entities in a memo of at most LEAF_SIGNATURE_MEMO entries (a login
- * certificate is checked again at each use of its session: issue 14); validity and revocation are
- * checked on every validation.
+ * through, never trusted on their own. A verified signature is remembered with the parsed
+ * certificate it belongs to (a WeakMap: gone with the object) — a signature over fixed bytes under
+ * a fixed key cannot change — so CA certificates are verified once, and an end entity once per
+ * parse (the card-login verifier keeps a session's certificate parsed between uses: issue 14);
+ * validity and revocation are checked on every validation.
  */
 export class TrustStore {
   private readonly bySubject = new Map<string, CaCertificate[]>();
-  private readonly verified = new Set<string>();
-  private readonly verifiedLeaves = new Set<string>();
+  /** Parsed certificate → key ids of the issuers whose key verified its signature. */
+  private readonly verifiedBy = new WeakMap<ParsedCertificate, string[]>();
 
-  /**
-   * `opts.rememberLeaves` false: end-entity signatures are verified at every validation (the
-   * benchmark's first-login figure).
-   * @throws CertificateParseError on a certificate that does not parse.
-   */
-  constructor(anchors: Uint8Array[], intermediates: Uint8Array[] = [], private readonly opts: { rememberLeaves?: boolean } = {}) {
+  /** @throws CertificateParseError on a certificate that does not parse. */
+  constructor(anchors: Uint8Array[], intermediates: Uint8Array[] = []) {
     for (const der of anchors) this.add(der, true);
     for (const der of intermediates) this.add(der, false);
   }
@@ -177,18 +173,12 @@ export class TrustStore {
     });
   }
 
-  /** Whether `issuer`'s key verifies `cert`'s signature; a success is remembered (`ca`: `cert` is a CA certificate). */
-  signatureValid(issuer: CaCertificate, cert: ParsedCertificate, ca: boolean): boolean {
-    const memo = `${issuer.keyId}:${createHash("sha256").update(cert.der).digest("hex")}`;
-    const seen = ca ? this.verified : this.verifiedLeaves;
-    if (!ca && this.opts.rememberLeaves === false) return verifySignature(cert.signatureAlgorithm, cert.signatureParameters, issuer.key, cert.tbs, cert.signature);
-    if (seen.has(memo)) return true;
+  /** Whether `issuer`'s key verifies `cert`'s signature; a success is remembered with `cert`. */
+  signatureValid(issuer: CaCertificate, cert: ParsedCertificate): boolean {
+    const by = this.verifiedBy.get(cert);
+    if (by?.includes(issuer.keyId)) return true;
     const ok = verifySignature(cert.signatureAlgorithm, cert.signatureParameters, issuer.key, cert.tbs, cert.signature);
-    if (ok) {
-      // Bounded: only certificates our anchors' CAs signed get in, but their number is not ours to choose.
-      if (!ca && seen.size >= LEAF_SIGNATURE_MEMO) seen.clear();
-      seen.add(memo);
-    }
+    if (ok) this.verifiedBy.set(cert, [...(by ?? []), issuer.keyId]);
     return ok;
   }
 }
@@ -247,8 +237,6 @@ export interface ValidatedPath {
 }
 
 const MAX_PATH = 4; // anchor + up to two CAs + end entity
-/** End-entity signatures a TrustStore remembers (≈ 100 bytes each); the memo starts over when full. */
-const LEAF_SIGNATURE_MEMO = 100_000;
 
 /**
  * Validates the end-entity certificate `leafDer` (DER, or as parseCertificate returned it) at
@@ -296,7 +284,7 @@ function buildPath(leaf: ParsedCertificate, store: TrustStore): CaCertificate[] 
       throw new PathValidationError("untrusted-issuer", `no trusted CA named ${safeName(current.issuer)}`);
     }
     // Prefer a candidate whose key verifies the signature; report bad-signature if none does.
-    const issuer = candidates.find((c) => store.signatureValid(c, current, current !== leaf));
+    const issuer = candidates.find((c) => store.signatureValid(c, current));
     if (!issuer) throw new PathValidationError("bad-signature", `signature of ${current === leaf ? "the end entity" : safeName(current.subject)} does not verify with ${candidates[0].name}`);
     if (path.some((p) => p.keyId === issuer.keyId)) throw new PathValidationError("untrusted-issuer", "certificate loop");
     path.push(issuer);

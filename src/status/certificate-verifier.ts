@@ -106,8 +106,11 @@ export class CardLoginVerifier {
   private refreshes = 0;
   private readonly crlReadAt = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  /** Parsed login certificates and their identities (the checks themselves run every time). */
-  private readonly leaves = new LeafMemo();
+  /**
+   * Parsed login certificates and their identities (the checks themselves run every time; the
+   * trust store remembers a verified signature with the parsed object). None: rememberCertificates false.
+   */
+  private readonly leaves: LeafMemo | undefined;
   private running: Promise<void> | undefined;
   private readonly now: () => Date;
   private readonly policy: PathValidationPolicy;
@@ -115,6 +118,7 @@ export class CardLoginVerifier {
   private constructor(private readonly opts: CardLoginVerifierOptions) {
     this.now = opts.now ?? (() => new Date());
     this.policy = opts.policy ?? AUTH_PERSON_POLICY;
+    this.leaves = opts.rememberCertificates === false ? undefined : new LeafMemo();
     if (opts.ocspFallback === false) {
       this.revocation = this.index;
     } else {
@@ -162,7 +166,7 @@ export class CardLoginVerifier {
     const anchors = rows.filter((r) => r.kind === "root").map((r) => toBuffer(r.certificate));
     const cas = rows.filter((r) => r.kind !== "root").map((r) => toBuffer(r.certificate));
     const pem = (b: Uint8Array) => fromPemOrDer(b);
-    this.store = new TrustStore([...anchors, ...(this.opts.foreignAnchors ?? []).map(pem)], [...cas, ...(this.opts.foreignCas ?? []).map(pem)], { rememberLeaves: this.opts.rememberCertificates });
+    this.store = new TrustStore([...anchors, ...(this.opts.foreignAnchors ?? []).map(pem)], [...cas, ...(this.opts.foreignCas ?? []).map(pem)]);
     this.caKeyIds = new Map(rows.map((r) => [Number(r.id), issuerKeyId(parseCertificate(toBuffer(r.certificate)).spki)]));
   }
 
@@ -238,10 +242,10 @@ export class CardLoginVerifier {
   async verify(certDer: Uint8Array, at: Date = this.now()): Promise<VerifiedLogin> {
     for (let round = 0; ; round++) {
       try {
-        const known = this.opts.rememberCertificates === false ? undefined : this.leaves.get(certDer);
+        const known = this.leaves?.get(certDer);
         const path = validateCertificatePath(known?.leaf ?? certDer, this.store, this.policy, at, this.revocation);
         const identity = known?.identity ?? certificateIdentity(path);
-        if (!known && this.opts.rememberCertificates !== false) this.leaves.set(certDer, { leaf: path.leaf, identity });
+        if (!known) this.leaves?.set(certDer, { leaf: path.leaf, identity });
         return { path, identity: { ...identity } };
       } catch (e) {
         const unknown = e instanceof PathValidationError ? e.unknownRevocation : undefined;

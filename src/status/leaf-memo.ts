@@ -2,7 +2,8 @@
  * The login certificates a verifier saw lately, parsed, with the identity they name (issue 14,
  * Benchmark): a session's certificate is validated again at every use (login-binding.ts), and
  * parsing it and decoding its names each time was a tenth of the verification's CPU. Only what
- * cannot change for the same DER is kept — the parse and the names; the path, validity and
+ * cannot change for the same DER is kept — the parse and the names, and through the parse the
+ * verified signature, which the trust store keeps with the parsed object; the path, validity and
  * revocation are checked on every use. Least recently used entries go first beyond `max`.
  */
 import { createHash } from "node:crypto";
