@@ -88,7 +88,6 @@ export function requestedAcrs(params: Record<string, unknown>): string[] | undef
 export const acrSatisfies = (acr: string | undefined, requested: string[] | undefined): boolean =>
   !requested || requested.includes(acr ?? "") || (acr === ACR_CARD_PIN && requested.includes(ACR_CERTIFICATE));
 
-
 /**
  * The claims each scope releases (OIDC Core §5.4; the table in the module comment). Consent
  * (consent.ts) maps a claim requested on its own (the claims parameter, §5.5) to its scope here.
@@ -167,7 +166,7 @@ export async function createOidcProvider(db: Knex, issuer: string, sealer: Seale
     responseTypes: ["code"],
     clientAuthMethods: ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
     acrValues: ACR_VALUES,
-    claims: { ...SCOPE_CLAIMS },
+    claims: SCOPE_CLAIMS as Configuration["claims"],
     conformIdTokenClaims: false,
     // Refresh tokens rotate at every use; presenting a used one revokes the whole grant (reuse
     // detection, RFC 9700 §4.14.2).

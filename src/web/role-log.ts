@@ -6,9 +6,14 @@
 import { pino, type Logger } from "pino";
 import type { RoleDeps } from "./role.ts";
 
+/** One destination per file for the whole process: the roles' lines go through one stream. */
+const destinations = new Map<string, ReturnType<typeof pino.destination>>();
+
 /** The logger named `name` for a role built with `deps`. */
 export function roleLogger(deps: Pick<RoleDeps, "logFile">, name: string): Logger {
-  return deps.logFile
-    ? pino({ name, level: "info" }, pino.destination({ dest: deps.logFile, append: true, mkdir: true }))
-    : pino({ name, level: "info" });
+  const file = deps.logFile;
+  if (!file) return pino({ name, level: "info" });
+  let dest = destinations.get(file);
+  if (!dest) destinations.set(file, (dest = pino.destination({ dest: file, append: true, mkdir: true })));
+  return pino({ name, level: "info" }, dest);
 }
